@@ -1,0 +1,179 @@
+// swift-tools-version: 6.1
+// The targets follow the parts of ../shared/DESIGN.md, top to bottom: a target may
+// depend only on targets in the layers below its own.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "slipway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "slipway", targets: ["slipway"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: Entry
+
+        /** The `slipway` executable: hands the command line to `SlipwayCommands`. */
+        .executableTarget(
+            name: "slipway",
+            dependencies: ["SlipwayCommands"],
+            swiftSettings: swiftSettings
+        ),
+        /** Argument parsing: `serve` starts the daemon, every admin command is sent to it. */
+        .target(
+            name: "SlipwayCommands",
+            dependencies: [
+                "SlipwayDaemon", "SlipwayFrontDoor", "SlipwayProxy", "SlipwayBasics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        /** Composition root: builds every service and runs them in one ServiceGroup. */
+        .target(
+            name: "SlipwayDaemon",
+            dependencies: [
+                "SlipwayFrontDoor", "SlipwayDeployer", "SlipwayProxy", "SlipwaySupervisor", "SlipwayStore",
+                "SlipwayBasics", logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Front door
+
+        /** The control socket, its wire format and the one command dispatcher shared by CLI and hooks. */
+        .target(
+            name: "SlipwayFrontDoor",
+            dependencies: [
+                "SlipwayDeployer", "SlipwayStore", "SlipwayGit", "SlipwayBasics", logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + nio,
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Deploys
+
+        /** The deploy state machine, per-app deploy locks, and the events each step records. */
+        .target(
+            name: "SlipwayDeployer",
+            dependencies: [
+                "SlipwayBuilder", "SlipwaySupervisor", "SlipwayProxy", "SlipwayStore", "SlipwayBasics", logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        /** Checkout into a release tree, buildpack detect/compile/release, Procfile and app.json. */
+        .target(
+            name: "SlipwayBuilder",
+            dependencies: ["SlipwayGit", "SlipwayBasics", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        /** Spawning, watching, restarting and stopping app instances; their ports and log files. */
+        .target(
+            name: "SlipwaySupervisor",
+            dependencies: ["SlipwayBasics", logging],
+            swiftSettings: swiftSettings
+        ),
+        /** The HTTP proxy: Host routing, upstream sets and the atomic switch, drain, health checks, version endpoint. */
+        .target(
+            name: "SlipwayProxy",
+            dependencies: [logging] + nio,
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Storage
+
+        /** The SQLite store: schema, migrations, and every SQL statement. */
+        .target(
+            name: "SlipwayStore",
+            dependencies: ["SlipwayBasics", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        /** The Swift face of libgit2: bare repositories, commits, checkouts. */
+        .target(
+            name: "SlipwayGit",
+            dependencies: ["CLibGit2", "SlipwayBasics"],
+            swiftSettings: swiftSettings
+        ),
+        /** libgit2 as a system library. */
+        .systemLibrary(
+            name: "CLibGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+
+        // MARK: Basics
+
+        /** Identifiers, paths, the user-facing error protocol and the one Spawner of child processes. */
+        .target(
+            name: "SlipwayBasics",
+            dependencies: ["CSlipwaySpawn"],
+            swiftSettings: swiftSettings
+        ),
+        /** posix_spawn with the GNU-only flags (own session, chdir) that Swift's Glibc does not export. */
+        .target(name: "CSlipwaySpawn"),
+
+        // MARK: Tests
+
+        .target(
+            name: "SlipwayTestSupport",
+            dependencies: ["SlipwayBasics"],
+            path: "Tests/SlipwayTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayBasicsTests",
+            dependencies: ["SlipwayBasics", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayGitTests",
+            dependencies: ["SlipwayGit", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayStoreTests",
+            dependencies: ["SlipwayStore", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayProxyTests",
+            dependencies: ["SlipwayProxy"] + nio,
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwaySupervisorTests",
+            dependencies: ["SlipwaySupervisor", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayBuilderTests",
+            dependencies: ["SlipwayBuilder", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

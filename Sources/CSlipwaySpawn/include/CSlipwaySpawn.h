@@ -1,0 +1,11 @@
+#ifndef CSLIPWAY_SPAWN_H
+#define CSLIPWAY_SPAWN_H
+#include <sys/types.h>
+
+/// Starts `file` (searched on PATH) in a new session with a clean signal mask and default
+/// signal actions, stdin/stdout/stderr set to the given descriptors (stdin -1: /dev/null),
+/// and `cwd` as working directory (NULL: the parent's). Returns 0 or an errno value.
+int slipway_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
+                  int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid);
+
+#endif

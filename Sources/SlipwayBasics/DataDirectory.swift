@@ -1,0 +1,24 @@
+// DataDirectory: where everything Slipway keeps on disk lives (see DESIGN.md, "Data directory").
+
+/// The paths inside one Slipway data directory.
+public struct DataDirectory: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+    }
+
+    public var database: String { root + "/slipway.sqlite" }
+    public var controlSocket: String { root + "/control.sock" }
+    /// Holds a `slipway` link to the running binary, so hooks and instances find it without PATH setup.
+    public var bin: String { root + "/bin" }
+    public var repositories: String { root + "/repos" }
+
+    public func repository(_ app: AppName) -> String { "\(repositories)/\(app).git" }
+    public func appDirectory(_ app: AppName) -> String { "\(root)/apps/\(app)" }
+    public func releases(_ app: AppName) -> String { appDirectory(app) + "/releases" }
+    public func release(_ app: AppName, _ version: ReleaseVersion) -> String { "\(releases(app))/\(version.number)" }
+    public func current(_ app: AppName) -> String { appDirectory(app) + "/current" }
+    public func cache(_ app: AppName) -> String { appDirectory(app) + "/cache" }
+    public func logs(_ app: AppName) -> String { appDirectory(app) + "/logs" }
+}

@@ -1,0 +1,220 @@
+// Spawner: the one way Slipway starts child processes (buildpack scripts, git, app instances).
+// Every child gets an argument array, an explicit environment, its own session (so a stop
+// reaches its whole process group) and a clean signal mask.
+import CSlipwaySpawn
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program to run: no shell is involved unless `executable` is one.
+public struct Command: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String], workingDirectory: String? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+
+    public var displayLine: String { ([executable] + arguments).joined(separator: " ") }
+}
+
+/// How a child process ended.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signalled(Int32)
+
+    public var succeeded: Bool { self == .exited(0) }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exited with status \(code)"
+        case .signalled(let signal): "was killed by signal \(signal)"
+        }
+    }
+}
+
+public enum SpawnError: UserFacingError {
+    case couldNotStart(String, errno: Int32)
+    case couldNotOpen(String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .couldNotStart(let command, let code):
+            "could not start \(command): \(String(cString: strerror(code))); check that it is installed and on PATH"
+        case .couldNotOpen(let path, let code):
+            "could not open \(path): \(String(cString: strerror(code))); check the data directory's permissions"
+        }
+    }
+}
+
+/// A started child process, leader of its own process group.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let exit: Task<ExitStatus, Never>
+
+    fileprivate init(pid: pid_t) {
+        self.pid = pid
+        // waitpid blocks, so it gets a thread of its own rather than a cooperative-pool thread.
+        self.exit = Task {
+            await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    var status: Int32 = 0
+                    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                    let low = status & 0x7f
+                    continuation.resume(returning: low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low))
+                }
+                thread.start()
+            }
+        }
+    }
+
+    /// Waits for the child to end (any number of callers).
+    public func waitForExit() async -> ExitStatus { await exit.value }
+
+    /// Sends `signal` to the child's whole process group.
+    public func signalGroup(_ signal: Int32) {
+        kill(-pid, signal)
+    }
+
+    /// SIGTERM to the group, then SIGKILL if it has not ended after `grace`.
+    public func stop(grace: Duration) async -> ExitStatus {
+        signalGroup(SIGTERM)
+        let killer = Task {
+            try await Task.sleep(for: grace)
+            self.signalGroup(SIGKILL)
+        }
+        let status = await waitForExit()
+        killer.cancel()
+        // Stragglers of the group (a shell's children) go with their leader.
+        signalGroup(SIGKILL)
+        return status
+    }
+}
+
+public enum Spawner {
+    /// Starts `command` with stdout and stderr appended to `logFile`, returning at once.
+    public static func start(_ command: Command, logFile: String) throws -> ChildProcess {
+        let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SpawnError.couldNotOpen(logFile, errno: errno) }
+        defer { Glibc.close(fd) }
+        return try spawn(command, stdin: -1, stdout: fd, stderr: fd)
+    }
+
+    /// Runs `command` to its end, handing each line of its merged stdout and stderr to `onLine`
+    /// as it comes. Cancelling the task stops the child's process group.
+    public static func run(
+        _ command: Command,
+        grace: Duration = .seconds(5),
+        onLine: @escaping @Sendable (String) -> Void
+    ) async throws -> ExitStatus {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SpawnError.couldNotStart(command.executable, errno: errno) }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        let child: ChildProcess
+        do {
+            child = try spawn(command, stdin: -1, stdout: writeEnd, stderr: writeEnd)
+        } catch {
+            Glibc.close(readEnd)
+            Glibc.close(writeEnd)
+            throw error
+        }
+        // Our copy of the write end must go, or the read loop never sees end-of-file.
+        Glibc.close(writeEnd)
+        let reader = Task {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                Thread {
+                    readLines(from: readEnd, onLine: onLine)
+                    Glibc.close(readEnd)
+                    continuation.resume()
+                }.start()
+            }
+        }
+        let status = await withTaskCancellationHandler {
+            await child.waitForExit()
+        } onCancel: {
+            Task { _ = await child.stop(grace: grace) }
+        }
+        await reader.value
+        return status
+    }
+
+    /// Runs `command` to its end and returns its merged output.
+    public static func output(of command: Command) async throws -> (ExitStatus, String) {
+        let collected = LineCollector()
+        let status = try await run(command) { collected.append($0) }
+        return (status, collected.text)
+    }
+
+    private static func spawn(_ command: Command, stdin: Int32, stdout: Int32, stderr: Int32) throws -> ChildProcess {
+        let argv = ([command.executable] + command.arguments).map { strdup($0) }
+        let envp = command.environment.map { strdup("\($0.key)=\($0.value)") }
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
+            (envp + [nil]).withUnsafeBufferPointer { envpBuffer in
+                withOptionalCString(command.workingDirectory) { cwd in
+                    slipway_spawn(
+                        command.executable,
+                        argvBuffer.baseAddress,
+                        envpBuffer.baseAddress,
+                        cwd,
+                        stdin,
+                        stdout,
+                        stderr,
+                        &pid
+                    )
+                }
+            }
+        }
+        guard result == 0 else { throw SpawnError.couldNotStart(command.executable, errno: result) }
+        return ChildProcess(pid: pid)
+    }
+
+    private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+        guard let string else { return body(nil) }
+        return string.withCString { body($0) }
+    }
+
+    private static func readLines(from fd: Int32, onLine: (String) -> Void) {
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                onLine(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+    }
+}
+
+/// Collects output lines from the reader thread.
+public final class LineCollector: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    public init() {}
+
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    /// The last `count` lines, for failure messages.
+    public func last(_ count: Int) -> [String] { lines.withLock { Array($0.suffix(count)) } }
+}

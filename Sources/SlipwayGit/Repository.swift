@@ -1,0 +1,113 @@
+// SlipwayGit: the Swift face of libgit2. Opens and creates bare repositories, resolves the
+// pushed commit, and checks it out into a fresh release directory. Nothing here touches
+// paths outside the directories it is given.
+import CLibGit2
+import SlipwayBasics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum GitError: UserFacingError {
+    case libgit2(operation: String, message: String)
+    case unknownRevision(String)
+    case targetNotEmpty(String)
+
+    public var description: String {
+        switch self {
+        case .libgit2(let operation, let message): "git: could not \(operation): \(message)"
+        case .unknownRevision(let revision):
+            "git: \(revision) is not a commit in this repository; push it first or name an existing branch or commit"
+        case .targetNotEmpty(let path): "git: \(path) already exists; a release is always checked out into a new directory"
+        }
+    }
+}
+
+/// The facts about a commit that a release records.
+public struct CommitInfo: Sendable, Equatable {
+    public var id: String
+    public var summary: String
+    public var author: String
+}
+
+/// A bare repository opened with libgit2. Not thread-safe: use it from one task and let it go.
+public final class Repository {
+    private let handle: OpaquePointer
+
+    private static let initialized: Void = { _ = git_libgit2_init() }()
+
+    /// Creates a bare repository whose HEAD names `branch` (the app's deploy branch).
+    public static func createBare(at path: String, headBranch: String) throws(GitError) -> Repository {
+        _ = initialized
+        var pointer: OpaquePointer?
+        try check(git_repository_init(&pointer, path, 1), "create the repository at \(path)")
+        let repository = Repository(handle: pointer!)
+        try check(git_repository_set_head(repository.handle, "refs/heads/\(headBranch)"), "set HEAD")
+        return repository
+    }
+
+    /// Opens a bare repository (`open_bare` also skips the owner check, which misreports as a safe.directory error).
+    public init(openBareAt path: String) throws(GitError) {
+        _ = Self.initialized
+        var pointer: OpaquePointer?
+        try Self.check(git_repository_open_bare(&pointer, path), "open the repository at \(path)")
+        handle = pointer!
+    }
+
+    private init(handle: OpaquePointer) { self.handle = handle }
+
+    deinit { git_repository_free(handle) }
+
+    /// Resolves a branch, tag or commit id to the commit it names.
+    public func commit(_ revision: String) throws(GitError) -> CommitInfo {
+        let commit = try lookupCommit(revision)
+        defer { git_commit_free(commit) }
+        let id = String(cString: git_oid_tostr_s(git_commit_id(commit)))
+        let summary = git_commit_summary(commit).map { String(cString: $0) } ?? ""
+        let author = git_commit_author(commit).map { signature in
+            let name = String(cString: signature.pointee.name)
+            let email = String(cString: signature.pointee.email)
+            return "\(name) <\(email)>"
+        } ?? ""
+        return CommitInfo(id: id, summary: summary, author: author)
+    }
+
+    /// Writes the tree of `revision` into `directory`, which must not exist yet: file modes and
+    /// symlinks are kept, and the bare repository's index is left alone.
+    public func checkout(_ revision: String, into directory: String) throws(GitError) {
+        guard access(directory, F_OK) != 0 else { throw .targetNotEmpty(directory) }
+        let commit = try lookupCommit(revision)
+        defer { git_commit_free(commit) }
+        var tree: OpaquePointer?
+        try Self.check(git_commit_tree(&tree, commit), "read the tree of \(revision)")
+        defer { git_tree_free(tree) }
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        // A fresh directory each time: checkout compares with HEAD, so reusing one leaves deleted files behind.
+        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_DONT_WRITE_INDEX.rawValue
+        let result = directory.withCString { path in
+            options.target_directory = path
+            return git_checkout_tree(handle, tree, &options)
+        }
+        try Self.check(result, "check out \(revision) into \(directory)")
+    }
+
+    private func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
+        var object: OpaquePointer?
+        guard git_revparse_single(&object, handle, revision) == 0, let object else {
+            throw .unknownRevision(revision)
+        }
+        defer { git_object_free(object) }
+        var peeled: OpaquePointer?
+        guard git_object_peel(&peeled, object, GIT_OBJECT_COMMIT) == 0, let peeled else {
+            throw .unknownRevision(revision)
+        }
+        return peeled
+    }
+
+    private static func check(_ result: Int32, _ operation: String) throws(GitError) {
+        guard result < 0 else { return }
+        let message = git_error_last().map { String(cString: $0.pointee.message) } ?? "error \(result)"
+        throw .libgit2(operation: operation, message: message)
+    }
+}

@@ -1,0 +1,317 @@
+// SlipwayStore: the SQLite file (WAL), its migrations, and every SQL statement Slipway runs.
+// Callers use intention-named methods and never import GRDB.
+import Foundation
+import GRDB
+import SlipwayBasics
+
+public enum StoreError: UserFacingError {
+    case appExists(AppName)
+    case unknownApp(String)
+    case unknownRelease(AppName, ReleaseVersion)
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .appExists(let app): "app \(app) already exists; choose another name or deploy to it"
+        case .unknownApp(let app): "no app named \(app); run `slipway apps` to list them or `slipway apps:create \(app)`"
+        case .unknownRelease(let app, let version):
+            "\(app) has no release \(version); run `slipway releases \(app)` to list them"
+        case .database(let message): "the Slipway database failed: \(message)"
+        }
+    }
+}
+
+public final class AppDatabase: Sendable {
+    private let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the store at `path` in WAL mode and migrates it.
+    public static func open(path: String) throws -> AppDatabase {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA busy_timeout = 5000")
+        }
+        return try AppDatabase(DatabasePool(path: path, configuration: configuration))
+    }
+
+    /// An in-memory store, for tests.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue())
+    }
+
+    private init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 apps, releases, deploy events, config, instances") { db in
+            try db.create(table: "app") { t in
+                t.primaryKey("name", .text)
+                t.column("deployBranch", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "release") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("app", onDelete: .cascade).notNull()
+                t.column("number", .integer).notNull()
+                t.column("status", .text).notNull()
+                t.column("description", .text).notNull()
+                t.column("commitID", .text)
+                t.column("commitAuthor", .text)
+                t.column("buildpack", .text)
+                t.column("processTypes", .text)
+                t.column("failureReason", .text)
+                t.column("buildLog", .text).notNull().defaults(to: "")
+                t.column("createdAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.uniqueKey(["appName", "number"])
+            }
+            try db.create(table: "deployEvent") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("release", onDelete: .cascade).notNull()
+                t.column("step", .text).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+                t.column("startedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+            }
+            try db.create(table: "configVar") { t in
+                t.belongsTo("app", onDelete: .cascade).notNull()
+                t.column("key", .text).notNull()
+                t.column("value", .text).notNull()
+                t.primaryKey(["appName", "key"])
+            }
+            try db.create(table: "instance") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("app", onDelete: .cascade).notNull()
+                t.column("releaseNumber", .integer).notNull()
+                t.column("processType", .text).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("port", .integer)
+                t.column("status", .text).notNull()
+                t.column("startedAt", .datetime).notNull()
+                t.column("stoppedAt", .datetime)
+            }
+        }
+        return migrator
+    }
+
+    // MARK: Apps
+
+    /// Records a new app and its v1 "Initial release", as Heroku does.
+    public func createApp(_ name: AppName, deployBranch: String = "main") throws -> App {
+        try write { db in
+            guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
+            let app = App(name: name.rawValue, deployBranch: deployBranch, createdAt: Date())
+            try app.insert(db)
+            var initial = Release(
+                id: nil, appName: name.rawValue, number: 1, status: .initial, description: "Initial release",
+                commitID: nil, commitAuthor: nil, buildpack: nil, processTypes: nil, failureReason: nil,
+                buildLog: "", createdAt: app.createdAt, finishedAt: app.createdAt)
+            try initial.insert(db)
+            return app
+        }
+    }
+
+    public func apps() throws -> [App] {
+        try read { db in try App.order(Column("name")).fetchAll(db) }
+    }
+
+    public func app(_ name: AppName) throws -> App {
+        try read { db in
+            guard let app = try App.fetchOne(db, key: name.rawValue) else { throw StoreError.unknownApp(name.rawValue) }
+            return app
+        }
+    }
+
+    // MARK: Releases
+
+    /// Records the next release of `app` as building.
+    public func startRelease(of app: AppName, description: String, commitID: String?, author: String?) throws -> Release {
+        try write { db in
+            let last = try Int.fetchOne(
+                db, sql: "SELECT MAX(number) FROM release WHERE appName = ?", arguments: [app.rawValue]) ?? 0
+            var release = Release(
+                id: nil, appName: app.rawValue, number: last + 1, status: .building, description: description,
+                commitID: commitID, commitAuthor: author, buildpack: nil, processTypes: nil, failureReason: nil,
+                buildLog: "", createdAt: Date(), finishedAt: nil)
+            try release.insert(db)
+            return release
+        }
+    }
+
+    public func recordBuild(of releaseID: Int64, buildpack: String, processTypes: [String: String]) throws {
+        let json = String(decoding: try JSONEncoder().encode(processTypes), as: UTF8.self)
+        try write { db in
+            try db.execute(
+                sql: "UPDATE release SET buildpack = ?, processTypes = ?, status = ? WHERE id = ?",
+                arguments: [buildpack, json, ReleaseStatus.deploying, releaseID])
+        }
+    }
+
+    /// Makes `releaseID` the app's live release and retires the one it replaced, in one transaction.
+    public func markLive(_ releaseID: Int64, of app: AppName) throws {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE release SET status = ? WHERE appName = ? AND status = ?",
+                arguments: [ReleaseStatus.retired, app.rawValue, ReleaseStatus.live])
+            try db.execute(
+                sql: "UPDATE release SET status = ?, finishedAt = ? WHERE id = ?",
+                arguments: [ReleaseStatus.live, Date(), releaseID])
+        }
+    }
+
+    public func markFailed(_ releaseID: Int64, reason: String) throws {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE id = ?",
+                arguments: [ReleaseStatus.failed, reason, Date(), releaseID])
+        }
+    }
+
+    public func saveBuildLog(_ log: String, of releaseID: Int64) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE release SET buildLog = ? WHERE id = ?", arguments: [log, releaseID])
+        }
+    }
+
+    /// A daemon that died mid-deploy left releases half done: they failed, the live one stays live.
+    public func failInterruptedReleases() throws -> Int {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE status IN (?, ?)",
+                arguments: [
+                    ReleaseStatus.failed, "the Slipway daemon stopped during this deploy; push again", Date(),
+                    ReleaseStatus.building, ReleaseStatus.deploying,
+                ])
+            return db.changesCount
+        }
+    }
+
+    public func liveRelease(of app: AppName) throws -> Release? {
+        try read { db in
+            try Release.filter(Column("appName") == app.rawValue && Column("status") == ReleaseStatus.live).fetchOne(db)
+        }
+    }
+
+    /// The newest `limit` releases of `app`, newest first, each with its deploy steps.
+    public func history(of app: AppName, limit: Int? = nil) throws -> [ReleaseHistoryEntry] {
+        try read { db in
+            guard try App.fetchOne(db, key: app.rawValue) != nil else { throw StoreError.unknownApp(app.rawValue) }
+            let releases = try Release.filter(Column("appName") == app.rawValue)
+                .order(Column("number").desc).limit(limit ?? Int.max).fetchAll(db)
+            return try releases.map { release in
+                ReleaseHistoryEntry(release: release, events: try Self.events(of: release, db))
+            }
+        }
+    }
+
+    public func release(_ version: ReleaseVersion, of app: AppName) throws -> ReleaseHistoryEntry {
+        try read { db in
+            guard try App.fetchOne(db, key: app.rawValue) != nil else { throw StoreError.unknownApp(app.rawValue) }
+            guard
+                let release = try Release.filter(Column("appName") == app.rawValue && Column("number") == version.number)
+                    .fetchOne(db)
+            else { throw StoreError.unknownRelease(app, version) }
+            return ReleaseHistoryEntry(release: release, events: try Self.events(of: release, db))
+        }
+    }
+
+    private static func events(of release: Release, _ db: Database) throws -> [DeployEvent] {
+        try DeployEvent.filter(Column("releaseID") == release.id).order(Column("id")).fetchAll(db)
+    }
+
+    // MARK: Deploy events
+
+    public func startStep(_ step: DeployStep, of releaseID: Int64) throws -> DeployEvent {
+        try write { db in
+            var event = DeployEvent(
+                id: nil, releaseID: releaseID, step: step, outcome: .running, detail: nil, startedAt: Date(),
+                finishedAt: nil)
+            try event.insert(db)
+            return event
+        }
+    }
+
+    @discardableResult
+    public func finishStep(_ event: DeployEvent, outcome: StepOutcome, detail: String? = nil) throws -> DeployEvent {
+        var finished = event
+        finished.outcome = outcome
+        finished.detail = detail
+        finished.finishedAt = Date()
+        try write { [finished] db in try finished.update(db) }
+        return finished
+    }
+
+    // MARK: Config
+
+    public func config(of app: AppName) throws -> [String: String] {
+        try read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT key, value FROM configVar WHERE appName = ?", arguments: [app.rawValue])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"], $0["value"]) })
+        }
+    }
+
+    public func setConfig(_ values: [String: String], of app: AppName) throws {
+        try write { db in
+            for (key, value) in values {
+                try db.execute(
+                    sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?) "
+                        + "ON CONFLICT(appName, key) DO UPDATE SET value = excluded.value",
+                    arguments: [app.rawValue, key, value])
+            }
+        }
+    }
+
+    public func unsetConfig(_ keys: [String], of app: AppName) throws {
+        try write { db in
+            for key in keys {
+                try db.execute(
+                    sql: "DELETE FROM configVar WHERE appName = ? AND key = ?", arguments: [app.rawValue, key])
+            }
+        }
+    }
+
+    // MARK: Instances
+
+    public func recordInstance(_ instance: InstanceRecord) throws -> InstanceRecord {
+        try write { db in
+            var saved = instance
+            try saved.insert(db)
+            return saved
+        }
+    }
+
+    public func setInstanceStatus(_ id: Int64, _ status: InstanceStatus) throws {
+        try write { db in
+            let stoppedAt: Date? = status == .stopped || status == .crashed ? Date() : nil
+            try db.execute(
+                sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt) WHERE id = ?",
+                arguments: [status, stoppedAt, id])
+        }
+    }
+
+    /// Instances not known to have stopped, across all apps.
+    public func runningInstances() throws -> [InstanceRecord] {
+        try read { db in
+            try InstanceRecord.filter([InstanceStatus.booting, InstanceStatus.serving].contains(Column("status")))
+                .fetchAll(db)
+        }
+    }
+
+    // MARK: Plumbing
+
+    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        do { return try writer.read(body) } catch let error as any UserFacingError { throw error } catch {
+            throw StoreError.database(String(describing: error))
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        do { return try writer.write(body) } catch let error as any UserFacingError { throw error } catch {
+            throw StoreError.database(String(describing: error))
+        }
+    }
+}

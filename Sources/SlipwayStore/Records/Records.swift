@@ -1,0 +1,120 @@
+// The records the store keeps: one struct per table, plus the read models that join them.
+import Foundation
+import GRDB
+import SlipwayBasics
+
+/// An app: its repository, its releases and its config belong to it.
+public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "app"
+    public var name: String
+    public var deployBranch: String
+    public var createdAt: Date
+
+    public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
+}
+
+/// Where a release is in its life.
+public enum ReleaseStatus: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
+    /// Heroku's v1: the app exists, nothing was ever built.
+    case initial
+    case building
+    /// Built; instances booting and being health-checked.
+    case deploying
+    case live
+    case retired
+    case failed
+}
+
+public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "release"
+    public var id: Int64?
+    public var appName: String
+    public var number: Int
+    public var status: ReleaseStatus
+    public var description: String
+    public var commitID: String?
+    public var commitAuthor: String?
+    public var buildpack: String?
+    /// Process type -> command, as JSON.
+    public var processTypes: String?
+    public var failureReason: String?
+    public var buildLog: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public var version: ReleaseVersion { ReleaseVersion(number) }
+
+    public var processTypeCommands: [String: String] {
+        guard let processTypes, let data = processTypes.data(using: .utf8) else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// The steps of a deploy, in the order they run.
+public enum DeployStep: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
+    case checkout, build, boot, health, `switch`, drain
+}
+
+public enum StepOutcome: String, Sendable, Codable, DatabaseValueConvertible {
+    case running, succeeded, failed
+}
+
+/// One step of one deploy, with its timestamps.
+public struct DeployEvent: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "deployEvent"
+    public var id: Int64?
+    public var releaseID: Int64
+    public var step: DeployStep
+    public var outcome: StepOutcome
+    public var detail: String?
+    public var startedAt: Date
+    public var finishedAt: Date?
+
+    public var duration: Duration? {
+        finishedAt.map { .milliseconds(Int64(($0.timeIntervalSince(startedAt) * 1000).rounded())) }
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public enum InstanceStatus: String, Sendable, Codable, DatabaseValueConvertible {
+    case booting, serving, crashed, stopped
+}
+
+/// One running (or once running) process of a release.
+public struct InstanceRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "instance"
+    public var id: Int64?
+    public var appName: String
+    public var releaseNumber: Int
+    public var processType: String
+    public var pid: Int32
+    public var port: Int?
+    public var status: InstanceStatus
+    public var startedAt: Date
+    public var stoppedAt: Date?
+
+    public init(app: AppName, release: ReleaseVersion, processType: String, pid: Int32, port: Int?) {
+        appName = app.rawValue
+        releaseNumber = release.number
+        self.processType = processType
+        self.pid = pid
+        self.port = port
+        status = .booting
+        startedAt = Date()
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A release with the steps of its deploy.
+public struct ReleaseHistoryEntry: Sendable, Equatable {
+    public var release: Release
+    public var events: [DeployEvent]
+
+    public func duration(of step: DeployStep) -> Duration? {
+        events.last { $0.step == step }?.duration
+    }
+}
