@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayGitTests",
-            dependencies: ["SlipwayGit", "SlipwayTestSupport"],
+            dependencies: ["SlipwayGit", "SlipwayBasics", "SlipwayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -172,7 +172,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["SlipwayTestSupport"],
+            dependencies: ["SlipwayBasics", "SlipwayTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

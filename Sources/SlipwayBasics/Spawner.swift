@@ -59,22 +59,28 @@ public enum SpawnError: UserFacingError {
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     private let exit: Task<ExitStatus, Never>
+    private let ended = ExitRecord()
 
     fileprivate init(pid: pid_t) {
         self.pid = pid
+        let ended = self.ended
         // waitpid blocks, so it gets a thread of its own rather than a cooperative-pool thread.
         self.exit = Task {
             await withCheckedContinuation { continuation in
-                let thread = Thread {
+                Thread {
                     var status: Int32 = 0
                     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
                     let low = status & 0x7f
-                    continuation.resume(returning: low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low))
-                }
-                thread.start()
+                    let exitStatus: ExitStatus = low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
+                    ended.status.withLock { $0 = exitStatus }
+                    continuation.resume(returning: exitStatus)
+                }.start()
             }
         }
     }
+
+    /// How the child ended, or nil while it runs.
+    public var exitStatus: ExitStatus? { ended.status.withLock { $0 } }
 
     /// Waits for the child to end (any number of callers).
     public func waitForExit() async -> ExitStatus { await exit.value }
@@ -97,6 +103,11 @@ public final class ChildProcess: Sendable {
         signalGroup(SIGKILL)
         return status
     }
+}
+
+/// Shared between a child and its waiter thread.
+private final class ExitRecord: Sendable {
+    let status = Mutex<ExitStatus?>(nil)
 }
 
 public enum Spawner {

@@ -284,12 +284,14 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    public func setInstanceStatus(_ id: Int64, _ status: InstanceStatus) throws {
+    /// Updates the newest instance with process id `pid`.
+    public func setInstanceStatus(pid: Int32, _ status: InstanceStatus) throws {
         try write { db in
             let stoppedAt: Date? = status == .stopped || status == .crashed ? Date() : nil
             try db.execute(
-                sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt) WHERE id = ?",
-                arguments: [status, stoppedAt, id])
+                sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt) "
+                    + "WHERE id = (SELECT MAX(id) FROM instance WHERE pid = ?)",
+                arguments: [status, stoppedAt, pid])
         }
     }
 

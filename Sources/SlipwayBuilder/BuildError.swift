@@ -1,0 +1,51 @@
+// BuildError: everything a push can get wrong before an instance boots, one sentence each.
+import SlipwayBasics
+import SlipwayGit
+
+public enum BuildError: UserFacingError {
+    case checkout(GitError)
+    case noBuildpackDetected(tried: [String])
+    case pinnedBuildpackMissing(String)
+    case pinnedBuildpackDoesNotApply(String)
+    case buildpackFetchFailed(String, output: String)
+    case compileFailed(buildpack: String, ExitStatus)
+    case releaseScriptFailed(buildpack: String, String)
+    case malformedProcfile(line: Int)
+    case noWebProcess(types: [String])
+    case invalidAppJSON(String)
+    case couldNotPrepare(String)
+
+    public var description: String {
+        switch self {
+        case .checkout(let error): error.description
+        case .noBuildpackDetected(let tried):
+            "no buildpack detected this app (tried \(tried.joined(separator: ", "))); "
+                + "add a Procfile with a web: line, or pin a buildpack with a .buildpacks file or BUILDPACK_URL"
+        case .pinnedBuildpackMissing(let location):
+            "the pinned buildpack \(location) does not exist; fix .buildpacks or BUILDPACK_URL"
+        case .pinnedBuildpackDoesNotApply(let location):
+            "the pinned buildpack \(location) says it does not apply to this app (bin/detect failed); check the pin"
+        case .buildpackFetchFailed(let url, let output):
+            "could not fetch the buildpack \(url); check the URL\n" + output.indentedForPusher
+        case .compileFailed(let buildpack, let status):
+            "the build failed: the \(buildpack) buildpack's compile \(status); fix the error shown above and push again"
+        case .releaseScriptFailed(let buildpack, let reason):
+            "the \(buildpack) buildpack's bin/release failed: \(reason)"
+        case .malformedProcfile(let line):
+            "the Procfile's line \(line) is not `type: command`; fix it and push again"
+        case .noWebProcess(let types):
+            "no web process type: the Procfile and buildpack define "
+                + (types.isEmpty ? "none" : types.sorted().joined(separator: ", "))
+                + "; add a `web: <command>` line to the Procfile and push again"
+        case .invalidAppJSON(let reason): "app.json is invalid: \(reason); fix it and push again"
+        case .couldNotPrepare(let reason): "could not prepare the build: \(reason)"
+        }
+    }
+}
+
+extension String {
+    /// Tool output under a pusher-facing line, Heroku style.
+    public var indentedForPusher: String {
+        split(separator: "\n", omittingEmptySubsequences: false).map { "       " + $0 }.joined(separator: "\n")
+    }
+}

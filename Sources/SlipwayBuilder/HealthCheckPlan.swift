@@ -1,0 +1,111 @@
+// HealthCheckPlan: how a new web instance proves it is ready, read from app.json's
+// `healthchecks.web` with Dokku's keys and meaning so apps written for Dokku work unchanged.
+import Foundation
+
+/// One HTTP check of a new instance.
+public struct HealthCheck: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    /// Tries before the check fails.
+    public var attempts: Int
+    /// Pause between tries.
+    public var wait: Duration
+    /// Limit of one try.
+    public var timeout: Duration
+    public var initialDelay: Duration
+    /// A substring the body must contain.
+    public var content: String?
+    /// Consecutive passes required (the default check wants two in a row).
+    public var passesInARow: Int
+}
+
+public struct HealthCheckPlan: Sendable, Equatable {
+    public var checks: [HealthCheck]
+    /// Keys Dokku knows and Slipway does not act on yet: shown to the pusher, never silently ignored.
+    public var warnings: [String]
+    /// True when the app configured nothing and the default check applies.
+    public var isDefault: Bool
+
+    /// With no configured check: GET / every second until two passes in a row, within 120 s.
+    public static let standard = HealthCheckPlan(
+        checks: [
+            HealthCheck(
+                name: "default", path: "/", attempts: 120, wait: .seconds(1), timeout: .seconds(5),
+                initialDelay: .zero, content: nil, passesInARow: 2)
+        ], warnings: [], isDefault: true)
+
+    private static let actedOn: Set<String> = [
+        "type", "name", "description", "path", "attempts", "wait", "timeout", "initialDelay", "content", "scheme",
+    ]
+    private static let notYetActedOn: Set<String> = [
+        "command", "listening", "uptime", "onFailure", "httpHeaders", "port", "warn",
+    ]
+
+    /// The plan of a checked-out release: its app.json, or the standard plan without one.
+    public static func read(fromReleaseDirectory directory: String) throws(BuildError) -> HealthCheckPlan {
+        guard let data = FileManager.default.contents(atPath: directory + "/app.json") else { return .standard }
+        return try parse(appJSON: data)
+    }
+
+    /// Reads app.json text; a missing `healthchecks.web` gives the standard plan.
+    public static func parse(appJSON data: Data) throws(BuildError) -> HealthCheckPlan {
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .invalidAppJSON("it is not a JSON object")
+        }
+        guard let healthchecks = root["healthchecks"] else { return .standard }
+        guard let byType = healthchecks as? [String: Any] else {
+            throw .invalidAppJSON("\"healthchecks\" must map process types to lists of checks")
+        }
+        var warnings: [String] = []
+        for type in byType.keys.sorted() where type != "web" {
+            warnings.append("healthchecks for the \(type) process type are not run yet (only web is checked)")
+        }
+        guard let entries = byType["web"] else { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
+        guard let list = entries as? [[String: Any]] else {
+            throw .invalidAppJSON("\"healthchecks.web\" must be a list of checks")
+        }
+        var checks: [HealthCheck] = []
+        for (index, entry) in list.enumerated() {
+            let label = (entry["name"] as? String) ?? "check \(index + 1)"
+            for key in entry.keys.sorted() where !actedOn.contains(key) {
+                guard notYetActedOn.contains(key) else {
+                    throw .invalidAppJSON("healthchecks.web \"\(label)\" has the unknown key \"\(key)\"")
+                }
+                warnings.append("healthchecks.web \"\(label)\": \"\(key)\" is accepted but not acted on yet")
+            }
+            let type = (entry["type"] as? String) ?? "startup"
+            guard ["startup", "liveness", "readiness"].contains(type) else {
+                throw .invalidAppJSON("healthchecks.web \"\(label)\" has the unknown type \"\(type)\"")
+            }
+            if type != "startup" {
+                warnings.append("healthchecks.web \"\(label)\": \(type) checks are not run yet (startup checks are)")
+                continue
+            }
+            if let scheme = entry["scheme"] as? String, scheme != "http" {
+                warnings.append("healthchecks.web \"\(label)\": scheme \(scheme) is not supported; checking over http")
+            }
+            checks.append(
+                HealthCheck(
+                    name: label,
+                    path: (entry["path"] as? String) ?? "/",
+                    attempts: try integer(entry, "attempts", label, default: 3),
+                    wait: .seconds(try integer(entry, "wait", label, default: 5)),
+                    timeout: .seconds(try integer(entry, "timeout", label, default: 5)),
+                    initialDelay: .seconds(try integer(entry, "initialDelay", label, default: 0)),
+                    content: entry["content"] as? String,
+                    passesInARow: 1))
+        }
+        if checks.isEmpty { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
+        return HealthCheckPlan(checks: checks, warnings: warnings, isDefault: false)
+    }
+
+    private static func integer(_ entry: [String: Any], _ key: String, _ label: String, default value: Int)
+        throws(BuildError) -> Int
+    {
+        guard let raw = entry[key] else { return value }
+        guard let number = raw as? Int, number >= 0 else {
+            throw .invalidAppJSON("healthchecks.web \"\(label)\": \"\(key)\" must be a whole number of seconds or tries")
+        }
+        return number
+    }
+}

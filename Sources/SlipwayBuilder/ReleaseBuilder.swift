@@ -1,0 +1,218 @@
+// ReleaseBuilder: turns a pushed commit into a built release tree. Checks the commit out into a
+// fresh `releases/<n>/`, picks a buildpack (pinned, or the first whose bin/detect accepts), runs
+// bin/compile with the app's cache and config, and reads the process types from bin/release and
+// the Procfile. It never touches routing, instances or the `current` link.
+import Foundation
+import SlipwayBasics
+import SlipwayGit
+import Yams
+
+/// Everything a build needs to know.
+public struct BuildRequest: Sendable {
+    public var app: AppName
+    public var repository: String
+    public var revision: String
+    public var releaseDirectory: String
+    public var cacheDirectory: String
+    public var config: [String: String]
+    /// The environment the buildpack scripts run in (PATH, HOME, ...), before config vars.
+    public var baseEnvironment: [String: String]
+
+    public init(
+        app: AppName, repository: String, revision: String, releaseDirectory: String, cacheDirectory: String,
+        config: [String: String], baseEnvironment: [String: String]
+    ) {
+        self.app = app
+        self.repository = repository
+        self.revision = revision
+        self.releaseDirectory = releaseDirectory
+        self.cacheDirectory = cacheDirectory
+        self.config = config
+        self.baseEnvironment = baseEnvironment
+    }
+}
+
+/// A built release tree, ready to boot.
+public struct BuiltRelease: Sendable {
+    public var buildpack: String
+    public var processTypes: [String: String]
+    public var healthChecks: HealthCheckPlan
+}
+
+public struct ReleaseBuilder: Sendable {
+    /// The shipped buildpacks, tried in this order.
+    public static let shippedOrder = ["nodejs", "python", "static", "procfile"]
+    private let buildpacksDirectory: String
+
+    public init(buildpacksDirectory: String) {
+        self.buildpacksDirectory = buildpacksDirectory
+    }
+
+    /// Checks `request.revision` out into `request.releaseDirectory` (which must not exist yet).
+    public func checkout(_ request: BuildRequest) throws(BuildError) -> CommitInfo {
+        do {
+            let repository = try Repository(openBareAt: request.repository)
+            let commit = try repository.commit(request.revision)
+            try FileManager.default.createDirectory(
+                atPath: (request.releaseDirectory as NSString).deletingLastPathComponent,
+                withIntermediateDirectories: true)
+            try repository.checkout(commit.id, into: request.releaseDirectory)
+            return commit
+        } catch let error as GitError {
+            throw .checkout(error)
+        } catch {
+            throw .couldNotPrepare(error.localizedDescription)
+        }
+    }
+
+    /// Detects, compiles and releases the checked-out tree, streaming buildpack output to `output`.
+    public func build(_ request: BuildRequest, output: @escaping @Sendable (String) -> Void) async throws(BuildError)
+        -> BuiltRelease
+    {
+        let buildDirectory = request.releaseDirectory
+        let healthChecks = try HealthCheckPlan.read(fromReleaseDirectory: buildDirectory)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-build-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let environment = request.baseEnvironment.merging(
+            request.config.filter { Self.isEnvironmentName($0.key) }, uniquingKeysWith: { _, config in config })
+        let (buildpack, name) = try await chooseBuildpack(
+            request, scratch: scratch, environment: environment, output: output)
+        output("-----> \(name) app detected")
+
+        let environmentDirectory = scratch + "/env"
+        do {
+            try FileManager.default.createDirectory(atPath: request.cacheDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: environmentDirectory, withIntermediateDirectories: true)
+            for (key, value) in request.config where Self.isEnvironmentName(key) {
+                try value.write(toFile: environmentDirectory + "/" + key, atomically: true, encoding: .utf8)
+            }
+        } catch {
+            throw .couldNotPrepare(error.localizedDescription)
+        }
+        let compile = Command(
+            buildpack + "/bin/compile", [buildDirectory, request.cacheDirectory, environmentDirectory],
+            environment: environment, workingDirectory: buildDirectory)
+        let status: ExitStatus
+        do {
+            status = try await Spawner.run(compile, onLine: output)
+        } catch {
+            throw .couldNotPrepare(error.userMessage)
+        }
+        guard status.succeeded else { throw .compileFailed(buildpack: name, status) }
+
+        var processTypes = try await defaultProcessTypes(buildpack, name: name, buildDirectory, environment)
+        let procfile = buildDirectory + "/Procfile"
+        if let text = try? String(contentsOfFile: procfile, encoding: .utf8) {
+            processTypes.merge(try Procfile.parse(text), uniquingKeysWith: { _, procfileCommand in procfileCommand })
+        }
+        guard processTypes["web"] != nil else { throw .noWebProcess(types: Array(processTypes.keys)) }
+        output("-----> Discovering process types")
+        output("       Procfile declares types -> \(processTypes.keys.sorted().joined(separator: ", "))")
+        return BuiltRelease(buildpack: name, processTypes: processTypes, healthChecks: healthChecks)
+    }
+
+    /// A pin (`.buildpacks` first line, else the BUILDPACK_URL config var) wins; otherwise the
+    /// first shipped pack whose bin/detect exits 0.
+    private func chooseBuildpack(
+        _ request: BuildRequest, scratch: String, environment: [String: String],
+        output: @escaping @Sendable (String) -> Void
+    ) async throws(BuildError) -> (path: String, name: String) {
+        let pinFile = try? String(contentsOfFile: request.releaseDirectory + "/.buildpacks", encoding: .utf8)
+        let pinned =
+            pinFile?.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty && !$0.hasPrefix("#") } ?? request.config["BUILDPACK_URL"]
+        if let pinned, !pinned.isEmpty {
+            let path = try await resolvePin(pinned, scratch: scratch, environment: environment, output: output)
+            guard let name = try await detect(path, request.releaseDirectory, environment) else {
+                throw .pinnedBuildpackDoesNotApply(pinned)
+            }
+            return (path, name)
+        }
+        for pack in Self.shippedOrder {
+            let path = buildpacksDirectory + "/" + pack
+            if let name = try await detect(path, request.releaseDirectory, environment) { return (path, name) }
+        }
+        throw .noBuildpackDetected(tried: Self.shippedOrder)
+    }
+
+    private func resolvePin(
+        _ pin: String, scratch: String, environment: [String: String], output: @escaping @Sendable (String) -> Void
+    ) async throws(BuildError) -> String {
+        let isURL = pin.contains("://") || pin.hasPrefix("git@")
+        guard isURL else {
+            let path = pin.hasPrefix("/") ? pin : buildpacksDirectory + "/" + pin
+            guard FileManager.default.isExecutableFile(atPath: path + "/bin/detect") else {
+                throw .pinnedBuildpackMissing(pin)
+            }
+            return path
+        }
+        // `URL#ref` pins a branch or tag, as Heroku does.
+        let parts = pin.split(separator: "#", maxSplits: 1).map(String.init)
+        var arguments = ["clone", "--quiet", "--depth", "1"]
+        if parts.count == 2 { arguments += ["--branch", parts[1]] }
+        let destination = scratch + "/buildpack"
+        arguments += [parts[0], destination]
+        output("-----> Fetching buildpack \(pin)")
+        do {
+            let (status, text) = try await Spawner.output(of: Command("git", arguments, environment: environment))
+            guard status.succeeded else { throw BuildError.buildpackFetchFailed(pin, output: text) }
+        } catch let error as BuildError {
+            throw error
+        } catch {
+            throw .buildpackFetchFailed(pin, output: error.userMessage)
+        }
+        return destination
+    }
+
+    /// The pack's display name when its bin/detect accepts the tree.
+    private func detect(_ buildpack: String, _ buildDirectory: String, _ environment: [String: String])
+        async throws(BuildError) -> String?
+    {
+        let script = buildpack + "/bin/detect"
+        guard FileManager.default.isExecutableFile(atPath: script) else { return nil }
+        do {
+            let (status, text) = try await Spawner.output(
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory))
+            guard status.succeeded else { return nil }
+            let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return name.isEmpty ? (buildpack as NSString).lastPathComponent : name
+        } catch {
+            throw .couldNotPrepare(error.userMessage)
+        }
+    }
+
+    private func defaultProcessTypes(
+        _ buildpack: String, name: String, _ buildDirectory: String, _ environment: [String: String]
+    ) async throws(BuildError) -> [String: String] {
+        let script = buildpack + "/bin/release"
+        guard FileManager.default.isExecutableFile(atPath: script) else { return [:] }
+        let status: ExitStatus
+        let text: String
+        do {
+            (status, text) = try await Spawner.output(
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory))
+        } catch {
+            throw .releaseScriptFailed(buildpack: name, error.userMessage)
+        }
+        guard status.succeeded else { throw .releaseScriptFailed(buildpack: name, "it \(status)") }
+        return try Self.processTypes(fromReleaseYAML: text, buildpack: name)
+    }
+
+    /// `default_process_types` from bin/release's YAML.
+    static func processTypes(fromReleaseYAML text: String, buildpack: String) throws(BuildError) -> [String: String] {
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw .releaseScriptFailed(buildpack: buildpack, "its output is not YAML (\(error))")
+        }
+        guard let root = document as? [String: Any], let types = root["default_process_types"] else { return [:] }
+        guard let map = types as? [String: Any] else { return [:] }
+        return map.compactMapValues { $0 as? String }
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+    }
+}

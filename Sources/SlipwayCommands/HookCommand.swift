@@ -1,0 +1,51 @@
+// `slipway hook post-receive`: run by git in an app's bare repository after a push. Asks the
+// daemon to deploy each updated ref and relays its output, which git shows as `remote:` lines.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import Logging
+import SlipwayFrontDoor
+import SlipwayProxy
+
+struct HookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hook", abstract: "Run a git hook of an app repository (installed by apps:create).",
+        shouldDisplay: false)
+
+    enum Hook: String, ExpressibleByArgument, CaseIterable {
+        case postReceive = "post-receive"
+    }
+
+    @Argument(help: "The hook: post-receive.") var hook: Hook
+
+    func run() throws {
+        // git runs hooks of a bare repository inside it: <data>/repos/<app>.git
+        let repository = URL(fileURLWithPath: ProcessInfo.processInfo.environment["GIT_DIR"] ?? ".")
+            .standardizedFileURL.resolvingSymlinksInPath()
+        let name = repository.deletingPathExtension().lastPathComponent
+        let data = DataDirectory(root: repository.deletingLastPathComponent().deletingLastPathComponent().path)
+        var status: Int32 = 0
+        while let line = readLine() {
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count == 3 else { continue }
+            let result = try ControlClient.send(
+                .push(app: name, ref: fields[2], revision: fields[1]), socketPath: data.controlSocket)
+            status = max(status, result)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct ServeStaticCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve-static", abstract: "Serve a folder of files over HTTP (used by the static buildpack).")
+
+    @Option(help: "Port to listen on.") var port: Int
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Argument(help: "The folder to serve.") var root: String
+
+    func run() async throws {
+        try await StaticSite.serve(
+            root: DataLocation.absolute(root), host: host, port: port, logger: Logger(label: "slipway.serve-static"))
+    }
+}

@@ -1,0 +1,51 @@
+// SlipwayCommands: the `slipway` command line. `serve`, `hook` and `serve-static` run here;
+// every admin command is parsed here (for help and early errors) and then sent to the daemon
+// over the control socket, which parses it again with the same types and runs it.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import SlipwayFrontDoor
+
+public struct SlipwayCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "slipway",
+        abstract: "Push-to-deploy for your own Linux host.",
+        discussion: "Start the daemon with `slipway serve`; the other commands talk to it.",
+        subcommands: [ServeCommand.self, HookCommand.self, ServeStaticCommand.self] + AdminCommands.commands)
+
+    public init() {}
+
+    /// Local commands run in this process; admin commands go to the daemon.
+    public static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            if let admin = command as? any AdminCommand {
+                let socket = DataLocation.resolve(flag: admin.connection.data).controlSocket
+                exit(try ControlClient.send(.command(arguments), socketPath: socket))
+            }
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Where the data directory is: `--data`, else `$SLIPWAY_DATA`, else `~/.slipway`.
+enum DataLocation {
+    static func resolve(flag: String?) -> DataDirectory {
+        if let flag { return DataDirectory(root: absolute(flag)) }
+        if let variable = ProcessInfo.processInfo.environment["SLIPWAY_DATA"], !variable.isEmpty {
+            return DataDirectory(root: absolute(variable))
+        }
+        return DataDirectory(root: FileManager.default.homeDirectoryForCurrentUser.path + "/.slipway")
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

@@ -1,0 +1,191 @@
+// SlipwayDaemon: the composition root of `slipway serve`. Builds the store, supervisor, proxy,
+// deployer and control socket, and runs them in one ServiceGroup that shuts down in order on
+// SIGTERM or SIGINT. It wires things together and decides nothing else.
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SlipwayBasics
+import SlipwayDeployer
+import SlipwayFrontDoor
+import SlipwayProxy
+import SlipwayStore
+import SlipwaySupervisor
+
+/// Everything `slipway serve` can be told.
+public struct DaemonConfiguration: Sendable {
+    public var data: DataDirectory
+    public var httpHost: String
+    public var httpPort: Int
+    public var domain: String
+    /// The folder holding `hooks/` and `buildpacks/`.
+    public var shareDirectory: String
+    public var drainTimeout: Duration
+    public var stopGrace: Duration
+
+    public init(
+        data: DataDirectory, httpHost: String, httpPort: Int, domain: String, shareDirectory: String,
+        drainTimeout: Duration, stopGrace: Duration
+    ) {
+        self.data = data
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.domain = domain
+        self.shareDirectory = shareDirectory
+        self.drainTimeout = drainTimeout
+        self.stopGrace = stopGrace
+    }
+}
+
+public enum DaemonError: UserFacingError {
+    case dataDirectory(String, String)
+    case alreadyRunning(String)
+    case cannotListen(String, String)
+
+    public var description: String {
+        switch self {
+        case .dataDirectory(let path, let reason):
+            "cannot use the data directory \(path): \(reason); pass another with --data or SLIPWAY_DATA"
+        case .alreadyRunning(let path):
+            "another slipway daemon is already using \(path); stop it first or pass another --data"
+        case .cannotListen(let address, let reason):
+            "cannot listen on \(address) (\(reason)); pass another address with --http HOST:PORT"
+        }
+    }
+}
+
+public enum Daemon {
+    /// Runs the daemon until SIGTERM or SIGINT.
+    public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        let data = configuration.data
+        let lock = try prepare(data)
+        defer { close(lock) }
+        let store = try AppDatabase.open(path: data.database)
+        let supervisor = Supervisor(stopGrace: configuration.stopGrace, logger: logger) { instance, event in
+            InstanceRecorder.record(event, of: instance, in: store, logger: logger)
+        }
+        let router = Router()
+        let settings = DeploySettings(
+            data: data, domain: configuration.domain, publicPort: configuration.httpPort,
+            hooksDirectory: configuration.shareDirectory + "/hooks",
+            buildpacksDirectory: configuration.shareDirectory + "/buildpacks",
+            drainTimeout: configuration.drainTimeout, baseEnvironment: baseEnvironment(data))
+        let deployer = Deployer(settings: settings, store: store, supervisor: supervisor, router: router, logger: logger)
+        let proxy = ProxyServer(router: router, logger: logger)
+        do {
+            _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
+        } catch {
+            throw DaemonError.cannotListen("\(configuration.httpHost):\(configuration.httpPort)", "\(error)")
+        }
+        let dispatcher = CommandDispatcher(deployer: deployer, store: store, settings: settings, logger: logger)
+        let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, logger: logger)
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: ProxyService(proxy: proxy)),
+                    .init(service: DeployerService(deployer: deployer)),
+                    .init(service: ControlService(server: control)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info(
+            "slipway is serving",
+            metadata: [
+                "http.address": "\(configuration.httpHost):\(configuration.httpPort)",
+                "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
+            ])
+        try await group.run()
+        try? FileManager.default.removeItem(atPath: data.controlSocket)
+    }
+
+    /// Creates the data directory, takes its lock, and links `<data>/bin/slipway` to this binary.
+    private static func prepare(_ data: DataDirectory) throws -> Int32 {
+        let files = FileManager.default
+        do {
+            for directory in [data.root, data.bin, data.repositories, data.root + "/apps"] {
+                try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+        } catch {
+            throw DaemonError.dataDirectory(data.root, error.localizedDescription)
+        }
+        let lock = open(data.root + "/slipway.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw DaemonError.dataDirectory(data.root, String(cString: strerror(errno))) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw DaemonError.alreadyRunning(data.root)
+        }
+        let link = data.bin + "/slipway"
+        let executable = (try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        try? files.removeItem(atPath: link)
+        do {
+            try files.createSymbolicLink(atPath: link, withDestinationPath: executable)
+        } catch {
+            throw DaemonError.dataDirectory(data.root, error.localizedDescription)
+        }
+        return lock
+    }
+
+    /// Builds and instances start from this: the daemon's PATH with `<data>/bin` first, nothing else inherited.
+    private static func baseEnvironment(_ data: DataDirectory) -> [String: String] {
+        let inherited = ProcessInfo.processInfo.environment
+        var environment = [
+            "PATH": data.bin + ":" + (inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": inherited["LANG"] ?? "C.UTF-8",
+            "STACK": "slipway",
+        ]
+        environment["HOME"] = inherited["HOME"]
+        return environment
+    }
+}
+
+/// Keeps the store's instance table in step with what the supervisor reports.
+enum InstanceRecorder {
+    static func record(_ event: InstanceEvent, of instance: Instance, in store: AppDatabase, logger: Logger) {
+        do {
+            switch event {
+            case .started(let pid):
+                _ = try store.recordInstance(
+                    InstanceRecord(
+                        app: instance.spec.app, release: instance.spec.release, processType: instance.spec.processType,
+                        pid: pid, port: instance.port))
+            case .serving:
+                try store.setInstanceStatus(pid: instance.pid, .serving)
+            case .crashed:
+                try store.setInstanceStatus(pid: instance.pid, .crashed)
+            case .stopped:
+                try store.setInstanceStatus(pid: instance.pid, .stopped)
+            }
+        } catch {
+            logger.error("could not record an instance event", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+struct ProxyService: Service {
+    let proxy: ProxyServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await proxy.stop()
+    }
+}
+
+struct DeployerService: Service {
+    let deployer: Deployer
+
+    func run() async throws {
+        await deployer.restore()
+        try? await gracefulShutdown()
+        await deployer.shutdown()
+    }
+}
+
+struct ControlService: Service {
+    let server: ControlServer
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await server.run() }
+    }
+}

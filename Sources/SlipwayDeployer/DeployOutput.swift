@@ -1,0 +1,24 @@
+// DeployOutput: what the pusher sees, line by line, and the copy kept as the release's build log.
+import SlipwayBasics
+
+public struct DeployOutput: Sendable {
+    private let send: @Sendable (String) -> Void
+    private let log = LineCollector()
+
+    public init(_ send: @escaping @Sendable (String) -> Void) { self.send = send }
+
+    /// A step header, Heroku style.
+    public func step(_ text: String) { line("-----> " + text) }
+
+    /// Detail under a step, indented.
+    public func detail(_ text: String) { line("       " + text) }
+
+    public func line(_ text: String) {
+        log.append(text)
+        send(text)
+    }
+
+    var sink: @Sendable (String) -> Void { { self.line($0) } }
+
+    var transcript: String { log.text }
+}

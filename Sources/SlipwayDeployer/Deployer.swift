@@ -1,0 +1,416 @@
+// SlipwayDeployer: the deploy state machine of DESIGN.md ("A deploy, step by step"). Holds the
+// per-app deploy locks, records every step as an event, boots the new release beside the live
+// one, gates it on its health checks, switches the proxy in one step, then drains and retires
+// the old instances. It uses the builder, supervisor, proxy and store through their APIs.
+import Foundation
+import Logging
+import SlipwayBasics
+import SlipwayBuilder
+import SlipwayGit
+import SlipwayProxy
+import SlipwayStore
+import SlipwaySupervisor
+
+/// What the deployer needs to know about this host.
+public struct DeploySettings: Sendable {
+    public var data: DataDirectory
+    /// Apps are served at `<app>.<domain>`.
+    public var domain: String
+    /// The public address of the proxy, for the URLs the pusher is shown.
+    public var publicPort: Int
+    /// The project's `hooks/` and `buildpacks/` folders.
+    public var hooksDirectory: String
+    public var buildpacksDirectory: String
+    public var drainTimeout: Duration
+    /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
+    public var baseEnvironment: [String: String]
+
+    public init(
+        data: DataDirectory, domain: String, publicPort: Int, hooksDirectory: String, buildpacksDirectory: String,
+        drainTimeout: Duration = .seconds(30), baseEnvironment: [String: String]
+    ) {
+        self.data = data
+        self.domain = domain
+        self.publicPort = publicPort
+        self.hooksDirectory = hooksDirectory
+        self.buildpacksDirectory = buildpacksDirectory
+        self.drainTimeout = drainTimeout
+        self.baseEnvironment = baseEnvironment
+    }
+
+    public func host(of app: AppName) -> String { "\(app).\(domain)" }
+
+    public func url(of app: AppName) -> String {
+        "http://\(host(of: app))" + (publicPort == 80 ? "" : ":\(publicPort)")
+    }
+}
+
+public enum DeployError: UserFacingError {
+    case hookMissing(String)
+    case couldNotCreate(AppName, String)
+    case noLiveRelease(AppName)
+
+    public var description: String {
+        switch self {
+        case .hookMissing(let path):
+            "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
+        case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
+        case .noLiveRelease(let app): "\(app) has no live release"
+        }
+    }
+}
+
+/// How a deploy ended, for the caller's exit status.
+public enum DeployOutcome: Sendable, Equatable {
+    case live(ReleaseVersion)
+    case failed(ReleaseVersion?)
+    case notDeployed
+}
+
+public actor Deployer {
+    private let settings: DeploySettings
+    private let store: AppDatabase
+    private let supervisor: Supervisor
+    private let router: Router
+    private let builder: ReleaseBuilder
+    private let logger: Logger
+    private var locks = DeployLocks()
+    /// The instances serving each app's live release.
+    private var live: [AppName: ServingRelease] = [:]
+    private var drains: [Task<Void, Never>] = []
+
+    struct ServingRelease {
+        var release: Release
+        var instances: [Instance]
+        var set: UpstreamSet
+    }
+
+    public init(settings: DeploySettings, store: AppDatabase, supervisor: Supervisor, router: Router, logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.supervisor = supervisor
+        self.router = router
+        self.builder = ReleaseBuilder(buildpacksDirectory: settings.buildpacksDirectory)
+        self.logger = logger
+    }
+
+    // MARK: Apps
+
+    /// Records the app, creates its bare repository and installs the post-receive hook.
+    public func createApp(_ name: AppName) throws -> App {
+        let hook = settings.hooksDirectory + "/post-receive"
+        guard FileManager.default.fileExists(atPath: hook) else { throw DeployError.hookMissing(hook) }
+        let app = try store.createApp(name)
+        let repository = settings.data.repository(name)
+        do {
+            try FileManager.default.createDirectory(atPath: settings.data.repositories, withIntermediateDirectories: true)
+            _ = try Repository.createBare(at: repository, headBranch: app.deployBranch)
+            let installed = repository + "/hooks/post-receive"
+            try? FileManager.default.removeItem(atPath: installed)
+            try FileManager.default.copyItem(atPath: hook, toPath: installed)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+        } catch {
+            throw DeployError.couldNotCreate(name, error.userMessage)
+        }
+        router.setHosts([settings.host(of: name)], for: name.rawValue)
+        return app
+    }
+
+    // MARK: Start and stop of the daemon
+
+    /// After a daemon start: deploys that were cut off are failed, and every live release boots again.
+    public func restore() async {
+        do {
+            let interrupted = try store.failInterruptedReleases()
+            if interrupted > 0 { logger.warning("interrupted deploys marked failed", metadata: ["count": "\(interrupted)"]) }
+            for app in try store.apps() {
+                let name = app.appName
+                router.setHosts([settings.host(of: name)], for: name.rawValue)
+                guard let release = try store.liveRelease(of: name) else { continue }
+                let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
+                do {
+                    let directory = settings.data.release(name, release.version)
+                    guard let command = release.processTypeCommands["web"] else {
+                        throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
+                    }
+                    let serving = try await boot(
+                        release, command: command, of: name, output: output,
+                        healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory), recordedOn: nil)
+                    router.activate(serving.set, for: name.rawValue)
+                    await supervisor.markServing(serving.instances)
+                    live[name] = serving
+                } catch {
+                    logger.error("could not boot the live release again", metadata: [
+                        "app.name": "\(name)", "release.number": "\(release.number)", "error": "\(error)",
+                    ])
+                }
+            }
+        } catch {
+            logger.error("could not restore apps", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Waits for drains in progress, then stops every instance.
+    public func shutdown() async {
+        for drain in drains { await drain.value }
+        await supervisor.stopAll()
+    }
+
+    // MARK: Deploys
+
+    /// The post-receive path: deploys `revision` when `ref` is the app's deploy branch.
+    public func receivePush(app name: AppName, ref: String, revision: String, output: DeployOutput) async throws
+        -> DeployOutcome
+    {
+        let app = try store.app(name)
+        guard ref == "refs/heads/\(app.deployBranch)" else {
+            let branch = ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : ref
+            output.step("Stored \(branch); only \(app.deployBranch) is deployed (push to \(app.deployBranch) to deploy)")
+            return .notDeployed
+        }
+        if revision.allSatisfy({ $0 == "0" }) {
+            output.step("\(app.deployBranch) was deleted; \(name) keeps serving its live release")
+            return .notDeployed
+        }
+        return try await deploy(app: name, revision: revision, output: output)
+    }
+
+    /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.
+    public func deploy(app name: AppName, revision: String, output: DeployOutput) async throws -> DeployOutcome {
+        _ = try store.app(name)
+        if !locks.tryAcquire(name) {
+            output.step("Another deploy of \(name) is running; waiting for it to finish")
+            await withCheckedContinuation { locks.enqueue(name, $0) }
+        }
+        defer { locks.release(name) }
+
+        let repository = settings.data.repository(name)
+        let commit: CommitInfo
+        do {
+            commit = try Repository(openBareAt: repository).commit(revision)
+        } catch {
+            output.step("Deploy failed: \(error.userMessage)")
+            return .failed(nil)
+        }
+        let release = try store.startRelease(
+            of: name, description: "Deploy \(commit.id.prefix(7)) \(commit.summary)", commitID: commit.id,
+            author: commit.author)
+        let version = release.version
+        logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(version.number)"])
+        do {
+            try await deploy(release, of: name, output: output)
+            try store.saveBuildLog(output.transcript, of: release.id!)
+            return .live(version)
+        } catch {
+            let reason = Self.reason(for: error)
+            output.step("Deploy of \(name) \(version) failed: " + reason.headline)
+            for line in reason.details { output.detail(line) }
+            if let previous = live[name] {
+                output.detail("\(name) \(previous.release.version) is still live at \(settings.url(of: name))")
+            } else {
+                output.detail("\(name) has no live release yet")
+            }
+            try? store.markFailed(release.id!, reason: reason.headline)
+            try? store.saveBuildLog(output.transcript, of: release.id!)
+            logger.warning(
+                "deploy failed",
+                metadata: ["app.name": "\(name)", "release.number": "\(version.number)", "reason": "\(reason.headline)"])
+            return .failed(version)
+        }
+    }
+
+    private func deploy(_ release: Release, of name: AppName, output: DeployOutput) async throws {
+        let releaseID = release.id!
+        let version = release.version
+        let request = BuildRequest(
+            app: name, repository: settings.data.repository(name), revision: release.commitID!,
+            releaseDirectory: settings.data.release(name, version), cacheDirectory: settings.data.cache(name),
+            config: try store.config(of: name), baseEnvironment: settings.baseEnvironment)
+
+        try await step(.checkout, of: releaseID) {
+            output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
+            _ = try builder.checkout(request)
+        }
+        let built = try await step(.build, of: releaseID) {
+            try await builder.build(request, output: output.sink)
+        }
+        try store.recordBuild(of: releaseID, buildpack: built.buildpack, processTypes: built.processTypes)
+        for warning in built.healthChecks.warnings { output.step("Warning: \(warning)") }
+        for type in built.processTypes.keys.sorted() where type != "web" {
+            output.detail("\(type): not started (scale 0; only web runs for now)")
+        }
+
+        let serving = try await boot(
+            release, command: built.processTypes["web"]!, of: name, output: output, healthChecks: built.healthChecks,
+            recordedOn: releaseID)
+        try await activate(serving, of: name, output: output)
+    }
+
+    /// Steps 6-7: boots the web instance of `release` and waits until it passes its health checks.
+    /// On failure the new instance is stopped and nothing else changes.
+    private func boot(
+        _ release: Release, command: String, of name: AppName, output: DeployOutput, healthChecks: HealthCheckPlan,
+        recordedOn releaseID: Int64?
+    ) async throws -> ServingRelease {
+        let version = release.version
+        try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
+        var environment = settings.baseEnvironment
+        environment.merge(try store.config(of: name)) { _, config in config }
+        environment["SLIPWAY_RELEASE"] = version.description
+        environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
+        environment["SLIPWAY_APP"] = name.rawValue
+        environment["HTTP_FORWARDED_COUNT"] = "1"
+        environment["DYNO"] = "web.1"
+        let spec = InstanceSpec(
+            app: name, release: version, processType: "web", command: command,
+            directory: settings.data.release(name, version), environment: environment,
+            logFile: settings.data.logs(name) + "/web.1.log")
+        let plan = healthChecks
+        let follower = LogFollower(path: spec.logFile)
+
+        let instance = try await step(.boot, of: releaseID) {
+            output.step("Booting \(name) \(version): web.1 (\(command))")
+            return try await supervisor.boot(spec)
+        }
+        let upstream = Upstream(host: "127.0.0.1", port: instance.port!)
+        do {
+            try await step(.health, of: releaseID) {
+                output.step(
+                    plan.isDefault
+                        ? "Waiting for web.1 to answer GET / twice in a row (up to 120s)"
+                        : "Running \(plan.checks.count) health check(s) against web.1")
+                let gate = HealthGate(plan: plan, host: settings.host(of: name), output: output, follower: follower)
+                try await gate.wait(for: instance, upstream: upstream)
+                output.detail("web.1 is healthy on port \(upstream.port)")
+            }
+        } catch {
+            let lastLines = supervisor.lastOutput(of: instance, lines: 10)
+            await supervisor.stop(instance)
+            throw BootFailure(cause: error, lastOutput: lastLines)
+        }
+        let stamp = ReleaseStamp(
+            app: name.rawValue, release: version.number, commit: release.commitID ?? "", deployedAt: Date())
+        return ServingRelease(release: release, instances: [instance], set: UpstreamSet(release: stamp, upstreams: [upstream]))
+    }
+
+    /// Steps 8-9: the switch, then the drain and retirement of what it replaced.
+    private func activate(_ serving: ServingRelease, of name: AppName, output: DeployOutput) async throws {
+        let releaseID = serving.release.id!
+        let version = serving.release.version
+        let switchStarted = ContinuousClock.now
+        try await step(.switch, of: releaseID) {
+            let replaced = router.activate(serving.set, for: name.rawValue)
+            try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, version))
+            let switchTime = ContinuousClock.now - switchStarted
+            try store.markLive(releaseID, of: name)
+            await supervisor.markServing(serving.instances)
+            let previous = live[name]
+            live[name] = serving
+            let history = try store.release(version, of: name)
+            output.step(Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime))
+            if let previous {
+                retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: releaseID)
+            }
+        }
+    }
+
+    /// Drains the replaced set and stops its instances in the background; the push is not held up.
+    private func retire(_ previous: ServingRelease, replacedSet: UpstreamSet, of name: AppName, drainRecordedOn releaseID: Int64) {
+        let timeout = settings.drainTimeout
+        let drain = Task {
+            let event = try? store.startStep(.drain, of: releaseID)
+            let report = await replacedSet.drain(timeout: timeout)
+            for instance in previous.instances { await supervisor.stop(instance) }
+            if let event {
+                try? store.finishStep(
+                    event, outcome: report.cancelled == 0 ? .succeeded : .failed,
+                    detail: "\(previous.release.version): \(report.finished) finished, \(report.cancelled) cut off at the "
+                        + "drain timeout, \(report.webSocketsClosed) WebSockets closed; instances stopped")
+            }
+            logger.info(
+                "old release retired",
+                metadata: ["app.name": "\(name)", "release.number": "\(previous.release.number)"])
+        }
+        drains.append(drain)
+    }
+
+    /// Runs `body` as `step` of the release, recording its start, end and outcome (when there is a release to record on).
+    private func step<T>(_ step: DeployStep, of releaseID: Int64?, _ body: () async throws -> T) async throws -> T {
+        guard let releaseID else { return try await body() }
+        let event = try store.startStep(step, of: releaseID)
+        do {
+            let result = try await body()
+            try store.finishStep(event, outcome: .succeeded)
+            return result
+        } catch {
+            try? store.finishStep(event, outcome: .failed, detail: Self.reason(for: error).headline)
+            throw error
+        }
+    }
+
+    /// `current` is replaced by renaming a new link over it, so readers see the old or the new tree, never none.
+    static func pointCurrent(_ link: String, to target: String) throws {
+        let temporary = link + ".next"
+        try? FileManager.default.removeItem(atPath: temporary)
+        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: target)
+        guard rename(temporary, link) == 0 else {
+            throw InternalError("could not point \(link) to \(target): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func verdict(
+        _ name: AppName, _ version: ReleaseVersion, url: String, history: ReleaseHistoryEntry, switchTime: Duration
+    ) -> String {
+        let parts: [(String, DeployStep)] = [("build", .build), ("boot", .boot), ("health", .health)]
+        let timings = parts.compactMap { label, step in history.duration(of: step).map { "\(label) \($0.seconds)" } }
+        return "\(name) \(version) is live at \(url) (" + (timings + ["switch \(switchTime.milliseconds)"])
+            .joined(separator: ", ") + ")"
+    }
+
+    struct Reason {
+        var headline: String
+        var details: [String] = []
+    }
+
+    static func reason(for error: any Error) -> Reason {
+        guard let failure = error as? BootFailure else { return Reason(headline: error.userMessage) }
+        let tail = failure.lastOutput.isEmpty ? [] : ["last output of web.1:"] + failure.lastOutput.map { "  " + $0 }
+        switch failure.cause {
+        case HealthFailure.exited(let status):
+            return Reason(headline: "web.1 \(status) during boot; fix the crash shown below and push again", details: tail)
+        case HealthFailure.unhealthy(let check, let attempts, let last):
+            let lastResult = last.map { "last check: \($0)" } ?? "no check ran"
+            return Reason(
+                headline: "web.1 never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
+                details: tail)
+        default:
+            return Reason(headline: failure.cause.userMessage, details: tail)
+        }
+    }
+}
+
+/// A boot that did not become healthy, with the app's last words.
+struct BootFailure: Error {
+    var cause: any Error
+    var lastOutput: [String]
+}
+
+extension Supervisor {
+    func markServing(_ instances: [Instance]) {
+        for instance in instances { markServing(instance) }
+    }
+}
+
+extension Duration {
+    /// `4.1s`
+    var seconds: String {
+        let value = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        return String(format: "%.1fs", value)
+    }
+
+    /// `0.4ms`
+    var milliseconds: String {
+        let value = Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+        return String(format: "%.1fms", value)
+    }
+}

@@ -1,0 +1,82 @@
+// HealthGate: runs an app's health-check plan against a booting instance, showing the pusher
+// progress and the app's own output, and says why it failed if it does.
+import Foundation
+import SlipwayBasics
+import SlipwayBuilder
+import SlipwayProxy
+import SlipwaySupervisor
+import Synchronization
+
+enum HealthFailure: Error {
+    case exited(ExitStatus)
+    case unhealthy(check: String, attempts: Int, last: ProbeResult?)
+}
+
+struct HealthGate {
+    var plan: HealthCheckPlan
+    var host: String
+    var output: DeployOutput
+    /// Started before the instance booted, so none of its first lines are missed.
+    var follower: LogFollower
+
+    func wait(for instance: Instance, upstream: Upstream) async throws {
+        defer { follower.flush(into: output) }
+        for check in plan.checks {
+            try await run(check, instance: instance, upstream: upstream, follower: follower)
+        }
+    }
+
+    private func run(_ check: HealthCheck, instance: Instance, upstream: Upstream, follower: LogFollower) async throws {
+        if check.initialDelay > .zero { try await Task.sleep(for: check.initialDelay) }
+        var inARow = 0
+        var last: ProbeResult?
+        var lastShown = ContinuousClock.now
+        for attempt in 1...max(1, check.attempts) {
+            follower.flush(into: output)
+            if let status = instance.exitStatus { throw HealthFailure.exited(status) }
+            let result = await HealthProbe.get(upstream, path: check.path, host: host, timeout: check.timeout)
+            if let status = instance.exitStatus { throw HealthFailure.exited(status) }
+            last = result
+            if result.passes(content: check.content) {
+                inARow += 1
+                if inARow >= check.passesInARow { return }
+            } else {
+                inARow = 0
+                // Every try for explicit checks; at most every five seconds for the patient default.
+                if !plan.isDefault || ContinuousClock.now - lastShown >= .seconds(5) {
+                    output.detail("waiting: \(result) (try \(attempt) of \(check.attempts))")
+                    lastShown = .now
+                }
+            }
+            if attempt < check.attempts { try await Task.sleep(for: check.wait) }
+        }
+        throw HealthFailure.unhealthy(check: check.name, attempts: check.attempts, last: last)
+    }
+}
+
+/// Shows the pusher what a booting instance writes, as it writes it.
+final class LogFollower: Sendable {
+    private let path: String
+    private let offset: Mutex<UInt64>
+
+    /// Follows from the file's current end: earlier boots' output is not this boot's.
+    init(path: String) {
+        self.path = path
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
+        offset = Mutex(size ?? 0)
+    }
+
+    func flush(into output: DeployOutput) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        let start = offset.withLock { $0 }
+        guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd(), !data.isEmpty,
+            let lastNewline = data.lastIndex(of: UInt8(ascii: "\n"))
+        else { return }
+        let complete = data[data.startIndex...lastNewline]
+        offset.withLock { $0 = start + UInt64(complete.count) }
+        for line in String(decoding: complete, as: UTF8.self).split(separator: "\n") {
+            output.detail("app| " + line)
+        }
+    }
+}

@@ -1,0 +1,247 @@
+// The admin commands: apps, apps:create, releases, releases:info. Each parses its arguments
+// (on the CLI and again in the daemon) and runs in the daemon against the deployer and store.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import SlipwayStore
+
+/// Options every client command accepts; the daemon ignores them.
+public struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory of the daemon to talk to (default: $SLIPWAY_DATA or ~/.slipway).")
+    public var data: String?
+
+    public init() {}
+}
+
+extension AppName: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(validating: argument) }
+}
+
+extension ReleaseVersion: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+public struct AppsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(commandName: "apps", abstract: "List the apps and their live releases.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let apps = try context.store.apps()
+        let rows = try apps.map { app in
+            (app, try context.store.liveRelease(of: app.appName))
+        }
+        if json {
+            let list = rows.map { app, live in
+                AppSummary(
+                    name: app.name, deployBranch: app.deployBranch, url: context.settings.url(of: app.appName),
+                    liveRelease: live.map { $0.version.description })
+            }
+            context.output.print(try JSON.encode(list))
+            return
+        }
+        guard !apps.isEmpty else {
+            context.output.print("No apps yet. Create one with `slipway apps:create NAME`.")
+            return
+        }
+        for (app, live) in rows {
+            context.output.print(
+                app.name.padding(toLength: max(12, app.name.count + 2), withPad: " ", startingAt: 0)
+                    + (live.map { "\($0.version) live" } ?? "no live release").padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + context.settings.url(of: app.appName))
+        }
+    }
+}
+
+public struct AppsCreateCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "apps:create", abstract: "Create an app and its git repository.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app name: 1-30 lowercase letters, digits and dashes, starting with a letter.")
+    var name: String
+
+    public init() {}
+
+    public func validate() throws {
+        do { _ = try AppName(validating: name) } catch { throw ValidationError(error.description) }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        let app = try AppName(validating: name)
+        _ = try await context.deployer.createApp(app)
+        let remote = context.settings.data.repository(app)
+        context.output.print("Created \(app). Deploy it with git:")
+        context.output.print("  git remote add slipway \(remote)")
+        context.output.print("  git push slipway main")
+        context.output.print("It will be served at \(context.settings.url(of: app))")
+    }
+}
+
+public struct ReleasesCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "releases", abstract: "List an app's releases, newest first.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Option(name: .shortAndLong, help: "How many releases to show.") var number = 20
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let history = try context.store.history(of: app, limit: number)
+        if json {
+            context.output.print(try JSON.encode(history.map(ReleaseSummary.init)))
+            return
+        }
+        context.output.print("=== \(app) releases")
+        for entry in history {
+            let release = entry.release
+            let commit = release.commitID.map { String($0.prefix(7)) } ?? "-      "
+            let durations = ReleaseSummary(entry).durations.map { "\($0.key) \($0.value)" }.sorted().joined(separator: " ")
+            context.output.print(
+                [
+                    release.version.description.padding(toLength: 5, withPad: " ", startingAt: 0),
+                    release.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                    commit, Format.timestamp(release.createdAt), durations, release.description,
+                ].filter { !$0.isEmpty }.joined(separator: "  "))
+            if let reason = release.failureReason { context.output.print("       failed: \(reason)") }
+        }
+    }
+}
+
+public struct ReleasesInfoCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "releases:info", abstract: "Show one release: its commit, each deploy step and the build log.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The release, as v3 or 3.") var release: ReleaseVersion
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let entry = try context.store.release(release, of: app)
+        if json {
+            context.output.print(try JSON.encode(ReleaseDetail(entry)))
+            return
+        }
+        let record = entry.release
+        context.output.print("=== \(app) \(record.version)")
+        context.output.print("Status:      \(record.status.rawValue)")
+        if let reason = record.failureReason { context.output.print("Failure:     \(reason)") }
+        context.output.print("Description: \(record.description)")
+        if let commit = record.commitID { context.output.print("Commit:      \(commit)") }
+        if let author = record.commitAuthor { context.output.print("Author:      \(author)") }
+        if let buildpack = record.buildpack { context.output.print("Buildpack:   \(buildpack)") }
+        for (type, command) in record.processTypeCommands.sorted(by: { $0.key < $1.key }) {
+            context.output.print("Process:     \(type): \(command)")
+        }
+        context.output.print("Created:     \(Format.timestamp(record.createdAt))")
+        if !entry.events.isEmpty {
+            context.output.print("")
+            context.output.print("=== Deploy steps")
+            for event in entry.events {
+                let end = event.finishedAt.map(Format.timestamp) ?? "(running)"
+                let took = event.duration.map { " (\(Format.duration($0)))" } ?? ""
+                context.output.print(
+                    "\(event.step.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                        + "\(event.outcome.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+                        + "\(Format.timestamp(event.startedAt)) -> \(end)\(took)"
+                        + (event.detail.map { "  \($0)" } ?? ""))
+            }
+        }
+        if !record.buildLog.isEmpty {
+            context.output.print("")
+            context.output.print("=== Build log")
+            context.output.print(record.buildLog)
+        }
+    }
+}
+
+// MARK: JSON shapes
+
+struct AppSummary: Codable {
+    var name: String
+    var deployBranch: String
+    var url: String
+    var liveRelease: String?
+}
+
+struct ReleaseSummary: Codable {
+    var version: String
+    var status: String
+    var description: String
+    var commit: String?
+    var createdAt: Date
+    var finishedAt: Date?
+    var failureReason: String?
+    /// Step name -> duration, e.g. "build": "4.1s".
+    var durations: [String: String]
+
+    init(_ entry: ReleaseHistoryEntry) {
+        let release = entry.release
+        version = release.version.description
+        status = release.status.rawValue
+        description = release.description
+        commit = release.commitID
+        createdAt = release.createdAt
+        finishedAt = release.finishedAt
+        failureReason = release.failureReason
+        var durations: [String: String] = [:]
+        for step in DeployStep.allCases {
+            if let duration = entry.duration(of: step) { durations[step.rawValue] = Format.duration(duration) }
+        }
+        self.durations = durations
+    }
+}
+
+struct ReleaseDetail: Codable {
+    struct Step: Codable {
+        var step: String
+        var outcome: String
+        var startedAt: Date
+        var finishedAt: Date?
+        var detail: String?
+    }
+
+    var release: ReleaseSummary
+    var author: String?
+    var buildpack: String?
+    var processTypes: [String: String]
+    var steps: [Step]
+    var buildLog: String
+
+    init(_ entry: ReleaseHistoryEntry) {
+        release = ReleaseSummary(entry)
+        author = entry.release.commitAuthor
+        buildpack = entry.release.buildpack
+        processTypes = entry.release.processTypeCommands
+        steps = entry.events.map {
+            Step(step: $0.step.rawValue, outcome: $0.outcome.rawValue, startedAt: $0.startedAt, finishedAt: $0.finishedAt, detail: $0.detail)
+        }
+        buildLog = entry.release.buildLog
+    }
+}
+
+enum JSON {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+enum Format {
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
+            .timeSeparator(.colon))
+    }
+
+    static func duration(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return seconds < 1 ? String(format: "%.0fms", seconds * 1000) : String(format: "%.1fs", seconds)
+    }
+}

@@ -1,0 +1,73 @@
+// ControlClient: the CLI's side of the control socket. Sends one request, prints the replies as
+// they arrive, and returns the exit status the daemon gave.
+import Foundation
+import SlipwayBasics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ControlClientError: UserFacingError {
+    case daemonNotRunning(socket: String)
+    case connectionLost
+
+    public var description: String {
+        switch self {
+        case .daemonNotRunning(let socket):
+            "the Slipway daemon is not running (nothing answers at \(socket)); start it with `slipway serve`"
+                + " (or pass --data / SLIPWAY_DATA if it uses another data directory)"
+        case .connectionLost: "the Slipway daemon closed the connection before answering; check its log"
+        }
+    }
+}
+
+public enum ControlClient {
+    /// Sends `request` to the daemon at `socketPath`, writing its output to stdout and stderr.
+    public static func send(_ request: ControlRequest, socketPath: String) throws -> Int32 {
+        let fd = try connect(to: socketPath)
+        defer { close(fd) }
+        let data = Wire.encode(request)
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count else { throw ControlClientError.connectionLost }
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw ControlClientError.connectionLost }
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let reply = try Wire.decode(ControlReply.self, from: pending[..<newline])
+                pending.removeSubrange(...newline)
+                switch reply {
+                case .stdout(let text): FileHandle.standardOutput.write(Data(text.utf8))
+                case .stderr(let text): FileHandle.standardError.write(Data(text.utf8))
+                case .exit(let status): return status
+                }
+            }
+        }
+    }
+
+    private static func connect(to path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ControlClientError.daemonNotRunning(socket: path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else { throw ControlClientError.daemonNotRunning(socket: path) }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+        guard connected else {
+            close(fd)
+            throw ControlClientError.daemonNotRunning(socket: path)
+        }
+        return fd
+    }
+}

@@ -1,0 +1,219 @@
+// SlipwaySupervisor: starts app instances in their own session with their output in log files,
+// watches them, restarts a serving instance that crashed (with backoff), and stops them with
+// SIGTERM to the process group, then SIGKILL after a grace period. It decides nothing about routing.
+import Foundation
+import Logging
+import SlipwayBasics
+import Synchronization
+
+/// What to run for one process of a release.
+public struct InstanceSpec: Sendable {
+    public var app: AppName
+    public var release: ReleaseVersion
+    public var processType: String
+    /// The Procfile command: a shell command line, as on Heroku.
+    public var command: String
+    public var directory: String
+    public var environment: [String: String]
+    public var logFile: String
+    /// Web processes get a port of their own in `PORT`.
+    public var needsPort: Bool
+
+    public init(
+        app: AppName, release: ReleaseVersion, processType: String, command: String, directory: String,
+        environment: [String: String], logFile: String
+    ) {
+        self.app = app
+        self.release = release
+        self.processType = processType
+        self.command = command
+        self.directory = directory
+        self.environment = environment
+        self.logFile = logFile
+        self.needsPort = processType == "web"
+    }
+}
+
+/// What happened to an instance, for the daemon to record.
+public enum InstanceEvent: Sendable, Equatable {
+    case started(pid: Int32)
+    case serving
+    case crashed(ExitStatus, restartIn: Duration?)
+    case stopped(ExitStatus)
+}
+
+/// One running process of a release. Its port stays the same across restarts.
+public final class Instance: Sendable, CustomStringConvertible {
+    public let spec: InstanceSpec
+    public let port: Int?
+    private let state: Mutex<InstanceState>
+
+    init(spec: InstanceSpec, port: Int?, child: ChildProcess) {
+        self.spec = spec
+        self.port = port
+        self.state = Mutex(InstanceState(child: child))
+    }
+
+    public var pid: Int32 { state.withLock { $0.child.pid } }
+
+    /// The exit status if the instance has ended and is not being restarted.
+    public var exitStatus: ExitStatus? { state.withLock { $0.exitStatus } }
+
+    public var description: String { "\(spec.app) \(spec.release) \(spec.processType) (pid \(pid))" }
+
+    fileprivate func withState<T>(_ body: (inout InstanceState) -> T) -> T { state.withLock { body(&$0) } }
+}
+
+/// The lifecycle of one instance as a value: the supervisor does the I/O it asks for.
+struct InstanceState: Sendable {
+    enum Phase: Sendable, Equatable { case booting, serving, stopping, ended }
+
+    var child: ChildProcess
+    var phase: Phase = .booting
+    var exitStatus: ExitStatus?
+    var restarts = 0
+    var servingSince: ContinuousClock.Instant?
+
+    enum ExitAction: Equatable { case restart(after: Duration), end }
+
+    /// A booting instance that exits is a failed boot (the deployer reports it); a serving one
+    /// is restarted with exponential backoff, reset once it stayed up for a minute.
+    mutating func childExited(_ status: ExitStatus, now: ContinuousClock.Instant) -> ExitAction {
+        guard phase == .serving else {
+            phase = .ended
+            exitStatus = status
+            return .end
+        }
+        if let servingSince, now - servingSince > .seconds(60) { restarts = 0 }
+        let delay = Duration.seconds(min(30, 1 << min(restarts, 5)))
+        restarts += 1
+        return .restart(after: delay)
+    }
+}
+
+public actor Supervisor {
+    private let logger: Logger
+    private let stopGrace: Duration
+    private let observer: @Sendable (Instance, InstanceEvent) -> Void
+    private var instances: [ObjectIdentifier: Instance] = [:]
+
+    public init(
+        stopGrace: Duration = .seconds(30), logger: Logger,
+        observer: @escaping @Sendable (Instance, InstanceEvent) -> Void = { _, _ in }
+    ) {
+        self.stopGrace = stopGrace
+        self.logger = logger
+        self.observer = observer
+    }
+
+    /// Starts one instance of `spec` on a free loopback port (web) and watches it.
+    public func boot(_ spec: InstanceSpec) throws -> Instance {
+        let port = spec.needsPort ? try PortAllocator.freePort() : nil
+        let child = try Self.spawn(spec, port: port)
+        let instance = Instance(spec: spec, port: port, child: child)
+        instances[ObjectIdentifier(instance)] = instance
+        logger.info(
+            "instance started",
+            metadata: [
+                "app.name": "\(spec.app)", "release.number": "\(spec.release.number)",
+                "instance.pid": "\(child.pid)", "instance.port": "\(port.map(String.init) ?? "-")",
+            ])
+        observer(instance, .started(pid: child.pid))
+        watch(instance, child: child)
+        return instance
+    }
+
+    /// The instance passed its health check: from now on a crash means a restart.
+    public func markServing(_ instance: Instance) {
+        instance.withState {
+            $0.phase = .serving
+            $0.servingSince = .now
+        }
+        observer(instance, .serving)
+    }
+
+    /// SIGTERM to the instance's process group, SIGKILL after the grace period.
+    public func stop(_ instance: Instance) async {
+        let child: ChildProcess? = instance.withState {
+            guard $0.phase != .ended else { return nil }
+            $0.phase = .stopping
+            return $0.child
+        }
+        guard let child else { return }
+        let status = await child.stop(grace: stopGrace)
+        instance.withState {
+            $0.phase = .ended
+            $0.exitStatus = status
+        }
+        instances[ObjectIdentifier(instance)] = nil
+        observer(instance, .stopped(status))
+    }
+
+    /// Stops every instance this supervisor started, all at once.
+    public func stopAll() async {
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances.values {
+                group.addTask { await self.stop(instance) }
+            }
+        }
+    }
+
+    /// The last `count` lines the instance wrote, for failure messages.
+    public nonisolated func lastOutput(of instance: Instance, lines count: Int) -> [String] {
+        guard let text = try? String(contentsOfFile: instance.spec.logFile, encoding: .utf8) else { return [] }
+        return Array(text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count + 1).map(String.init))
+            .suffix(count).filter { !$0.isEmpty }
+    }
+
+    private func watch(_ instance: Instance, child: ChildProcess) {
+        Task {
+            let status = await child.waitForExit()
+            await self.childExited(instance, child: child, status: status)
+        }
+    }
+
+    private func childExited(_ instance: Instance, child: ChildProcess, status: ExitStatus) async {
+        let action: InstanceState.ExitAction? = instance.withState {
+            // A stop in progress owns the ending; an exit of a replaced child is old news.
+            guard $0.phase != .stopping, $0.phase != .ended, $0.child.pid == child.pid else { return nil }
+            return $0.childExited(status, now: .now)
+        }
+        switch action {
+        case nil:
+            return
+        case .end:
+            instances[ObjectIdentifier(instance)] = nil
+            observer(instance, .crashed(status, restartIn: nil))
+        case .restart(let delay):
+            logger.warning(
+                "instance crashed; restarting",
+                metadata: ["app.name": "\(instance.spec.app)", "exit": "\(status)", "restart.delay": "\(delay)"])
+            observer(instance, .crashed(status, restartIn: delay))
+            try? await Task.sleep(for: delay)
+            guard instance.withState({ $0.phase == .serving }) else { return }
+            do {
+                let replacement = try Self.spawn(instance.spec, port: instance.port)
+                instance.withState { $0.child = replacement }
+                observer(instance, .started(pid: replacement.pid))
+                watch(instance, child: replacement)
+            } catch {
+                logger.error("instance restart failed", metadata: ["app.name": "\(instance.spec.app)", "error": "\(error)"])
+                instance.withState {
+                    $0.phase = .ended
+                    $0.exitStatus = status
+                }
+                instances[ObjectIdentifier(instance)] = nil
+            }
+        }
+    }
+
+    private static func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
+        var environment = spec.environment
+        if let port { environment["PORT"] = String(port) }
+        // Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
+        let script = "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
+        return try Spawner.start(
+            Command("/bin/bash", ["-c", script], environment: environment, workingDirectory: spec.directory),
+            logFile: spec.logFile)
+    }
+}

@@ -1,0 +1,3 @@
+import SlipwayCommands
+
+await SlipwayCommand.main()

@@ -1,0 +1,169 @@
+// End to end: a real daemon in a temporary directory, real pushes with the real git client,
+// real instances, and HTTP through the real proxy on loopback.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized) struct PushToLiveTests {
+    @Test func firstPushGoesLiveAndASecondPushSwitchesWithoutAFailedRequest() async throws {
+        let daemon = try await DaemonHarness()
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        do {
+            let created = try await daemon.cli(["apps:create", "shop"])
+            #expect(created.status.succeeded)
+            #expect(created.output.contains("git remote add slipway \(daemon.data)/repos/shop.git"))
+
+            try await commitFixture("node-hello", into: work.path, message: "First version")
+            let first = try await daemon.push(work.path, app: "shop")
+            #expect(first.status.succeeded, "\(first.output)")
+            #expect(first.output.contains("remote: -----> Node.js app detected"))
+            #expect(first.output.contains("remote:        npm"))
+            let verdict = try #require(first.output.split(separator: "\n").last { $0.contains("-----> ") })
+            #expect(verdict.contains("-----> shop v2 is live at http://shop.localhost:\(daemon.port) (build "))
+            #expect(verdict.contains(", boot ") && verdict.contains(", health ") && verdict.contains("ms)"))
+
+            let client = HTTPConnection(port: daemon.port)
+            let answer = try client.get("/", host: "shop.localhost")
+            #expect(answer.status == 200)
+            #expect(answer.body.hasPrefix("hello from shop release v2"))
+            #expect(try client.get("/env/HTTP_FORWARDED_COUNT", host: "shop.localhost").body.contains("1"))
+
+            // A request loop on two keep-alive connections runs across the whole second deploy.
+            let stop = Mutex(false)
+            let loop = Task.detached { () -> [String: Int] in
+                var seen: [String: Int] = [:]
+                let connections = [HTTPConnection(port: daemon.port), HTTPConnection(port: daemon.port)]
+                for index in 0..<20_000 {
+                    if stop.withLock({ $0 }) { break }
+                    let key: String
+                    do {
+                        let answer = try connections[index % 2].get("/", host: "shop.localhost")
+                        key = answer.status == 200 ? String(answer.body.prefix(26)) : "status \(answer.status)"
+                    } catch {
+                        key = "error \(error)"
+                    }
+                    seen[key, default: 0] += 1
+                    usleep(5_000)
+                }
+                return seen
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            try "second\n".write(toFile: work.path + "/VERSION", atomically: true, encoding: .utf8)
+            try await run("git", ["add", "VERSION"], in: work.path)
+            try await run("git", ["commit", "--quiet", "-m", "Second version"], in: work.path)
+            let second = try await daemon.push(work.path, app: "shop")
+            #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
+            try await Task.sleep(for: .milliseconds(500))
+            stop.withLock { $0 = true }
+            let seen = await loop.value
+            #expect(seen.keys.allSatisfy { $0.hasPrefix("hello from shop release v") }, "\(seen)")
+            #expect(seen["hello from shop release v2"] ?? 0 > 0)
+            #expect(seen["hello from shop release v3"] ?? 0 > 0)
+
+            // The old release is drained, its instance stopped, and the history says so.
+            try await waitUntil("v2's drain is recorded") {
+                try await daemon.cli(["releases:info", "shop", "v3"]).output.contains("instances stopped")
+            }
+            let releases = try await daemon.cli(["releases", "shop", "--json"])
+            let list = try JSONSerialization.jsonObject(with: Data(releases.output.utf8)) as? [[String: Any]] ?? []
+            #expect(list.map { $0["version"] as? String } == ["v3", "v2", "v1"])
+            #expect(list.map { $0["status"] as? String } == ["live", "retired", "initial"])
+            let durations = list.first?["durations"] as? [String: String] ?? [:]
+            #expect(Set(durations.keys).isSuperset(of: ["checkout", "build", "boot", "health", "switch", "drain"]))
+
+            let info = try await daemon.cli(["releases:info", "shop", "v3"])
+            #expect(info.output.contains("Description: Deploy"))
+            #expect(info.output.contains("Second version"))
+            #expect(info.output.contains("=== Build log"))
+            #expect(info.output.contains("-----> Node.js app detected"))
+            for step in ["checkout", "build", "boot", "health", "switch", "drain"] {
+                #expect(info.output.contains("\n\(step.padding(toLength: 9, withPad: " ", startingAt: 0)) succeeded"), "\(step)")
+            }
+            let apps = try await daemon.cli(["apps"])
+            #expect(apps.output.contains("shop") && apps.output.contains("v3 live"))
+
+            // The version endpoint names the live release and answers 304 to a matching ETag.
+            let version = try client.get("/_slipway/version", host: "shop.localhost")
+            #expect(version.status == 200)
+            let json = try JSONSerialization.jsonObject(with: Data(version.body.utf8)) as? [String: Any] ?? [:]
+            #expect(json["app"] as? String == "shop")
+            #expect(json["release"] as? Int == 3)
+            #expect(json["version"] as? String == "v3")
+            #expect((json["commit"] as? String)?.count == 40)
+            #expect(json["deployedAt"] is String)
+            let etag = try #require(version.headers["etag"])
+            #expect(try client.get("/_slipway/version", host: "shop.localhost", headers: ["If-None-Match": etag]).status == 304)
+
+            let current = try FileManager.default.destinationOfSymbolicLink(atPath: daemon.data + "/apps/shop/current")
+            #expect(current.hasSuffix("releases/3"))
+        } catch {
+            Issue.record("\(error)\n--- daemon log ---\n\((try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? "")")
+        }
+        await daemon.stop()
+    }
+
+    @Test func otherAppKindsDeployAndSlowStartersAreWaitedFor() async throws {
+        let daemon = try await DaemonHarness()
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        let cases: [(fixture: String, detected: String, body: String)] = [
+            ("python-hello", "Python app detected", "hello from python-hello"),
+            ("static-site", "app detected", "Welcome to the static fixture"),
+            ("slow-boot", "Procfile app detected", "hello from"),
+        ]
+        for (fixture, detected, body) in cases {
+            try await daemon.cli(["apps:create", fixture])
+            let tree = work.path + "/" + fixture
+            try await commitFixture(fixture, into: tree, message: "Deploy \(fixture)")
+            let push = try await daemon.push(tree, app: fixture)
+            #expect(push.output.contains(detected), "\(push.output)")
+            #expect(push.output.contains("-----> \(fixture) v2 is live"), "\(push.output)")
+            let answer = try HTTPConnection(port: daemon.port).get("/", host: "\(fixture).localhost")
+            #expect(answer.status == 200)
+            #expect(answer.body.contains(body), "\(fixture): \(answer.body)")
+        }
+        let slow = try await daemon.cli(["releases:info", "slow-boot", "v2"]).output
+        #expect(slow.contains("app| warming up"))
+        await daemon.stop()
+    }
+
+    @Test func pushesToOtherBranchesAreStoredButNotDeployed() async throws {
+        let daemon = try await DaemonHarness()
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        try await daemon.cli(["apps:create", "shop"])
+        try await commitFixture("node-hello", into: work.path, message: "feature work")
+        try await run("git", ["checkout", "--quiet", "-b", "feature"], in: work.path)
+        let push = try await daemon.push(work.path, app: "shop", branch: "feature")
+        #expect(push.status.succeeded)
+        #expect(push.output.contains("Stored feature; only main is deployed"))
+        #expect(try await run("git", ["--git-dir", daemon.data + "/repos/shop.git", "rev-parse", "feature"]).status.succeeded)
+        #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 503)
+        await daemon.stop()
+    }
+}
+
+/// Polls `condition` for up to 30 s.
+func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+    for _ in 0..<300 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    Issue.record("timed out waiting until \(what)")
+}

@@ -1,0 +1,14 @@
+// never-healthy: listens, but answers 500 on every path forever, so its startup check never passes.
+const http = require('http');
+
+const port = Number(process.env.PORT || 5000);
+
+const server = http.createServer((req, res) => {
+  res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end('not ready\n');
+});
+
+console.log('starting, but the database is unreachable');
+server.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port}`));
+
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

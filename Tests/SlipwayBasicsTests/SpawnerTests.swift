@@ -1,0 +1,88 @@
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct SpawnerTests {
+    @Test func streamsEachLineOfStdoutAndStderrAsItComes() async throws {
+        let lines = LineCollector()
+        let status = try await Spawner.run(
+            Command("/bin/sh", ["-c", "echo one; echo two >&2; printf three"], environment: ["PATH": "/usr/bin:/bin"])
+        ) { lines.append($0) }
+        #expect(status == .exited(0))
+        #expect(lines.text == "one\ntwo\nthree")
+    }
+
+    @Test func reportsTheExitStatusAndTheExplicitEnvironmentOnly() async throws {
+        let (status, output) = try await Spawner.output(
+            of: Command("/bin/sh", ["-c", "echo \"[$GREETING][$HOME]\"; exit 7"], environment: ["GREETING": "hi"]))
+        #expect(status == .exited(7))
+        #expect(output == "[hi][]")
+    }
+
+    @Test func aMissingProgramIsOneClearError() async throws {
+        let error = await #expect(throws: SpawnError.self) {
+            try await Spawner.output(of: Command("no-such-program-here", [], environment: ["PATH": "/usr/bin:/bin"]))
+        }
+        #expect(error?.description.contains("could not start no-such-program-here") == true)
+    }
+
+    @Test func stopReachesTheWholeProcessGroupEvenWhenTheLeaderIgnoresSIGTERM() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let pidFile = directory.path + "/grandchild.pid"
+        // The shell ignores TERM; its background sleep is a grandchild in the same group.
+        let child = try Spawner.start(
+            Command("/bin/sh", ["-c", "trap '' TERM; sleep 300 & echo $! > \(pidFile); wait"], environment: [:]),
+            logFile: directory.path + "/log")
+        var grandchild: pid_t = 0
+        for _ in 0..<100 where grandchild == 0 {
+            grandchild = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(grandchild > 0)
+        let status = await child.stop(grace: .milliseconds(300))
+        #expect(status == .signalled(SIGKILL))
+        #expect(child.exitStatus == status)
+        // The grandchild got the group signal too (it may linger as a zombie of init; /proc tells).
+        try await Task.sleep(for: .milliseconds(200))
+        let state = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8))?.split(separator: " ")[2]
+        #expect(state == nil || state == "Z")
+    }
+
+    @Test func cancellingARunStopsTheChild() async throws {
+        let started = ContinuousClock.now
+        let task = Task {
+            try await Spawner.run(Command("/bin/sleep", ["30"], environment: [:]), grace: .seconds(1)) { _ in }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        let status = try await task.value
+        #expect(status == .signalled(SIGTERM))
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+}
+
+@Suite struct NameTests {
+    @Test(arguments: ["shop", "a", "my-app-2", String(repeating: "a", count: 30)])
+    func acceptsValidAppNames(_ name: String) throws {
+        #expect(try AppName(validating: name).rawValue == name)
+    }
+
+    @Test(arguments: ["", "Shop", "2shop", "-shop", "shop_1", "shop.io", "../etc", String(repeating: "a", count: 31)])
+    func refusesInvalidAppNamesWithTheRule(_ name: String) {
+        let error = #expect(throws: NameError.self) { try AppName(validating: name) }
+        #expect(error?.description.contains("lowercase letters, digits and dashes") == true)
+    }
+
+    @Test func readsReleasesWrittenEitherWay() throws {
+        #expect(try ReleaseVersion(parsing: "v12").number == 12)
+        #expect(try ReleaseVersion(parsing: "3").description == "v3")
+        #expect(throws: NameError.self) { try ReleaseVersion(parsing: "v0") }
+        #expect(throws: NameError.self) { try ReleaseVersion(parsing: "latest") }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import SlipwayBasics
+@testable import SlipwayBuilder
+import SlipwayGit
+import SlipwayTestSupport
+import Testing
+
+@Suite struct ProcfileTests {
+    @Test func readsTypesAndCommandsSkippingCommentsAndBlankLines() throws {
+        let types = try Procfile.parse("# processes\nweb: node server.js --port $PORT\n\nworker:python worker.py\n")
+        #expect(types == ["web": "node server.js --port $PORT", "worker": "python worker.py"])
+    }
+
+    @Test func aMalformedLineNamesItsLineNumber() {
+        let error = #expect(throws: BuildError.self) { try Procfile.parse("web: ok\nthis is not a process\n") }
+        #expect(error?.description.contains("line 2") == true)
+    }
+}
+
+@Suite struct HealthCheckPlanTests {
+    @Test func withoutAppJSONChecksRootTwiceInARowWithin120Seconds() throws {
+        let plan = try HealthCheckPlan.parse(appJSON: Data("{}".utf8))
+        #expect(plan.isDefault)
+        #expect(plan.checks.first?.path == "/")
+        #expect(plan.checks.first?.passesInARow == 2)
+        #expect(plan.checks.first?.attempts == 120)
+    }
+
+    @Test func readsDokkusKeysWithDokkusMeaning() throws {
+        let json = """
+            {"healthchecks": {"web": [{"type": "startup", "name": "ready", "path": "/health",
+              "attempts": 4, "wait": 2, "timeout": 3, "initialDelay": 1, "content": "ok"}]}}
+            """
+        let plan = try HealthCheckPlan.parse(appJSON: Data(json.utf8))
+        #expect(!plan.isDefault)
+        #expect(plan.warnings.isEmpty)
+        #expect(
+            plan.checks == [
+                HealthCheck(
+                    name: "ready", path: "/health", attempts: 4, wait: .seconds(2), timeout: .seconds(3),
+                    initialDelay: .seconds(1), content: "ok", passesInARow: 1)
+            ])
+    }
+
+    @Test func dokkuKeysNotActedOnYetAreWarnedAboutNeverIgnored() throws {
+        let json = #"{"healthchecks": {"web": [{"path": "/", "uptime": 5, "listening": true}], "worker": []}}"#
+        let plan = try HealthCheckPlan.parse(appJSON: Data(json.utf8))
+        #expect(plan.warnings.count == 3)
+        #expect(plan.warnings.contains { $0.contains("\"uptime\" is accepted but not acted on yet") })
+        #expect(plan.warnings.contains { $0.contains("worker") })
+    }
+
+    @Test func aKeyDokkuDoesNotKnowIsAnError() {
+        let json = #"{"healthchecks": {"web": [{"path": "/", "retries": 5}]}}"#
+        let error = #expect(throws: BuildError.self) { try HealthCheckPlan.parse(appJSON: Data(json.utf8)) }
+        #expect(error?.description.contains("unknown key \"retries\"") == true)
+    }
+
+    @Test func malformedJSONIsAnError() {
+        #expect(throws: BuildError.self) { try HealthCheckPlan.parse(appJSON: Data("{not json".utf8)) }
+    }
+}
+
+@Suite struct ReleaseBuilderTests {
+    @Test func readsDefaultProcessTypesFromBinReleaseYAML() throws {
+        let yaml = "---\naddons: []\ndefault_process_types:\n  web: npm start\n  worker: node worker.js\n"
+        #expect(
+            try ReleaseBuilder.processTypes(fromReleaseYAML: yaml, buildpack: "x")
+                == ["web": "npm start", "worker": "node worker.js"])
+        #expect(try ReleaseBuilder.processTypes(fromReleaseYAML: "---\ndefault_process_types: {}\n", buildpack: "x") == [:])
+    }
+
+    /// Pushes a fixture into a bare repository and builds it with the shipped buildpacks.
+    private func build(_ fixtureName: String, config: [String: String] = [:], in directory: TemporaryDirectory)
+        async throws -> (BuiltRelease, String)
+    {
+        let bare = directory.path + "/app.git"
+        _ = try Repository.createBare(at: bare, headBranch: "main")
+        let work = directory.path + "/work"
+        try await commitFixture(fixtureName, into: work, message: "fixture")
+        try await run("git", ["push", "--quiet", bare, "main"], in: work)
+        let request = BuildRequest(
+            app: try AppName(validating: "app"), repository: bare, revision: "main",
+            releaseDirectory: directory.path + "/releases/2", cacheDirectory: directory.path + "/cache", config: config,
+            baseEnvironment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path])
+        let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks")
+        _ = try builder.checkout(request)
+        let output = LineCollector()
+        let built = try await builder.build(request) { output.append($0) }
+        return (built, output.text)
+    }
+
+    @Test func detectsNodeAndMergesTheDefaultWebCommand() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (built, output) = try await build("node-hello", in: directory)
+        #expect(built.buildpack == "Node.js")
+        #expect(built.processTypes["web"] == "npm start")
+        #expect(output.contains("-----> Node.js app detected"))
+    }
+
+    @Test func theProcfileWinsOverTheBuildpackAndAppJSONIsRead() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (built, _) = try await build("healthcheck-app", in: directory)
+        #expect(built.processTypes["web"] == "node server.js")
+        #expect(built.healthChecks.checks.first?.path == "/health")
+    }
+
+    @Test func noBuildpackNamesWhatItTried() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let error = await #expect(throws: BuildError.self) { try await build("no-buildpack", in: directory) }
+        #expect(error?.description.contains("no buildpack detected this app (tried nodejs, python, static, procfile)") == true)
+    }
+
+    @Test func aFailingCompileShowsItsOutputAndExitStatus() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let error = await #expect(throws: BuildError.self) { try await build("build-fails", in: directory) }
+        #expect(error?.description.contains("compile exited with status") == true)
+    }
+
+    @Test func configVarsReachTheBuildAsEnvDirFiles() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let pack = directory.path + "/pack"
+        try FileManager.default.createDirectory(atPath: pack + "/bin", withIntermediateDirectories: true)
+        let scripts = [
+            "detect": "#!/bin/sh\necho Custom\n",
+            "compile": "#!/bin/sh\necho \"       greeting=$(cat \"$3/GREETING\") cache=$2\"\n",
+            "release": "#!/bin/sh\necho '---'\necho 'default_process_types:'\necho '  web: ./serve'\n",
+        ]
+        for (name, text) in scripts {
+            try text.write(toFile: pack + "/bin/" + name, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: pack + "/bin/" + name)
+        }
+        let (built, output) = try await build("no-buildpack", config: ["BUILDPACK_URL": pack, "GREETING": "hello"], in: directory)
+        #expect(built.buildpack == "Custom")
+        #expect(built.processTypes == ["web": "./serve"])
+        #expect(output.contains("greeting=hello cache=\(directory.path)/cache"))
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import SlipwayBasics
+import SlipwayStore
+import SlipwayTestSupport
+import Testing
+
+@Suite struct AppDatabaseTests {
+    let shop = try! AppName(validating: "shop")
+
+    @Test func aNewAppStartsWithHerokusInitialRelease() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        let history = try store.history(of: shop)
+        #expect(history.map(\.release.number) == [1])
+        #expect(history[0].release.status == .initial)
+        #expect(try store.liveRelease(of: shop) == nil)
+        #expect(throws: StoreError.self) { try store.createApp(shop) }
+    }
+
+    @Test func releasesAreNumberedPerAppAndGoingLiveRetiresThePreviousOne() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        _ = try store.createApp(try AppName(validating: "blog"))
+        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil)
+        try store.markLive(v2.id!, of: shop)
+        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil)
+        let blog = try store.startRelease(of: try AppName(validating: "blog"), description: "x", commitID: "c", author: nil)
+        #expect((v2.number, v3.number, blog.number) == (2, 3, 2))
+        try store.markLive(v3.id!, of: shop)
+        let statuses = try store.history(of: shop).map { "\($0.release.version) \($0.release.status.rawValue)" }
+        #expect(statuses == ["v3 live", "v2 retired", "v1 initial"])
+        #expect(try store.liveRelease(of: shop)?.number == 3)
+    }
+
+    @Test func eachStepIsRecordedWithItsTimestamps() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        let release = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil)
+        let build = try store.startStep(.build, of: release.id!)
+        Thread.sleep(forTimeInterval: 0.02)
+        try store.finishStep(build, outcome: .succeeded)
+        let health = try store.startStep(.health, of: release.id!)
+        try store.finishStep(health, outcome: .failed, detail: "never healthy")
+        try store.markFailed(release.id!, reason: "never healthy")
+        let entry = try store.release(ReleaseVersion(2), of: shop)
+        #expect(entry.events.map(\.step) == [.build, .health])
+        #expect(entry.events.map(\.outcome) == [.succeeded, .failed])
+        #expect((entry.duration(of: .build) ?? .zero) >= .milliseconds(15))
+        #expect(entry.release.status == .failed)
+        #expect(entry.release.failureReason == "never healthy")
+    }
+
+    @Test func anInterruptedDeployIsFailedAndTheLiveReleaseStaysLive() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        let v2 = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil)
+        try store.markLive(v2.id!, of: shop)
+        _ = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil)
+        #expect(try store.failInterruptedReleases() == 1)
+        let statuses = try store.history(of: shop).map(\.release.status)
+        #expect(statuses == [.failed, .live, .initial])
+    }
+
+    @Test func unknownAppsAndReleasesAreClearErrors() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        let app = #expect(throws: StoreError.self) { try store.history(of: try AppName(validating: "nope")) }
+        #expect(app?.description.contains("no app named nope") == true)
+        let release = #expect(throws: StoreError.self) { try store.release(ReleaseVersion(9), of: shop) }
+        #expect(release?.description == "shop has no release v9; run `slipway releases shop` to list them")
+    }
+
+    @Test func configVarsAreSetUpdatedAndUnset() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        try store.setConfig(["A": "1", "B": "2"], of: shop)
+        try store.setConfig(["A": "3"], of: shop)
+        try store.unsetConfig(["B"], of: shop)
+        #expect(try store.config(of: shop) == ["A": "3"])
+    }
+
+    @Test func theFileIsInWALModeAndSurvivesReopening() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/slipway.sqlite"
+        _ = try AppDatabase.open(path: path).createApp(shop)
+        #expect(try AppDatabase.open(path: path).apps().map(\.name) == ["shop"])
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+}

@@ -1,0 +1,77 @@
+// DaemonHarness: a real `slipway serve` in a temporary data directory on a free loopback port,
+// driven through the real CLI and stopped by the test by its process id.
+import Foundation
+import SlipwayBasics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class DaemonHarness: Sendable {
+    public static let binary = packageRoot + "/.build/debug/slipway"
+
+    public let directory: TemporaryDirectory
+    public let port: Int
+    public let process: ChildProcess
+    public var data: String { directory.path + "/data" }
+    public var log: String { directory.path + "/daemon.log" }
+
+    /// Starts the daemon and waits until its control socket answers.
+    public init(drainTimeout: Int = 5, extraArguments: [String] = []) async throws {
+        directory = try TemporaryDirectory("daemon")
+        port = freePort()
+        var environment = toolEnvironment
+        environment["SLIPWAY_DATA"] = nil
+        process = try Spawner.start(
+            Command(
+                Self.binary,
+                ["serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
+                 "--drain-timeout", String(drainTimeout), "--stop-grace", "5"] + extraArguments,
+                environment: environment),
+            logFile: directory.path + "/daemon.log")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let status = process.exitStatus {
+                throw HarnessError.daemonExited(status, log: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+            }
+            if (try? await cli(["apps"]))?.status == .exited(0), (try? HTTPConnection(port: port).get("/", host: "x")) != nil {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await stop()
+        throw HarnessError.notReady
+    }
+
+    /// Runs the real CLI against this daemon.
+    @discardableResult
+    public func cli(_ arguments: [String]) async throws -> (status: ExitStatus, output: String) {
+        var environment = toolEnvironment
+        environment["SLIPWAY_DATA"] = data
+        return try await run(Self.binary, arguments, environment: environment)
+    }
+
+    /// Pushes the work tree's `branch` to the app's repository with the real git client.
+    public func push(_ workTree: String, app: String, branch: String = "main") async throws -> (status: ExitStatus, output: String) {
+        try await run("git", ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"], in: workTree)
+    }
+
+    /// SIGTERM, then wait; the daemon stops its instances on the way out.
+    public func stop() async {
+        _ = await process.stop(grace: .seconds(20))
+    }
+
+    public func remove() { directory.remove() }
+}
+
+public enum HarnessError: Error, CustomStringConvertible {
+    case daemonExited(ExitStatus, log: String)
+    case notReady
+
+    public var description: String {
+        switch self {
+        case .daemonExited(let status, let log): "the daemon \(status):\n\(log)"
+        case .notReady: "the daemon did not answer within 30 s"
+        }
+    }
+}

@@ -1,0 +1,49 @@
+# Sourced by bin/compile and bin/release. resolve_static_root BUILD_DIR prints the document
+# root relative to BUILD_DIR: static.json's "root", else public/ if it exists, else ".".
+# On a problem it prints the reason to stderr and returns 1.
+resolve_static_root() {
+  local build_dir=$1 root
+  if [[ -f "$build_dir/static.json" ]]; then
+    command -v python3 >/dev/null 2>&1 || { echo "python3 is needed to read static.json but is not installed on this Slipway server" >&2; return 1; }
+    root=$(python3 -c '
+import json, sys
+try:
+    config = json.load(open(sys.argv[1]))
+except ValueError as error:
+    sys.exit("static.json is not valid JSON: %s" % error)
+if not isinstance(config, dict):
+    sys.exit("static.json must hold a JSON object, like {\"root\": \"public\"}")
+root = config.get("root", "")
+if not isinstance(root, str):
+    sys.exit("the \"root\" key of static.json must be a string")
+print(root)
+' "$build_dir/static.json") || return 1
+  elif [[ -d "$build_dir/public" ]]; then
+    root=public
+  else
+    root=.
+  fi
+
+  while [[ "$root" == ./* ]]; do root=${root#./}; done
+  while [[ "$root" == */ && "$root" != / ]]; do root=${root%/}; done
+  [[ -n "$root" ]] || root=.
+
+  if [[ "$root" == /* || "$root" == ".." || "$root" == ../* || "$root" == */../* || "$root" == */.. ]]; then
+    echo "the document root \"$root\" must be a path inside the app, like \"public\"" >&2
+    return 1
+  fi
+  if [[ ! "$root" =~ ^[A-Za-z0-9\ ._/@+-]+$ ]]; then
+    echo "the document root \"$root\" may only use letters, digits, spaces and . _ / @ + -" >&2
+    return 1
+  fi
+  echo "$root"
+}
+
+# Prints ROOT as one shell word: as it is when it is plain, else in single quotes.
+shell_quote_root() {
+  if [[ "$1" =~ ^[A-Za-z0-9._/@+-]+$ ]]; then
+    echo "$1"
+  else
+    echo "'$1'"
+  fi
+}
