@@ -1,5 +1,5 @@
 # Sourced by bin/compile and bin/release. resolve_static_root BUILD_DIR prints the document
-# root relative to BUILD_DIR: static.json's "root", else public/ if it exists, else ".".
+# root relative to BUILD_DIR: the "root" key of static.json, else public/ if it exists, else ".".
 # On a problem it prints the reason to stderr and returns 1.
 resolve_static_root() {
   local build_dir=$1 root
@@ -18,10 +18,9 @@ if not isinstance(root, str):
     sys.exit("the \"root\" key of static.json must be a string")
 print(root)
 ' "$build_dir/static.json") || return 1
-  elif [[ -d "$build_dir/public" ]]; then
-    root=public
-  else
-    root=.
+  fi
+  if [[ -z "${root:-}" ]]; then
+    if [[ -d "$build_dir/public" ]]; then root=public; else root=.; fi
   fi
 
   while [[ "$root" == ./* ]]; do root=${root#./}; done
