@@ -55,6 +55,7 @@ let package = Package(
                 "SlipwayFrontDoor", "SlipwayDeployer", "SlipwayProxy", "SlipwaySupervisor", "SlipwayStore",
                 "SlipwayBasics", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + nio,
             swiftSettings: swiftSettings
         ),

@@ -100,14 +100,18 @@ public struct ReleaseBuilder: Sendable {
         }
         guard status.succeeded else { throw .compileFailed(buildpack: name, status) }
 
-        var processTypes = try await defaultProcessTypes(buildpack, name: name, buildDirectory, environment)
-        let procfile = buildDirectory + "/Procfile"
-        if let text = try? String(contentsOfFile: procfile, encoding: .utf8) {
-            processTypes.merge(try Procfile.parse(text), uniquingKeysWith: { _, procfileCommand in procfileCommand })
+        output("-----> Discovering process types")
+        let defaults = try await defaultProcessTypes(buildpack, name: name, buildDirectory, environment)
+        if !defaults.isEmpty {
+            output("       Default types for buildpack -> \(defaults.keys.sorted().joined(separator: ", "))")
+        }
+        var processTypes = defaults
+        if let text = try? String(contentsOfFile: buildDirectory + "/Procfile", encoding: .utf8) {
+            let declared = try Procfile.parse(text)
+            output("       Procfile declares types     -> \(declared.keys.sorted().joined(separator: ", "))")
+            processTypes.merge(declared, uniquingKeysWith: { _, procfileCommand in procfileCommand })
         }
         guard processTypes["web"] != nil else { throw .noWebProcess(types: Array(processTypes.keys)) }
-        output("-----> Discovering process types")
-        output("       Procfile declares types -> \(processTypes.keys.sorted().joined(separator: ", "))")
         return BuiltRelease(buildpack: name, processTypes: processTypes, healthChecks: healthChecks)
     }
 

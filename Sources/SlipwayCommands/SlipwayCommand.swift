@@ -22,7 +22,7 @@ public struct SlipwayCommand: AsyncParsableCommand {
             var command = try parseAsRoot(arguments)
             if let admin = command as? any AdminCommand {
                 let socket = DataLocation.resolve(flag: admin.connection.data).controlSocket
-                exit(try ControlClient.send(.command(arguments), socketPath: socket))
+                Foundation.exit(try ControlClient.send(.command(arguments), socketPath: socket))
             }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()

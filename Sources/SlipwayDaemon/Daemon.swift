@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 import SlipwayBasics
 import SlipwayDeployer
 import SlipwayFrontDoor
@@ -186,6 +187,10 @@ struct ControlService: Service {
     let server: ControlServer
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { try await server.run() }
+        do {
+            try await cancelWhenGracefulShutdown { try await server.run() }
+        } catch is CancellationError {
+            // The graceful shutdown itself: the socket is closed, nothing went wrong.
+        }
     }
 }

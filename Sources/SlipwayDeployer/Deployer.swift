@@ -322,7 +322,7 @@ public actor Deployer {
             let report = await replacedSet.drain(timeout: timeout)
             for instance in previous.instances { await supervisor.stop(instance) }
             if let event {
-                try? store.finishStep(
+                _ = try? store.finishStep(
                     event, outcome: report.cancelled == 0 ? .succeeded : .failed,
                     detail: "\(previous.release.version): \(report.finished) finished, \(report.cancelled) cut off at the "
                         + "drain timeout, \(report.webSocketsClosed) WebSockets closed; instances stopped")
@@ -343,7 +343,7 @@ public actor Deployer {
             try store.finishStep(event, outcome: .succeeded)
             return result
         } catch {
-            try? store.finishStep(event, outcome: .failed, detail: Self.reason(for: error).headline)
+            _ = try? store.finishStep(event, outcome: .failed, detail: Self.reason(for: error).headline)
             throw error
         }
     }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import SlipwayBasics
+import SlipwayDeployer
 import SlipwayStore
 
 /// Options every client command accepts; the daemon ignores them.
@@ -99,7 +100,9 @@ public struct ReleasesCommand: AdminCommand {
         for entry in history {
             let release = entry.release
             let commit = release.commitID.map { String($0.prefix(7)) } ?? "-      "
-            let durations = ReleaseSummary(entry).durations.map { "\($0.key) \($0.value)" }.sorted().joined(separator: " ")
+            let durations = DeployStep.allCases.compactMap { step in
+                entry.duration(of: step).map { "\(step.rawValue) \(Format.duration($0))" }
+            }.joined(separator: " ")
             context.output.print(
                 [
                     release.version.description.padding(toLength: 5, withPad: " ", startingAt: 0),

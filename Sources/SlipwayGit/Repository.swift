@@ -72,7 +72,7 @@ public final class Repository {
         return CommitInfo(id: id, summary: summary, author: author)
     }
 
-    /// Writes the tree of `revision` into `directory`, which must not exist yet: file modes and
+    /// Writes the tree of `revision` into `directory`, which must not exist yet (its parent must): file modes and
     /// symlinks are kept, and the bare repository's index is left alone.
     public func checkout(_ revision: String, into directory: String) throws(GitError) {
         guard access(directory, F_OK) != 0 else { throw .targetNotEmpty(directory) }

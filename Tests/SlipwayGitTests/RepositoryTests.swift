@@ -40,6 +40,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let (bare, _) = try await pushedRepository(directory)
+        try FileManager.default.createDirectory(atPath: directory.path + "/releases", withIntermediateDirectories: true)
         let target = directory.path + "/releases/2"
         try Repository(openBareAt: bare).checkout("main", into: target)
         let files = FileManager.default

@@ -83,8 +83,12 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/slipway.sqlite"
-        _ = try AppDatabase.open(path: path).createApp(shop)
+        do {
+            let store = try AppDatabase.open(path: path)
+            _ = try store.createApp(shop)
+            // While open, a WAL-mode database keeps its log beside it.
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+        }
         #expect(try AppDatabase.open(path: path).apps().map(\.name) == ["shop"])
-        #expect(FileManager.default.fileExists(atPath: path + "-wal"))
     }
 }

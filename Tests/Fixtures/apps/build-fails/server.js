@@ -7,7 +7,7 @@ const commit = (process.env.SLIPWAY_COMMIT || 'unknown').slice(0, 7);
 
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(`hello from build-fails release ${release} commit ${commit}\n`);
+  res.end(`hello from ${process.env.SLIPWAY_APP || 'build-fails'} release ${release} commit ${commit}\n`);
 });
 
 server.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port}`));

@@ -8,7 +8,7 @@ const commit = (process.env.SLIPWAY_COMMIT || 'unknown').slice(0, 7);
 const server = http.createServer((req, res) => {
   const path = new URL(req.url, 'http://localhost').pathname;
   const [status, body] = path === '/health' ? [200, 'ok\n']
-    : path === '/' ? [200, `hello from healthcheck-app release ${release} commit ${commit}\n`]
+    : path === '/' ? [200, `hello from ${process.env.SLIPWAY_APP || 'healthcheck-app'} release ${release} commit ${commit}\n`]
     : [404, 'not found\n'];
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end(body);

@@ -19,7 +19,7 @@ function text(res, status, body) {
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
-    text(res, 200, `hello from node-hello release ${release} commit ${commit}\n`);
+    text(res, 200, `hello from ${process.env.SLIPWAY_APP || 'node-hello'} release ${release} commit ${commit}\n`);
   } else if (url.pathname === '/slow') {
     setTimeout(() => text(res, 200, 'slow done\n'), Number(url.searchParams.get('ms')) || 0);
   } else if (url.pathname.startsWith('/env/')) {

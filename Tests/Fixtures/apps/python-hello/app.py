@@ -12,7 +12,7 @@ COMMIT = os.environ.get("SLIPWAY_COMMIT", "unknown")[:7]
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/":
-            self.answer(200, f"hello from python-hello release {RELEASE} commit {COMMIT}\n")
+            self.answer(200, f"hello from {os.environ.get('SLIPWAY_APP', 'python-hello')} release {RELEASE} commit {COMMIT}\n")
         else:
             self.answer(404, "not found\n")
 

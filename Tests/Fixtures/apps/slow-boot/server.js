@@ -9,7 +9,7 @@ const warmup = Number.isFinite(warmupSetting) ? warmupSetting : 4;
 
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(`hello from slow-boot release ${release} commit ${commit}\n`);
+  res.end(`hello from ${process.env.SLIPWAY_APP || 'slow-boot'} release ${release} commit ${commit}\n`);
 });
 
 let remaining = warmup;

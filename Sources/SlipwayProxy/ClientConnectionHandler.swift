@@ -1,0 +1,674 @@
+// ClientConnectionHandler: one client's keep-alive HTTP/1.1 connection. For each request it picks the
+// app and its live set, claims an instance, forwards the request, streams the answer back, retries
+// instances that cannot be reached, and turns a WebSocket handshake into a tunnel.
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let router: Router
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var clientIP: String?
+
+    /// The request being answered. Requests pipelined behind it wait in `queued`.
+    private var exchange: Exchange?
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var workingOffQueue = false
+    /// The instance connection left open by the previous request, reused only for the same instance of the same set.
+    private var pooled: UpstreamConnection?
+    private var heldRead = false
+    private var exchangeCount = 0
+
+    init(router: Router, logger: Logger) {
+        self.router = router
+        self.logger = logger
+    }
+
+    /// Adds the HTTP/1.1 server codec and a handler for one client connection.
+    static func configure(_ channel: any Channel, router: Router, logger: Logger, idleTimeout: TimeAmount) throws {
+        var encoding = HTTPResponseEncoder.Configuration()
+        encoding.automaticallySetFramingHeaders = false  // MessageRewriting frames each answer itself
+        try channel.pipeline.syncOperations.addHandlers([
+            IdleStateHandler(readTimeout: idleTimeout),
+            HTTPResponseEncoder(configuration: encoding),
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+            ClientConnectionHandler(router: router, logger: logger),
+        ])
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        clientIP = context.channel.remoteAddress?.ipAddress
+        logger[metadataKey: "client.address"] = "\(clientIP ?? "unknown")"
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Requests from the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if exchange?.requestEnded == true || !queued.isEmpty {
+            queued.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            begin(head, context: context)
+        case .body(let body):
+            // Without forwarding, the answer is settled (local, failed, or early) and the rest of the body is dropped.
+            if let exchange, let forwarding = exchange.forwarding {
+                forwarding.unsent.append(body)
+                if let connection = forwarding.connection { sendRequest(exchange, forwarding, on: connection) }
+            }
+        case .end(let trailers):
+            guard let exchange else { return }
+            exchange.requestEnded = true
+            if let forwarding = exchange.forwarding {
+                forwarding.trailers = trailers
+                if let connection = forwarding.connection { sendRequest(exchange, forwarding, on: connection) }
+            }
+            finishIfDone(exchange, context: context)
+        }
+    }
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        exchangeCount += 1
+        let exchange = Exchange(id: exchangeCount, request: head)
+        self.exchange = exchange
+
+        guard let host = head.headers.first(name: "host"), !host.isEmpty else {
+            respond(.text(.badRequest, "This request has no Host header, so Slipway cannot tell which app it is for.\n"),
+                    to: exchange, context: context)
+            return
+        }
+        guard head.method != .CONNECT else {
+            respond(.text(.methodNotAllowed, "Slipway does not proxy CONNECT requests.\n"), to: exchange, context: context)
+            return
+        }
+        if head.path == VersionEndpoint.path {
+            switch router.lookup(host: host) {
+            case .unknownHost(let host): respond(.unknownHost(host), to: exchange, context: context)
+            case .noLiveRelease(let app): respond(.noLiveRelease(app), to: exchange, context: context)
+            case .live(_, let set):
+                respond(VersionEndpoint.response(to: head, release: set.release), to: exchange, context: context)
+            }
+            return
+        }
+
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = exchange.id
+        let claim = router.claim(host: host) {
+            handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) }
+        }
+        switch claim {
+        case .unknownHost(let host):
+            respond(.unknownHost(host), to: exchange, context: context)
+        case .noLiveRelease(let app):
+            respond(.noLiveRelease(app), to: exchange, context: context)
+        case .claimed(let app, let claim):
+            exchange.claim = claim
+            let forwarding = Forwarding(
+                app: app,
+                claim: claim,
+                head: MessageRewriting.upstreamRequestHead(for: head, clientIP: clientIP)
+            )
+            exchange.forwarding = forwarding
+            guard let first = forwarding.attempts.current else {
+                fail(exchange, forwarding, reason: "its release has no running instances", context: context)
+                return
+            }
+            connect(exchange, forwarding, to: first, mayReuse: true, context: context)
+        }
+    }
+
+    // MARK: Connections to instances
+
+    private func connect(
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        to upstream: Upstream,
+        mayReuse: Bool,
+        context: ChannelHandlerContext
+    ) {
+        if mayReuse, let idle = pooled, idle.set == ObjectIdentifier(forwarding.claim.set), idle.upstream == upstream,
+            idle.channel.isActive
+        {
+            pooled = nil
+            attach(idle, reused: true, exchange, forwarding, context: context)
+            return
+        }
+        pooled?.close()
+        pooled = nil
+
+        forwarding.attempt += 1
+        let attempt = forwarding.attempt
+        let exchangeID = exchange.id
+        // Same event loop as the client: the two handlers call each other directly, without locks.
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try UpstreamHandler.configure(channel) }
+            }
+        let connecting: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: upstream.host, port: upstream.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: upstream.host, port: upstream.port)
+        }
+        connecting.assumeIsolated().whenComplete { result in
+            self.connected(result, to: upstream, exchangeID: exchangeID, attempt: attempt)
+        }
+    }
+
+    private func connected(
+        _ result: Result<any Channel, any Error>,
+        to upstream: Upstream,
+        exchangeID: Int,
+        attempt: Int
+    ) {
+        guard let context, let exchange, exchange.id == exchangeID, let forwarding = exchange.forwarding,
+            forwarding.attempt == attempt
+        else {
+            // The request ended (client gone, drain deadline) while we were connecting.
+            if case .success(let channel) = result { channel.close(promise: nil) }
+            return
+        }
+        switch result {
+        case .success(let channel):
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                channel.close(promise: nil)
+                fail(exchange, forwarding, reason: "its connection could not be set up", context: context)
+                return
+            }
+            let connection = UpstreamConnection(
+                channel: channel,
+                handler: handler,
+                set: ObjectIdentifier(forwarding.claim.set),
+                upstream: upstream
+            )
+            attach(connection, reused: false, exchange, forwarding, context: context)
+        case .failure(let error):
+            let reason = FailureReason.describe(error)
+            log(.notice, "instance connection failed", forwarding, upstream: upstream, reason: reason)
+            retry(exchange, forwarding, reason: reason, afterStalePooledConnection: false, context: context)
+        }
+    }
+
+    private func attach(
+        _ connection: UpstreamConnection,
+        reused: Bool,
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        context: ChannelHandlerContext
+    ) {
+        guard connection.channel.isActive else {
+            retry(exchange, forwarding, reason: "connection closed", afterStalePooledConnection: reused, context: context)
+            return
+        }
+        connection.handler.owner = self
+        forwarding.connection = connection
+        forwarding.reused = reused
+        connection.handler.send(.head(forwarding.head))
+        sendRequest(exchange, forwarding, on: connection)
+        resumeClientReads(context: context)
+    }
+
+    /// Sends the body parts that arrived since the last call, and the end once the client sent it.
+    private func sendRequest(_ exchange: Exchange, _ forwarding: Forwarding, on connection: UpstreamConnection) {
+        while let body = forwarding.unsent.popFirst() {
+            connection.handler.send(.body(.byteBuffer(body)))
+            forwarding.noteSent(body)
+        }
+        if exchange.requestEnded && !forwarding.endSent {
+            connection.handler.send(.end(forwarding.trailers))
+            forwarding.endSent = true
+        }
+        connection.handler.flush()
+    }
+
+    private func retry(
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        reason: String,
+        afterStalePooledConnection stale: Bool,
+        context: ChannelHandlerContext
+    ) {
+        forwarding.connection = nil
+        guard let next = forwarding.attempts.next(afterStalePooledConnection: stale) else {
+            fail(exchange, forwarding, reason: reason, context: context)
+            return
+        }
+        forwarding.rewind()
+        connect(exchange, forwarding, to: next, mayReuse: false, context: context)
+    }
+
+    /// Nothing answered: 502, with the last reason, to a client that has not seen a response head yet.
+    private func fail(_ exchange: Exchange, _ forwarding: Forwarding, reason: String, context: ChannelHandlerContext) {
+        exchange.forwarding = nil
+        forwarding.connection?.close()
+        log(.warning, "app not answering", forwarding, upstream: forwarding.attempts.lastTried, reason: reason)
+        respond(.text(.badGateway, "\(forwarding.app) is not answering: \(reason).\n"), to: exchange, context: context)
+    }
+
+    // MARK: Events from instance connections
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    func upstream(_ handler: UpstreamHandler, received part: HTTPClientResponsePart) {
+        guard let context, let exchange, let forwarding = exchange.forwarding,
+            let connection = forwarding.connection, connection.handler === handler
+        else {
+            // An idle instance connection must not speak; one that does is out of step, so drop it.
+            if pooled?.handler === handler { pooled = nil }
+            handler.close()
+            return
+        }
+        switch part {
+        case .head(let head):
+            receivedHead(head, exchange, forwarding, context: context)
+        case .body(let body):
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        case .end(let trailers):
+            if forwarding.upgrading {
+                becomeTunnel(exchange, forwarding, connection, context: context)
+                return
+            }
+            exchange.forwarding = nil
+            forwarding.connection = nil
+            if forwarding.instanceKeepsAlive && forwarding.endSent {
+                pooled?.close()
+                pooled = connection
+            } else {
+                connection.close()
+            }
+            writeEnd(of: exchange, trailers: trailers, context: context)
+        }
+    }
+
+    private func receivedHead(
+        _ head: HTTPResponseHead,
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        context: ChannelHandlerContext
+    ) {
+        forwarding.responseStarted = true
+        forwarding.replay = nil
+        if head.status == .switchingProtocols {
+            guard exchange.request.isWebSocketUpgrade else {
+                fail(exchange, forwarding, reason: "it switched protocols unasked", context: context)
+                return
+            }
+            forwarding.upgrading = true
+        }
+        forwarding.instanceKeepsAlive = head.isKeepAlive
+        let (clientHead, closeAfter) = MessageRewriting.clientResponseHead(
+            for: head,
+            requestMethod: exchange.request.method,
+            clientVersion: exchange.request.version,
+            release: forwarding.claim.set.release,
+            keepAlive: exchange.keepAlive
+        )
+        if closeAfter { exchange.keepAlive = false }
+        let interim = head.status.code < 200 && head.status != .switchingProtocols
+        if !interim { exchange.responseHeadSent = true }
+        context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
+        if interim || forwarding.upgrading { context.flush() }
+    }
+
+    func upstreamReadComplete(_ handler: UpstreamHandler) {
+        context?.flush()
+    }
+
+    func upstreamBecameWritable(_ handler: UpstreamHandler) {
+        if let context { resumeClientReads(context: context) }
+    }
+
+    func upstreamClosed(_ handler: UpstreamHandler) {
+        if let idle = pooled, idle.handler === handler {
+            pooled = nil
+            return
+        }
+        guard let context, let exchange, let forwarding = exchange.forwarding,
+            forwarding.connection?.handler === handler
+        else { return }
+        forwarding.connection = nil
+        let reason = handler.failure.map(FailureReason.describe) ?? "the connection closed before an answer"
+        if !forwarding.responseStarted {
+            if forwarding.mayRetryAfterStaleConnection(idempotent: exchange.request.isIdempotent) {
+                retry(exchange, forwarding, reason: reason, afterStalePooledConnection: true, context: context)
+            } else {
+                fail(exchange, forwarding, reason: reason, context: context)
+            }
+            return
+        }
+        // Cut off mid-answer: the client already has the head, so closing is the only honest signal left.
+        log(.warning, "instance closed mid-response", forwarding, upstream: forwarding.attempts.lastTried, reason: reason)
+        exchange.forwarding = nil
+        exchange.releaseClaim()
+        context.close(promise: nil)
+    }
+
+    // MARK: Answers to the client
+
+    private func respond(_ response: LocalResponse, to exchange: Exchange, context: ChannelHandlerContext) {
+        // A client waiting for `100 Continue` never sends the body we would have to skip to reach its next request.
+        if !exchange.requestEnded, exchange.request.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            exchange.keepAlive = false
+        }
+        let head = response.head(clientVersion: exchange.request.version, close: !exchange.keepAlive)
+        exchange.responseHeadSent = true
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if response.sendsBody(to: exchange.request.method) {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
+        }
+        writeEnd(of: exchange, trailers: nil, context: context)
+    }
+
+    /// The claim ends when the end of the answer has been written, so a drain waits for the bytes, not the instance.
+    private func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            exchange.releaseClaim()
+            exchange.responseDone = true
+            guard self.exchange === exchange, let context = self.context else { return }
+            if exchange.keepAlive {
+                self.finishIfDone(exchange, context: context)
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// A request is over when its answer was written and its body fully read; then the next one may start.
+    private func finishIfDone(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard self.exchange === exchange, exchange.responseDone, exchange.requestEnded else { return }
+        self.exchange = nil
+        guard !workingOffQueue else { return }  // the loop below, further up the stack, goes on
+        workingOffQueue = true
+        while self.exchange?.requestEnded != true, let part = queued.popFirst() {
+            handle(part, context: context)
+        }
+        workingOffQueue = false
+        resumeClientReads(context: context)
+    }
+
+    /// Past the drain deadline: the set has already let go of the claim; answer 504 if we still can.
+    private func drainDeadlinePassed(exchangeID: Int) {
+        guard let context, let exchange, exchange.id == exchangeID, let forwarding = exchange.forwarding else { return }
+        exchange.forwarding = nil
+        exchange.claim = nil
+        forwarding.connection?.close()
+        log(.warning, "request cut off at drain deadline", forwarding, upstream: forwarding.attempts.lastTried, reason: nil)
+        if exchange.responseHeadSent {
+            context.close(promise: nil)
+        } else {
+            respond(
+                .text(.gatewayTimeout, "\(forwarding.app) did not answer before its old release was retired.\n"),
+                to: exchange,
+                context: context
+            )
+        }
+    }
+
+    // MARK: WebSocket tunnel
+
+    /// The instance accepted the upgrade: from here on both connections carry raw bytes, glued together.
+    private func becomeTunnel(
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        _ connection: UpstreamConnection,
+        context: ChannelHandlerContext
+    ) {
+        self.exchange = nil
+        exchange.forwarding = nil
+        pooled?.close()
+        pooled = nil
+        let clientChannel = context.channel
+        let instanceChannel = connection.channel
+        let set = forwarding.claim.set
+        let tunnel = set.openTunnel(replacing: forwarding.claim.ticket) {
+            clientChannel.close(promise: nil)
+            instanceChannel.close(promise: nil)
+        }
+        exchange.claim = nil
+        guard let tunnel else {
+            // The set started draining during the handshake: this client belongs to the new release.
+            context.flush()
+            connection.close()
+            context.close(promise: nil)
+            return
+        }
+        log(.debug, "websocket tunnel opened", forwarding, upstream: connection.upstream, reason: nil)
+        let (clientSide, instanceSide) = GlueHandler.pair(onClose: { set.tunnelClosed(tunnel) })
+        do {
+            let client = context.pipeline.syncOperations
+            let instance = instanceChannel.pipeline.syncOperations
+            try client.addHandler(clientSide)
+            try instance.addHandler(instanceSide)
+            // A WebSocket may stay quiet for long; its liveness is the app's and the browser's business.
+            client.removeHandler(try client.handler(type: IdleStateHandler.self), promise: nil)
+            // Encoders go first, so the bytes the decoders hand over on removal pass through as they are.
+            client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
+            instance.removeHandler(try instance.handler(type: HTTPRequestEncoder.self), promise: nil)
+            instance.removeHandler(connection.handler, promise: nil)
+            let decodersRemoved = [
+                client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)),
+                instance.removeHandler(try instance.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)),
+            ]
+            client.removeHandler(context: context, promise: nil)
+            EventLoopFuture.andAllComplete(decodersRemoved, on: clientChannel.eventLoop).assumeIsolated().whenComplete {
+                _ in
+                clientSide.start()
+                instanceSide.start()
+            }
+        } catch {
+            logger.error("websocket tunnel setup failed", metadata: ["error": "\(error)"])
+            clientChannel.close(promise: nil)
+            instanceChannel.close(promise: nil)
+        }
+    }
+
+    // MARK: Client channel events
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            exchange.releaseClaim()
+            exchange.forwarding?.connection?.close()
+            exchange.forwarding = nil
+        }
+        exchange = nil
+        pooled?.close()
+        pooled = nil
+        queued.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        logger.info("malformed request", metadata: ["error": "\(error)"])
+        let badRequest = LocalResponse.text(.badRequest, "This request is not valid HTTP/1.1.\n")
+        guard let exchange else {
+            exchangeCount += 1
+            let placeholder = Exchange(id: exchangeCount, request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+            placeholder.requestEnded = true
+            placeholder.keepAlive = false
+            self.exchange = placeholder
+            respond(badRequest, to: placeholder, context: context)
+            return
+        }
+        // Nothing after the broken bytes can be parsed: finish what we can, then close.
+        exchange.keepAlive = false
+        guard !exchange.requestEnded else { return }
+        exchange.forwarding?.connection?.close()
+        exchange.forwarding = nil
+        if exchange.responseHeadSent {
+            exchange.releaseClaim()
+            context.close(promise: nil)
+        } else {
+            respond(badRequest, to: exchange, context: context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            exchange?.forwarding?.connection?.handler.resumeReading()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// A keep-alive connection silent between requests is closed, with the instance connection it keeps;
+    /// a long answer (server-sent events) is not idleness.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if exchange == nil && queued.isEmpty { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Request backpressure: hold client reads while pipelined requests wait, while the instance connection is
+    /// being made (the body waits in memory meanwhile), or while the instance cannot take more body.
+    func read(context: ChannelHandlerContext) {
+        if holdsClientReads {
+            heldRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    private var holdsClientReads: Bool {
+        if !queued.isEmpty { return true }
+        guard let exchange, !exchange.requestEnded, let forwarding = exchange.forwarding else { return false }
+        guard let connection = forwarding.connection else { return true }
+        return !connection.handler.isWritable
+    }
+
+    private func resumeClientReads(context: ChannelHandlerContext) {
+        if heldRead && !holdsClientReads {
+            heldRead = false
+            context.read()
+        }
+    }
+
+    private func log(_ level: Logger.Level, _ message: Logger.Message, _ forwarding: Forwarding, upstream: Upstream?, reason: String?) {
+        var metadata: Logger.Metadata = [
+            "app.name": "\(forwarding.app)",
+            "release.version": "\(forwarding.claim.set.release.version)",
+        ]
+        if let upstream { metadata["upstream"] = "\(upstream)" }
+        if let reason { metadata["reason"] = "\(reason)" }
+        logger.log(level: level, message, metadata: metadata)
+    }
+}
+
+extension LocalResponse {
+    static func unknownHost(_ host: String) -> LocalResponse {
+        .text(.notFound, "No app is served at \(host).\n")
+    }
+
+    static func noLiveRelease(_ app: String) -> LocalResponse {
+        .text(.serviceUnavailable, "\(app) has no live release yet: push to deploy it.\n")
+    }
+}
+
+/// One request on a client connection and the state of its answer.
+private final class Exchange {
+    let id: Int
+    let request: HTTPRequestHead
+    /// Whether the client connection stays open after this answer.
+    var keepAlive: Bool
+    var requestEnded = false
+    var responseHeadSent = false
+    var responseDone = false
+    var claim: UpstreamClaim?
+    /// Set while the request is being forwarded to an instance; nil once its answer is settled.
+    var forwarding: Forwarding?
+
+    init(id: Int, request: HTTPRequestHead) {
+        self.id = id
+        self.request = request
+        self.keepAlive = request.isKeepAlive && !request.endsHTTPOnThisConnection
+    }
+
+    func releaseClaim() {
+        claim?.release()
+        claim = nil
+    }
+}
+
+/// A request on its way to an instance: which instances may still be tried, and what must be sent again if one is.
+private final class Forwarding {
+    /// A retry replays at most this much body; a longer body is sent once.
+    static let replayLimit = 256 * 1024
+
+    let app: String
+    let claim: UpstreamClaim
+    let head: HTTPRequestHead
+    var attempts: UpstreamAttempts
+    /// Counts connection attempts, so the answer of an abandoned one is recognised and ignored.
+    var attempt = 0
+    var connection: UpstreamConnection?
+    var reused = false
+    var unsent = CircularBuffer<ByteBuffer>()
+    var trailers: HTTPHeaders?
+    var endSent = false
+    var sentBodyBytes = 0
+    /// The body parts sent so far, for a retry; nil once over the limit or once the answer started.
+    var replay: [ByteBuffer]? = []
+    var replayBytes = 0
+    var responseStarted = false
+    var upgrading = false
+    var instanceKeepsAlive = true
+
+    init(app: String, claim: UpstreamClaim, head: HTTPRequestHead) {
+        self.app = app
+        self.claim = claim
+        self.head = head
+        self.attempts = UpstreamAttempts(order: claim.order)
+    }
+
+    func noteSent(_ body: ByteBuffer) {
+        sentBodyBytes += body.readableBytes
+        guard replay != nil else { return }
+        replayBytes += body.readableBytes
+        if replayBytes > Forwarding.replayLimit {
+            replay = nil
+        } else {
+            replay?.append(body)
+        }
+    }
+
+    /// A kept-alive connection the instance closed before answering (it timed the connection out while we
+    /// sent) is safe to retry when the request can be sent again unchanged.
+    func mayRetryAfterStaleConnection(idempotent: Bool) -> Bool {
+        reused && (sentBodyBytes == 0 || (idempotent && replay != nil))
+    }
+
+    /// Puts everything sent on the failed connection back in front of what is still to send.
+    func rewind() {
+        var again = CircularBuffer<ByteBuffer>(replay ?? [])
+        again.append(contentsOf: unsent)
+        unsent = again
+        replay = []
+        replayBytes = 0
+        sentBodyBytes = 0
+        endSent = false
+    }
+}

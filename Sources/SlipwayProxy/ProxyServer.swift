@@ -1,0 +1,83 @@
+// ProxyServer: the HTTP listener in front of every app. It owns the listening socket; each accepted
+// connection gets its own ClientConnectionHandler.
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The HTTP listener.
+public final class ProxyServer: Sendable {
+    private let router: Router
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let idleTimeout: Duration
+    private let listener = Mutex<(any Channel)?>(nil)
+
+    /// `idleTimeout` closes a client's keep-alive connection after that long without a request (nginx's default).
+    public init(
+        router: Router,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        idleTimeout: Duration = .seconds(75)
+    ) {
+        self.router = router
+        self.logger = logger
+        self.group = group
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Binds and starts serving; returns the bound port (port 0 picks one).
+    public func start(host: String, port: Int) async throws -> Int {
+        let router = self.router
+        let logger = self.logger
+        let idleTimeout = TimeAmount(self.idleTimeout)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try ClientConnectionHandler.configure(channel, router: router, logger: logger, idleTimeout: idleTimeout)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw ProxyError.cannotListen(host: host, port: port, reason: FailureReason.describe(error))
+        }
+        let previous = listener.withLock { listener in
+            defer { listener = channel }
+            return listener
+        }
+        try? await previous?.close()
+        let bound = channel.localAddress?.port ?? port
+        logger.info("proxy listening", metadata: ["proxy.address": "\(host):\(bound)"])
+        return bound
+    }
+
+    /// Stops accepting and closes the listener. Connections already accepted finish on their own.
+    public func stop() async {
+        let channel = listener.withLock { listener in
+            defer { listener = nil }
+            return listener
+        }
+        try? await channel?.close()
+    }
+}
+
+/// What can go wrong when the proxy or the static site server starts.
+public enum ProxyError: Error, CustomStringConvertible, Equatable {
+    case cannotListen(host: String, port: Int, reason: String)
+    case staticRootMissing(path: String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let host, let port, let reason):
+            "Slipway cannot listen on \(host):\(port) (\(reason)): stop whatever uses that port or choose another."
+        case .staticRootMissing(let path):
+            "The static site folder \(path) does not exist: check that the build wrote it."
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// UpstreamSet: the instances of one release, the requests and WebSocket tunnels that hold them,
+// and the drain that lets those finish once a newer set has replaced this one.
+import Synchronization
+
+/// The instances of one release that serve an app: requests claim one of them, a drain waits for them.
+public final class UpstreamSet: Sendable {
+    public let release: ReleaseStamp
+    public let upstreams: [Upstream]
+    private let state = Mutex(State())
+
+    private struct State {
+        var nextUpstream = 0
+        var nextTicket = 0
+        /// Claimed HTTP requests, each with the action that cuts it off at the drain deadline.
+        var requests: [Int: @Sendable () -> Void] = [:]
+        /// Open WebSocket tunnels, each with the action that closes both of its connections.
+        var tunnels: [Int: @Sendable () -> Void] = [:]
+        var draining = false
+        /// Tunnels refused because their 101 arrived after the drain had started.
+        var tunnelsRefusedWhileDraining = 0
+    }
+
+    public init(release: ReleaseStamp, upstreams: [Upstream]) {
+        self.release = release
+        self.upstreams = upstreams
+    }
+
+    /// HTTP requests claimed and not finished.
+    public var inFlight: Int { state.withLock { $0.requests.count } }
+
+    /// WebSocket tunnels open through this set.
+    public var openWebSockets: Int { state.withLock { $0.tunnels.count } }
+
+    /// Called after the set was replaced: waits until every in-flight request finished, at most `timeout`.
+    /// Requests still running at the deadline are answered 504 (short body) and their upstream connections closed.
+    /// WebSocket tunnels through this set are closed (both of their connections) when the drain starts,
+    /// so their clients reconnect to the release that replaced this one.
+    public func drain(timeout: Duration) async -> DrainReport {
+        let (atStart, tunnelClosers) = state.withLock { state in
+            state.draining = true
+            let closers = Array(state.tunnels.values)
+            state.tunnels.removeAll()
+            return (state.requests.count, closers)
+        }
+        for close in tunnelClosers { close() }
+
+        // Polling keeps the wait free of continuation bookkeeping; 10 ms is nothing next to a drain timeout.
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while inFlight > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+
+        let (cutOff, refused) = state.withLock { state in
+            let cutOff = Array(state.requests.values)
+            state.requests.removeAll()
+            return (cutOff, state.tunnelsRefusedWhileDraining)
+        }
+        for cancel in cutOff { cancel() }
+        return DrainReport(
+            finished: max(0, atStart - cutOff.count),
+            cancelled: cutOff.count,
+            webSocketsClosed: tunnelClosers.count + refused
+        )
+    }
+
+    /// Registers one request as in flight and picks the upstreams it may try, round-robin first.
+    /// Only `Router.claim` calls this, under the lock that `Router.activate` takes.
+    func claim(onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
+        state.withLock { state in
+            let first = upstreams.isEmpty ? 0 : state.nextUpstream % upstreams.count
+            state.nextUpstream &+= 1
+            state.nextTicket += 1
+            state.requests[state.nextTicket] = cancel
+            let order = Array(upstreams[first...] + upstreams[..<first])
+            return UpstreamClaim(set: self, ticket: state.nextTicket, order: order)
+        }
+    }
+
+    /// Ends a request's claim; calling it again, or after the drain cut the request off, does nothing.
+    func release(ticket: Int) {
+        _ = state.withLock { $0.requests.removeValue(forKey: ticket) }
+    }
+
+    /// Turns a claimed request whose upgrade succeeded into an open tunnel.
+    /// Returns nil when the set is already draining: the caller closes the tunnel at once.
+    func openTunnel(replacing ticket: Int, close: @escaping @Sendable () -> Void) -> Int? {
+        state.withLock { state in
+            state.requests.removeValue(forKey: ticket)
+            if state.draining {
+                state.tunnelsRefusedWhileDraining += 1
+                return nil
+            }
+            state.nextTicket += 1
+            state.tunnels[state.nextTicket] = close
+            return state.nextTicket
+        }
+    }
+
+    func tunnelClosed(_ id: Int) {
+        _ = state.withLock { $0.tunnels.removeValue(forKey: id) }
+    }
+}
+
+/// What a drain did: requests that finished on their own, requests cut off at the deadline, tunnels closed.
+public struct DrainReport: Sendable, Equatable, CustomStringConvertible {
+    public var finished: Int
+    public var cancelled: Int
+    public var webSocketsClosed: Int
+
+    public init(finished: Int, cancelled: Int, webSocketsClosed: Int) {
+        self.finished = finished
+        self.cancelled = cancelled
+        self.webSocketsClosed = webSocketsClosed
+    }
+
+    public var description: String {
+        "\(finished) requests finished, \(cancelled) cut off at the deadline, \(webSocketsClosed) WebSockets closed"
+    }
+}
+
+/// One request's hold on a set: the ticket a drain counts, and the upstreams to try in order.
+struct UpstreamClaim: Sendable {
+    let set: UpstreamSet
+    let ticket: Int
+    let order: [Upstream]
+
+    func release() { set.release(ticket: ticket) }
+}

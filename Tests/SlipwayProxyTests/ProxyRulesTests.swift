@@ -1,0 +1,148 @@
+// Specifications for the proxy's rules without sockets: header rewriting, host names, claims and
+// drains counted by the set, and the order in which instances are retried.
+import Foundation
+import NIOHTTP1
+import Synchronization
+import Testing
+@testable import SlipwayProxy
+
+@Suite("Proxy rules")
+struct ProxyRulesTests {
+    let release = ReleaseStamp(app: "web", release: 7, commit: "abc", deployedAt: .init(timeIntervalSince1970: 0))
+
+    @Test("Host names route without case, port or trailing dot")
+    func hostNormalization() {
+        #expect(Router.normalize(host: "Example.COM:8080") == "example.com")
+        #expect(Router.normalize(host: " example.com. ") == "example.com")
+        #expect(Router.normalize(host: "[::1]:8080") == "[::1]")
+    }
+
+    @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
+    func upgradeHeaders() {
+        let ws = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws", headers: [
+            "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
+        ])
+        let forwarded = MessageRewriting.upstreamRequestHead(for: ws, clientIP: "127.0.0.1")
+        #expect(forwarded.headers["upgrade"] == ["websocket"])
+        #expect(forwarded.headers["connection"] == ["Upgrade"])
+
+        let h2c = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: [
+            "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
+        ])
+        let plain = MessageRewriting.upstreamRequestHead(for: h2c, clientIP: nil)
+        #expect(!plain.headers.contains(name: "upgrade"))
+        #expect(!plain.headers.contains(name: "http2-settings"))
+        #expect(h2c.endsHTTPOnThisConnection)
+    }
+
+    @Test("a chunked request body is re-chunked toward the app")
+    func chunkedRequest() {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/", headers: [
+            "Host": "a.test", "Transfer-Encoding": "chunked",
+        ])
+        let forwarded = MessageRewriting.upstreamRequestHead(for: head, clientIP: nil)
+        #expect(forwarded.headers["transfer-encoding"] == ["chunked"])
+    }
+
+    @Test("responses carry Slipway-Release and framing the client understands")
+    func responseFraming() {
+        let unframed = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Keep-Alive": "timeout=5"])
+        let modern = MessageRewriting.clientResponseHead(
+            for: unframed, requestMethod: .GET, clientVersion: .http1_1, release: release, keepAlive: true)
+        #expect(modern.head.headers["slipway-release"] == ["v7"])
+        #expect(modern.head.headers["transfer-encoding"] == ["chunked"])
+        #expect(!modern.head.headers.contains(name: "keep-alive"))
+        #expect(!modern.closeAfter)
+
+        let old = MessageRewriting.clientResponseHead(
+            for: unframed, requestMethod: .GET, clientVersion: .http1_0, release: release, keepAlive: true)
+        #expect(!old.head.headers.contains(name: "transfer-encoding"))
+        #expect(old.closeAfter)
+        #expect(old.head.headers["connection"] == ["close"])
+
+        let chunked = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Transfer-Encoding": "chunked"])
+        let head = MessageRewriting.clientResponseHead(
+            for: chunked, requestMethod: .HEAD, clientVersion: .http1_1, release: release, keepAlive: true)
+        #expect(!head.head.headers.contains(name: "transfer-encoding"))
+    }
+
+    @Test("If-None-Match matches the ETag in a list, weakly, or as *")
+    func etagMatching() {
+        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"a\", \"web-v7\""]))
+        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["W/\"web-v7\""]))
+        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["*"]))
+        #expect(!VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"web-v6\""]))
+    }
+
+    @Test("claims rotate over the instances and count as in flight until released")
+    func claimsRotate() throws {
+        let router = Router()
+        router.setHosts(["web.test"], for: "web")
+        let a = Upstream(host: "127.0.0.1", port: 1), b = Upstream(host: "127.0.0.1", port: 2)
+        let set = UpstreamSet(release: release, upstreams: [a, b])
+        #expect(router.activate(set, for: "web") == nil)
+
+        guard case .claimed(_, let first) = router.claim(host: "WEB.test", onDrainDeadline: {}),
+            case .claimed(_, let second) = router.claim(host: "web.test", onDrainDeadline: {})
+        else { Issue.record("web.test should be claimed"); return }
+        #expect(first.order == [a, b])
+        #expect(second.order == [b, a])
+        #expect(set.inFlight == 2)
+        first.release()
+        first.release()
+        #expect(set.inFlight == 1)
+        second.release()
+        #expect(set.inFlight == 0)
+    }
+
+    @Test("a drain cuts off what is still claimed at its deadline and counts it")
+    func drainCountsCutOffs() async {
+        let router = Router()
+        router.setHosts(["web.test"], for: "web")
+        let set = UpstreamSet(release: release, upstreams: [Upstream(host: "127.0.0.1", port: 1)])
+        router.activate(set, for: "web")
+        let cutOff = Counter()
+        guard case .claimed(_, let finishing) = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() }),
+            case .claimed = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() })
+        else { Issue.record("web.test should be claimed"); return }
+
+        router.activate(UpstreamSet(release: release, upstreams: []), for: "web")
+        let draining = Task { await set.drain(timeout: .milliseconds(200)) }
+        try? await Task.sleep(for: .milliseconds(20))
+        finishing.release()
+        #expect(await draining.value == DrainReport(finished: 1, cancelled: 1, webSocketsClosed: 0))
+        #expect(cutOff.value == 1)
+        #expect(set.inFlight == 0)
+    }
+
+    @Test("a tunnel opened after the drain started is refused and counted as closed")
+    func tunnelDuringDrain() async {
+        let set = UpstreamSet(release: release, upstreams: [])
+        let claim = set.claim(onDrainDeadline: {})
+        let open = set.openTunnel(replacing: claim.ticket, close: {})
+        #expect(open != nil)
+        #expect(set.openWebSockets == 1)
+        let report = await set.drain(timeout: .seconds(1))
+        #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
+        let late = set.claim(onDrainDeadline: {})
+        #expect(set.openTunnel(replacing: late.ticket, close: {}) == nil)
+    }
+
+    @Test("a failed instance is tried once; a stale kept-alive connection gets one fresh retry")
+    func attemptOrder() {
+        let a = Upstream(host: "127.0.0.1", port: 1), b = Upstream(host: "127.0.0.1", port: 2)
+        var attempts = UpstreamAttempts(order: [a, b])
+        #expect(attempts.current == a)
+        #expect(attempts.next(afterStalePooledConnection: true) == a)
+        #expect(attempts.next(afterStalePooledConnection: true) == b)
+        #expect(attempts.next(afterStalePooledConnection: false) == nil)
+        #expect(attempts.lastTried == b)
+    }
+}
+
+/// A thread-safe tally for callbacks the set runs on the draining task.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}

@@ -1,0 +1,64 @@
+// Specifications for instances that cannot be reached: retry on the next instance, or a clear 502.
+import NIOHTTP1
+import Testing
+@testable import SlipwayProxy
+
+@Suite("Retrying unreachable instances", .timeLimit(.minutes(1)))
+struct RetryTests {
+    @Test("a refused connection is retried on the other instance of the set")
+    func connectFailureRetried() async throws {
+        try await ProxyHarness.with { proxy in
+            let live = try await proxy.backend("live")
+            proxy.router.setHosts(["web.test"], for: "web")
+            let dead = Upstream(host: "127.0.0.1", port: try await deadPort())
+            proxy.router.activate(proxy.makeSet("web", release: 1, [dead, live.upstream]), for: "web")
+            let client = try await proxy.client()
+            // Round-robin starts on each instance in turn, so half of these begin on the dead one.
+            for _ in 0..<4 {
+                let response = try await client.get("/", host: "web.test")
+                #expect(response.status == 200)
+                #expect(response.body == "live")
+            }
+            #expect(proxy.router.liveSet(for: "web")?.inFlight == 0)
+        }
+    }
+
+    @Test("when no instance answers, the client gets 502 saying why")
+    func allDead() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.router.setHosts(["web.test"], for: "web")
+            let dead = [try await deadPort(), try await deadPort()].map { Upstream(host: "127.0.0.1", port: $0) }
+            proxy.router.activate(proxy.makeSet("web", release: 1, dead), for: "web")
+            let client = try await proxy.client()
+            let response = try await client.get("/", host: "web.test")
+            #expect(response.status == 502)
+            #expect(response.body == "web is not answering: connection refused.\n")
+            #expect(proxy.router.liveSet(for: "web")?.inFlight == 0)
+            #expect(try await client.get("/", host: "web.test").status == 502)
+        }
+    }
+
+    @Test("a GET on a kept-alive connection the app just closed is retried on a fresh one")
+    func staleConnectionRetried() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("web", host: "web.test", release: 1, to: [try await proxy.backend("web")])
+            let client = try await proxy.client()
+            #expect(try await client.get("/drop-second", host: "web.test").status == 200)
+            let second = try await client.get("/drop-second", host: "web.test")
+            #expect(second.status == 200)
+            #expect(second.body == "web")
+        }
+    }
+
+    @Test("a POST whose body went out on a stale connection is not sent twice")
+    func nonIdempotentNotRetried() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("web", host: "web.test", release: 1, to: [try await proxy.backend("web")])
+            let client = try await proxy.client()
+            #expect(try await client.get("/drop-second", host: "web.test").status == 200)
+            let post = try await client.send(method: .POST, "/drop-second", host: "web.test", body: "charge=1")
+            #expect(post.status == 502)
+            #expect(post.body.hasPrefix("web is not answering: "))
+        }
+    }
+}

@@ -1,0 +1,106 @@
+// Specifications for routing by Host, the proxy's own answers, and what a forwarded request carries.
+import NIOHTTP1
+import Testing
+@testable import SlipwayProxy
+
+@Suite("Routing by Host", .timeLimit(.minutes(1)))
+struct RoutingTests {
+    @Test("each Host reaches its own app, whatever its case or port")
+    func routesByHost() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("blog", host: "blog.test", release: 1, to: [try await proxy.backend("blog-1")])
+            proxy.deploy("shop", host: "shop.test", release: 4, to: [try await proxy.backend("shop-4")])
+            let client = try await proxy.client()
+
+            let blog = try await client.get("/", host: "Blog.TEST:8080")
+            #expect(blog.status == 200)
+            #expect(blog.body == "blog-1")
+            #expect(blog.header("Slipway-Release") == "v1")
+
+            let shop = try await client.get("/", host: "shop.test")
+            #expect(shop.body == "shop-4")
+            #expect(shop.header("Slipway-Release") == "v4")
+        }
+    }
+
+    @Test("an unknown Host gets 404 naming the host")
+    func unknownHost() async throws {
+        try await ProxyHarness.with { proxy in
+            let response = try await proxy.client().get("/", host: "nowhere.test:80")
+            #expect(response.status == 404)
+            #expect(response.body == "No app is served at nowhere.test.\n")
+        }
+    }
+
+    @Test("an app with hosts but no live release gets 503 telling to push")
+    func noLiveRelease() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.router.setHosts(["fresh.test"], for: "fresh")
+            let client = try await proxy.client()
+            let response = try await client.get("/", host: "fresh.test")
+            #expect(response.status == 503)
+            #expect(response.body == "fresh has no live release yet: push to deploy it.\n")
+            // A local answer keeps the connection usable.
+            #expect(try await client.get("/", host: "fresh.test").status == 503)
+        }
+    }
+
+    @Test("a forwarded request keeps Host, gains X-Forwarded-*, and loses hop-by-hop headers")
+    func forwardedHeaders() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
+            let response = try await proxy.client().get("/headers", host: "api.test", headers: [
+                "Connection": "keep-alive, X-Hop-Secret",
+                "X-Hop-Secret": "1",
+                "Keep-Alive": "timeout=5",
+                "Proxy-Connection": "keep-alive",
+                "TE": "trailers",
+                "X-Forwarded-For": "10.1.2.3",
+                "X-App-Header": "kept",
+            ])
+            let lines = Set(response.body.split(separator: "\n").map(String.init))
+            #expect(lines.contains("host: api.test"))
+            #expect(lines.contains("x-forwarded-for: 10.1.2.3, 127.0.0.1"))
+            #expect(lines.contains("x-forwarded-proto: http"))
+            #expect(lines.contains("x-forwarded-host: api.test"))
+            #expect(lines.contains("x-app-header: kept"))
+            for hop in ["connection", "x-hop-secret", "keep-alive", "proxy-connection", "te"] {
+                #expect(!lines.contains { $0.hasPrefix("\(hop):") }, "\(hop) must not reach the app")
+            }
+        }
+    }
+
+    @Test("a request body reaches the app")
+    func requestBody() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
+            let client = try await proxy.client()
+            let response = try await client.send(method: .POST, "/echo-body", host: "api.test", body: "order=42")
+            #expect(response.status == 200)
+            #expect(response.body == "order=42")
+        }
+    }
+
+    @Test("HEAD gets the head without a body, and the connection stays usable")
+    func headRequest() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
+            let client = try await proxy.client()
+            let head = try await client.send(method: .HEAD, "/", host: "api.test")
+            #expect(head.status == 200)
+            #expect(head.body == "")
+            #expect(try await client.get("/", host: "api.test").body == "api")
+        }
+    }
+
+    @Test("a malformed request gets 400 and the connection closes")
+    func malformedRequest() async throws {
+        try await ProxyHarness.with { proxy in
+            let raw = try await proxy.rawClient()
+            try await raw.send("NOT HTTP AT ALL\r\n\r\n")
+            let answer = try await raw.waitFor("\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 400"))
+            try await raw.waitForClose()
+        }
+    }
+}

@@ -1,0 +1,104 @@
+// ProxyHarness: a ProxyServer on 127.0.0.1:0 with its Router, plus the backends and clients a test
+// starts through it, all stopped when the test's body returns or throws.
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+@testable import SlipwayProxy
+
+final class ProxyHarness: Sendable {
+    let router: Router
+    let server: ProxyServer
+    let port: Int
+    private let backends = Mutex<[TestBackend]>([])
+    private let clients = Mutex<[TestClient]>([])
+    private let rawClients = Mutex<[RawClient]>([])
+
+    static let quietLogger = Logger(label: "slipway.proxy.test") { _ in SwiftLogNoOpLogHandler() }
+
+    private init(router: Router, server: ProxyServer, port: Int) {
+        self.router = router
+        self.server = server
+        self.port = port
+    }
+
+    /// Runs `body` against a fresh proxy and stops everything it started, whatever happens.
+    static func with(_ body: (ProxyHarness) async throws -> Void) async throws {
+        let router = Router()
+        let server = ProxyServer(router: router, logger: quietLogger)
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        let harness = ProxyHarness(router: router, server: server, port: port)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
+    func backend(_ name: String) async throws -> TestBackend {
+        let backend = try await TestBackend.start(name: name)
+        backends.withLock { $0.append(backend) }
+        return backend
+    }
+
+    func client() async throws -> TestClient {
+        let client = try await TestClient.connect(port: port)
+        clients.withLock { $0.append(client) }
+        return client
+    }
+
+    func rawClient() async throws -> RawClient {
+        let client = try await RawClient.connect(port: port)
+        rawClients.withLock { $0.append(client) }
+        return client
+    }
+
+    /// Routes `host` to `app` and makes a set of `backends` live as release `release`; returns the set replaced.
+    @discardableResult
+    func deploy(_ app: String, host: String, release: Int, to backends: [TestBackend]) -> UpstreamSet? {
+        router.setHosts([host], for: app)
+        return router.activate(makeSet(app, release: release, backends.map(\.upstream)), for: app)
+    }
+
+    func makeSet(_ app: String, release: Int, _ upstreams: [Upstream]) -> UpstreamSet {
+        UpstreamSet(
+            release: ReleaseStamp(
+                app: app,
+                release: release,
+                commit: "c0ffee\(release)",
+                deployedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(release))
+            ),
+            upstreams: upstreams
+        )
+    }
+
+    func stop() async {
+        for client in clients.withLock({ $0 }) { await client.close() }
+        for client in rawClients.withLock({ $0 }) { await client.close() }
+        await server.stop()
+        for backend in backends.withLock({ $0 }) { await backend.stop() }
+    }
+}
+
+/// A loopback port with nothing listening on it: connecting is refused.
+func deadPort() async throws -> Int {
+    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+    let port = listener.localAddress!.port!
+    try await listener.close()
+    return port
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}

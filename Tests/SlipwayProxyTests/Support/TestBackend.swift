@@ -1,0 +1,199 @@
+// TestBackend: a stand-in app instance on 127.0.0.1:0. It answers with its name, and on request
+// delays, streams, echoes headers or bodies, hangs, or upgrades to a raw-byte WebSocket echo.
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import SlipwayProxy
+
+final class TestBackend: Sendable {
+    let name: String
+    let port: Int
+    private let listener: any Channel
+    private let state: Shared
+
+    /// What the connection handlers report back and what the test can trigger in them.
+    final class Shared: Sendable {
+        let requests = Mutex(0)
+        let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+        let heldStreams = Mutex<[@Sendable () -> Void]>([])
+    }
+
+    private init(name: String, port: Int, listener: any Channel, state: Shared) {
+        self.name = name
+        self.port = port
+        self.listener = listener
+        self.state = state
+    }
+
+    static func start(name: String) async throws -> TestBackend {
+        let state = Shared()
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                state.connections.withLock { $0[ObjectIdentifier(channel)] = channel }
+                channel.closeFuture.whenComplete { _ in
+                    _ = state.connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        HTTPResponseEncoder(),
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                        BackendHandler(name: name, state: state),
+                    ])
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return TestBackend(name: name, port: listener.localAddress!.port!, listener: listener, state: state)
+    }
+
+    var upstream: Upstream { Upstream(host: "127.0.0.1", port: port) }
+
+    /// Requests that reached this instance.
+    var requestCount: Int { state.requests.withLock { $0 } }
+
+    var openConnections: Int { state.connections.withLock { $0.count } }
+
+    /// Lets every `/stream` response held open so far send its last part and end.
+    func finishStreams() {
+        let held = state.heldStreams.withLock { held in
+            defer { held.removeAll() }
+            return held
+        }
+        for finish in held { finish() }
+    }
+
+    /// Closes the listener and every accepted connection, as a stopped instance would.
+    func stop() async {
+        try? await listener.close()
+        let open = state.connections.withLock { Array($0.values) }
+        for channel in open { try? await channel.close() }
+    }
+}
+
+private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let name: String
+    private let state: TestBackend.Shared
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var requestsOnConnection = 0
+
+    init(name: String, state: TestBackend.Shared) {
+        self.name = name
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+            requestsOnConnection += 1
+            state.requests.withLock { $0 += 1 }
+        case .body(var part):
+            body.writeBuffer(&part)
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            answer(head, context: context)
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let parts = head.uri.split(separator: "?", maxSplits: 1)
+        let path = String(parts.first ?? "")
+        let query = parts.count > 1 ? parts[1].split(separator: "&").reduce(into: [String: String]()) { query, pair in
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            query[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+        } : [:]
+
+        switch path {
+        case "/slow":
+            let delay = Int64(query["ms"] ?? "100") ?? 100
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) {
+                self.respond(.ok, self.name, context: context)
+            }
+        case "/stream":
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: [
+                "Content-Type": "text/event-stream", "X-Backend": name,
+            ]))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "first\n")))), promise: nil)
+            let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            state.heldStreams.withLock {
+                $0.append {
+                    handler.eventLoop.execute {
+                        let (this, context) = handler.value
+                        context.write(this.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "last\n")))), promise: nil)
+                        context.writeAndFlush(this.wrapOutboundOut(.end(nil)), promise: nil)
+                    }
+                }
+            }
+        case "/ws":
+            upgrade(head, context: context)
+        case "/headers":
+            let lines = head.headers.map { "\($0.name.lowercased()): \($0.value)\n" }.joined()
+            respond(.ok, lines, context: context)
+        case "/echo-body":
+            respond(.ok, String(buffer: body), context: context)
+        case "/status":
+            let code = Int(query["code"] ?? "500") ?? 500
+            respond(HTTPResponseStatus(statusCode: code), name, context: context)
+        case "/health":
+            respond(.ok, "ok \(name)", context: context)
+        case "/hang":
+            break  // never answers
+        case "/drop-second":
+            // Like an app whose keep-alive timer fired just as the proxy sent a second request.
+            if requestsOnConnection >= 2 {
+                context.close(promise: nil)
+            } else {
+                respond(.ok, name, context: context)
+            }
+        default:
+            respond(.ok, name, context: context)
+        }
+    }
+
+    private func respond(_ status: HTTPResponseStatus, _ text: String, context: ChannelHandlerContext) {
+        let headers: HTTPHeaders = ["Content-Length": "\(text.utf8.count)", "X-Backend": name]
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Answers 101, then echoes raw bytes. A greeting goes out in the same flush as the 101, so the proxy
+    /// must keep bytes its response decoder had already buffered.
+    private func upgrade(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.headers["upgrade"].first?.lowercased() == "websocket" else {
+            respond(.badRequest, "not an upgrade", context: context)
+            return
+        }
+        let headers: HTTPHeaders = ["Upgrade": "websocket", "Connection": "Upgrade", "X-Backend": name]
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
+                                                             headers: headers))), promise: nil)
+        do {
+            let pipeline = context.pipeline.syncOperations
+            try pipeline.addHandler(EchoHandler())
+            pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
+            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+            pipeline.removeHandler(context: context, promise: nil)
+            context.channel.writeAndFlush(ByteBuffer(string: "hello from \(name)\n"), promise: nil)
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+}
+
+private final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.writeAndFlush(data, promise: nil)
+    }
+}
