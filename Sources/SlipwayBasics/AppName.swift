@@ -1,4 +1,4 @@
-// AppName and ReleaseVersion: the identifiers users type, validated once at the edge.
+// AppName, ReleaseVersion and config var names: the identifiers users type, validated at the edge.
 
 /// An app's name: also its repository name, its directory and its default host label.
 public struct AppName: Sendable, Hashable, Codable, CustomStringConvertible, Comparable {
@@ -54,5 +54,13 @@ public enum NameError: UserFacingError {
         case .invalidRelease(let text):
             "invalid release \"\(text)\": write it as v3 or 3"
         }
+    }
+}
+
+extension String {
+    /// A config var name that can be an environment variable: letters, digits and `_`, not starting with a digit.
+    public var isEnvironmentVariableName: Bool {
+        guard let first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
     }
 }

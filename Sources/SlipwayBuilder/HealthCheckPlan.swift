@@ -17,6 +17,8 @@ public struct HealthCheck: Sendable, Equatable {
     public var content: String?
     /// Consecutive passes required (the default check wants two in a row).
     public var passesInARow: Int
+    /// A limit on the whole check, however slow its tries (the default check's startup deadline).
+    public var deadline: Duration?
 }
 
 public struct HealthCheckPlan: Sendable, Equatable {
@@ -31,7 +33,7 @@ public struct HealthCheckPlan: Sendable, Equatable {
         checks: [
             HealthCheck(
                 name: "default", path: "/", attempts: 120, wait: .seconds(1), timeout: .seconds(5),
-                initialDelay: .zero, content: nil, passesInARow: 2)
+                initialDelay: .zero, content: nil, passesInARow: 2, deadline: .seconds(120))
         ], warnings: [], isDefault: true)
 
     private static let actedOn: Set<String> = [
@@ -93,7 +95,7 @@ public struct HealthCheckPlan: Sendable, Equatable {
                     timeout: .seconds(try integer(entry, "timeout", label, default: 5)),
                     initialDelay: .seconds(try integer(entry, "initialDelay", label, default: 0)),
                     content: entry["content"] as? String,
-                    passesInARow: 1))
+                    passesInARow: 1, deadline: nil))
         }
         if checks.isEmpty { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
         return HealthCheckPlan(checks: checks, warnings: warnings, isDefault: false)

@@ -74,7 +74,7 @@ public struct ReleaseBuilder: Sendable {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-build-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let environment = request.baseEnvironment.merging(
-            request.config.filter { Self.isEnvironmentName($0.key) }, uniquingKeysWith: { _, config in config })
+            request.config.filter { $0.key.isEnvironmentVariableName }, uniquingKeysWith: { _, config in config })
         let (buildpack, name) = try await chooseBuildpack(
             request, scratch: scratch, environment: environment, output: output)
         output("-----> \(name) app detected")
@@ -83,7 +83,7 @@ public struct ReleaseBuilder: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: request.cacheDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: environmentDirectory, withIntermediateDirectories: true)
-            for (key, value) in request.config where Self.isEnvironmentName(key) {
+            for (key, value) in request.config where key.isEnvironmentVariableName {
                 try value.write(toFile: environmentDirectory + "/" + key, atomically: true, encoding: .utf8)
             }
         } catch {
@@ -213,10 +213,5 @@ public struct ReleaseBuilder: Sendable {
         guard let root = document as? [String: Any], let types = root["default_process_types"] else { return [:] }
         guard let map = types as? [String: Any] else { return [:] }
         return map.compactMapValues { $0 as? String }
-    }
-
-    static func isEnvironmentName(_ name: String) -> Bool {
-        guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
-        return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
     }
 }

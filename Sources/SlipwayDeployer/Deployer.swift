@@ -299,8 +299,8 @@ public actor Deployer {
         let version = serving.release.version
         let switchStarted = ContinuousClock.now
         try await step(.switch, of: releaseID) {
-            let replaced = router.activate(serving.set, for: name.rawValue)
             try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, version))
+            let replaced = router.activate(serving.set, for: name.rawValue)
             let switchTime = ContinuousClock.now - switchStarted
             try store.markLive(releaseID, of: name)
             await supervisor.markServing(serving.instances)

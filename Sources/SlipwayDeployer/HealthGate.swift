@@ -31,10 +31,15 @@ struct HealthGate {
         var inARow = 0
         var last: ProbeResult?
         var lastShown = ContinuousClock.now
+        let deadline = check.deadline.map { ContinuousClock.now + $0 }
+        var tried = 0
         for attempt in 1...max(1, check.attempts) {
+            if let deadline, ContinuousClock.now >= deadline { break }
+            tried = attempt
             follower.flush(into: output)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
-            let result = await HealthProbe.get(upstream, path: check.path, host: host, timeout: check.timeout)
+            let timeout = deadline.map { min(check.timeout, max(.milliseconds(100), $0 - .now)) } ?? check.timeout
+            let result = await HealthProbe.get(upstream, path: check.path, host: host, timeout: timeout)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
             last = result
             if result.passes(content: check.content) {
@@ -50,7 +55,7 @@ struct HealthGate {
             }
             if attempt < check.attempts { try await Task.sleep(for: check.wait) }
         }
-        throw HealthFailure.unhealthy(check: check.name, attempts: check.attempts, last: last)
+        throw HealthFailure.unhealthy(check: check.name, attempts: tried, last: last)
     }
 }
 

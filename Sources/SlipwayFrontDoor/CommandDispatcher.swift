@@ -27,6 +27,7 @@ public protocol AdminCommand: ParsableCommand {
 public struct AdminCommands: ParsableCommand {
     public static let commands: [any ParsableCommand.Type] = [
         AppsCommand.self, AppsCreateCommand.self, ReleasesCommand.self, ReleasesInfoCommand.self,
+        ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
     ]
 
     public static let configuration = CommandConfiguration(commandName: "slipway", subcommands: commands)

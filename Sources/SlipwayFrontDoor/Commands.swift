@@ -248,3 +248,108 @@ enum Format {
         return seconds < 1 ? String(format: "%.0fms", seconds * 1000) : String(format: "%.1fs", seconds)
     }
 }
+
+// MARK: Config
+
+public struct ConfigCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "List an app's config vars (values masked unless --show).")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Flag(help: "Show the values.") var show = false
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let values = try context.store.config(of: app)
+        let shown = show ? values : values.mapValues { _ in "********" }
+        if json {
+            context.output.print(try JSON.encode(shown))
+            return
+        }
+        context.output.print("=== \(app) config vars")
+        let width = (shown.keys.map(\.count).max() ?? 0) + 1
+        for (key, value) in shown.sorted(by: { $0.key < $1.key }) {
+            context.output.print((key + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0) + value)
+        }
+    }
+}
+
+public struct ConfigGetCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(commandName: "config:get", abstract: "Print one config var.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The name of the var.") var key: String
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        guard let value = try context.store.config(of: app)[key] else {
+            throw ConfigError.notSet(key, app)
+        }
+        context.output.print(value)
+    }
+}
+
+public struct ConfigSetCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "config:set", abstract: "Set config vars; they apply from the app's next deploy.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "KEY=VALUE pairs.") var assignments: [String]
+
+    public init() {}
+
+    public func validate() throws {
+        guard !assignments.isEmpty else { throw ValidationError("give at least one KEY=VALUE") }
+        for assignment in assignments {
+            guard let equals = assignment.firstIndex(of: "="), String(assignment[..<equals]).isEnvironmentVariableName else {
+                throw ValidationError(
+                    "\"\(assignment)\" is not KEY=VALUE with KEY made of letters, digits and underscores")
+            }
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        var values: [String: String] = [:]
+        for assignment in assignments {
+            let equals = assignment.firstIndex(of: "=")!
+            values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
+        }
+        try context.store.setConfig(values, of: app)
+        context.output.print(
+            "Set \(values.keys.sorted().joined(separator: ", ")) on \(app). "
+                + "They apply from the next deploy: push again to restart with them.")
+    }
+}
+
+public struct ConfigUnsetCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "config:unset", abstract: "Remove config vars; this applies from the app's next deploy.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The names of the vars.") var keys: [String]
+
+    public init() {}
+
+    public func validate() throws {
+        guard !keys.isEmpty else { throw ValidationError("give at least one KEY") }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.unsetConfig(keys, of: app)
+        context.output.print(
+            "Unset \(keys.joined(separator: ", ")) on \(app). This applies from the next deploy: push again to restart.")
+    }
+}
+
+enum ConfigError: UserFacingError {
+    case notSet(String, AppName)
+
+    var description: String {
+        switch self {
+        case .notSet(let key, let app): "\(key) is not set on \(app); run `slipway config \(app)` to list the vars"
+        }
+    }
+}

@@ -27,7 +27,7 @@ import Glibc
             let first = try await daemon.push(work.path, app: "shop")
             #expect(first.status.succeeded, "\(first.output)")
             #expect(first.output.contains("remote: -----> Node.js app detected"))
-            #expect(first.output.contains("remote:        npm"))
+            #expect(first.output.contains("remote: -----> Installing dependencies with npm ci"))
             let verdict = try #require(first.output.split(separator: "\n").last { $0.contains("-----> ") })
             #expect(verdict.contains("-----> shop v2 is live at http://shop.localhost:\(daemon.port) (build "))
             #expect(verdict.contains(", boot ") && verdict.contains(", health ") && verdict.contains("ms)"))
@@ -157,7 +157,58 @@ import Glibc
         #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 503)
         await daemon.stop()
     }
+
+    @Test func aPushDuringAnotherDeployOfTheSameAppWaitsItsTurn() async throws {
+        let daemon = try await DaemonHarness()
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        try await daemon.cli(["apps:create", "shop"])
+        try await commitFixture("slow-boot", into: work.path, message: "slow one")
+        let first = Task { try await daemon.push(work.path, app: "shop") }
+        try await waitUntil("the first deploy is under way") {
+            let list = try await daemon.cli(["releases", "shop"]).output
+            return list.contains("v2     building") || list.contains("v2     deploying")
+        }
+        // A second pusher, from a clone that already has the first commit.
+        let clone = work.path + "/../clone-\(daemon.port)"
+        try await run("git", ["clone", "--quiet", work.path, clone])
+        try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "second"], in: clone)
+        let second = try await daemon.push(clone, app: "shop")
+        let firstOutput = try await first.value.output
+        #expect(firstOutput.contains("-----> shop v2 is live"), "\(firstOutput)")
+        #expect(second.output.contains("Another deploy of shop is running; waiting for it to finish"), "\(second.output)")
+        #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
+        try? FileManager.default.removeItem(atPath: clone)
+        await daemon.stop()
+    }
+
+    @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
+        let daemon = try await DaemonHarness()
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        try await daemon.cli(["apps:create", "shop"])
+        let set = try await daemon.cli(["config:set", "shop", "GREETING=hello world", "MODE=test"])
+        #expect(set.status.succeeded)
+        #expect(set.output.contains("apply from the next deploy"))
+        #expect(try await daemon.cli(["config", "shop"]).output.contains("GREETING: ********"))
+        #expect(try await daemon.cli(["config:get", "shop", "GREETING"]).output == "hello world\n")
+        let invalid = try await daemon.cli(["config:set", "shop", "1BAD=x"])
+        #expect(invalid.status != .exited(0))
+        try await commitFixture("node-hello", into: work.path, message: "with config")
+        _ = try await daemon.push(work.path, app: "shop")
+        let client = HTTPConnection(port: daemon.port)
+        #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "hello world")
+        #expect(try client.get("/env/SLIPWAY_RELEASE", host: "shop.localhost").body == "v2")
+        await daemon.stop()
+    }
 }
+
 
 /// Polls `condition` for up to 30 s.
 func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {

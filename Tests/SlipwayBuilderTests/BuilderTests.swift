@@ -24,6 +24,7 @@ import Testing
         #expect(plan.checks.first?.path == "/")
         #expect(plan.checks.first?.passesInARow == 2)
         #expect(plan.checks.first?.attempts == 120)
+        #expect(plan.checks.first?.deadline == .seconds(120))
     }
 
     @Test func readsDokkusKeysWithDokkusMeaning() throws {
@@ -38,7 +39,7 @@ import Testing
             plan.checks == [
                 HealthCheck(
                     name: "ready", path: "/health", attempts: 4, wait: .seconds(2), timeout: .seconds(3),
-                    initialDelay: .seconds(1), content: "ok", passesInARow: 1)
+                    initialDelay: .seconds(1), content: "ok", passesInARow: 1, deadline: nil)
             ])
     }
 
