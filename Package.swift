@@ -158,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayProxyTests",
-            dependencies: ["SlipwayProxy"] + nio,
+            dependencies: ["SlipwayProxy", logging] + nio,
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -90,12 +90,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.exchange = exchange
 
         guard let host = head.headers.first(name: "host"), !host.isEmpty else {
-            respond(.text(.badRequest, "This request has no Host header, so Slipway cannot tell which app it is for.\n"),
-                    to: exchange, context: context)
+            respond(
+                .text(.badRequest, "This request has no Host header, so Slipway cannot tell which app it is for.\n"),
+                to: exchange,
+                context: context
+            )
             return
         }
         guard head.method != .CONNECT else {
-            respond(.text(.methodNotAllowed, "Slipway does not proxy CONNECT requests.\n"), to: exchange, context: context)
+            respond(
+                .text(.methodNotAllowed, "Slipway does not proxy CONNECT requests.\n"),
+                to: exchange,
+                context: context
+            )
             return
         }
         if head.path == VersionEndpoint.path {
@@ -215,7 +222,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         context: ChannelHandlerContext
     ) {
         guard connection.channel.isActive else {
-            retry(exchange, forwarding, reason: "connection closed", afterStalePooledConnection: reused, context: context)
+            retry(
+                exchange,
+                forwarding,
+                reason: "connection closed",
+                afterStalePooledConnection: reused,
+                context: context
+            )
             return
         }
         connection.handler.owner = self
@@ -355,7 +368,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         // Cut off mid-answer: the client already has the head, so closing is the only honest signal left.
-        log(.warning, "instance closed mid-response", forwarding, upstream: forwarding.attempts.lastTried, reason: reason)
+        log(
+            .warning,
+            "instance closed mid-response",
+            forwarding,
+            upstream: forwarding.attempts.lastTried,
+            reason: reason
+        )
         exchange.forwarding = nil
         exchange.releaseClaim()
         context.close(promise: nil)
@@ -365,7 +384,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func respond(_ response: LocalResponse, to exchange: Exchange, context: ChannelHandlerContext) {
         // A client waiting for `100 Continue` never sends the body we would have to skip to reach its next request.
-        if !exchange.requestEnded, exchange.request.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        if !exchange.requestEnded,
+            exchange.request.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+        {
             exchange.keepAlive = false
         }
         let head = response.head(clientVersion: exchange.request.version, close: !exchange.keepAlive)
@@ -412,7 +433,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         exchange.forwarding = nil
         exchange.claim = nil
         forwarding.connection?.close()
-        log(.warning, "request cut off at drain deadline", forwarding, upstream: forwarding.attempts.lastTried, reason: nil)
+        log(
+            .warning,
+            "request cut off at drain deadline",
+            forwarding,
+            upstream: forwarding.attempts.lastTried,
+            reason: nil
+        )
         if exchange.responseHeadSent {
             context.close(promise: nil)
         } else {
@@ -470,8 +497,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 instance.removeHandler(try instance.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)),
             ]
             client.removeHandler(context: context, promise: nil)
-            EventLoopFuture.andAllComplete(decodersRemoved, on: clientChannel.eventLoop).assumeIsolated().whenComplete {
-                _ in
+            let handedOver = EventLoopFuture.andAllComplete(decodersRemoved, on: clientChannel.eventLoop)
+            handedOver.assumeIsolated().whenComplete { _ in
                 clientSide.start()
                 instanceSide.start()
             }
@@ -506,7 +533,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let badRequest = LocalResponse.text(.badRequest, "This request is not valid HTTP/1.1.\n")
         guard let exchange else {
             exchangeCount += 1
-            let placeholder = Exchange(id: exchangeCount, request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+            let placeholder = Exchange(
+                id: exchangeCount,
+                request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+            )
             placeholder.requestEnded = true
             placeholder.keepAlive = false
             self.exchange = placeholder
@@ -567,7 +597,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    private func log(_ level: Logger.Level, _ message: Logger.Message, _ forwarding: Forwarding, upstream: Upstream?, reason: String?) {
+    private func log(
+        _ level: Logger.Level,
+        _ message: Logger.Message,
+        _ forwarding: Forwarding,
+        upstream: Upstream?,
+        reason: String?
+    ) {
         var metadata: Logger.Metadata = [
             "app.name": "\(forwarding.app)",
             "release.version": "\(forwarding.claim.set.release.version)",
@@ -585,90 +621,5 @@ extension LocalResponse {
 
     static func noLiveRelease(_ app: String) -> LocalResponse {
         .text(.serviceUnavailable, "\(app) has no live release yet: push to deploy it.\n")
-    }
-}
-
-/// One request on a client connection and the state of its answer.
-private final class Exchange {
-    let id: Int
-    let request: HTTPRequestHead
-    /// Whether the client connection stays open after this answer.
-    var keepAlive: Bool
-    var requestEnded = false
-    var responseHeadSent = false
-    var responseDone = false
-    var claim: UpstreamClaim?
-    /// Set while the request is being forwarded to an instance; nil once its answer is settled.
-    var forwarding: Forwarding?
-
-    init(id: Int, request: HTTPRequestHead) {
-        self.id = id
-        self.request = request
-        self.keepAlive = request.isKeepAlive && !request.endsHTTPOnThisConnection
-    }
-
-    func releaseClaim() {
-        claim?.release()
-        claim = nil
-    }
-}
-
-/// A request on its way to an instance: which instances may still be tried, and what must be sent again if one is.
-private final class Forwarding {
-    /// A retry replays at most this much body; a longer body is sent once.
-    static let replayLimit = 256 * 1024
-
-    let app: String
-    let claim: UpstreamClaim
-    let head: HTTPRequestHead
-    var attempts: UpstreamAttempts
-    /// Counts connection attempts, so the answer of an abandoned one is recognised and ignored.
-    var attempt = 0
-    var connection: UpstreamConnection?
-    var reused = false
-    var unsent = CircularBuffer<ByteBuffer>()
-    var trailers: HTTPHeaders?
-    var endSent = false
-    var sentBodyBytes = 0
-    /// The body parts sent so far, for a retry; nil once over the limit or once the answer started.
-    var replay: [ByteBuffer]? = []
-    var replayBytes = 0
-    var responseStarted = false
-    var upgrading = false
-    var instanceKeepsAlive = true
-
-    init(app: String, claim: UpstreamClaim, head: HTTPRequestHead) {
-        self.app = app
-        self.claim = claim
-        self.head = head
-        self.attempts = UpstreamAttempts(order: claim.order)
-    }
-
-    func noteSent(_ body: ByteBuffer) {
-        sentBodyBytes += body.readableBytes
-        guard replay != nil else { return }
-        replayBytes += body.readableBytes
-        if replayBytes > Forwarding.replayLimit {
-            replay = nil
-        } else {
-            replay?.append(body)
-        }
-    }
-
-    /// A kept-alive connection the instance closed before answering (it timed the connection out while we
-    /// sent) is safe to retry when the request can be sent again unchanged.
-    func mayRetryAfterStaleConnection(idempotent: Bool) -> Bool {
-        reused && (sentBodyBytes == 0 || (idempotent && replay != nil))
-    }
-
-    /// Puts everything sent on the failed connection back in front of what is still to send.
-    func rewind() {
-        var again = CircularBuffer<ByteBuffer>(replay ?? [])
-        again.append(contentsOf: unsent)
-        unsent = again
-        replay = []
-        replayBytes = 0
-        sentBodyBytes = 0
-        endSent = false
     }
 }

@@ -38,7 +38,12 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ClientConnectionHandler.configure(channel, router: router, logger: logger, idleTimeout: idleTimeout)
+                    try ClientConnectionHandler.configure(
+                        channel,
+                        router: router,
+                        logger: logger,
+                        idleTimeout: idleTimeout
+                    )
                 }
             }
         let channel: any Channel

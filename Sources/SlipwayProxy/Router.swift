@@ -52,11 +52,6 @@ public final class Router: Sendable {
         table.withLock { $0.liveSets[app] }
     }
 
-    /// The hosts that route to `app`, sorted.
-    public func hosts(for app: String) -> [String] {
-        table.withLock { table in table.appByHost.filter { $0.value == app }.map(\.key).sorted() }
-    }
-
     /// Looks a Host header up without claiming anything (the version endpoint needs no upstream).
     func lookup(host: String) -> Route {
         let host = Router.normalize(host: host)

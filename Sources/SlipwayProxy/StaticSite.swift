@@ -61,7 +61,10 @@ public enum StaticSite {
         }
         logger.info(
             "static site listening",
-            metadata: ["static.root": "\(resolvedRoot)", "static.address": "\(host):\(channel.localAddress?.port ?? port)"]
+            metadata: [
+                "static.root": "\(resolvedRoot)",
+                "static.address": "\(host):\(channel.localAddress?.port ?? port)",
+            ]
         )
         return channel
     }
@@ -170,7 +173,11 @@ private final class StaticFileHandler: ChannelInboundHandler {
                 case .success(let contents):
                     self.send(file: contents, path: path, to: request, context: context)
                 case .failure:
-                    self.send(.text(.notFound, "Nothing is served at \(request.path).\n"), to: request, context: context)
+                    self.send(
+                        .text(.notFound, "Nothing is served at \(request.path).\n"),
+                        to: request,
+                        context: context
+                    )
                 }
             }
         }
@@ -182,8 +189,10 @@ private final class StaticFileHandler: ChannelInboundHandler {
             "Content-Length": String(contents.count),
         ]
         MessageRewriting.addConnectionHeader(to: &headers, clientVersion: request.version, close: !request.isKeepAlive)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .ok, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .ok, headers: headers))),
+            promise: nil
+        )
         if request.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: contents)))), promise: nil)
         }
@@ -191,8 +200,10 @@ private final class StaticFileHandler: ChannelInboundHandler {
     }
 
     private func send(_ response: LocalResponse, to request: HTTPRequestHead, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.head(response.head(clientVersion: request.version, close: !request.isKeepAlive))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(response.head(clientVersion: request.version, close: !request.isKeepAlive))),
+            promise: nil
+        )
         if response.sendsBody(to: request.method) {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
         }

@@ -31,6 +31,9 @@ public final class UpstreamSet: Sendable {
     /// WebSocket tunnels open through this set.
     public var openWebSockets: Int { state.withLock { $0.tunnels.count } }
 
+    /// Whether a drain has started: the set was replaced and takes no new tunnels.
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
     /// Called after the set was replaced: waits until every in-flight request finished, at most `timeout`.
     /// Requests still running at the deadline are answered 504 (short body) and their upstream connections closed.
     /// WebSocket tunnels through this set are closed (both of their connections) when the drain starts,

@@ -40,22 +40,27 @@ import Glibc
 
             // A request loop on two keep-alive connections runs across the whole second deploy.
             let stop = Mutex(false)
-            let loop = Task.detached { () -> [String: Int] in
-                var seen: [String: Int] = [:]
-                let connections = [HTTPConnection(port: daemon.port), HTTPConnection(port: daemon.port)]
-                for index in 0..<20_000 {
-                    if stop.withLock({ $0 }) { break }
-                    let key: String
-                    do {
-                        let answer = try connections[index % 2].get("/", host: "shop.localhost")
-                        key = answer.status == 200 ? String(answer.body.prefix(26)) : "status \(answer.status)"
-                    } catch {
-                        key = "error \(error)"
-                    }
-                    seen[key, default: 0] += 1
-                    usleep(5_000)
+            // On a thread of its own: the client blocks, and the cooperative pool has only as many threads as cores.
+            let loop = Task {
+                await withCheckedContinuation { (continuation: CheckedContinuation<[String: Int], Never>) in
+                    Thread {
+                        var seen: [String: Int] = [:]
+                        let connections = [HTTPConnection(port: daemon.port), HTTPConnection(port: daemon.port)]
+                        for index in 0..<20_000 {
+                            if stop.withLock({ $0 }) { break }
+                            let key: String
+                            do {
+                                let answer = try connections[index % 2].get("/", host: "shop.localhost")
+                                key = answer.status == 200 ? String(answer.body.prefix(26)) : "status \(answer.status)"
+                            } catch {
+                                key = "error \(error)"
+                            }
+                            seen[key, default: 0] += 1
+                            usleep(5_000)
+                        }
+                        continuation.resume(returning: seen)
+                    }.start()
                 }
-                return seen
             }
             try await Task.sleep(for: .milliseconds(300))
             try "second\n".write(toFile: work.path + "/VERSION", atomically: true, encoding: .utf8)

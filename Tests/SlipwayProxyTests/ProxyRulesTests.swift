@@ -4,6 +4,7 @@ import Foundation
 import NIOHTTP1
 import Synchronization
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("Proxy rules")
@@ -19,16 +20,26 @@ struct ProxyRulesTests {
 
     @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
     func upgradeHeaders() {
-        let ws = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws", headers: [
-            "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
-        ])
+        let ws = HTTPRequestHead(
+            version: .http1_1,
+            method: .GET,
+            uri: "/ws",
+            headers: [
+                "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
+            ]
+        )
         let forwarded = MessageRewriting.upstreamRequestHead(for: ws, clientIP: "127.0.0.1")
         #expect(forwarded.headers["upgrade"] == ["websocket"])
         #expect(forwarded.headers["connection"] == ["Upgrade"])
 
-        let h2c = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: [
-            "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
-        ])
+        let h2c = HTTPRequestHead(
+            version: .http1_1,
+            method: .GET,
+            uri: "/",
+            headers: [
+                "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
+            ]
+        )
         let plain = MessageRewriting.upstreamRequestHead(for: h2c, clientIP: nil)
         #expect(!plain.headers.contains(name: "upgrade"))
         #expect(!plain.headers.contains(name: "http2-settings"))
@@ -37,9 +48,14 @@ struct ProxyRulesTests {
 
     @Test("a chunked request body is re-chunked toward the app")
     func chunkedRequest() {
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/", headers: [
-            "Host": "a.test", "Transfer-Encoding": "chunked",
-        ])
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: .POST,
+            uri: "/",
+            headers: [
+                "Host": "a.test", "Transfer-Encoding": "chunked",
+            ]
+        )
         let forwarded = MessageRewriting.upstreamRequestHead(for: head, clientIP: nil)
         #expect(forwarded.headers["transfer-encoding"] == ["chunked"])
     }
@@ -48,21 +64,36 @@ struct ProxyRulesTests {
     func responseFraming() {
         let unframed = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Keep-Alive": "timeout=5"])
         let modern = MessageRewriting.clientResponseHead(
-            for: unframed, requestMethod: .GET, clientVersion: .http1_1, release: release, keepAlive: true)
+            for: unframed,
+            requestMethod: .GET,
+            clientVersion: .http1_1,
+            release: release,
+            keepAlive: true
+        )
         #expect(modern.head.headers["slipway-release"] == ["v7"])
         #expect(modern.head.headers["transfer-encoding"] == ["chunked"])
         #expect(!modern.head.headers.contains(name: "keep-alive"))
         #expect(!modern.closeAfter)
 
         let old = MessageRewriting.clientResponseHead(
-            for: unframed, requestMethod: .GET, clientVersion: .http1_0, release: release, keepAlive: true)
+            for: unframed,
+            requestMethod: .GET,
+            clientVersion: .http1_0,
+            release: release,
+            keepAlive: true
+        )
         #expect(!old.head.headers.contains(name: "transfer-encoding"))
         #expect(old.closeAfter)
         #expect(old.head.headers["connection"] == ["close"])
 
         let chunked = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Transfer-Encoding": "chunked"])
         let head = MessageRewriting.clientResponseHead(
-            for: chunked, requestMethod: .HEAD, clientVersion: .http1_1, release: release, keepAlive: true)
+            for: chunked,
+            requestMethod: .HEAD,
+            clientVersion: .http1_1,
+            release: release,
+            keepAlive: true
+        )
         #expect(!head.head.headers.contains(name: "transfer-encoding"))
     }
 
@@ -78,13 +109,17 @@ struct ProxyRulesTests {
     func claimsRotate() throws {
         let router = Router()
         router.setHosts(["web.test"], for: "web")
-        let a = Upstream(host: "127.0.0.1", port: 1), b = Upstream(host: "127.0.0.1", port: 2)
+        let a = Upstream(host: "127.0.0.1", port: 1)
+        let b = Upstream(host: "127.0.0.1", port: 2)
         let set = UpstreamSet(release: release, upstreams: [a, b])
         #expect(router.activate(set, for: "web") == nil)
 
         guard case .claimed(_, let first) = router.claim(host: "WEB.test", onDrainDeadline: {}),
             case .claimed(_, let second) = router.claim(host: "web.test", onDrainDeadline: {})
-        else { Issue.record("web.test should be claimed"); return }
+        else {
+            Issue.record("web.test should be claimed")
+            return
+        }
         #expect(first.order == [a, b])
         #expect(second.order == [b, a])
         #expect(set.inFlight == 2)
@@ -104,11 +139,14 @@ struct ProxyRulesTests {
         let cutOff = Counter()
         guard case .claimed(_, let finishing) = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() }),
             case .claimed = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() })
-        else { Issue.record("web.test should be claimed"); return }
+        else {
+            Issue.record("web.test should be claimed")
+            return
+        }
 
         router.activate(UpstreamSet(release: release, upstreams: []), for: "web")
-        let draining = Task { await set.drain(timeout: .milliseconds(200)) }
-        try? await Task.sleep(for: .milliseconds(20))
+        let draining = Task { await set.drain(timeout: .seconds(1)) }
+        #expect(await eventually { set.isDraining })
         finishing.release()
         #expect(await draining.value == DrainReport(finished: 1, cancelled: 1, webSocketsClosed: 0))
         #expect(cutOff.value == 1)
@@ -130,7 +168,8 @@ struct ProxyRulesTests {
 
     @Test("a failed instance is tried once; a stale kept-alive connection gets one fresh retry")
     func attemptOrder() {
-        let a = Upstream(host: "127.0.0.1", port: 1), b = Upstream(host: "127.0.0.1", port: 2)
+        let a = Upstream(host: "127.0.0.1", port: 1)
+        let b = Upstream(host: "127.0.0.1", port: 2)
         var attempts = UpstreamAttempts(order: [a, b])
         #expect(attempts.current == a)
         #expect(attempts.next(afterStalePooledConnection: true) == a)

@@ -1,6 +1,7 @@
 // Specifications for instances that cannot be reached: retry on the next instance, or a clear 502.
 import NIOHTTP1
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("Retrying unreachable instances", .timeLimit(.minutes(1)))
@@ -10,8 +11,8 @@ struct RetryTests {
         try await ProxyHarness.with { proxy in
             let live = try await proxy.backend("live")
             proxy.router.setHosts(["web.test"], for: "web")
-            let dead = Upstream(host: "127.0.0.1", port: try await deadPort())
-            proxy.router.activate(proxy.makeSet("web", release: 1, [dead, live.upstream]), for: "web")
+            let dead = try RefusingPort()
+            proxy.router.activate(proxy.makeSet("web", release: 1, [dead.upstream, live.upstream]), for: "web")
             let client = try await proxy.client()
             // Round-robin starts on each instance in turn, so half of these begin on the dead one.
             for _ in 0..<4 {
@@ -19,7 +20,9 @@ struct RetryTests {
                 #expect(response.status == 200)
                 #expect(response.body == "live")
             }
-            #expect(proxy.router.liveSet(for: "web")?.inFlight == 0)
+            // The claim ends once the proxy has written the answer, a moment after the client may have read it.
+            #expect(await eventually { proxy.router.liveSet(for: "web")?.inFlight == 0 })
+            withExtendedLifetime(dead) {}
         }
     }
 
@@ -27,14 +30,16 @@ struct RetryTests {
     func allDead() async throws {
         try await ProxyHarness.with { proxy in
             proxy.router.setHosts(["web.test"], for: "web")
-            let dead = [try await deadPort(), try await deadPort()].map { Upstream(host: "127.0.0.1", port: $0) }
-            proxy.router.activate(proxy.makeSet("web", release: 1, dead), for: "web")
+            let dead = [try RefusingPort(), try RefusingPort()]
+            proxy.router.activate(proxy.makeSet("web", release: 1, dead.map(\.upstream)), for: "web")
             let client = try await proxy.client()
             let response = try await client.get("/", host: "web.test")
             #expect(response.status == 502)
             #expect(response.body == "web is not answering: connection refused.\n")
-            #expect(proxy.router.liveSet(for: "web")?.inFlight == 0)
+            // The claim ends once the proxy has written the answer, a moment after the client may have read it.
+            #expect(await eventually { proxy.router.liveSet(for: "web")?.inFlight == 0 })
             #expect(try await client.get("/", host: "web.test").status == 502)
+            withExtendedLifetime(dead) {}
         }
     }
 

@@ -1,6 +1,7 @@
 // Specifications for routing by Host, the proxy's own answers, and what a forwarded request carries.
 import NIOHTTP1
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("Routing by Host", .timeLimit(.minutes(1)))
@@ -49,15 +50,19 @@ struct RoutingTests {
     func forwardedHeaders() async throws {
         try await ProxyHarness.with { proxy in
             proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
-            let response = try await proxy.client().get("/headers", host: "api.test", headers: [
-                "Connection": "keep-alive, X-Hop-Secret",
-                "X-Hop-Secret": "1",
-                "Keep-Alive": "timeout=5",
-                "Proxy-Connection": "keep-alive",
-                "TE": "trailers",
-                "X-Forwarded-For": "10.1.2.3",
-                "X-App-Header": "kept",
-            ])
+            let response = try await proxy.client().get(
+                "/headers",
+                host: "api.test",
+                headers: [
+                    "Connection": "keep-alive, X-Hop-Secret",
+                    "X-Hop-Secret": "1",
+                    "Keep-Alive": "timeout=5",
+                    "Proxy-Connection": "keep-alive",
+                    "TE": "trailers",
+                    "X-Forwarded-For": "10.1.2.3",
+                    "X-App-Header": "kept",
+                ]
+            )
             let lines = Set(response.body.split(separator: "\n").map(String.init))
             #expect(lines.contains("host: api.test"))
             #expect(lines.contains("x-forwarded-for: 10.1.2.3, 127.0.0.1"))

@@ -2,6 +2,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("The static site server", .timeLimit(.minutes(1)))
@@ -14,10 +15,17 @@ struct StaticSiteTests {
         init() throws {
             base = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-static-\(UUID().uuidString)")
             let site = base.appendingPathComponent("site")
-            try FileManager.default.createDirectory(at: site.appendingPathComponent("docs"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: site.appendingPathComponent("docs"),
+                withIntermediateDirectories: true
+            )
             try "<h1>home</h1>".write(to: site.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
             try "body{}".write(to: site.appendingPathComponent("style.css"), atomically: true, encoding: .utf8)
-            try "<p>docs</p>".write(to: site.appendingPathComponent("docs/index.html"), atomically: true, encoding: .utf8)
+            try "<p>docs</p>".write(
+                to: site.appendingPathComponent("docs/index.html"),
+                atomically: true,
+                encoding: .utf8
+            )
             try "secret".write(to: base.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
             try FileManager.default.createSymbolicLink(
                 atPath: site.appendingPathComponent("leak.txt").path,
@@ -30,8 +38,13 @@ struct StaticSiteTests {
 
     private func withSite(_ body: (SiteFolder, TestClient) async throws -> Void) async throws {
         let folder = try SiteFolder()
-        let listener = try await StaticSite.listen(root: folder.root, host: "127.0.0.1", port: 0,
-                                                   logger: ProxyHarness.quietLogger)
+        let listener = try await StaticSite.listen(
+            root: folder.root,
+            host: "127.0.0.1",
+            port: 0,
+            logger: ProxyHarness.quietLogger,
+            group: TestLoops.group
+        )
         let client = try await TestClient.connect(port: listener.localAddress!.port!)
         do {
             try await body(folder, client)
@@ -102,8 +115,12 @@ struct StaticSiteTests {
     @Test("a missing root folder is a clear error")
     func missingRoot() async throws {
         await #expect(throws: ProxyError.staticRootMissing(path: "/nonexistent/slipway-site")) {
-            try await StaticSite.serve(root: "/nonexistent/slipway-site", host: "127.0.0.1", port: 0,
-                                       logger: ProxyHarness.quietLogger)
+            try await StaticSite.serve(
+                root: "/nonexistent/slipway-site",
+                host: "127.0.0.1",
+                port: 0,
+                logger: ProxyHarness.quietLogger
+            )
         }
     }
 }

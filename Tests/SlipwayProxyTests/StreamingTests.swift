@@ -1,5 +1,6 @@
 // Specifications for streamed responses: parts reach the client as the app sends them.
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("Streaming responses", .timeLimit(.minutes(1)))

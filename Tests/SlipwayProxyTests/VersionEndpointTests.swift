@@ -2,6 +2,7 @@
 import Foundation
 import NIOHTTP1
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("The version endpoint", .timeLimit(.minutes(1)))
@@ -25,9 +26,16 @@ struct VersionEndpointTests {
             #expect(response.header("Cache-Control") == "no-cache")
             #expect(response.header("ETag") == "\"blog-v3\"")
             let body = try JSONDecoder().decode(VersionBody.self, from: Data(response.body.utf8))
-            #expect(body == VersionBody(
-                app: "blog", release: 3, version: "v3", commit: "c0ffee3", deployedAt: "2023-11-14T22:13:23Z"
-            ))
+            #expect(
+                body
+                    == VersionBody(
+                        app: "blog",
+                        release: 3,
+                        version: "v3",
+                        commit: "c0ffee3",
+                        deployedAt: "2023-11-14T22:13:23Z"
+                    )
+            )
             #expect(response.body.hasPrefix("{\"app\":\"blog\",\"release\":3,\"version\":\"v3\""))
             #expect(backend.requestCount == 0)
         }
@@ -39,17 +47,25 @@ struct VersionEndpointTests {
             let backend = try await proxy.backend("blog")
             proxy.deploy("blog", host: "blog.test", release: 3, to: [backend])
             let client = try await proxy.client()
-            let unchanged = try await client.get("/_slipway/version", host: "blog.test", headers: [
-                "If-None-Match": "\"other\", \"blog-v3\"",
-            ])
+            let unchanged = try await client.get(
+                "/_slipway/version",
+                host: "blog.test",
+                headers: [
+                    "If-None-Match": "\"other\", \"blog-v3\""
+                ]
+            )
             #expect(unchanged.status == 304)
             #expect(unchanged.body == "")
             #expect(unchanged.header("ETag") == "\"blog-v3\"")
 
             proxy.deploy("blog", host: "blog.test", release: 4, to: [backend])
-            let changed = try await client.get("/_slipway/version", host: "blog.test", headers: [
-                "If-None-Match": "\"blog-v3\"",
-            ])
+            let changed = try await client.get(
+                "/_slipway/version",
+                host: "blog.test",
+                headers: [
+                    "If-None-Match": "\"blog-v3\""
+                ]
+            )
             #expect(changed.status == 200)
             #expect(changed.header("ETag") == "\"blog-v4\"")
             #expect(backend.requestCount == 0)

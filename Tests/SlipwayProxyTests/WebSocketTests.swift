@@ -1,5 +1,6 @@
 // Specifications for WebSocket pass-through: the upgrade, raw bytes both ways, and closing.
 import Testing
+
 @testable import SlipwayProxy
 
 @Suite("WebSocket tunnels", .timeLimit(.minutes(1)))
@@ -47,7 +48,9 @@ struct WebSocketTests {
         try await ProxyHarness.with { proxy in
             proxy.deploy("chat", host: "chat.test", release: 1, to: [try await proxy.backend("chat")])
             let raw = try await openTunnel(proxy)
-            let old = try #require(proxy.deploy("chat", host: "chat.test", release: 2, to: [try await proxy.backend("chat-2")]))
+            let old = try #require(
+                proxy.deploy("chat", host: "chat.test", release: 2, to: [try await proxy.backend("chat-2")])
+            )
             let report = await old.drain(timeout: .seconds(5))
             #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
             try await raw.waitForClose()

@@ -5,7 +5,14 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+
 @testable import SlipwayProxy
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 final class ProxyHarness: Sendable {
     let router: Router
@@ -24,9 +31,9 @@ final class ProxyHarness: Sendable {
     }
 
     /// Runs `body` against a fresh proxy and stops everything it started, whatever happens.
-    static func with(_ body: (ProxyHarness) async throws -> Void) async throws {
+    static func with(idleTimeout: Duration = .seconds(75), _ body: (ProxyHarness) async throws -> Void) async throws {
         let router = Router()
-        let server = ProxyServer(router: router, logger: quietLogger)
+        let server = ProxyServer(router: router, logger: quietLogger, group: TestLoops.group, idleTimeout: idleTimeout)
         let port = try await server.start(host: "127.0.0.1", port: 0)
         let harness = ProxyHarness(router: router, server: server, port: port)
         do {
@@ -50,8 +57,8 @@ final class ProxyHarness: Sendable {
         return client
     }
 
-    func rawClient() async throws -> RawClient {
-        let client = try await RawClient.connect(port: port)
+    func rawClient(reading: Bool = true) async throws -> RawClient {
+        let client = try await RawClient.connect(port: port, reading: reading)
         rawClients.withLock { $0.append(client) }
         return client
     }
@@ -83,14 +90,39 @@ final class ProxyHarness: Sendable {
     }
 }
 
-/// A loopback port with nothing listening on it: connecting is refused.
-func deadPort() async throws -> Int {
-    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0)
-        .get()
-    let port = listener.localAddress!.port!
-    try await listener.close()
-    return port
+/// The proxy tests' own event loops: other test targets in the same process share the singleton group,
+/// and a test there that blocks a loop must not stall these servers' timers.
+enum TestLoops {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+}
+
+/// A loopback port bound but never listening: connecting to it is refused, and while this object lives no other
+/// socket can take the port (a closed listener's port could be bound again by a test running in parallel).
+final class RefusingPort: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else { throw CouldNotReservePort() }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    var upstream: Upstream { Upstream(host: "127.0.0.1", port: port) }
+
+    deinit { close(descriptor) }
+
+    struct CouldNotReservePort: Error {}
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.

@@ -3,8 +3,8 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 import SlipwayProxy
+import Synchronization
 
 final class TestBackend: Sendable {
     let name: String
@@ -17,6 +17,7 @@ final class TestBackend: Sendable {
         let requests = Mutex(0)
         let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
         let heldStreams = Mutex<[@Sendable () -> Void]>([])
+        let bytesStreamed = Mutex(0)
     }
 
     private init(name: String, port: Int, listener: any Channel, state: Shared) {
@@ -28,7 +29,7 @@ final class TestBackend: Sendable {
 
     static func start(name: String) async throws -> TestBackend {
         let state = Shared()
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let listener = try await ServerBootstrap(group: TestLoops.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 state.connections.withLock { $0[ObjectIdentifier(channel)] = channel }
@@ -54,6 +55,9 @@ final class TestBackend: Sendable {
     var requestCount: Int { state.requests.withLock { $0 } }
 
     var openConnections: Int { state.connections.withLock { $0.count } }
+
+    /// Body bytes `/large` handed to its socket so far.
+    var bytesStreamed: Int { state.bytesStreamed.withLock { $0 } }
 
     /// Lets every `/stream` response held open so far send its last part and end.
     func finishStreams() {
@@ -81,6 +85,7 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var requestsOnConnection = 0
+    private var largeRemaining = 0
 
     init(name: String, state: TestBackend.Shared) {
         self.name = name
@@ -106,10 +111,12 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let parts = head.uri.split(separator: "?", maxSplits: 1)
         let path = String(parts.first ?? "")
-        let query = parts.count > 1 ? parts[1].split(separator: "&").reduce(into: [String: String]()) { query, pair in
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            query[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
-        } : [:]
+        let query =
+            parts.count > 1
+            ? parts[1].split(separator: "&").reduce(into: [String: String]()) { query, pair in
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                query[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+            } : [:]
 
         switch path {
         case "/slow":
@@ -118,16 +125,30 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
                 self.respond(.ok, self.name, context: context)
             }
         case "/stream":
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: [
-                "Content-Type": "text/event-stream", "X-Backend": name,
-            ]))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        HTTPResponseHead(
+                            version: .http1_1,
+                            status: .ok,
+                            headers: [
+                                "Content-Type": "text/event-stream", "X-Backend": name,
+                            ]
+                        )
+                    )
+                ),
+                promise: nil
+            )
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "first\n")))), promise: nil)
             let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             state.heldStreams.withLock {
                 $0.append {
                     handler.eventLoop.execute {
                         let (this, context) = handler.value
-                        context.write(this.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "last\n")))), promise: nil)
+                        context.write(
+                            this.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "last\n")))),
+                            promise: nil
+                        )
                         context.writeAndFlush(this.wrapOutboundOut(.end(nil)), promise: nil)
                     }
                 }
@@ -144,6 +165,23 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             respond(HTTPResponseStatus(statusCode: code), name, context: context)
         case "/health":
             respond(.ok, "ok \(name)", context: context)
+        case "/large":
+            largeRemaining = (Int(query["mb"] ?? "1") ?? 1) * 1024 * 1024
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        HTTPResponseHead(
+                            version: .http1_1,
+                            status: .ok,
+                            headers: [
+                                "Content-Length": "\(largeRemaining)", "X-Backend": name,
+                            ]
+                        )
+                    )
+                ),
+                promise: nil
+            )
+            pumpLarge(context: context)
         case "/hang":
             break  // never answers
         case "/drop-second":
@@ -158,10 +196,30 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// Writes `/large` only while the socket takes it, like a well-behaved app server.
+    private func pumpLarge(context: ChannelHandlerContext) {
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        while largeRemaining > 0 && context.channel.isWritable {
+            let part = chunk.getSlice(at: 0, length: min(chunk.readableBytes, largeRemaining))!
+            largeRemaining -= part.readableBytes
+            state.bytesStreamed.withLock { $0 += part.readableBytes }
+            context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+            if largeRemaining == 0 { context.write(wrapOutboundOut(.end(nil)), promise: nil) }
+        }
+        context.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && largeRemaining > 0 { pumpLarge(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func respond(_ status: HTTPResponseStatus, _ text: String, context: ChannelHandlerContext) {
         let headers: HTTPHeaders = ["Content-Length": "\(text.utf8.count)", "X-Backend": name]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
@@ -174,13 +232,26 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             return
         }
         let headers: HTTPHeaders = ["Upgrade": "websocket", "Connection": "Upgrade", "X-Backend": name]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
-                                                             headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(
+                    HTTPResponseHead(
+                        version: .http1_1,
+                        status: .switchingProtocols,
+                        headers: headers
+                    )
+                )
+            ),
+            promise: nil
+        )
         do {
             let pipeline = context.pipeline.syncOperations
             try pipeline.addHandler(EchoHandler())
             pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
-            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+            pipeline.removeHandler(
+                try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
+                promise: nil
+            )
             pipeline.removeHandler(context: context, promise: nil)
             context.channel.writeAndFlush(ByteBuffer(string: "hello from \(name)\n"), promise: nil)
         } catch {

@@ -24,7 +24,7 @@ final class TestClient: Sendable {
     }
 
     static func connect(port: Int) async throws -> TestClient {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ClientBootstrap(group: TestLoops.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -61,7 +61,9 @@ final class TestClient: Sendable {
                 return
             }
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
+            if let body {
+                channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+            }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil)).cascadeFailure(to: answer)
         }
         return try await answer.futureResult.get()
@@ -94,7 +96,9 @@ private final class ResponseCollector: ChannelInboundHandler {
             body.writeBuffer(&part)
         case .end:
             guard let head, let answer = waiting.popFirst() else { return }
-            answer.succeed(TestResponse(status: Int(head.status.code), headers: head.headers, body: String(buffer: body)))
+            answer.succeed(
+                TestResponse(status: Int(head.status.code), headers: head.headers, body: String(buffer: body))
+            )
         }
     }
 
@@ -129,9 +133,11 @@ final class RawClient: Sendable {
         self.received = received
     }
 
-    static func connect(port: Int) async throws -> RawClient {
+    /// With `reading: false` the client never reads, like a browser on a stalled network.
+    static func connect(port: Int, reading: Bool = true) async throws -> RawClient {
         let received = Received()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ClientBootstrap(group: TestLoops.group)
+            .channelOption(.autoRead, value: reading)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RawCollector(received: received))

@@ -1,0 +1,89 @@
+// Exchange and Forwarding: the state of one request on a client connection, and of its trip to an
+// instance (which instances remain to try, what a retry must send again). Both live on one event loop.
+import NIOCore
+import NIOHTTP1
+
+/// One request on a client connection and the state of its answer.
+final class Exchange {
+    let id: Int
+    let request: HTTPRequestHead
+    /// Whether the client connection stays open after this answer.
+    var keepAlive: Bool
+    var requestEnded = false
+    var responseHeadSent = false
+    var responseDone = false
+    var claim: UpstreamClaim?
+    /// Set while the request is being forwarded to an instance; nil once its answer is settled.
+    var forwarding: Forwarding?
+
+    init(id: Int, request: HTTPRequestHead) {
+        self.id = id
+        self.request = request
+        self.keepAlive = request.isKeepAlive && !request.endsHTTPOnThisConnection
+    }
+
+    func releaseClaim() {
+        claim?.release()
+        claim = nil
+    }
+}
+
+/// A request on its way to an instance: which instances may still be tried, and what must be sent again if one is.
+final class Forwarding {
+    /// A retry replays at most this much body; a longer body is sent once.
+    static let replayLimit = 256 * 1024
+
+    let app: String
+    let claim: UpstreamClaim
+    let head: HTTPRequestHead
+    var attempts: UpstreamAttempts
+    /// Counts connection attempts, so the answer of an abandoned one is recognised and ignored.
+    var attempt = 0
+    var connection: UpstreamConnection?
+    var reused = false
+    var unsent = CircularBuffer<ByteBuffer>()
+    var trailers: HTTPHeaders?
+    var endSent = false
+    var sentBodyBytes = 0
+    /// The body parts sent so far, for a retry; nil once over the limit or once the answer started.
+    var replay: [ByteBuffer]? = []
+    var replayBytes = 0
+    var responseStarted = false
+    var upgrading = false
+    var instanceKeepsAlive = true
+
+    init(app: String, claim: UpstreamClaim, head: HTTPRequestHead) {
+        self.app = app
+        self.claim = claim
+        self.head = head
+        self.attempts = UpstreamAttempts(order: claim.order)
+    }
+
+    func noteSent(_ body: ByteBuffer) {
+        sentBodyBytes += body.readableBytes
+        guard replay != nil else { return }
+        replayBytes += body.readableBytes
+        if replayBytes > Forwarding.replayLimit {
+            replay = nil
+        } else {
+            replay?.append(body)
+        }
+    }
+
+    /// A kept-alive connection the instance closed before answering (it timed the connection out while we
+    /// sent) is safe to retry when the request can be sent again unchanged.
+    func mayRetryAfterStaleConnection(idempotent: Bool) -> Bool {
+        reused && (sentBodyBytes == 0 || (idempotent && replay != nil))
+    }
+
+    /// Puts everything sent on the failed connection back in front of what is still to send.
+    func rewind() {
+        var again = CircularBuffer<ByteBuffer>(replay ?? [])
+        again.append(contentsOf: unsent)
+        unsent = again
+        replay = []
+        replayBytes = 0
+        sentBodyBytes = 0
+        endSent = false
+    }
+}
