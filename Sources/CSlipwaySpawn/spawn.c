@@ -1,4 +1,4 @@
-// posix_spawn with POSIX_SPAWN_SETSID and addchdir_np, which need _GNU_SOURCE and so are
+// posix_spawn with POSIX_SPAWN_SETSID, addchdir_np and addclosefrom_np, which need _GNU_SOURCE and so are
 // invisible from Swift's Glibc module.
 #define _GNU_SOURCE
 #include "CSlipwaySpawn.h"
@@ -25,6 +25,9 @@ int slipway_spawn(const char *file, char *const argv[], char *const envp[], cons
     posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
     if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    // Nothing else of ours leaks into the child: not the proxy's sockets (a held duplicate would keep
+    // a connection open after the proxy closed it), not the listener, not the database.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 
     // The spawning thread's mask is inherited otherwise, and a child that blocks SIGTERM cannot be stopped.
     sigset_t empty, all;

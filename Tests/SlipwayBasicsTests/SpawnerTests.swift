@@ -86,3 +86,15 @@ import Glibc
         #expect(throws: NameError.self) { try ReleaseVersion(parsing: "latest") }
     }
 }
+
+@Suite struct SpawnerDescriptorTests {
+    @Test func aChildInheritsNoDescriptorButItsStandardThree() async throws {
+        // A descriptor of ours without close-on-exec, as a careless library might leave one.
+        let fd = open("/dev/null", O_RDONLY)
+        defer { close(fd) }
+        let (status, output) = try await Spawner.output(of: Command("/bin/ls", ["/proc/self/fd"], environment: [:]))
+        #expect(status == .exited(0))
+        // ls itself opens one descriptor to read the directory.
+        #expect(output.split(separator: "\n").map(String.init).sorted() == ["0", "1", "2", "3"])
+    }
+}

@@ -4,7 +4,8 @@
 
 /// Starts `file` (searched on PATH) in a new session with a clean signal mask and default
 /// signal actions, stdin/stdout/stderr set to the given descriptors (stdin -1: /dev/null),
-/// and `cwd` as working directory (NULL: the parent's). Returns 0 or an errno value.
+/// `cwd` as working directory (NULL: the parent's), and every other descriptor closed. Returns 0 or
+/// an errno value.
 int slipway_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
                   int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid);
 
