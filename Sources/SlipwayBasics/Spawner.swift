@@ -92,6 +92,8 @@ public final class ChildProcess: Sendable {
 
     /// SIGTERM to the group, then SIGKILL if it has not ended after `grace`.
     public func stop(grace: Duration) async -> ExitStatus {
+        // Once reaped, the pid may belong to someone else: never signal it again.
+        if let exitStatus { return exitStatus }
         signalGroup(SIGTERM)
         let killer = Task {
             try await Task.sleep(for: grace)

@@ -7,71 +7,67 @@ import Testing
 
 @Suite(.serialized) struct FailedDeployTests {
     @Test func eachBrokenPushFailsClearlyAndThePreviousReleaseKeepsServing() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
-        }
-        try await daemon.cli(["apps:create", "shop"])
-        try await commitFixture("node-hello", into: work.path, message: "Good version")
-        let good = try await daemon.push(work.path, app: "shop")
-        #expect(good.output.contains("-----> shop v2 is live"), "\(good.output)")
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: workPath, message: "Good version")
+            let good = try await daemon.push(workPath, app: "shop")
+            #expect(good.output.contains("-----> shop v2 is live"), "\(good.output)")
 
-        let cases: [(fixture: String, says: [String])] = [
-            ("no-buildpack", ["no buildpack detected this app (tried nodejs, python, static, procfile)"]),
-            ("build-fails", ["syntax error in app.css", "the build failed: the Node.js buildpack's compile exited with status"]),
-            ("no-web", ["no web process type: the Procfile and buildpack define worker"]),
-            ("never-healthy", ["web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
-                               "app| starting, but the database is unreachable"]),
-            ("crash-on-boot", ["web.1 exited with status 1 during boot", "Error: DATABASE_URL is not set"]),
-        ]
-        var number = 2
-        for (fixture, says) in cases {
-            number += 1
-            try await commitFixture(fixture, into: work.path, message: "Broken: \(fixture)")
-            let push = try await daemon.push(work.path, app: "shop")
-            #expect(push.output.contains("-----> Deploy of shop v\(number) failed: "), "\(fixture): \(push.output)")
-            for text in says { #expect(push.output.contains(text), "\(fixture) should say \(text):\n\(push.output)") }
-            #expect(push.output.contains("shop v2 is still live at http://shop.localhost:\(daemon.port)"), "\(fixture)")
+            let cases: [(fixture: String, says: [String])] = [
+                ("no-buildpack", ["no buildpack detected this app (tried nodejs, python, static, procfile)"]),
+                ("build-fails", ["syntax error in app.css", "the build failed: the Node.js buildpack's compile exited with status"]),
+                ("no-web", ["no web process type: the Procfile and buildpack define worker"]),
+                ("never-healthy", ["web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
+                                   "app| starting, but the database is unreachable"]),
+                ("crash-on-boot", ["web.1 exited with status 1 during boot", "Error: DATABASE_URL is not set"]),
+            ]
+            var number = 2
+            for (fixture, says) in cases {
+                number += 1
+                try await commitFixture(fixture, into: workPath, message: "Broken: \(fixture)")
+                let push = try await daemon.push(workPath, app: "shop")
+                #expect(push.output.contains("-----> Deploy of shop v\(number) failed: "), "\(fixture): \(push.output)")
+                for text in says { #expect(push.output.contains(text), "\(fixture) should say \(text):\n\(push.output)") }
+                #expect(push.output.contains("shop v2 is still live at http://shop.localhost:\(daemon.port)"), "\(fixture)")
 
-            let answer = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
-            #expect(answer.status == 200 && answer.body.hasPrefix("hello from shop release v2"), "after \(fixture)")
-            let info = try await daemon.cli(["releases:info", "shop", "v\(number)"]).output
-            #expect(info.contains("Status:      failed"), "\(fixture): \(info)")
-            #expect(info.contains("Failure:     "), "\(fixture)")
+                let answer = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
+                #expect(answer.status == 200 && answer.body.hasPrefix("hello from shop release v2"), "after \(fixture)")
+                let info = try await daemon.cli(["releases:info", "shop", "v\(number)"]).output
+                #expect(info.contains("Status:      failed"), "\(fixture): \(info)")
+                #expect(info.contains("Failure:     "), "\(fixture)")
+            }
+            let list = try await daemon.cli(["releases", "shop"]).output
+            #expect(list.contains("v2     live"), "\(list)")
         }
-        let list = try await daemon.cli(["releases", "shop"]).output
-        #expect(list.contains("v2     live"), "\(list)")
-        await daemon.stop()
     }
 
     @Test func badCommandsGetOneClearLineAndANonZeroExit() async throws {
-        let daemon = try await DaemonHarness()
-        defer { daemon.remove() }
-        let invalid = try await daemon.cli(["apps:create", "Bad_Name"])
-        #expect(invalid.status != .exited(0))
-        #expect(invalid.output.contains("invalid app name \"Bad_Name\": use 1-30 lowercase letters"))
+        try await DaemonHarness.with { daemon, _ in
+            let invalid = try await daemon.cli(["apps:create", "Bad_Name"])
+            #expect(invalid.status != .exited(0))
+            #expect(invalid.output.contains("invalid app name \"Bad_Name\": use 1-30 lowercase letters"))
 
-        let unknown = try await daemon.cli(["releases", "nope"])
-        #expect(unknown.status == .exited(1))
-        #expect(unknown.output.contains("no app named nope"))
+            let unknown = try await daemon.cli(["releases", "nope"])
+            #expect(unknown.status == .exited(1))
+            #expect(unknown.output.contains("no app named nope"))
 
-        try await daemon.cli(["apps:create", "shop"])
-        let twice = try await daemon.cli(["apps:create", "shop"])
-        #expect(twice.status == .exited(1))
-        #expect(twice.output.contains("app shop already exists"))
+            try await daemon.cli(["apps:create", "shop"])
+            let twice = try await daemon.cli(["apps:create", "shop"])
+            #expect(twice.status == .exited(1))
+            #expect(twice.output.contains("app shop already exists"))
 
-        let noRelease = try await daemon.cli(["releases:info", "shop", "v7"])
-        #expect(noRelease.output.contains("shop has no release v7"))
+            let noRelease = try await daemon.cli(["releases:info", "shop", "v7"])
+            #expect(noRelease.output.contains("shop has no release v7"))
 
-        let nonsense = try await daemon.cli(["deploy-everything"])
-        #expect(nonsense.status != .exited(0))
-        await daemon.stop()
+            let nonsense = try await daemon.cli(["deploy-everything"])
+            #expect(nonsense.status != .exited(0))
+            // Stopping twice is harmless: the harness stops it again on the way out.
+            await daemon.stop()
 
-        let stopped = try await daemon.cli(["apps"])
-        #expect(stopped.status != .exited(0))
-        #expect(stopped.output.contains("the Slipway daemon is not running"))
-        #expect(stopped.output.contains("start it with `slipway serve`"))
+            let stopped = try await daemon.cli(["apps"])
+            #expect(stopped.status != .exited(0))
+            #expect(stopped.output.contains("the Slipway daemon is not running"))
+            #expect(stopped.output.contains("start it with `slipway serve`"))
+        }
     }
 }

@@ -12,19 +12,13 @@ import Glibc
 
 @Suite(.serialized) struct PushToLiveTests {
     @Test func firstPushGoesLiveAndASecondPushSwitchesWithoutAFailedRequest() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
-        }
-        do {
+        try await DaemonHarness.with { daemon, workPath in
             let created = try await daemon.cli(["apps:create", "shop"])
             #expect(created.status.succeeded)
             #expect(created.output.contains("git remote add slipway \(daemon.data)/repos/shop.git"))
 
-            try await commitFixture("node-hello", into: work.path, message: "First version")
-            let first = try await daemon.push(work.path, app: "shop")
+            try await commitFixture("node-hello", into: workPath, message: "First version")
+            let first = try await daemon.push(workPath, app: "shop")
             #expect(first.status.succeeded, "\(first.output)")
             #expect(first.output.contains("remote: -----> Node.js app detected"))
             #expect(first.output.contains("remote: -----> Installing dependencies with npm ci"))
@@ -63,10 +57,10 @@ import Glibc
                 }
             }
             try await Task.sleep(for: .milliseconds(300))
-            try "second\n".write(toFile: work.path + "/VERSION", atomically: true, encoding: .utf8)
-            try await run("git", ["add", "VERSION"], in: work.path)
-            try await run("git", ["commit", "--quiet", "-m", "Second version"], in: work.path)
-            let second = try await daemon.push(work.path, app: "shop")
+            try "second\n".write(toFile: workPath + "/VERSION", atomically: true, encoding: .utf8)
+            try await run("git", ["add", "VERSION"], in: workPath)
+            try await run("git", ["commit", "--quiet", "-m", "Second version"], in: workPath)
+            let second = try await daemon.push(workPath, app: "shop")
             #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
             try await Task.sleep(for: .milliseconds(500))
             stop.withLock { $0 = true }
@@ -111,106 +105,83 @@ import Glibc
 
             let current = try FileManager.default.destinationOfSymbolicLink(atPath: daemon.data + "/apps/shop/current")
             #expect(current.hasSuffix("releases/3"))
-        } catch {
-            Issue.record("\(error)\n--- daemon log ---\n\((try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? "")")
         }
-        await daemon.stop()
     }
 
     @Test func otherAppKindsDeployAndSlowStartersAreWaitedFor() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
+        try await DaemonHarness.with { daemon, workPath in
+            let cases: [(fixture: String, detected: String, body: String)] = [
+                ("python-hello", "Python app detected", "hello from python-hello"),
+                ("static-site", "app detected", "Welcome to the static fixture"),
+                ("slow-boot", "Procfile app detected", "hello from"),
+            ]
+            for (fixture, detected, body) in cases {
+                try await daemon.cli(["apps:create", fixture])
+                let tree = workPath + "/" + fixture
+                try await commitFixture(fixture, into: tree, message: "Deploy \(fixture)")
+                let push = try await daemon.push(tree, app: fixture)
+                #expect(push.output.contains(detected), "\(push.output)")
+                #expect(push.output.contains("-----> \(fixture) v2 is live"), "\(push.output)")
+                let answer = try HTTPConnection(port: daemon.port).get("/", host: "\(fixture).localhost")
+                #expect(answer.status == 200)
+                #expect(answer.body.contains(body), "\(fixture): \(answer.body)")
+            }
+            let slow = try await daemon.cli(["releases:info", "slow-boot", "v2"]).output
+            #expect(slow.contains("app| warming up"))
         }
-        let cases: [(fixture: String, detected: String, body: String)] = [
-            ("python-hello", "Python app detected", "hello from python-hello"),
-            ("static-site", "app detected", "Welcome to the static fixture"),
-            ("slow-boot", "Procfile app detected", "hello from"),
-        ]
-        for (fixture, detected, body) in cases {
-            try await daemon.cli(["apps:create", fixture])
-            let tree = work.path + "/" + fixture
-            try await commitFixture(fixture, into: tree, message: "Deploy \(fixture)")
-            let push = try await daemon.push(tree, app: fixture)
-            #expect(push.output.contains(detected), "\(push.output)")
-            #expect(push.output.contains("-----> \(fixture) v2 is live"), "\(push.output)")
-            let answer = try HTTPConnection(port: daemon.port).get("/", host: "\(fixture).localhost")
-            #expect(answer.status == 200)
-            #expect(answer.body.contains(body), "\(fixture): \(answer.body)")
-        }
-        let slow = try await daemon.cli(["releases:info", "slow-boot", "v2"]).output
-        #expect(slow.contains("app| warming up"))
-        await daemon.stop()
     }
 
     @Test func pushesToOtherBranchesAreStoredButNotDeployed() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: workPath, message: "feature work")
+            try await run("git", ["checkout", "--quiet", "-b", "feature"], in: workPath)
+            let push = try await daemon.push(workPath, app: "shop", branch: "feature")
+            #expect(push.status.succeeded)
+            #expect(push.output.contains("Stored feature; only main is deployed"))
+            #expect(try await run("git", ["--git-dir", daemon.data + "/repos/shop.git", "rev-parse", "feature"]).status.succeeded)
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 503)
         }
-        try await daemon.cli(["apps:create", "shop"])
-        try await commitFixture("node-hello", into: work.path, message: "feature work")
-        try await run("git", ["checkout", "--quiet", "-b", "feature"], in: work.path)
-        let push = try await daemon.push(work.path, app: "shop", branch: "feature")
-        #expect(push.status.succeeded)
-        #expect(push.output.contains("Stored feature; only main is deployed"))
-        #expect(try await run("git", ["--git-dir", daemon.data + "/repos/shop.git", "rev-parse", "feature"]).status.succeeded)
-        #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 503)
-        await daemon.stop()
     }
 
     @Test func aPushDuringAnotherDeployOfTheSameAppWaitsItsTurn() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("slow-boot", into: workPath, message: "slow one")
+            let first = Task { try await daemon.push(workPath, app: "shop") }
+            try await waitUntil("the first deploy is under way") {
+                let list = try await daemon.cli(["releases", "shop"]).output
+                return list.contains("v2     building") || list.contains("v2     deploying")
+            }
+            // A second pusher, from a clone that already has the first commit.
+            let clone = workPath + "/../clone-\(daemon.port)"
+            try await run("git", ["clone", "--quiet", workPath, clone])
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "second"], in: clone)
+            let second = try await daemon.push(clone, app: "shop")
+            let firstOutput = try await first.value.output
+            #expect(firstOutput.contains("-----> shop v2 is live"), "\(firstOutput)")
+            #expect(second.output.contains("Another deploy of shop is running; waiting for it to finish"), "\(second.output)")
+            #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
+            try? FileManager.default.removeItem(atPath: clone)
         }
-        try await daemon.cli(["apps:create", "shop"])
-        try await commitFixture("slow-boot", into: work.path, message: "slow one")
-        let first = Task { try await daemon.push(work.path, app: "shop") }
-        try await waitUntil("the first deploy is under way") {
-            let list = try await daemon.cli(["releases", "shop"]).output
-            return list.contains("v2     building") || list.contains("v2     deploying")
-        }
-        // A second pusher, from a clone that already has the first commit.
-        let clone = work.path + "/../clone-\(daemon.port)"
-        try await run("git", ["clone", "--quiet", work.path, clone])
-        try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "second"], in: clone)
-        let second = try await daemon.push(clone, app: "shop")
-        let firstOutput = try await first.value.output
-        #expect(firstOutput.contains("-----> shop v2 is live"), "\(firstOutput)")
-        #expect(second.output.contains("Another deploy of shop is running; waiting for it to finish"), "\(second.output)")
-        #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
-        try? FileManager.default.removeItem(atPath: clone)
-        await daemon.stop()
     }
 
     @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
-        let daemon = try await DaemonHarness()
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            let set = try await daemon.cli(["config:set", "shop", "GREETING=hello world", "MODE=test"])
+            #expect(set.status.succeeded)
+            #expect(set.output.contains("apply from the next deploy"))
+            #expect(try await daemon.cli(["config", "shop"]).output.contains("GREETING: ********"))
+            #expect(try await daemon.cli(["config:get", "shop", "GREETING"]).output == "hello world")
+            let invalid = try await daemon.cli(["config:set", "shop", "1BAD=x"])
+            #expect(invalid.status != .exited(0))
+            try await commitFixture("node-hello", into: workPath, message: "with config")
+            _ = try await daemon.push(workPath, app: "shop")
+            let client = HTTPConnection(port: daemon.port)
+            #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "hello world")
+            #expect(try client.get("/env/SLIPWAY_RELEASE", host: "shop.localhost").body == "v2")
         }
-        try await daemon.cli(["apps:create", "shop"])
-        let set = try await daemon.cli(["config:set", "shop", "GREETING=hello world", "MODE=test"])
-        #expect(set.status.succeeded)
-        #expect(set.output.contains("apply from the next deploy"))
-        #expect(try await daemon.cli(["config", "shop"]).output.contains("GREETING: ********"))
-        #expect(try await daemon.cli(["config:get", "shop", "GREETING"]).output == "hello world")
-        let invalid = try await daemon.cli(["config:set", "shop", "1BAD=x"])
-        #expect(invalid.status != .exited(0))
-        try await commitFixture("node-hello", into: work.path, message: "with config")
-        _ = try await daemon.push(work.path, app: "shop")
-        let client = HTTPConnection(port: daemon.port)
-        #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "hello world")
-        #expect(try client.get("/env/SLIPWAY_RELEASE", host: "shop.localhost").body == "v2")
-        await daemon.stop()
     }
 }
 

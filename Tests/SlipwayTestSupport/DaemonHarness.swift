@@ -67,11 +67,36 @@ public final class DaemonHarness: Sendable {
 public enum HarnessError: Error, CustomStringConvertible {
     case daemonExited(ExitStatus, log: String)
     case notReady
+    case failed(any Error, log: String)
 
     public var description: String {
         switch self {
+        case .failed(let error, let log): "\(error)\n--- daemon log ---\n\(log)"
         case .daemonExited(let status, let log): "the daemon \(status):\n\(log)"
         case .notReady: "the daemon did not answer within 30 s"
         }
+    }
+}
+
+extension DaemonHarness {
+    /// Runs `body` against a fresh daemon and a scratch work folder; whatever happens, the daemon
+    /// is stopped and both are removed, and a failure comes with the daemon's log.
+    public static func with(
+        drainTimeout: Int = 5, _ body: (DaemonHarness, _ work: String) async throws -> Void
+    ) async throws {
+        let daemon = try await DaemonHarness(drainTimeout: drainTimeout)
+        let work = try TemporaryDirectory("work")
+        defer {
+            work.remove()
+            daemon.remove()
+        }
+        do {
+            try await body(daemon, work.path)
+        } catch {
+            await daemon.stop()
+            let log = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+            throw HarnessError.failed(error, log: log)
+        }
+        await daemon.stop()
     }
 }
