@@ -373,6 +373,7 @@ public actor Deployer {
     }
 
     static func reason(for error: any Error) -> Reason {
+        if error is CancellationError { return Reason(headline: AppDatabase.interruptedReason) }
         guard let failure = error as? BootFailure else { return Reason(headline: error.userMessage) }
         let tail = failure.lastOutput.isEmpty ? [] : ["last output of web.1:"] + failure.lastOutput.map { "  " + $0 }
         switch failure.cause {
@@ -384,7 +385,7 @@ public actor Deployer {
                 headline: "web.1 never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
                 details: tail)
         default:
-            return Reason(headline: failure.cause.userMessage, details: tail)
+            return Reason(headline: reason(for: failure.cause).headline, details: tail)
         }
     }
 }

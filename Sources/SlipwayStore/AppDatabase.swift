@@ -176,13 +176,16 @@ public final class AppDatabase: Sendable {
         }
     }
 
+    /// Why a deploy that the daemon's stop cut off failed.
+    public static let interruptedReason = "the Slipway daemon stopped during this deploy; push again"
+
     /// A daemon that died mid-deploy left releases half done: they failed, the live one stays live.
     public func failInterruptedReleases() throws -> Int {
         try write { db in
             try db.execute(
                 sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE status IN (?, ?)",
                 arguments: [
-                    ReleaseStatus.failed, "the Slipway daemon stopped during this deploy; push again", Date(),
+                    ReleaseStatus.failed, Self.interruptedReason, Date(),
                     ReleaseStatus.building, ReleaseStatus.deploying,
                 ])
             return db.changesCount

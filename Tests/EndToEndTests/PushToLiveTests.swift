@@ -166,6 +166,42 @@ import Glibc
         }
     }
 
+    @Test func aRestartedDaemonServesTheLiveReleaseAgainAndFailsTheInterruptedDeploy() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: workPath, message: "v2")
+            _ = try await daemon.push(workPath, app: "shop")
+            // A slow deploy cut off by the daemon stopping.
+            try await commitFixture("slow-boot", into: workPath, message: "v3, cut off")
+            let cutOff = Task { try await daemon.push(workPath, app: "shop") }
+            try await waitUntil("v3 is under way") {
+                try await daemon.cli(["releases", "shop"]).output.contains("v3     deploying")
+            }
+            await daemon.stop()
+            _ = try? await cutOff.value
+
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            let answer: HTTPAnswer
+            let list: String
+            do {
+                // Instances do not outlive the daemon yet: the live release boots again and is health-checked first.
+                try await waitUntil("v2 answers again") {
+                    (try? HTTPConnection(port: restarted.port).get("/", host: "shop.localhost").status) == 200
+                }
+                answer = try HTTPConnection(port: restarted.port).get("/", host: "shop.localhost")
+                list = try await restarted.cli(["releases", "shop"]).output
+            } catch {
+                await restarted.stop()
+                throw error
+            }
+            await restarted.stop()
+            #expect(answer.status == 200 && answer.body.hasPrefix("hello from shop release v2"), "\(answer.body)")
+            #expect(list.contains("v3     failed"), "\(list)")
+            #expect(list.contains("the Slipway daemon stopped during this deploy"), "\(list)")
+            #expect(list.contains("v2     live"), "\(list)")
+        }
+    }
+
     @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])

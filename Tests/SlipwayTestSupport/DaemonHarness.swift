@@ -16,17 +16,18 @@ public final class DaemonHarness: Sendable {
     public var data: String { directory.path + "/data" }
     public var log: String { directory.path + "/daemon.log" }
 
-    /// Starts the daemon and waits until its control socket answers.
-    public init(drainTimeout: Int = 5, extraArguments: [String] = []) async throws {
-        directory = try TemporaryDirectory("daemon")
-        port = freePort()
+    /// Starts the daemon and waits until its control socket answers. Given `directory` (of a daemon
+    /// that was stopped), it starts on that daemon's data directory and port again.
+    public init(drainTimeout: Int = 5, restartingIn previous: DaemonHarness? = nil) async throws {
+        directory = try previous?.directory ?? TemporaryDirectory("daemon")
+        port = previous?.port ?? freePort()
         var environment = toolEnvironment
         environment["SLIPWAY_DATA"] = nil
         process = try Spawner.start(
             Command(
                 Self.binary,
                 ["serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
-                 "--drain-timeout", String(drainTimeout), "--stop-grace", "5"] + extraArguments,
+                 "--drain-timeout", String(drainTimeout), "--stop-grace", "5"],
                 environment: environment),
             logFile: directory.path + "/daemon.log")
         let deadline = ContinuousClock.now + .seconds(30)
