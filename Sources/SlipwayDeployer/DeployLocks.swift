@@ -5,8 +5,6 @@ struct DeployLocks {
     private var held: Set<AppName> = []
     private var waiting: [AppName: [CheckedContinuation<Void, Never>]] = [:]
 
-    func isHeld(_ app: AppName) -> Bool { held.contains(app) }
-
     /// Takes the lock if free (true); otherwise the caller must wait with `enqueue`.
     mutating func tryAcquire(_ app: AppName) -> Bool {
         held.insert(app).inserted

@@ -77,7 +77,8 @@ public actor Deployer {
     private var locks = DeployLocks()
     /// The instances serving each app's live release.
     private var live: [AppName: ServingRelease] = [:]
-    private var drains: [Task<Void, Never>] = []
+    /// Drains in progress, so that a shutdown lets them finish.
+    private var drains: [UUID: Task<Void, Never>] = [:]
 
     struct ServingRelease {
         var release: Release
@@ -152,7 +153,7 @@ public actor Deployer {
 
     /// Waits for drains in progress, then stops every instance.
     public func shutdown() async {
-        for drain in drains { await drain.value }
+        for drain in drains.values { await drain.value }
         await supervisor.stopAll()
     }
 
@@ -317,7 +318,8 @@ public actor Deployer {
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
     private func retire(_ previous: ServingRelease, replacedSet: UpstreamSet, of name: AppName, drainRecordedOn releaseID: Int64) {
         let timeout = settings.drainTimeout
-        let drain = Task {
+        let id = UUID()
+        drains[id] = Task {
             let event = try? store.startStep(.drain, of: releaseID)
             let report = await replacedSet.drain(timeout: timeout)
             for instance in previous.instances { await supervisor.stop(instance) }
@@ -330,8 +332,12 @@ public actor Deployer {
             logger.info(
                 "old release retired",
                 metadata: ["app.name": "\(name)", "release.number": "\(previous.release.number)"])
+            drainFinished(id)
         }
-        drains.append(drain)
+    }
+
+    private func drainFinished(_ id: UUID) {
+        drains[id] = nil
     }
 
     /// Runs `body` as `step` of the release, recording its start, end and outcome (when there is a release to record on).
