@@ -202,6 +202,29 @@ import Glibc
         }
     }
 
+    @Test func aWebSocketPassesThroughAndIsClosedWhenItsReleaseIsRetired() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "chat"])
+            try await commitFixture("node-hello", into: workPath, message: "v2")
+            _ = try await daemon.push(workPath, app: "chat")
+            let socket = try WebSocketClient(port: daemon.port, host: "chat.localhost", path: "/ws")
+            try socket.sendText("hello through slipway")
+            let echo = try #require(try socket.receive())
+            #expect(echo.opcode == 1 && String(decoding: echo.payload, as: UTF8.self) == "hello through slipway")
+
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: workPath)
+            let push = try await daemon.push(workPath, app: "chat")
+            #expect(push.output.contains("chat v3 is live"))
+            // The retired release's WebSocket ends (a close frame from the app, or the connection cut),
+            // so the browser reconnects to v3.
+            var ended = false
+            while !ended, let frame = try socket.receive() { ended = frame.opcode == 8 }
+            let fresh = try WebSocketClient(port: daemon.port, host: "chat.localhost", path: "/ws")
+            try fresh.sendText("again")
+            #expect(try fresh.receive().map { String(decoding: $0.payload, as: UTF8.self) } == "again")
+        }
+    }
+
     @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])

@@ -210,5 +210,5 @@ public final class HTTPConnection {
 }
 
 public enum HTTPClientError: Error {
-    case refused, closed, malformed(String)
+    case refused, closed, timedOut, malformed(String)
 }
