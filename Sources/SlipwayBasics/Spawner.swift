@@ -227,7 +227,4 @@ public final class LineCollector: Sendable {
     public func append(_ line: String) { lines.withLock { $0.append(line) } }
 
     public var text: String { lines.withLock { $0.joined(separator: "\n") } }
-
-    /// The last `count` lines, for failure messages.
-    public func last(_ count: Int) -> [String] { lines.withLock { Array($0.suffix(count)) } }
 }

@@ -48,22 +48,20 @@ public struct DeploySettings: Sendable {
 public enum DeployError: UserFacingError {
     case hookMissing(String)
     case couldNotCreate(AppName, String)
-    case noLiveRelease(AppName)
 
     public var description: String {
         switch self {
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
         case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
-        case .noLiveRelease(let app): "\(app) has no live release"
         }
     }
 }
 
 /// How a deploy ended, for the caller's exit status.
 public enum DeployOutcome: Sendable, Equatable {
-    case live(ReleaseVersion)
-    case failed(ReleaseVersion?)
+    case live
+    case failed
     case notDeployed
 }
 
@@ -191,7 +189,7 @@ public actor Deployer {
             commit = try Repository(openBareAt: repository).commit(revision)
         } catch {
             output.step("Deploy failed: \(error.userMessage)")
-            return .failed(nil)
+            return .failed
         }
         let release = try store.startRelease(
             of: name, description: "Deploy \(commit.id.prefix(7)) \(commit.summary)", commitID: commit.id,
@@ -201,7 +199,7 @@ public actor Deployer {
         do {
             try await deploy(release, of: name, output: output)
             try store.saveBuildLog(output.transcript, of: release.id!)
-            return .live(version)
+            return .live
         } catch {
             let reason = Self.reason(for: error)
             output.step("Deploy of \(name) \(version) failed: " + reason.headline)
@@ -216,7 +214,7 @@ public actor Deployer {
             logger.warning(
                 "deploy failed",
                 metadata: ["app.name": "\(name)", "release.number": "\(version.number)", "reason": "\(reason.headline)"])
-            return .failed(version)
+            return .failed
         }
     }
 
