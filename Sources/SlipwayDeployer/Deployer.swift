@@ -128,7 +128,7 @@ public actor Deployer {
                 guard let release = try store.liveRelease(of: name) else { continue }
                 let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
                 do {
-                    let directory = settings.data.release(name, release.version)
+                    let directory = settings.data.release(name, release.tree ?? release.version)
                     guard let command = release.processTypeCommands["web"] else {
                         throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
                     }
@@ -177,10 +177,7 @@ public actor Deployer {
     /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.
     public func deploy(app name: AppName, revision: String, output: DeployOutput) async throws -> DeployOutcome {
         _ = try store.app(name)
-        if !locks.tryAcquire(name) {
-            output.step("Another deploy of \(name) is running; waiting for it to finish")
-            await withCheckedContinuation { locks.enqueue(name, $0) }
-        }
+        await lock(name, output: output)
         defer { locks.release(name) }
 
         let repository = settings.data.repository(name)
@@ -194,15 +191,57 @@ public actor Deployer {
         let release = try store.startRelease(
             of: name, description: "Deploy \(commit.id.prefix(7)) \(commit.summary)", commitID: commit.id,
             author: commit.author)
-        let version = release.version
-        logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(version.number)"])
-        do {
+        logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
+        return await finish(release, of: name, output: output) {
             try await deploy(release, of: name, output: output)
-            try store.saveBuildLog(output.transcript, of: release.id!)
+        }
+    }
+
+    /// Rolls `name` back to `target` (default: the newest retired release): boots that release's
+    /// built tree with its config beside the live release and switches like a deploy, with no build.
+    public func rollback(app name: AppName, to target: ReleaseVersion?, output: DeployOutput) async throws
+        -> DeployOutcome
+    {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        let data = settings.data
+        let (rollback, chosen) = try store.startRollback(of: name, to: target) { release in
+            release.tree.map { FileManager.default.fileExists(atPath: data.release(name, $0)) } ?? false
+        }
+        logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
+        return await finish(rollback, of: name, output: output) {
+            output.step("Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build")
+            let directory = data.release(name, chosen.tree!)
+            guard let command = chosen.processTypeCommands["web"] else {
+                throw BuildError.noWebProcess(types: Array(chosen.processTypeCommands.keys))
+            }
+            let serving = try await boot(
+                rollback, command: command, of: name, output: output,
+                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory), recordedOn: rollback.id)
+            try await activate(serving, of: name, output: output, restoringConfig: true)
+        }
+    }
+
+    /// Waits for the app's deploy lock, telling the pusher when it has to.
+    private func lock(_ name: AppName, output: DeployOutput) async {
+        guard !locks.tryAcquire(name) else { return }
+        output.step("Another deploy of \(name) is running; waiting for it to finish")
+        await withCheckedContinuation { locks.enqueue(name, $0) }
+    }
+
+    /// Runs the steps of `release`; on failure says why, keeps the live release serving and records
+    /// the release as failed. The transcript becomes the release's build log either way.
+    private func finish(
+        _ release: Release, of name: AppName, output: DeployOutput, _ steps: () async throws -> Void
+    ) async -> DeployOutcome {
+        defer { try? store.saveBuildLog(output.transcript, of: release.id!) }
+        do {
+            try await steps()
             return .live
         } catch {
             let reason = Self.reason(for: error)
-            output.step("Deploy of \(name) \(version) failed: " + reason.headline)
+            output.step("Deploy of \(name) \(release.version) failed: " + reason.headline)
             for line in reason.details { output.detail(line) }
             if let previous = live[name] {
                 output.detail("\(name) \(previous.release.version) is still live at \(settings.url(of: name))")
@@ -210,10 +249,11 @@ public actor Deployer {
                 output.detail("\(name) has no live release yet")
             }
             try? store.markFailed(release.id!, reason: reason.headline)
-            try? store.saveBuildLog(output.transcript, of: release.id!)
             logger.warning(
                 "deploy failed",
-                metadata: ["app.name": "\(name)", "release.number": "\(version.number)", "reason": "\(reason.headline)"])
+                metadata: [
+                    "app.name": "\(name)", "release.number": "\(release.number)", "reason": "\(reason.headline)",
+                ])
             return .failed
         }
     }
@@ -224,7 +264,7 @@ public actor Deployer {
         let request = BuildRequest(
             app: name, repository: settings.data.repository(name), revision: release.commitID!,
             releaseDirectory: settings.data.release(name, version), cacheDirectory: settings.data.cache(name),
-            config: try store.config(of: name), baseEnvironment: settings.baseEnvironment)
+            config: release.configValues, baseEnvironment: settings.baseEnvironment)
 
         try await step(.checkout, of: releaseID) {
             output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
@@ -233,28 +273,29 @@ public actor Deployer {
         let built = try await step(.build, of: releaseID) {
             try await builder.build(request, output: output.sink)
         }
-        try store.recordBuild(of: releaseID, buildpack: built.buildpack, processTypes: built.processTypes)
+        let builtRelease = try store.recordBuild(of: releaseID, buildpack: built.buildpack, processTypes: built.processTypes)
         for warning in built.healthChecks.warnings { output.step("Warning: \(warning)") }
         for type in built.processTypes.keys.sorted() where type != "web" {
             output.detail("\(type): not started (scale 0; only web runs for now)")
         }
 
         let serving = try await boot(
-            release, command: built.processTypes["web"]!, of: name, output: output, healthChecks: built.healthChecks,
-            recordedOn: releaseID)
+            builtRelease, command: built.processTypes["web"]!, of: name, output: output,
+            healthChecks: built.healthChecks, recordedOn: releaseID)
         try await activate(serving, of: name, output: output)
     }
 
-    /// Steps 6-7: boots the web instance of `release` and waits until it passes its health checks.
-    /// On failure the new instance is stopped and nothing else changes.
+    /// Steps 6-7: boots the web instance of `release` (its built tree, its config) and waits until it
+    /// passes its health checks. On failure the new instance is stopped and nothing else changes.
     private func boot(
-        _ release: Release, command: String, of name: AppName, output: DeployOutput, healthChecks: HealthCheckPlan,
+        _ release: Release, command: String, of name: AppName, output: DeployOutput, healthChecks plan: HealthCheckPlan,
         recordedOn releaseID: Int64?
     ) async throws -> ServingRelease {
         let version = release.version
+        guard let tree = release.tree else { throw InternalError("\(name) \(version) has no built tree to boot") }
         try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
         var environment = settings.baseEnvironment
-        environment.merge(try store.config(of: name)) { _, config in config }
+        environment.merge(release.configValues) { _, config in config }
         environment["SLIPWAY_RELEASE"] = version.description
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
         environment["SLIPWAY_APP"] = name.rawValue
@@ -262,9 +303,8 @@ public actor Deployer {
         environment["DYNO"] = "web.1"
         let spec = InstanceSpec(
             app: name, release: version, processType: "web", command: command,
-            directory: settings.data.release(name, version), environment: environment,
+            directory: settings.data.release(name, tree), environment: environment,
             logFile: settings.data.logs(name) + "/web.1.log")
-        let plan = healthChecks
         let follower = LogFollower(path: spec.logFile)
 
         let instance = try await step(.boot, of: releaseID) {
@@ -293,15 +333,17 @@ public actor Deployer {
     }
 
     /// Steps 8-9: the switch, then the drain and retirement of what it replaced.
-    private func activate(_ serving: ServingRelease, of name: AppName, output: DeployOutput) async throws {
+    private func activate(
+        _ serving: ServingRelease, of name: AppName, output: DeployOutput, restoringConfig: Bool = false
+    ) async throws {
         let releaseID = serving.release.id!
         let version = serving.release.version
         let switchStarted = ContinuousClock.now
         try await step(.switch, of: releaseID) {
-            try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, version))
+            try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, serving.release.tree!))
             let replaced = router.activate(serving.set, for: name.rawValue)
             let switchTime = ContinuousClock.now - switchStarted
-            try store.markLive(releaseID, of: name)
+            try store.markLive(releaseID, of: name, restoringConfig: restoringConfig)
             await supervisor.markServing(serving.instances)
             let previous = live[name]
             live[name] = serving

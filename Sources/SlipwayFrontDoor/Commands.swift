@@ -353,3 +353,46 @@ enum ConfigError: UserFacingError {
         }
     }
 }
+
+// MARK: Deploys without a push
+
+public struct RollbackCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Make an earlier release live again: its build and its config, health-checked, no rebuild.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The release to roll back to (default: the one before the live release).") var release: ReleaseVersion?
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let output = DeployOutput { context.output.print($0) }
+        guard try await context.deployer.rollback(app: app, to: release, output: output) == .live else {
+            throw DeployFailed()
+        }
+    }
+}
+
+public struct DeployCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "deploy", abstract: "Build and deploy a branch, tag or commit already in the app's repository.")
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "What to deploy (default: the deploy branch).") var ref: String?
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let revision = try ref ?? "refs/heads/" + context.store.app(app).deployBranch
+        let output = DeployOutput { context.output.print($0) }
+        guard try await context.deployer.deploy(app: app, revision: revision, output: output) == .live else {
+            throw DeployFailed()
+        }
+    }
+}
+
+/// The deploy output already said why; the command only has to exit non-zero.
+struct DeployFailed: UserFacingError {
+    var description: String { "the deploy failed (see above); the live release keeps serving" }
+}

@@ -8,6 +8,8 @@ public enum StoreError: UserFacingError {
     case appExists(AppName)
     case unknownApp(String)
     case unknownRelease(AppName, ReleaseVersion)
+    case notRollbackable(AppName, ReleaseVersion, why: String, candidates: [ReleaseVersion])
+    case nothingToRollBackTo(AppName)
     case database(String)
 
     public var description: String {
@@ -16,6 +18,13 @@ public enum StoreError: UserFacingError {
         case .unknownApp(let app): "no app named \(app); run `slipway apps` to list them or `slipway apps:create \(app)`"
         case .unknownRelease(let app, let version):
             "\(app) has no release \(version); run `slipway releases \(app)` to list them"
+        case .notRollbackable(let app, let version, let why, let candidates):
+            "cannot roll \(app) back to \(version): \(why); "
+                + (candidates.isEmpty
+                    ? "no release can be rolled back to"
+                    : "releases you can roll back to: " + candidates.map(\.description).joined(separator: ", "))
+        case .nothingToRollBackTo(let app):
+            "\(app) has no earlier built release to roll back to; deploy with git push first"
         case .database(let message): "the Slipway database failed: \(message)"
         }
     }
@@ -61,6 +70,8 @@ public final class AppDatabase: Sendable {
                 t.column("commitAuthor", .text)
                 t.column("buildpack", .text)
                 t.column("processTypes", .text)
+                t.column("buildNumber", .integer)
+                t.column("config", .text).notNull().defaults(to: "{}")
                 t.column("failureReason", .text)
                 t.column("buildLog", .text).notNull().defaults(to: "")
                 t.column("createdAt", .datetime).notNull()
@@ -107,8 +118,8 @@ public final class AppDatabase: Sendable {
             try app.insert(db)
             var initial = Release(
                 id: nil, appName: name.rawValue, number: 1, status: .initial, description: "Initial release",
-                commitID: nil, commitAuthor: nil, buildpack: nil, processTypes: nil, failureReason: nil,
-                buildLog: "", createdAt: app.createdAt, finishedAt: app.createdAt)
+                commitID: nil, commitAuthor: nil, buildpack: nil, processTypes: nil, buildNumber: nil, config: "{}",
+                failureReason: nil, buildLog: "", createdAt: app.createdAt, finishedAt: app.createdAt)
             try initial.insert(db)
             return app
         }
@@ -127,32 +138,89 @@ public final class AppDatabase: Sendable {
 
     // MARK: Releases
 
-    /// Records the next release of `app` as building.
+    /// Records the next release of `app` as building, with the app's config as it is now.
     public func startRelease(of app: AppName, description: String, commitID: String?, author: String?) throws -> Release {
         try write { db in
-            let last = try Int.fetchOne(
-                db, sql: "SELECT MAX(number) FROM release WHERE appName = ?", arguments: [app.rawValue]) ?? 0
             var release = Release(
-                id: nil, appName: app.rawValue, number: last + 1, status: .building, description: description,
-                commitID: commitID, commitAuthor: author, buildpack: nil, processTypes: nil, failureReason: nil,
+                id: nil, appName: app.rawValue, number: try Self.nextNumber(of: app, db), status: .building,
+                description: description, commitID: commitID, commitAuthor: author, buildpack: nil, processTypes: nil,
+                buildNumber: nil, config: JSONMap.encode(try Self.config(of: app, db)), failureReason: nil,
                 buildLog: "", createdAt: Date(), finishedAt: nil)
             try release.insert(db)
             return release
         }
     }
 
-    public func recordBuild(of releaseID: Int64, buildpack: String, processTypes: [String: String]) throws {
-        let json = String(decoding: try JSONEncoder().encode(processTypes), as: UTF8.self)
+    /// The build of `releaseID` succeeded: it runs its own tree from now on.
+    public func recordBuild(of releaseID: Int64, buildpack: String, processTypes: [String: String]) throws -> Release {
         try write { db in
             try db.execute(
-                sql: "UPDATE release SET buildpack = ?, processTypes = ?, status = ? WHERE id = ?",
-                arguments: [buildpack, json, ReleaseStatus.deploying, releaseID])
+                sql: "UPDATE release SET buildpack = ?, processTypes = ?, buildNumber = number, status = ? WHERE id = ?",
+                arguments: [buildpack, JSONMap.encode(processTypes), ReleaseStatus.deploying, releaseID])
+            guard let release = try Release.fetchOne(db, key: releaseID) else {
+                throw InternalError("release \(releaseID) vanished while building")
+            }
+            return release
         }
     }
 
-    /// Makes `releaseID` the app's live release and retires the one it replaced, in one transaction.
-    public func markLive(_ releaseID: Int64, of app: AppName) throws {
+    /// Records "Rollback to vN": a new release that runs vN's built tree with vN's config.
+    /// `target` nil means the newest retired release. `treeExists` says whether a release's tree is still on disk.
+    public func startRollback(of app: AppName, to target: ReleaseVersion?, treeExists: @Sendable (Release) -> Bool)
+        throws -> (rollback: Release, target: Release)
+    {
         try write { db in
+            let releases = try Release.filter(Column("appName") == app.rawValue).order(Column("number").desc).fetchAll(db)
+            let candidates = releases.filter { $0.status == .retired && $0.tree != nil && treeExists($0) }
+            let chosen: Release
+            if let target {
+                guard let release = releases.first(where: { $0.number == target.number }) else {
+                    throw StoreError.unknownRelease(app, target)
+                }
+                guard candidates.contains(where: { $0.number == target.number }) else {
+                    let why =
+                        switch release.status {
+                        case .live: "it is the live release"
+                        case .retired: "its built tree has been deleted"
+                        default: "it never went live (\(release.status.rawValue))"
+                        }
+                    throw StoreError.notRollbackable(app, target, why: why, candidates: candidates.map(\.version))
+                }
+                chosen = release
+            } else {
+                guard let newest = candidates.first else { throw StoreError.nothingToRollBackTo(app) }
+                chosen = newest
+            }
+            var rollback = chosen
+            rollback.id = nil
+            rollback.number = try Self.nextNumber(of: app, db)
+            rollback.status = .deploying
+            rollback.description = "Rollback to \(chosen.version)"
+            rollback.failureReason = nil
+            rollback.buildLog = ""
+            rollback.createdAt = Date()
+            rollback.finishedAt = nil
+            try rollback.insert(db)
+            return (rollback, chosen)
+        }
+    }
+
+    private static func nextNumber(of app: AppName, _ db: Database) throws -> Int {
+        (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM release WHERE appName = ?", arguments: [app.rawValue]) ?? 0) + 1
+    }
+
+    /// Makes `releaseID` the app's live release and retires the one it replaced, in one transaction.
+    /// With `restoringConfig` (a rollback), the app's config becomes the release's own again.
+    public func markLive(_ releaseID: Int64, of app: AppName, restoringConfig: Bool = false) throws {
+        try write { db in
+            if restoringConfig, let release = try Release.fetchOne(db, key: releaseID) {
+                try db.execute(sql: "DELETE FROM configVar WHERE appName = ?", arguments: [app.rawValue])
+                for (key, value) in release.configValues {
+                    try db.execute(
+                        sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?)",
+                        arguments: [app.rawValue, key, value])
+                }
+            }
             try db.execute(
                 sql: "UPDATE release SET status = ? WHERE appName = ? AND status = ?",
                 arguments: [ReleaseStatus.retired, app.rawValue, ReleaseStatus.live])
@@ -250,11 +318,12 @@ public final class AppDatabase: Sendable {
     // MARK: Config
 
     public func config(of app: AppName) throws -> [String: String] {
-        try read { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT key, value FROM configVar WHERE appName = ?", arguments: [app.rawValue])
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"], $0["value"]) })
-        }
+        try read { db in try Self.config(of: app, db) }
+    }
+
+    private static func config(of app: AppName, _ db: Database) throws -> [String: String] {
+        let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM configVar WHERE appName = ?", arguments: [app.rawValue])
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"], $0["value"]) })
     }
 
     public func setConfig(_ values: [String: String], of app: AppName) throws {

@@ -225,6 +225,38 @@ import Glibc
         }
     }
 
+    @Test func rollbackBootsAnEarlierBuildWithItsConfigWithoutRebuilding() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await daemon.cli(["config:set", "shop", "GREETING=first"])
+            try await commitFixture("node-hello", into: workPath, message: "v2")
+            _ = try await daemon.push(workPath, app: "shop")
+            let v2Commit = try await run("git", ["rev-parse", "--short=7", "HEAD"], in: workPath).output
+            try await daemon.cli(["config:set", "shop", "GREETING=second"])
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: workPath)
+            _ = try await daemon.push(workPath, app: "shop")
+            let client = HTTPConnection(port: daemon.port)
+            #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "second")
+
+            let rollback = try await daemon.cli(["rollback", "shop"])
+            #expect(rollback.status.succeeded, "\(rollback.output)")
+            #expect(rollback.output.contains("-----> Rolling shop back to v2 as v4"), "\(rollback.output)")
+            #expect(rollback.output.contains("-----> shop v4 is live"))
+            #expect(!rollback.output.contains("app detected"), "no build ran")
+            #expect(try client.get("/", host: "shop.localhost").body.contains("release v4 commit \(v2Commit)"))
+            #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "first")
+            #expect(try await daemon.cli(["config:get", "shop", "GREETING"]).output == "first")
+
+            let info = try await daemon.cli(["releases:info", "shop", "v4"]).output
+            #expect(info.contains("Description: Rollback to v2"))
+            #expect(!info.contains("\nbuild "), "a rollback records no build step")
+
+            let refused = try await daemon.cli(["rollback", "shop", "v1"])
+            #expect(refused.status == .exited(1))
+            #expect(refused.output.contains("cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3, v2"))
+        }
+    }
+
     @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])

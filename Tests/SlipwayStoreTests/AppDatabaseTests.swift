@@ -91,4 +91,49 @@ import Testing
         }
         #expect(try AppDatabase.open(path: path).apps().map(\.name) == ["shop"])
     }
+
+    @Test func aRollbackRunsTheChosenBuildWithItsConfigAndIsANewRelease() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        try store.setConfig(["GREETING": "one"], of: shop)
+        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil)
+        _ = try store.recordBuild(of: v2.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
+        try store.markLive(v2.id!, of: shop)
+        try store.setConfig(["GREETING": "two"], of: shop)
+        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil)
+        _ = try store.recordBuild(of: v3.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
+        try store.markLive(v3.id!, of: shop)
+
+        let (rollback, target) = try store.startRollback(of: shop, to: nil) { _ in true }
+        #expect(target.number == 2)
+        #expect((rollback.number, rollback.description, rollback.tree?.number) == (4, "Rollback to v2", 2))
+        #expect(rollback.commitID == "a")
+        #expect(rollback.configValues == ["GREETING": "one"])
+        try store.markLive(rollback.id!, of: shop, restoringConfig: true)
+        #expect(try store.config(of: shop) == ["GREETING": "one"])
+    }
+
+    @Test func rollbackRefusesReleasesItCannotRunAndNamesThoseItCan() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        #expect(throws: StoreError.self) { try store.startRollback(of: shop, to: nil) { _ in true } }
+        for commit in ["a", "b", "c"] {
+            let release = try store.startRelease(of: shop, description: commit, commitID: commit, author: nil)
+            _ = try store.recordBuild(of: release.id!, buildpack: "x", processTypes: ["web": "x"])
+            try store.markLive(release.id!, of: shop)
+        }
+        let failed = try store.startRelease(of: shop, description: "d", commitID: "d", author: nil)
+        try store.markFailed(failed.id!, reason: "boom")
+        // v2's tree was pruned; v3 can be rolled back to; v4 is live; v5 failed; v1 never ran.
+        let pruned = { @Sendable (release: Release) in release.number != 2 }
+        let message = { (version: Int) -> String? in
+            (#expect(throws: StoreError.self) { try store.startRollback(of: shop, to: ReleaseVersion(version), treeExists: pruned) })?
+                .description
+        }
+        #expect(message(2) == "cannot roll shop back to v2: its built tree has been deleted; releases you can roll back to: v3")
+        #expect(message(4) == "cannot roll shop back to v4: it is the live release; releases you can roll back to: v3")
+        #expect(message(5) == "cannot roll shop back to v5: it never went live (failed); releases you can roll back to: v3")
+        #expect(message(1) == "cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3")
+        #expect(try store.startRollback(of: shop, to: nil, treeExists: pruned).target.number == 3)
+    }
 }

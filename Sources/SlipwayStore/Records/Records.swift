@@ -37,6 +37,10 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
     public var buildpack: String?
     /// Process type -> command, as JSON.
     public var processTypes: String?
+    /// The release whose built tree this one runs: itself for a deploy, an older one for a rollback.
+    public var buildNumber: Int?
+    /// The config vars this release runs with, as JSON: what a rollback to it restores.
+    public var config: String
     public var failureReason: String?
     public var buildLog: String
     public var createdAt: Date
@@ -44,10 +48,12 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
 
     public var version: ReleaseVersion { ReleaseVersion(number) }
 
-    public var processTypeCommands: [String: String] {
-        guard let processTypes, let data = processTypes.data(using: .utf8) else { return [:] }
-        return (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
-    }
+    /// The release directory holding this release's built tree, once there is one.
+    public var tree: ReleaseVersion? { buildNumber.map(ReleaseVersion.init) }
+
+    public var processTypeCommands: [String: String] { JSONMap.decode(processTypes) }
+
+    public var configValues: [String: String] { JSONMap.decode(config) }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -116,5 +122,19 @@ public struct ReleaseHistoryEntry: Sendable, Equatable {
 
     public func duration(of step: DeployStep) -> Duration? {
         events.last { $0.step == step }?.duration
+    }
+}
+
+/// The string maps the release table keeps as JSON text.
+enum JSONMap {
+    static func encode(_ map: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func decode(_ text: String?) -> [String: String] {
+        guard let text else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
     }
 }
