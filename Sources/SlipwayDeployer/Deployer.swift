@@ -219,7 +219,40 @@ public actor Deployer {
             let serving = try await boot(
                 rollback, command: command, of: name, output: output,
                 healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory), recordedOn: rollback.id)
-            try await activate(serving, of: name, output: output, restoringConfig: true)
+            try await activate(serving, of: name, output: output, applyingConfig: true)
+        }
+    }
+
+    /// Sets and unsets config vars as a new release of the live build, booted, health-checked and
+    /// switched to like a deploy. Without a live release the change is only stored for the first deploy.
+    public func changeConfig(app name: AppName, set values: [String: String], unset keys: [String], output: DeployOutput)
+        async throws -> DeployOutcome
+    {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        var config = try store.config(of: name)
+        config.merge(values) { _, new in new }
+        for key in keys { config[key] = nil }
+        let changed = (values.keys.sorted() + keys.sorted()).joined(separator: ", ")
+        guard let live = try store.liveRelease(of: name), let tree = live.tree,
+            FileManager.default.fileExists(atPath: settings.data.release(name, tree))
+        else {
+            try store.setConfig(values, of: name)
+            try store.unsetConfig(keys, of: name)
+            output.step("Changed \(changed) on \(name); it has no live release, so this applies from its first deploy")
+            return .notDeployed
+        }
+        let description = (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
+            + (values.isEmpty || keys.isEmpty ? "" : "; ") + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
+        let release = try store.startRelease(reusing: live, description: description, config: config)
+        return await finish(release, of: name, output: output) {
+            output.step("Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)")
+            let serving = try await boot(
+                release, command: live.processTypeCommands["web"] ?? "", of: name, output: output,
+                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree)),
+                recordedOn: release.id)
+            try await activate(serving, of: name, output: output, applyingConfig: true)
         }
     }
 
@@ -334,7 +367,7 @@ public actor Deployer {
 
     /// Steps 8-9: the switch, then the drain and retirement of what it replaced.
     private func activate(
-        _ serving: ServingRelease, of name: AppName, output: DeployOutput, restoringConfig: Bool = false
+        _ serving: ServingRelease, of name: AppName, output: DeployOutput, applyingConfig: Bool = false
     ) async throws {
         let releaseID = serving.release.id!
         let version = serving.release.version
@@ -343,7 +376,7 @@ public actor Deployer {
             try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, serving.release.tree!))
             let replaced = router.activate(serving.set, for: name.rawValue)
             let switchTime = ContinuousClock.now - switchStarted
-            try store.markLive(releaseID, of: name, restoringConfig: restoringConfig)
+            try store.markLive(releaseID, of: name, applyingConfig: applyingConfig)
             await supervisor.markServing(serving.instances)
             let previous = live[name]
             live[name] = serving

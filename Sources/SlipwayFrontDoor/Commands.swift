@@ -294,10 +294,12 @@ public struct ConfigGetCommand: AdminCommand {
 
 public struct ConfigSetCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "config:set", abstract: "Set config vars; they apply from the app's next deploy.")
+        commandName: "config:set",
+        abstract: "Set config vars: a new release of the live build with them, switched to without downtime.")
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "KEY=VALUE pairs.") var assignments: [String]
+    @Flag(help: "Only record the change; it applies from the next deploy.") var noRestart = false
 
     public init() {}
 
@@ -317,19 +319,18 @@ public struct ConfigSetCommand: AdminCommand {
             let equals = assignment.firstIndex(of: "=")!
             values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
         }
-        try context.store.setConfig(values, of: app)
-        context.output.print(
-            "Set \(values.keys.sorted().joined(separator: ", ")) on \(app). "
-                + "They apply from the next deploy: push again to restart with them.")
+        try await ConfigChange(app: app, set: values, unset: [], noRestart: noRestart).run(in: context)
     }
 }
 
 public struct ConfigUnsetCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "config:unset", abstract: "Remove config vars; this applies from the app's next deploy.")
+        commandName: "config:unset",
+        abstract: "Remove config vars: a new release of the live build without them, switched to without downtime.")
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "The names of the vars.") var keys: [String]
+    @Flag(help: "Only record the change; it applies from the next deploy.") var noRestart = false
 
     public init() {}
 
@@ -338,9 +339,29 @@ public struct ConfigUnsetCommand: AdminCommand {
     }
 
     public func run(in context: CommandContext) async throws {
-        try context.store.unsetConfig(keys, of: app)
-        context.output.print(
-            "Unset \(keys.joined(separator: ", ")) on \(app). This applies from the next deploy: push again to restart.")
+        try await ConfigChange(app: app, set: [:], unset: keys, noRestart: noRestart).run(in: context)
+    }
+}
+
+/// What config:set and config:unset do: a config release, or with --no-restart only a record.
+struct ConfigChange {
+    var app: AppName
+    var set: [String: String]
+    var unset: [String]
+    var noRestart: Bool
+
+    func run(in context: CommandContext) async throws {
+        guard !noRestart else {
+            try context.store.setConfig(set, of: app)
+            try context.store.unsetConfig(unset, of: app)
+            context.output.print(
+                "Changed \((set.keys.sorted() + unset).joined(separator: ", ")) on \(app); "
+                    + "not restarted: this applies from the next deploy")
+            return
+        }
+        let output = DeployOutput { context.output.print($0) }
+        let outcome = try await context.deployer.changeConfig(app: app, set: set, unset: unset, output: output)
+        guard outcome != .failed else { throw DeployFailed() }
     }
 }
 
@@ -394,5 +415,5 @@ public struct DeployCommand: AdminCommand {
 
 /// The deploy output already said why; the command only has to exit non-zero.
 struct DeployFailed: UserFacingError {
-    var description: String { "the deploy failed (see above); the live release keeps serving" }
+    var description: String { "the new release failed (see above); the live release keeps serving" }
 }

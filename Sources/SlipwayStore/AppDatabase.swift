@@ -191,18 +191,32 @@ public final class AppDatabase: Sendable {
                 guard let newest = candidates.first else { throw StoreError.nothingToRollBackTo(app) }
                 chosen = newest
             }
-            var rollback = chosen
-            rollback.id = nil
-            rollback.number = try Self.nextNumber(of: app, db)
-            rollback.status = .deploying
-            rollback.description = "Rollback to \(chosen.version)"
-            rollback.failureReason = nil
-            rollback.buildLog = ""
-            rollback.createdAt = Date()
-            rollback.finishedAt = nil
-            try rollback.insert(db)
+            let rollback = try Self.insertRelease(
+                reusing: chosen, description: "Rollback to \(chosen.version)", config: chosen.configValues, db)
             return (rollback, chosen)
         }
+    }
+
+    /// Records a new release that runs `source`'s built tree with `config` (a config change).
+    public func startRelease(reusing source: Release, description: String, config: [String: String]) throws -> Release {
+        try write { db in try Self.insertRelease(reusing: source, description: description, config: config, db) }
+    }
+
+    private static func insertRelease(
+        reusing source: Release, description: String, config: [String: String], _ db: Database
+    ) throws -> Release {
+        var release = source
+        release.id = nil
+        release.number = try nextNumber(of: try AppName(validating: source.appName), db)
+        release.status = .deploying
+        release.description = description
+        release.config = JSONMap.encode(config)
+        release.failureReason = nil
+        release.buildLog = ""
+        release.createdAt = Date()
+        release.finishedAt = nil
+        try release.insert(db)
+        return release
     }
 
     private static func nextNumber(of app: AppName, _ db: Database) throws -> Int {
@@ -210,10 +224,10 @@ public final class AppDatabase: Sendable {
     }
 
     /// Makes `releaseID` the app's live release and retires the one it replaced, in one transaction.
-    /// With `restoringConfig` (a rollback), the app's config becomes the release's own again.
-    public func markLive(_ releaseID: Int64, of app: AppName, restoringConfig: Bool = false) throws {
+    /// With `applyingConfig` (a rollback or a config change), the app's config becomes the release's own.
+    public func markLive(_ releaseID: Int64, of app: AppName, applyingConfig: Bool = false) throws {
         try write { db in
-            if restoringConfig, let release = try Release.fetchOne(db, key: releaseID) {
+            if applyingConfig, let release = try Release.fetchOne(db, key: releaseID) {
                 try db.execute(sql: "DELETE FROM configVar WHERE appName = ?", arguments: [app.rawValue])
                 for (key, value) in release.configValues {
                     try db.execute(

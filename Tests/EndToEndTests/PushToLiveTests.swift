@@ -3,7 +3,6 @@
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -33,29 +32,7 @@ import Glibc
             #expect(try client.get("/env/HTTP_FORWARDED_COUNT", host: "shop.localhost").body.contains("1"))
 
             // A request loop on two keep-alive connections runs across the whole second deploy.
-            let stop = Mutex(false)
-            // On a thread of its own: the client blocks, and the cooperative pool has only as many threads as cores.
-            let loop = Task {
-                await withCheckedContinuation { (continuation: CheckedContinuation<[String: Int], Never>) in
-                    Thread {
-                        var seen: [String: Int] = [:]
-                        let connections = [HTTPConnection(port: daemon.port), HTTPConnection(port: daemon.port)]
-                        for index in 0..<20_000 {
-                            if stop.withLock({ $0 }) { break }
-                            let key: String
-                            do {
-                                let answer = try connections[index % 2].get("/", host: "shop.localhost")
-                                key = answer.status == 200 ? String(answer.body.prefix(26)) : "status \(answer.status)"
-                            } catch {
-                                key = "error \(error)"
-                            }
-                            seen[key, default: 0] += 1
-                            usleep(5_000)
-                        }
-                        continuation.resume(returning: seen)
-                    }.start()
-                }
-            }
+            let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/", keep: 26)
             try await Task.sleep(for: .milliseconds(300))
             try "second\n".write(toFile: workPath + "/VERSION", atomically: true, encoding: .utf8)
             try await run("git", ["add", "VERSION"], in: workPath)
@@ -63,8 +40,7 @@ import Glibc
             let second = try await daemon.push(workPath, app: "shop")
             #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
             try await Task.sleep(for: .milliseconds(500))
-            stop.withLock { $0 = true }
-            let seen = await loop.value
+            let seen = await loop.stop()
             #expect(seen.keys.allSatisfy { $0.hasPrefix("hello from shop release v") }, "\(seen)")
             #expect(seen["hello from shop release v2"] ?? 0 > 0)
             #expect(seen["hello from shop release v3"] ?? 0 > 0)
@@ -232,7 +208,7 @@ import Glibc
             try await commitFixture("node-hello", into: workPath, message: "v2")
             _ = try await daemon.push(workPath, app: "shop")
             let v2Commit = try await run("git", ["rev-parse", "--short=7", "HEAD"], in: workPath).output
-            try await daemon.cli(["config:set", "shop", "GREETING=second"])
+            try await daemon.cli(["config:set", "shop", "GREETING=second", "--no-restart"])
             try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: workPath)
             _ = try await daemon.push(workPath, app: "shop")
             let client = HTTPConnection(port: daemon.port)
@@ -257,12 +233,12 @@ import Glibc
         }
     }
 
-    @Test func configVarsReachTheAppFromTheNextDeploy() async throws {
+    @Test func aConfigChangeIsAReleaseOfTheLiveBuildSwitchedToWithoutAFailedRequest() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])
-            let set = try await daemon.cli(["config:set", "shop", "GREETING=hello world", "MODE=test"])
-            #expect(set.status.succeeded)
-            #expect(set.output.contains("apply from the next deploy"))
+            let early = try await daemon.cli(["config:set", "shop", "GREETING=hello world", "MODE=test"])
+            #expect(early.status.succeeded)
+            #expect(early.output.contains("it has no live release, so this applies from its first deploy"))
             #expect(try await daemon.cli(["config", "shop"]).output.contains("GREETING: ********"))
             #expect(try await daemon.cli(["config:get", "shop", "GREETING"]).output == "hello world")
             let invalid = try await daemon.cli(["config:set", "shop", "1BAD=x"])
@@ -272,6 +248,19 @@ import Glibc
             let client = HTTPConnection(port: daemon.port)
             #expect(try client.get("/env/GREETING", host: "shop.localhost").body == "hello world")
             #expect(try client.get("/env/SLIPWAY_RELEASE", host: "shop.localhost").body == "v2")
+
+            let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/GREETING")
+            let change = try await daemon.cli(["config:set", "shop", "GREETING=changed"])
+            let seen = await loop.stop()
+            #expect(change.output.contains("-----> shop v3 is live"), "\(change.output)")
+            #expect(!change.output.contains("app detected"), "no build ran")
+            #expect(Set(seen.keys) == ["hello world", "changed"], "\(seen)")
+            #expect(try await daemon.cli(["releases:info", "shop", "v3"]).output.contains("Description: Set GREETING"))
+
+            let recorded = try await daemon.cli(["config:unset", "shop", "MODE", "--no-restart"])
+            #expect(recorded.output.contains("not restarted: this applies from the next deploy"))
+            #expect(try client.get("/env/MODE", host: "shop.localhost").body == "test")
+            #expect(try await daemon.cli(["releases", "shop"]).output.contains("v4") == false)
         }
     }
 }

@@ -109,7 +109,7 @@ import Testing
         #expect((rollback.number, rollback.description, rollback.tree?.number) == (4, "Rollback to v2", 2))
         #expect(rollback.commitID == "a")
         #expect(rollback.configValues == ["GREETING": "one"])
-        try store.markLive(rollback.id!, of: shop, restoringConfig: true)
+        try store.markLive(rollback.id!, of: shop, applyingConfig: true)
         #expect(try store.config(of: shop) == ["GREETING": "one"])
     }
 
