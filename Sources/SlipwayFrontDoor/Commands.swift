@@ -141,6 +141,9 @@ public struct ReleasesInfoCommand: AdminCommand {
         for (type, command) in record.processTypeCommands.sorted(by: { $0.key < $1.key }) {
             context.output.print("Process:     \(type): \(command)")
         }
+        if let tree = record.tree, tree != record.version { context.output.print("Build:       \(tree)'s tree") }
+        let keys = record.configValues.keys.sorted()
+        context.output.print("Config:      " + (keys.isEmpty ? "(none)" : keys.joined(separator: ", ")))
         context.output.print("Created:     \(Format.timestamp(record.createdAt))")
         if !entry.events.isEmpty {
             context.output.print("")

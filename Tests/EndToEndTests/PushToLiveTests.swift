@@ -225,6 +225,8 @@ import Glibc
 
             let info = try await daemon.cli(["releases:info", "shop", "v4"]).output
             #expect(info.contains("Description: Rollback to v2"))
+            #expect(info.contains("Build:       v2's tree"))
+            #expect(info.contains("Config:      GREETING\n"), "keys only, never values")
             #expect(!info.contains("\nbuild "), "a rollback records no build step")
 
             let refused = try await daemon.cli(["rollback", "shop", "v1"])
