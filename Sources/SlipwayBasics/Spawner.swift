@@ -16,7 +16,12 @@ public struct Command: Sendable {
     public var environment: [String: String]
     public var workingDirectory: String?
 
-    public init(_ executable: String, _ arguments: [String], environment: [String: String], workingDirectory: String? = nil) {
+    public init(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String],
+        workingDirectory: String? = nil
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -172,8 +177,7 @@ public enum Spawner {
         let argv = ([command.executable] + command.arguments).map { strdup($0) }
         let envp = command.environment.map { strdup("\($0.key)=\($0.value)") }
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in

@@ -32,9 +32,20 @@ public struct HealthCheckPlan: Sendable, Equatable {
     public static let standard = HealthCheckPlan(
         checks: [
             HealthCheck(
-                name: "default", path: "/", attempts: 120, wait: .seconds(1), timeout: .seconds(5),
-                initialDelay: .zero, content: nil, passesInARow: 2, deadline: .seconds(120))
-        ], warnings: [], isDefault: true)
+                name: "default",
+                path: "/",
+                attempts: 120,
+                wait: .seconds(1),
+                timeout: .seconds(5),
+                initialDelay: .zero,
+                content: nil,
+                passesInARow: 2,
+                deadline: .seconds(120)
+            )
+        ],
+        warnings: [],
+        isDefault: true
+    )
 
     private static let actedOn: Set<String> = [
         "type", "name", "description", "path", "attempts", "wait", "timeout", "initialDelay", "content", "scheme",
@@ -62,7 +73,9 @@ public struct HealthCheckPlan: Sendable, Equatable {
         for type in byType.keys.sorted() where type != "web" {
             warnings.append("healthchecks for the \(type) process type are not run yet (only web is checked)")
         }
-        guard let entries = byType["web"] else { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
+        guard let entries = byType["web"] else {
+            return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true)
+        }
         guard let list = entries as? [[String: Any]] else {
             throw .invalidAppJSON("\"healthchecks.web\" must be a list of checks")
         }
@@ -95,18 +108,28 @@ public struct HealthCheckPlan: Sendable, Equatable {
                     timeout: .seconds(try integer(entry, "timeout", label, default: 5)),
                     initialDelay: .seconds(try integer(entry, "initialDelay", label, default: 0)),
                     content: entry["content"] as? String,
-                    passesInARow: 1, deadline: nil))
+                    passesInARow: 1,
+                    deadline: nil
+                )
+            )
         }
         if checks.isEmpty { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
         return HealthCheckPlan(checks: checks, warnings: warnings, isDefault: false)
     }
 
-    private static func integer(_ entry: [String: Any], _ key: String, _ label: String, default value: Int)
+    private static func integer(
+        _ entry: [String: Any],
+        _ key: String,
+        _ label: String,
+        default value: Int
+    )
         throws(BuildError) -> Int
     {
         guard let raw = entry[key] else { return value }
         guard let number = raw as? Int, number >= 0 else {
-            throw .invalidAppJSON("healthchecks.web \"\(label)\": \"\(key)\" must be a whole number of seconds or tries")
+            throw .invalidAppJSON(
+                "healthchecks.web \"\(label)\": \"\(key)\" must be a whole number of seconds or tries"
+            )
         }
         return number
     }

@@ -11,7 +11,9 @@ public enum Procfile {
             guard let colon = line.firstIndex(of: ":") else { throw .malformedProcfile(line: index + 1) }
             let name = line[..<colon].trimmingCharacters(in: .whitespaces)
             let command = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            let validName = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+            let validName =
+                !name.isEmpty
+                && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
             guard validName, !command.isEmpty else { throw .malformedProcfile(line: index + 1) }
             types[name] = command
         }

@@ -19,8 +19,13 @@ public struct BuildRequest: Sendable {
     public var baseEnvironment: [String: String]
 
     public init(
-        app: AppName, repository: String, revision: String, releaseDirectory: String, cacheDirectory: String,
-        config: [String: String], baseEnvironment: [String: String]
+        app: AppName,
+        repository: String,
+        revision: String,
+        releaseDirectory: String,
+        cacheDirectory: String,
+        config: [String: String],
+        baseEnvironment: [String: String]
     ) {
         self.app = app
         self.repository = repository
@@ -55,7 +60,8 @@ public struct ReleaseBuilder: Sendable {
             let commit = try repository.commit(request.revision)
             try FileManager.default.createDirectory(
                 atPath: (request.releaseDirectory as NSString).deletingLastPathComponent,
-                withIntermediateDirectories: true)
+                withIntermediateDirectories: true
+            )
             try repository.checkout(commit.id, into: request.releaseDirectory)
             return commit
         } catch let error as GitError {
@@ -66,7 +72,10 @@ public struct ReleaseBuilder: Sendable {
     }
 
     /// Detects, compiles and releases the checked-out tree, streaming buildpack output to `output`.
-    public func build(_ request: BuildRequest, output: @escaping @Sendable (String) -> Void) async throws(BuildError)
+    public func build(
+        _ request: BuildRequest,
+        output: @escaping @Sendable (String) -> Void
+    ) async throws(BuildError)
         -> BuiltRelease
     {
         let buildDirectory = request.releaseDirectory
@@ -74,9 +83,15 @@ public struct ReleaseBuilder: Sendable {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-build-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let environment = request.baseEnvironment.merging(
-            request.config.filter { $0.key.isEnvironmentVariableName }, uniquingKeysWith: { _, config in config })
+            request.config.filter { $0.key.isEnvironmentVariableName },
+            uniquingKeysWith: { _, config in config }
+        )
         let (buildpack, name) = try await chooseBuildpack(
-            request, scratch: scratch, environment: environment, output: output)
+            request,
+            scratch: scratch,
+            environment: environment,
+            output: output
+        )
         output("-----> \(name) app detected")
 
         let environmentDirectory = scratch + "/env"
@@ -90,8 +105,11 @@ public struct ReleaseBuilder: Sendable {
             throw .couldNotPrepare(error.localizedDescription)
         }
         let compile = Command(
-            buildpack + "/bin/compile", [buildDirectory, request.cacheDirectory, environmentDirectory],
-            environment: environment, workingDirectory: buildDirectory)
+            buildpack + "/bin/compile",
+            [buildDirectory, request.cacheDirectory, environmentDirectory],
+            environment: environment,
+            workingDirectory: buildDirectory
+        )
         let status: ExitStatus
         do {
             status = try await Spawner.run(compile, onLine: output)
@@ -118,7 +136,9 @@ public struct ReleaseBuilder: Sendable {
     /// A pin (`.buildpacks` first line, else the BUILDPACK_URL config var) wins; otherwise the
     /// first shipped pack whose bin/detect exits 0.
     private func chooseBuildpack(
-        _ request: BuildRequest, scratch: String, environment: [String: String],
+        _ request: BuildRequest,
+        scratch: String,
+        environment: [String: String],
         output: @escaping @Sendable (String) -> Void
     ) async throws(BuildError) -> (path: String, name: String) {
         let pinFile = try? String(contentsOfFile: request.releaseDirectory + "/.buildpacks", encoding: .utf8)
@@ -140,7 +160,10 @@ public struct ReleaseBuilder: Sendable {
     }
 
     private func resolvePin(
-        _ pin: String, scratch: String, environment: [String: String], output: @escaping @Sendable (String) -> Void
+        _ pin: String,
+        scratch: String,
+        environment: [String: String],
+        output: @escaping @Sendable (String) -> Void
     ) async throws(BuildError) -> String {
         let isURL = pin.contains("://") || pin.hasPrefix("git@")
         guard isURL else {
@@ -169,14 +192,19 @@ public struct ReleaseBuilder: Sendable {
     }
 
     /// The pack's display name when its bin/detect accepts the tree.
-    private func detect(_ buildpack: String, _ buildDirectory: String, _ environment: [String: String])
+    private func detect(
+        _ buildpack: String,
+        _ buildDirectory: String,
+        _ environment: [String: String]
+    )
         async throws(BuildError) -> String?
     {
         let script = buildpack + "/bin/detect"
         guard FileManager.default.isExecutableFile(atPath: script) else { return nil }
         do {
             let (status, text) = try await Spawner.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory))
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory)
+            )
             guard status.succeeded else { return nil }
             let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
             return name.isEmpty ? (buildpack as NSString).lastPathComponent : name
@@ -186,7 +214,10 @@ public struct ReleaseBuilder: Sendable {
     }
 
     private func defaultProcessTypes(
-        _ buildpack: String, name: String, _ buildDirectory: String, _ environment: [String: String]
+        _ buildpack: String,
+        name: String,
+        _ buildDirectory: String,
+        _ environment: [String: String]
     ) async throws(BuildError) -> [String: String] {
         let script = buildpack + "/bin/release"
         guard FileManager.default.isExecutableFile(atPath: script) else { return [:] }
@@ -194,7 +225,8 @@ public struct ReleaseBuilder: Sendable {
         let text: String
         do {
             (status, text) = try await Spawner.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory))
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory)
+            )
         } catch {
             throw .releaseScriptFailed(buildpack: name, error.userMessage)
         }

@@ -2,15 +2,17 @@
 // daemon to deploy each updated ref and relays its output, which git shows as `remote:` lines.
 import ArgumentParser
 import Foundation
-import SlipwayBasics
 import Logging
+import SlipwayBasics
 import SlipwayFrontDoor
 import SlipwayProxy
 
 struct HookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "hook", abstract: "Run a git hook of an app repository (installed by apps:create).",
-        shouldDisplay: false)
+        commandName: "hook",
+        abstract: "Run a git hook of an app repository (installed by apps:create).",
+        shouldDisplay: false
+    )
 
     enum Hook: String, ExpressibleByArgument, CaseIterable {
         case postReceive = "post-receive"
@@ -29,7 +31,9 @@ struct HookCommand: ParsableCommand {
             let fields = line.split(separator: " ").map(String.init)
             guard fields.count == 3 else { continue }
             let result = try ControlClient.send(
-                .push(app: name, ref: fields[2], revision: fields[1]), socketPath: data.controlSocket)
+                .push(app: name, ref: fields[2], revision: fields[1]),
+                socketPath: data.controlSocket
+            )
             status = max(status, result)
         }
         if status != 0 { throw ExitCode(status) }
@@ -38,7 +42,9 @@ struct HookCommand: ParsableCommand {
 
 struct ServeStaticCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve-static", abstract: "Serve a folder of files over HTTP (used by the static buildpack).")
+        commandName: "serve-static",
+        abstract: "Serve a folder of files over HTTP (used by the static buildpack)."
+    )
 
     @Option(help: "Port to listen on.") var port: Int
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -46,6 +52,10 @@ struct ServeStaticCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await StaticSite.serve(
-            root: DataLocation.absolute(root), host: host, port: port, logger: Logger(label: "slipway.serve-static"))
+            root: DataLocation.absolute(root),
+            host: host,
+            port: port,
+            logger: Logger(label: "slipway.serve-static")
+        )
     }
 }

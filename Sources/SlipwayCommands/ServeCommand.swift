@@ -8,7 +8,9 @@ import SlipwayDaemon
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the Slipway daemon: proxy, deployer and control socket.")
+        commandName: "serve",
+        abstract: "Run the Slipway daemon: proxy, deployer and control socket."
+    )
 
     @Option(help: "Data directory (env SLIPWAY_DATA; default ~/.slipway).")
     var data: String?
@@ -19,10 +21,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Apps are served at <app>.<domain> (env SLIPWAY_DOMAIN; default localhost).")
     var domain: String?
 
-    @Option(help: "Folder holding Slipway's hooks/ and buildpacks/ (env SLIPWAY_SHARE; default: found next to the binary).")
+    @Option(
+        help: "Folder holding Slipway's hooks/ and buildpacks/ (env SLIPWAY_SHARE; default: found next to the binary)."
+    )
     var share: String?
 
-    @Option(help: "Seconds an old release gets to finish its requests after a switch (env SLIPWAY_DRAIN_TIMEOUT; default 30).")
+    @Option(
+        help:
+            "Seconds an old release gets to finish its requests after a switch (env SLIPWAY_DRAIN_TIMEOUT; default 30)."
+    )
     var drainTimeout: Int?
 
     @Option(help: "Seconds between SIGTERM and SIGKILL when an instance stops (env SLIPWAY_STOP_GRACE; default 30).")
@@ -33,7 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try address()
         if let domain = domain ?? environment["SLIPWAY_DOMAIN"], domain.isEmpty || domain.contains("/") {
-            throw ValidationError("invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com")
+            throw ValidationError(
+                "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
+            )
         }
     }
 
@@ -41,11 +50,13 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, port) = try address()
         let configuration = DaemonConfiguration(
             data: DataLocation.resolve(flag: data),
-            httpHost: host, httpPort: port,
+            httpHost: host,
+            httpPort: port,
             domain: (domain ?? environment["SLIPWAY_DOMAIN"] ?? "localhost").lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
             drainTimeout: .seconds(try seconds(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
-            stopGrace: .seconds(try seconds(stopGrace, "SLIPWAY_STOP_GRACE", default: 30)))
+            stopGrace: .seconds(try seconds(stopGrace, "SLIPWAY_STOP_GRACE", default: 30))
+        )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info
         do {
@@ -84,7 +95,9 @@ enum ShareLocation {
         if let given = flag ?? ProcessInfo.processInfo.environment["SLIPWAY_SHARE"] {
             let path = DataLocation.absolute(given)
             guard looksRight(path) else {
-                throw ValidationError("\(path) has no hooks/post-receive and buildpacks/; point --share at the Slipway project folder")
+                throw ValidationError(
+                    "\(path) has no hooks/post-receive and buildpacks/; point --share at the Slipway project folder"
+                )
             }
             return path
         }
@@ -96,7 +109,9 @@ enum ShareLocation {
             directory = directory.deletingLastPathComponent()
         }
         guard looksRight(installed) else {
-            throw ValidationError("cannot find Slipway's hooks/ and buildpacks/; pass --share with the Slipway project folder")
+            throw ValidationError(
+                "cannot find Slipway's hooks/ and buildpacks/; pass --share with the Slipway project folder"
+            )
         }
         return installed
     }

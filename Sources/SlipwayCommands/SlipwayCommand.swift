@@ -11,7 +11,8 @@ public struct SlipwayCommand: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Push-to-deploy for your own Linux host.",
         discussion: "Start the daemon with `slipway serve`; the other commands talk to it.",
-        subcommands: [ServeCommand.self, HookCommand.self, ServeStaticCommand.self] + AdminCommands.commands)
+        subcommands: [ServeCommand.self, HookCommand.self, ServeStaticCommand.self] + AdminCommands.commands
+    )
 
     public init() {}
 

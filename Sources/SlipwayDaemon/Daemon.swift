@@ -6,13 +6,13 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import UnixSignals
 import SlipwayBasics
 import SlipwayDeployer
 import SlipwayFrontDoor
 import SlipwayProxy
 import SlipwayStore
 import SlipwaySupervisor
+import UnixSignals
 
 /// Everything `slipway serve` can be told.
 public struct DaemonConfiguration: Sendable {
@@ -26,8 +26,13 @@ public struct DaemonConfiguration: Sendable {
     public var stopGrace: Duration
 
     public init(
-        data: DataDirectory, httpHost: String, httpPort: Int, domain: String, shareDirectory: String,
-        drainTimeout: Duration, stopGrace: Duration
+        data: DataDirectory,
+        httpHost: String,
+        httpPort: Int,
+        domain: String,
+        shareDirectory: String,
+        drainTimeout: Duration,
+        stopGrace: Duration
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -68,11 +73,21 @@ public enum Daemon {
         }
         let router = Router()
         let settings = DeploySettings(
-            data: data, domain: configuration.domain, publicPort: configuration.httpPort,
+            data: data,
+            domain: configuration.domain,
+            publicPort: configuration.httpPort,
             hooksDirectory: configuration.shareDirectory + "/hooks",
             buildpacksDirectory: configuration.shareDirectory + "/buildpacks",
-            drainTimeout: configuration.drainTimeout, baseEnvironment: baseEnvironment(data))
-        let deployer = Deployer(settings: settings, store: store, supervisor: supervisor, router: router, logger: logger)
+            drainTimeout: configuration.drainTimeout,
+            baseEnvironment: baseEnvironment(data)
+        )
+        let deployer = Deployer(
+            settings: settings,
+            store: store,
+            supervisor: supervisor,
+            router: router,
+            logger: logger
+        )
         let proxy = ProxyServer(router: router, logger: logger)
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
@@ -90,13 +105,16 @@ public enum Daemon {
                     .init(service: ControlService(server: control)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger
+            )
+        )
         logger.info(
             "slipway is serving",
             metadata: [
                 "http.address": "\(configuration.httpHost):\(configuration.httpPort)",
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
-            ])
+            ]
+        )
         try await group.run()
         try? FileManager.default.removeItem(atPath: data.controlSocket)
     }
@@ -149,8 +167,13 @@ enum InstanceRecorder {
             case .started(let pid):
                 _ = try store.recordInstance(
                     InstanceRecord(
-                        app: instance.spec.app, release: instance.spec.release, processType: instance.spec.processType,
-                        pid: pid, port: instance.port))
+                        app: instance.spec.app,
+                        release: instance.spec.release,
+                        processType: instance.spec.processType,
+                        pid: pid,
+                        port: instance.port
+                    )
+                )
             case .serving:
                 try store.setInstanceStatus(pid: instance.pid, .serving)
             case .crashed:

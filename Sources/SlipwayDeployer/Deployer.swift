@@ -26,8 +26,13 @@ public struct DeploySettings: Sendable {
     public var baseEnvironment: [String: String]
 
     public init(
-        data: DataDirectory, domain: String, publicPort: Int, hooksDirectory: String, buildpacksDirectory: String,
-        drainTimeout: Duration = .seconds(30), baseEnvironment: [String: String]
+        data: DataDirectory,
+        domain: String,
+        publicPort: Int,
+        hooksDirectory: String,
+        buildpacksDirectory: String,
+        drainTimeout: Duration = .seconds(30),
+        baseEnvironment: [String: String]
     ) {
         self.data = data
         self.domain = domain
@@ -102,7 +107,10 @@ public actor Deployer {
         let app = try store.createApp(name)
         let repository = settings.data.repository(name)
         do {
-            try FileManager.default.createDirectory(atPath: settings.data.repositories, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: settings.data.repositories,
+                withIntermediateDirectories: true
+            )
             _ = try Repository.createBare(at: repository, headBranch: app.deployBranch)
             let installed = repository + "/hooks/post-receive"
             try? FileManager.default.removeItem(atPath: installed)
@@ -121,7 +129,9 @@ public actor Deployer {
     public func restore() async {
         do {
             let interrupted = try store.failInterruptedReleases()
-            if interrupted > 0 { logger.warning("interrupted deploys marked failed", metadata: ["count": "\(interrupted)"]) }
+            if interrupted > 0 {
+                logger.warning("interrupted deploys marked failed", metadata: ["count": "\(interrupted)"])
+            }
             for app in try store.apps() {
                 let name = app.appName
                 router.setHosts([settings.host(of: name)], for: name.rawValue)
@@ -133,15 +143,23 @@ public actor Deployer {
                         throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
                     }
                     let serving = try await boot(
-                        release, command: command, of: name, output: output,
-                        healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory), recordedOn: nil)
+                        release,
+                        command: command,
+                        of: name,
+                        output: output,
+                        healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory),
+                        recordedOn: nil
+                    )
                     router.activate(serving.set, for: name.rawValue)
                     await supervisor.markServing(serving.instances)
                     live[name] = serving
                 } catch {
-                    logger.error("could not boot the live release again", metadata: [
-                        "app.name": "\(name)", "release.number": "\(release.number)", "error": "\(error)",
-                    ])
+                    logger.error(
+                        "could not boot the live release again",
+                        metadata: [
+                            "app.name": "\(name)", "release.number": "\(release.number)", "error": "\(error)",
+                        ]
+                    )
                 }
             }
         } catch {
@@ -158,13 +176,20 @@ public actor Deployer {
     // MARK: Deploys
 
     /// The post-receive path: deploys `revision` when `ref` is the app's deploy branch.
-    public func receivePush(app name: AppName, ref: String, revision: String, output: DeployOutput) async throws
+    public func receivePush(
+        app name: AppName,
+        ref: String,
+        revision: String,
+        output: DeployOutput
+    ) async throws
         -> DeployOutcome
     {
         let app = try store.app(name)
         guard ref == "refs/heads/\(app.deployBranch)" else {
             let branch = ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : ref
-            output.step("Stored \(branch); only \(app.deployBranch) is deployed (push to \(app.deployBranch) to deploy)")
+            output.step(
+                "Stored \(branch); only \(app.deployBranch) is deployed (push to \(app.deployBranch) to deploy)"
+            )
             return .notDeployed
         }
         if revision.allSatisfy({ $0 == "0" }) {
@@ -189,8 +214,11 @@ public actor Deployer {
             return .failed
         }
         let release = try store.startRelease(
-            of: name, description: "Deploy \(commit.id.prefix(7)) \(commit.summary)", commitID: commit.id,
-            author: commit.author)
+            of: name,
+            description: "Deploy \(commit.id.prefix(7)) \(commit.summary)",
+            commitID: commit.id,
+            author: commit.author
+        )
         logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
         return await finish(release, of: name, output: output) {
             try await deploy(release, of: name, output: output)
@@ -199,7 +227,11 @@ public actor Deployer {
 
     /// Rolls `name` back to `target` (default: the newest retired release): boots that release's
     /// built tree with its config beside the live release and switches like a deploy, with no build.
-    public func rollback(app name: AppName, to target: ReleaseVersion?, output: DeployOutput) async throws
+    public func rollback(
+        app name: AppName,
+        to target: ReleaseVersion?,
+        output: DeployOutput
+    ) async throws
         -> DeployOutcome
     {
         _ = try store.app(name)
@@ -211,21 +243,33 @@ public actor Deployer {
         }
         logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
         return await finish(rollback, of: name, output: output) {
-            output.step("Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build")
+            output.step(
+                "Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build"
+            )
             let directory = data.release(name, chosen.tree!)
             guard let command = chosen.processTypeCommands["web"] else {
                 throw BuildError.noWebProcess(types: Array(chosen.processTypeCommands.keys))
             }
             let serving = try await boot(
-                rollback, command: command, of: name, output: output,
-                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory), recordedOn: rollback.id)
+                rollback,
+                command: command,
+                of: name,
+                output: output,
+                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory),
+                recordedOn: rollback.id
+            )
             try await activate(serving, of: name, output: output, applyingConfig: true)
         }
     }
 
     /// Sets and unsets config vars as a new release of the live build, booted, health-checked and
     /// switched to like a deploy. Without a live release the change is only stored for the first deploy.
-    public func changeConfig(app name: AppName, set values: [String: String], unset keys: [String], output: DeployOutput)
+    public func changeConfig(
+        app name: AppName,
+        set values: [String: String],
+        unset keys: [String],
+        output: DeployOutput
+    )
         async throws -> DeployOutcome
     {
         _ = try store.app(name)
@@ -243,15 +287,23 @@ public actor Deployer {
             output.step("Changed \(changed) on \(name); it has no live release, so this applies from its first deploy")
             return .notDeployed
         }
-        let description = (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
-            + (values.isEmpty || keys.isEmpty ? "" : "; ") + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
+        let description =
+            (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
+            + (values.isEmpty || keys.isEmpty ? "" : "; ")
+            + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
         let release = try store.startRelease(reusing: live, description: description, config: config)
         return await finish(release, of: name, output: output) {
-            output.step("Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)")
+            output.step(
+                "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
+            )
             let serving = try await boot(
-                release, command: live.processTypeCommands["web"] ?? "", of: name, output: output,
+                release,
+                command: live.processTypeCommands["web"] ?? "",
+                of: name,
+                output: output,
                 healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree)),
-                recordedOn: release.id)
+                recordedOn: release.id
+            )
             try await activate(serving, of: name, output: output, applyingConfig: true)
         }
     }
@@ -266,7 +318,10 @@ public actor Deployer {
     /// Runs the steps of `release`; on failure says why, keeps the live release serving and records
     /// the release as failed. The transcript becomes the release's build log either way.
     private func finish(
-        _ release: Release, of name: AppName, output: DeployOutput, _ steps: () async throws -> Void
+        _ release: Release,
+        of name: AppName,
+        output: DeployOutput,
+        _ steps: () async throws -> Void
     ) async -> DeployOutcome {
         defer { try? store.saveBuildLog(output.transcript, of: release.id!) }
         do {
@@ -286,7 +341,8 @@ public actor Deployer {
                 "deploy failed",
                 metadata: [
                     "app.name": "\(name)", "release.number": "\(release.number)", "reason": "\(reason.headline)",
-                ])
+                ]
+            )
             return .failed
         }
     }
@@ -295,9 +351,14 @@ public actor Deployer {
         let releaseID = release.id!
         let version = release.version
         let request = BuildRequest(
-            app: name, repository: settings.data.repository(name), revision: release.commitID!,
-            releaseDirectory: settings.data.release(name, version), cacheDirectory: settings.data.cache(name),
-            config: release.configValues, baseEnvironment: settings.baseEnvironment)
+            app: name,
+            repository: settings.data.repository(name),
+            revision: release.commitID!,
+            releaseDirectory: settings.data.release(name, version),
+            cacheDirectory: settings.data.cache(name),
+            config: release.configValues,
+            baseEnvironment: settings.baseEnvironment
+        )
 
         try await step(.checkout, of: releaseID) {
             output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
@@ -306,22 +367,35 @@ public actor Deployer {
         let built = try await step(.build, of: releaseID) {
             try await builder.build(request, output: output.sink)
         }
-        let builtRelease = try store.recordBuild(of: releaseID, buildpack: built.buildpack, processTypes: built.processTypes)
+        let builtRelease = try store.recordBuild(
+            of: releaseID,
+            buildpack: built.buildpack,
+            processTypes: built.processTypes
+        )
         for warning in built.healthChecks.warnings { output.step("Warning: \(warning)") }
         for type in built.processTypes.keys.sorted() where type != "web" {
             output.detail("\(type): not started (scale 0; only web runs for now)")
         }
 
         let serving = try await boot(
-            builtRelease, command: built.processTypes["web"]!, of: name, output: output,
-            healthChecks: built.healthChecks, recordedOn: releaseID)
+            builtRelease,
+            command: built.processTypes["web"]!,
+            of: name,
+            output: output,
+            healthChecks: built.healthChecks,
+            recordedOn: releaseID
+        )
         try await activate(serving, of: name, output: output)
     }
 
     /// Steps 6-7: boots the web instance of `release` (its built tree, its config) and waits until it
     /// passes its health checks. On failure the new instance is stopped and nothing else changes.
     private func boot(
-        _ release: Release, command: String, of name: AppName, output: DeployOutput, healthChecks plan: HealthCheckPlan,
+        _ release: Release,
+        command: String,
+        of name: AppName,
+        output: DeployOutput,
+        healthChecks plan: HealthCheckPlan,
         recordedOn releaseID: Int64?
     ) async throws -> ServingRelease {
         let version = release.version
@@ -335,9 +409,14 @@ public actor Deployer {
         environment["HTTP_FORWARDED_COUNT"] = "1"
         environment["DYNO"] = "web.1"
         let spec = InstanceSpec(
-            app: name, release: version, processType: "web", command: command,
-            directory: settings.data.release(name, tree), environment: environment,
-            logFile: settings.data.logs(name) + "/web.1.log")
+            app: name,
+            release: version,
+            processType: "web",
+            command: command,
+            directory: settings.data.release(name, tree),
+            environment: environment,
+            logFile: settings.data.logs(name) + "/web.1.log"
+        )
         let follower = LogFollower(path: spec.logFile)
 
         let instance = try await step(.boot, of: releaseID) {
@@ -350,7 +429,8 @@ public actor Deployer {
                 output.step(
                     plan.isDefault
                         ? "Waiting for web.1 to answer GET / twice in a row (up to 120s)"
-                        : "Running \(plan.checks.count) health check(s) against web.1")
+                        : "Running \(plan.checks.count) health check(s) against web.1"
+                )
                 let gate = HealthGate(plan: plan, host: settings.host(of: name), output: output, follower: follower)
                 try await gate.wait(for: instance, upstream: upstream)
                 output.detail("web.1 is healthy on port \(upstream.port)")
@@ -361,13 +441,24 @@ public actor Deployer {
             throw BootFailure(cause: error, lastOutput: lastLines)
         }
         let stamp = ReleaseStamp(
-            app: name.rawValue, release: version.number, commit: release.commitID ?? "", deployedAt: Date())
-        return ServingRelease(release: release, instances: [instance], set: UpstreamSet(release: stamp, upstreams: [upstream]))
+            app: name.rawValue,
+            release: version.number,
+            commit: release.commitID ?? "",
+            deployedAt: Date()
+        )
+        return ServingRelease(
+            release: release,
+            instances: [instance],
+            set: UpstreamSet(release: stamp, upstreams: [upstream])
+        )
     }
 
     /// Steps 8-9: the switch, then the drain and retirement of what it replaced.
     private func activate(
-        _ serving: ServingRelease, of name: AppName, output: DeployOutput, applyingConfig: Bool = false
+        _ serving: ServingRelease,
+        of name: AppName,
+        output: DeployOutput,
+        applyingConfig: Bool = false
     ) async throws {
         let releaseID = serving.release.id!
         let version = serving.release.version
@@ -381,7 +472,9 @@ public actor Deployer {
             let previous = live[name]
             live[name] = serving
             let history = try store.release(version, of: name)
-            output.step(Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime))
+            output.step(
+                Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime)
+            )
             if let previous {
                 retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: releaseID)
             }
@@ -389,7 +482,12 @@ public actor Deployer {
     }
 
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
-    private func retire(_ previous: ServingRelease, replacedSet: UpstreamSet, of name: AppName, drainRecordedOn releaseID: Int64) {
+    private func retire(
+        _ previous: ServingRelease,
+        replacedSet: UpstreamSet,
+        of name: AppName,
+        drainRecordedOn releaseID: Int64
+    ) {
         let timeout = settings.drainTimeout
         let id = UUID()
         drains[id] = Task {
@@ -398,13 +496,17 @@ public actor Deployer {
             for instance in previous.instances { await supervisor.stop(instance) }
             if let event {
                 _ = try? store.finishStep(
-                    event, outcome: report.cancelled == 0 ? .succeeded : .failed,
-                    detail: "\(previous.release.version): \(report.finished) finished, \(report.cancelled) cut off at the "
-                        + "drain timeout, \(report.webSocketsClosed) WebSockets closed; instances stopped")
+                    event,
+                    outcome: report.cancelled == 0 ? .succeeded : .failed,
+                    detail:
+                        "\(previous.release.version): \(report.finished) finished, \(report.cancelled) cut off at the "
+                        + "drain timeout, \(report.webSocketsClosed) WebSockets closed; instances stopped"
+                )
             }
             logger.info(
                 "old release retired",
-                metadata: ["app.name": "\(name)", "release.number": "\(previous.release.number)"])
+                metadata: ["app.name": "\(name)", "release.number": "\(previous.release.number)"]
+            )
             drainFinished(id)
         }
     }
@@ -438,11 +540,16 @@ public actor Deployer {
     }
 
     static func verdict(
-        _ name: AppName, _ version: ReleaseVersion, url: String, history: ReleaseHistoryEntry, switchTime: Duration
+        _ name: AppName,
+        _ version: ReleaseVersion,
+        url: String,
+        history: ReleaseHistoryEntry,
+        switchTime: Duration
     ) -> String {
         let parts: [(String, DeployStep)] = [("build", .build), ("boot", .boot), ("health", .health)]
         let timings = parts.compactMap { label, step in history.duration(of: step).map { "\(label) \($0.seconds)" } }
-        return "\(name) \(version) is live at \(url) (" + (timings + ["switch \(switchTime.milliseconds)"])
+        return "\(name) \(version) is live at \(url) ("
+            + (timings + ["switch \(switchTime.milliseconds)"])
             .joined(separator: ", ") + ")"
     }
 
@@ -457,12 +564,16 @@ public actor Deployer {
         let tail = failure.lastOutput.isEmpty ? [] : ["last output of web.1:"] + failure.lastOutput.map { "  " + $0 }
         switch failure.cause {
         case HealthFailure.exited(let status):
-            return Reason(headline: "web.1 \(status) during boot; fix the crash shown below and push again", details: tail)
+            return Reason(
+                headline: "web.1 \(status) during boot; fix the crash shown below and push again",
+                details: tail
+            )
         case HealthFailure.unhealthy(let check, let attempts, let last):
             let lastResult = last.map { "last check: \($0)" } ?? "no check ran"
             return Reason(
                 headline: "web.1 never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
-                details: tail)
+                details: tail
+            )
         default:
             return Reason(headline: reason(for: failure.cause).headline, details: tail)
         }

@@ -23,7 +23,10 @@ extension ReleaseVersion: ExpressibleByArgument {
 }
 
 public struct AppsCommand: AdminCommand {
-    public static let configuration = CommandConfiguration(commandName: "apps", abstract: "List the apps and their live releases.")
+    public static let configuration = CommandConfiguration(
+        commandName: "apps",
+        abstract: "List the apps and their live releases."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Flag(help: "Print JSON.") var json = false
 
@@ -37,8 +40,11 @@ public struct AppsCommand: AdminCommand {
         if json {
             let list = rows.map { app, live in
                 AppSummary(
-                    name: app.name, deployBranch: app.deployBranch, url: context.settings.url(of: app.appName),
-                    liveRelease: live.map { $0.version.description })
+                    name: app.name,
+                    deployBranch: app.deployBranch,
+                    url: context.settings.url(of: app.appName),
+                    liveRelease: live.map { $0.version.description }
+                )
             }
             context.output.print(try JSON.encode(list))
             return
@@ -50,15 +56,22 @@ public struct AppsCommand: AdminCommand {
         for (app, live) in rows {
             context.output.print(
                 app.name.padding(toLength: max(12, app.name.count + 2), withPad: " ", startingAt: 0)
-                    + (live.map { "\($0.version) live" } ?? "no live release").padding(toLength: 18, withPad: " ", startingAt: 0)
-                    + context.settings.url(of: app.appName))
+                    + (live.map { "\($0.version) live" } ?? "no live release").padding(
+                        toLength: 18,
+                        withPad: " ",
+                        startingAt: 0
+                    )
+                    + context.settings.url(of: app.appName)
+            )
         }
     }
 }
 
 public struct AppsCreateCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "apps:create", abstract: "Create an app and its git repository.")
+        commandName: "apps:create",
+        abstract: "Create an app and its git repository."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app name: 1-30 lowercase letters, digits and dashes, starting with a letter.")
     var name: String
@@ -82,7 +95,9 @@ public struct AppsCreateCommand: AdminCommand {
 
 public struct ReleasesCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "releases", abstract: "List an app's releases, newest first.")
+        commandName: "releases",
+        abstract: "List an app's releases, newest first."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Option(name: .shortAndLong, help: "How many releases to show.") var number = 20
@@ -108,7 +123,8 @@ public struct ReleasesCommand: AdminCommand {
                     release.version.description.padding(toLength: 5, withPad: " ", startingAt: 0),
                     release.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
                     commit, Format.timestamp(release.createdAt), durations, release.description,
-                ].filter { !$0.isEmpty }.joined(separator: "  "))
+                ].filter { !$0.isEmpty }.joined(separator: "  ")
+            )
             if let reason = release.failureReason { context.output.print("       failed: \(reason)") }
         }
     }
@@ -116,7 +132,9 @@ public struct ReleasesCommand: AdminCommand {
 
 public struct ReleasesInfoCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "releases:info", abstract: "Show one release: its commit, each deploy step and the build log.")
+        commandName: "releases:info",
+        abstract: "Show one release: its commit, each deploy step and the build log."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "The release, as v3 or 3.") var release: ReleaseVersion
@@ -155,7 +173,8 @@ public struct ReleasesInfoCommand: AdminCommand {
                     "\(event.step.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) "
                         + "\(event.outcome.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) "
                         + "\(Format.timestamp(event.startedAt)) -> \(end)\(took)"
-                        + (event.detail.map { "  \($0)" } ?? ""))
+                        + (event.detail.map { "  \($0)" } ?? "")
+                )
             }
         }
         if !record.buildLog.isEmpty {
@@ -225,7 +244,13 @@ struct ReleaseDetail: Codable {
         buildpack = entry.release.buildpack
         processTypes = entry.release.processTypeCommands
         steps = entry.events.map {
-            Step(step: $0.step.rawValue, outcome: $0.outcome.rawValue, startedAt: $0.startedAt, finishedAt: $0.finishedAt, detail: $0.detail)
+            Step(
+                step: $0.step.rawValue,
+                outcome: $0.outcome.rawValue,
+                startedAt: $0.startedAt,
+                finishedAt: $0.finishedAt,
+                detail: $0.detail
+            )
         }
         buildLog = entry.release.buildLog
     }
@@ -242,8 +267,10 @@ enum JSON {
 
 enum Format {
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
-            .timeSeparator(.colon))
+        date.formatted(
+            .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
+                .timeSeparator(.colon)
+        )
     }
 
     static func duration(_ duration: Duration) -> String {
@@ -256,7 +283,9 @@ enum Format {
 
 public struct ConfigCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "List an app's config vars (values masked unless --show).")
+        commandName: "config",
+        abstract: "List an app's config vars (values masked unless --show)."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Flag(help: "Show the values.") var show = false
@@ -298,7 +327,8 @@ public struct ConfigGetCommand: AdminCommand {
 public struct ConfigSetCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "config:set",
-        abstract: "Set config vars: a new release of the live build with them, switched to without downtime.")
+        abstract: "Set config vars: a new release of the live build with them, switched to without downtime."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "KEY=VALUE pairs.") var assignments: [String]
@@ -309,9 +339,11 @@ public struct ConfigSetCommand: AdminCommand {
     public func validate() throws {
         guard !assignments.isEmpty else { throw ValidationError("give at least one KEY=VALUE") }
         for assignment in assignments {
-            guard let equals = assignment.firstIndex(of: "="), String(assignment[..<equals]).isEnvironmentVariableName else {
+            guard let equals = assignment.firstIndex(of: "="), String(assignment[..<equals]).isEnvironmentVariableName
+            else {
                 throw ValidationError(
-                    "\"\(assignment)\" is not KEY=VALUE with KEY made of letters, digits and underscores")
+                    "\"\(assignment)\" is not KEY=VALUE with KEY made of letters, digits and underscores"
+                )
             }
         }
     }
@@ -329,7 +361,8 @@ public struct ConfigSetCommand: AdminCommand {
 public struct ConfigUnsetCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "config:unset",
-        abstract: "Remove config vars: a new release of the live build without them, switched to without downtime.")
+        abstract: "Remove config vars: a new release of the live build without them, switched to without downtime."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "The names of the vars.") var keys: [String]
@@ -359,7 +392,8 @@ struct ConfigChange {
             try context.store.unsetConfig(unset, of: app)
             context.output.print(
                 "Changed \((set.keys.sorted() + unset).joined(separator: ", ")) on \(app); "
-                    + "not restarted: this applies from the next deploy")
+                    + "not restarted: this applies from the next deploy"
+            )
             return
         }
         let output = DeployOutput { context.output.print($0) }
@@ -383,10 +417,12 @@ enum ConfigError: UserFacingError {
 public struct RollbackCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "rollback",
-        abstract: "Make an earlier release live again: its build and its config, health-checked, no rebuild.")
+        abstract: "Make an earlier release live again: its build and its config, health-checked, no rebuild."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
-    @Argument(help: "The release to roll back to (default: the one before the live release).") var release: ReleaseVersion?
+    @Argument(help: "The release to roll back to (default: the one before the live release).") var release:
+        ReleaseVersion?
 
     public init() {}
 
@@ -400,7 +436,9 @@ public struct RollbackCommand: AdminCommand {
 
 public struct DeployCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "deploy", abstract: "Build and deploy a branch, tag or commit already in the app's repository.")
+        commandName: "deploy",
+        abstract: "Build and deploy a branch, tag or commit already in the app's repository."
+    )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "What to deploy (default: the deploy branch).") var ref: String?

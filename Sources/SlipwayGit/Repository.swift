@@ -18,7 +18,8 @@ public enum GitError: UserFacingError {
         case .libgit2(let operation, let message): "git: could not \(operation): \(message)"
         case .unknownRevision(let revision):
             "git: \(revision) is not a commit in this repository; push it first or name an existing branch or commit"
-        case .targetNotEmpty(let path): "git: \(path) already exists; a release is always checked out into a new directory"
+        case .targetNotEmpty(let path):
+            "git: \(path) already exists; a release is always checked out into a new directory"
         }
     }
 }
@@ -64,11 +65,12 @@ public final class Repository {
         defer { git_commit_free(commit) }
         let id = String(cString: git_oid_tostr_s(git_commit_id(commit)))
         let summary = git_commit_summary(commit).map { String(cString: $0) } ?? ""
-        let author = git_commit_author(commit).map { signature in
-            let name = String(cString: signature.pointee.name)
-            let email = String(cString: signature.pointee.email)
-            return "\(name) <\(email)>"
-        } ?? ""
+        let author =
+            git_commit_author(commit).map { signature in
+                let name = String(cString: signature.pointee.name)
+                let email = String(cString: signature.pointee.email)
+                return "\(name) <\(email)>"
+            } ?? ""
         return CommitInfo(id: id, summary: summary, author: author)
     }
 

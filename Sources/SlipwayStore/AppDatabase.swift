@@ -15,7 +15,8 @@ public enum StoreError: UserFacingError {
     public var description: String {
         switch self {
         case .appExists(let app): "app \(app) already exists; choose another name or deploy to it"
-        case .unknownApp(let app): "no app named \(app); run `slipway apps` to list them or `slipway apps:create \(app)`"
+        case .unknownApp(let app):
+            "no app named \(app); run `slipway apps` to list them or `slipway apps:create \(app)`"
         case .unknownRelease(let app, let version):
             "\(app) has no release \(version); run `slipway releases \(app)` to list them"
         case .notRollbackable(let app, let version, let why, let candidates):
@@ -117,9 +118,22 @@ public final class AppDatabase: Sendable {
             let app = App(name: name.rawValue, deployBranch: deployBranch, createdAt: Date())
             try app.insert(db)
             var initial = Release(
-                id: nil, appName: name.rawValue, number: 1, status: .initial, description: "Initial release",
-                commitID: nil, commitAuthor: nil, buildpack: nil, processTypes: nil, buildNumber: nil, config: "{}",
-                failureReason: nil, buildLog: "", createdAt: app.createdAt, finishedAt: app.createdAt)
+                id: nil,
+                appName: name.rawValue,
+                number: 1,
+                status: .initial,
+                description: "Initial release",
+                commitID: nil,
+                commitAuthor: nil,
+                buildpack: nil,
+                processTypes: nil,
+                buildNumber: nil,
+                config: "{}",
+                failureReason: nil,
+                buildLog: "",
+                createdAt: app.createdAt,
+                finishedAt: app.createdAt
+            )
             try initial.insert(db)
             return app
         }
@@ -139,13 +153,26 @@ public final class AppDatabase: Sendable {
     // MARK: Releases
 
     /// Records the next release of `app` as building, with the app's config as it is now.
-    public func startRelease(of app: AppName, description: String, commitID: String?, author: String?) throws -> Release {
+    public func startRelease(of app: AppName, description: String, commitID: String?, author: String?) throws -> Release
+    {
         try write { db in
             var release = Release(
-                id: nil, appName: app.rawValue, number: try Self.nextNumber(of: app, db), status: .building,
-                description: description, commitID: commitID, commitAuthor: author, buildpack: nil, processTypes: nil,
-                buildNumber: nil, config: JSONMap.encode(try Self.config(of: app, db)), failureReason: nil,
-                buildLog: "", createdAt: Date(), finishedAt: nil)
+                id: nil,
+                appName: app.rawValue,
+                number: try Self.nextNumber(of: app, db),
+                status: .building,
+                description: description,
+                commitID: commitID,
+                commitAuthor: author,
+                buildpack: nil,
+                processTypes: nil,
+                buildNumber: nil,
+                config: JSONMap.encode(try Self.config(of: app, db)),
+                failureReason: nil,
+                buildLog: "",
+                createdAt: Date(),
+                finishedAt: nil
+            )
             try release.insert(db)
             return release
         }
@@ -155,8 +182,10 @@ public final class AppDatabase: Sendable {
     public func recordBuild(of releaseID: Int64, buildpack: String, processTypes: [String: String]) throws -> Release {
         try write { db in
             try db.execute(
-                sql: "UPDATE release SET buildpack = ?, processTypes = ?, buildNumber = number, status = ? WHERE id = ?",
-                arguments: [buildpack, JSONMap.encode(processTypes), ReleaseStatus.deploying, releaseID])
+                sql:
+                    "UPDATE release SET buildpack = ?, processTypes = ?, buildNumber = number, status = ? WHERE id = ?",
+                arguments: [buildpack, JSONMap.encode(processTypes), ReleaseStatus.deploying, releaseID]
+            )
             guard let release = try Release.fetchOne(db, key: releaseID) else {
                 throw InternalError("release \(releaseID) vanished while building")
             }
@@ -166,11 +195,17 @@ public final class AppDatabase: Sendable {
 
     /// Records "Rollback to vN": a new release that runs vN's built tree with vN's config.
     /// `target` nil means the newest retired release. `treeExists` says whether a release's tree is still on disk.
-    public func startRollback(of app: AppName, to target: ReleaseVersion?, treeExists: @Sendable (Release) -> Bool)
+    public func startRollback(
+        of app: AppName,
+        to target: ReleaseVersion?,
+        treeExists: @Sendable (Release) -> Bool
+    )
         throws -> (rollback: Release, target: Release)
     {
         try write { db in
-            let releases = try Release.filter(Column("appName") == app.rawValue).order(Column("number").desc).fetchAll(db)
+            let releases = try Release.filter(Column("appName") == app.rawValue).order(Column("number").desc).fetchAll(
+                db
+            )
             let candidates = releases.filter { $0.status == .retired && $0.tree != nil && treeExists($0) }
             let chosen: Release
             if let target {
@@ -192,7 +227,11 @@ public final class AppDatabase: Sendable {
                 chosen = newest
             }
             let rollback = try Self.insertRelease(
-                reusing: chosen, description: "Rollback to \(chosen.version)", config: chosen.configValues, db)
+                reusing: chosen,
+                description: "Rollback to \(chosen.version)",
+                config: chosen.configValues,
+                db
+            )
             return (rollback, chosen)
         }
     }
@@ -203,7 +242,10 @@ public final class AppDatabase: Sendable {
     }
 
     private static func insertRelease(
-        reusing source: Release, description: String, config: [String: String], _ db: Database
+        reusing source: Release,
+        description: String,
+        config: [String: String],
+        _ db: Database
     ) throws -> Release {
         var release = source
         release.id = nil
@@ -220,7 +262,8 @@ public final class AppDatabase: Sendable {
     }
 
     private static func nextNumber(of app: AppName, _ db: Database) throws -> Int {
-        (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM release WHERE appName = ?", arguments: [app.rawValue]) ?? 0) + 1
+        (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM release WHERE appName = ?", arguments: [app.rawValue]) ?? 0)
+            + 1
     }
 
     /// Makes `releaseID` the app's live release and retires the one it replaced, in one transaction.
@@ -232,15 +275,18 @@ public final class AppDatabase: Sendable {
                 for (key, value) in release.configValues {
                     try db.execute(
                         sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?)",
-                        arguments: [app.rawValue, key, value])
+                        arguments: [app.rawValue, key, value]
+                    )
                 }
             }
             try db.execute(
                 sql: "UPDATE release SET status = ? WHERE appName = ? AND status = ?",
-                arguments: [ReleaseStatus.retired, app.rawValue, ReleaseStatus.live])
+                arguments: [ReleaseStatus.retired, app.rawValue, ReleaseStatus.live]
+            )
             try db.execute(
                 sql: "UPDATE release SET status = ?, finishedAt = ? WHERE id = ?",
-                arguments: [ReleaseStatus.live, Date(), releaseID])
+                arguments: [ReleaseStatus.live, Date(), releaseID]
+            )
         }
     }
 
@@ -248,7 +294,8 @@ public final class AppDatabase: Sendable {
         try write { db in
             try db.execute(
                 sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE id = ?",
-                arguments: [ReleaseStatus.failed, reason, Date(), releaseID])
+                arguments: [ReleaseStatus.failed, reason, Date(), releaseID]
+            )
         }
     }
 
@@ -269,7 +316,8 @@ public final class AppDatabase: Sendable {
                 arguments: [
                     ReleaseStatus.failed, Self.interruptedReason, Date(),
                     ReleaseStatus.building, ReleaseStatus.deploying,
-                ])
+                ]
+            )
             return db.changesCount
         }
     }
@@ -296,8 +344,10 @@ public final class AppDatabase: Sendable {
         try read { db in
             guard try App.fetchOne(db, key: app.rawValue) != nil else { throw StoreError.unknownApp(app.rawValue) }
             guard
-                let release = try Release.filter(Column("appName") == app.rawValue && Column("number") == version.number)
-                    .fetchOne(db)
+                let release = try Release.filter(
+                    Column("appName") == app.rawValue && Column("number") == version.number
+                )
+                .fetchOne(db)
             else { throw StoreError.unknownRelease(app, version) }
             return ReleaseHistoryEntry(release: release, events: try Self.events(of: release, db))
         }
@@ -312,8 +362,14 @@ public final class AppDatabase: Sendable {
     public func startStep(_ step: DeployStep, of releaseID: Int64) throws -> DeployEvent {
         try write { db in
             var event = DeployEvent(
-                id: nil, releaseID: releaseID, step: step, outcome: .running, detail: nil, startedAt: Date(),
-                finishedAt: nil)
+                id: nil,
+                releaseID: releaseID,
+                step: step,
+                outcome: .running,
+                detail: nil,
+                startedAt: Date(),
+                finishedAt: nil
+            )
             try event.insert(db)
             return event
         }
@@ -336,7 +392,11 @@ public final class AppDatabase: Sendable {
     }
 
     private static func config(of app: AppName, _ db: Database) throws -> [String: String] {
-        let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM configVar WHERE appName = ?", arguments: [app.rawValue])
+        let rows = try Row.fetchAll(
+            db,
+            sql: "SELECT key, value FROM configVar WHERE appName = ?",
+            arguments: [app.rawValue]
+        )
         return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"], $0["value"]) })
     }
 
@@ -346,7 +406,8 @@ public final class AppDatabase: Sendable {
                 try db.execute(
                     sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?) "
                         + "ON CONFLICT(appName, key) DO UPDATE SET value = excluded.value",
-                    arguments: [app.rawValue, key, value])
+                    arguments: [app.rawValue, key, value]
+                )
             }
         }
     }
@@ -355,7 +416,9 @@ public final class AppDatabase: Sendable {
         try write { db in
             for key in keys {
                 try db.execute(
-                    sql: "DELETE FROM configVar WHERE appName = ? AND key = ?", arguments: [app.rawValue, key])
+                    sql: "DELETE FROM configVar WHERE appName = ? AND key = ?",
+                    arguments: [app.rawValue, key]
+                )
             }
         }
     }
@@ -377,7 +440,8 @@ public final class AppDatabase: Sendable {
             try db.execute(
                 sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt) "
                     + "WHERE id = (SELECT MAX(id) FROM instance WHERE pid = ?)",
-                arguments: [status, stoppedAt, pid])
+                arguments: [status, stoppedAt, pid]
+            )
         }
     }
 

@@ -20,8 +20,13 @@ public struct InstanceSpec: Sendable {
     public var needsPort: Bool
 
     public init(
-        app: AppName, release: ReleaseVersion, processType: String, command: String, directory: String,
-        environment: [String: String], logFile: String
+        app: AppName,
+        release: ReleaseVersion,
+        processType: String,
+        command: String,
+        directory: String,
+        environment: [String: String],
+        logFile: String
     ) {
         self.app = app
         self.release = release
@@ -74,7 +79,10 @@ struct InstanceState: Sendable {
     var restarts = 0
     var servingSince: ContinuousClock.Instant?
 
-    enum ExitAction: Equatable { case restart(after: Duration), end }
+    enum ExitAction: Equatable {
+        case restart(after: Duration)
+        case end
+    }
 
     /// A booting instance that exits is a failed boot (the deployer reports it); a serving one
     /// is restarted with exponential backoff, reset once it stayed up for a minute.
@@ -98,7 +106,8 @@ public actor Supervisor {
     private var instances: [ObjectIdentifier: Instance] = [:]
 
     public init(
-        stopGrace: Duration = .seconds(30), logger: Logger,
+        stopGrace: Duration = .seconds(30),
+        logger: Logger,
         observer: @escaping @Sendable (Instance, InstanceEvent) -> Void = { _, _ in }
     ) {
         self.stopGrace = stopGrace
@@ -117,7 +126,8 @@ public actor Supervisor {
             metadata: [
                 "app.name": "\(spec.app)", "release.number": "\(spec.release.number)",
                 "instance.pid": "\(child.pid)", "instance.port": "\(port.map(String.init) ?? "-")",
-            ])
+            ]
+        )
         observer(instance, .started(pid: child.pid))
         watch(instance, child: child)
         return instance
@@ -187,7 +197,8 @@ public actor Supervisor {
         case .restart(let delay):
             logger.warning(
                 "instance crashed; restarting",
-                metadata: ["app.name": "\(instance.spec.app)", "exit": "\(status)", "restart.delay": "\(delay)"])
+                metadata: ["app.name": "\(instance.spec.app)", "exit": "\(status)", "restart.delay": "\(delay)"]
+            )
             observer(instance, .crashed(status, restartIn: delay))
             try? await Task.sleep(for: delay)
             guard instance.withState({ $0.phase == .serving }) else { return }
@@ -197,7 +208,10 @@ public actor Supervisor {
                 observer(instance, .started(pid: replacement.pid))
                 watch(instance, child: replacement)
             } catch {
-                logger.error("instance restart failed", metadata: ["app.name": "\(instance.spec.app)", "error": "\(error)"])
+                logger.error(
+                    "instance restart failed",
+                    metadata: ["app.name": "\(instance.spec.app)", "error": "\(error)"]
+                )
                 instance.withState {
                     $0.phase = .ended
                     $0.exitStatus = status
@@ -214,6 +228,7 @@ public actor Supervisor {
         let script = "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
         return try Spawner.start(
             Command("/bin/bash", ["-c", script], environment: environment, workingDirectory: spec.directory),
-            logFile: spec.logFile)
+            logFile: spec.logFile
+        )
     }
 }

@@ -15,10 +15,18 @@ import Testing
 
             let cases: [(fixture: String, says: [String])] = [
                 ("no-buildpack", ["no buildpack detected this app (tried nodejs, python, static, procfile)"]),
-                ("build-fails", ["syntax error in app.css", "the build failed: the Node.js buildpack's compile exited with status"]),
+                (
+                    "build-fails",
+                    ["syntax error in app.css", "the build failed: the Node.js buildpack's compile exited with status"]
+                ),
                 ("no-web", ["no web process type: the Procfile and buildpack define worker"]),
-                ("never-healthy", ["web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
-                                   "app| starting, but the database is unreachable"]),
+                (
+                    "never-healthy",
+                    [
+                        "web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
+                        "app| starting, but the database is unreachable",
+                    ]
+                ),
                 ("crash-on-boot", ["web.1 exited with status 1 during boot", "Error: DATABASE_URL is not set"]),
             ]
             var number = 2
@@ -27,8 +35,13 @@ import Testing
                 try await commitFixture(fixture, into: workPath, message: "Broken: \(fixture)")
                 let push = try await daemon.push(workPath, app: "shop")
                 #expect(push.output.contains("-----> Deploy of shop v\(number) failed: "), "\(fixture): \(push.output)")
-                for text in says { #expect(push.output.contains(text), "\(fixture) should say \(text):\n\(push.output)") }
-                #expect(push.output.contains("shop v2 is still live at http://shop.localhost:\(daemon.port)"), "\(fixture)")
+                for text in says {
+                    #expect(push.output.contains(text), "\(fixture) should say \(text):\n\(push.output)")
+                }
+                #expect(
+                    push.output.contains("shop v2 is still live at http://shop.localhost:\(daemon.port)"),
+                    "\(fixture)"
+                )
 
                 let answer = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
                 #expect(answer.status == 200 && answer.body.hasPrefix("hello from shop release v2"), "after \(fixture)")

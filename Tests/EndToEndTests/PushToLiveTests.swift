@@ -62,7 +62,10 @@ import Glibc
             #expect(info.output.contains("=== Build log"))
             #expect(info.output.contains("-----> Node.js app detected"))
             for step in ["checkout", "build", "boot", "health", "switch", "drain"] {
-                #expect(info.output.contains("\n\(step.padding(toLength: 9, withPad: " ", startingAt: 0)) succeeded"), "\(step)")
+                #expect(
+                    info.output.contains("\n\(step.padding(toLength: 9, withPad: " ", startingAt: 0)) succeeded"),
+                    "\(step)"
+                )
             }
             let apps = try await daemon.cli(["apps"])
             #expect(apps.output.contains("shop") && apps.output.contains("v3 live"))
@@ -77,7 +80,10 @@ import Glibc
             #expect((json["commit"] as? String)?.count == 40)
             #expect(json["deployedAt"] is String)
             let etag = try #require(version.headers["etag"])
-            #expect(try client.get("/_slipway/version", host: "shop.localhost", headers: ["If-None-Match": etag]).status == 304)
+            #expect(
+                try client.get("/_slipway/version", host: "shop.localhost", headers: ["If-None-Match": etag]).status
+                    == 304
+            )
 
             let current = try FileManager.default.destinationOfSymbolicLink(atPath: daemon.data + "/apps/shop/current")
             #expect(current.hasSuffix("releases/3"))
@@ -115,7 +121,10 @@ import Glibc
             let push = try await daemon.push(workPath, app: "shop", branch: "feature")
             #expect(push.status.succeeded)
             #expect(push.output.contains("Stored feature; only main is deployed"))
-            #expect(try await run("git", ["--git-dir", daemon.data + "/repos/shop.git", "rev-parse", "feature"]).status.succeeded)
+            #expect(
+                try await run("git", ["--git-dir", daemon.data + "/repos/shop.git", "rev-parse", "feature"]).status
+                    .succeeded
+            )
             #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 503)
         }
     }
@@ -136,7 +145,10 @@ import Glibc
             let second = try await daemon.push(clone, app: "shop")
             let firstOutput = try await first.value.output
             #expect(firstOutput.contains("-----> shop v2 is live"), "\(firstOutput)")
-            #expect(second.output.contains("Another deploy of shop is running; waiting for it to finish"), "\(second.output)")
+            #expect(
+                second.output.contains("Another deploy of shop is running; waiting for it to finish"),
+                "\(second.output)"
+            )
             #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
             try? FileManager.default.removeItem(atPath: clone)
         }
@@ -231,7 +243,11 @@ import Glibc
 
             let refused = try await daemon.cli(["rollback", "shop", "v1"])
             #expect(refused.status == .exited(1))
-            #expect(refused.output.contains("cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3, v2"))
+            #expect(
+                refused.output.contains(
+                    "cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3, v2"
+                )
+            )
         }
     }
 
@@ -253,6 +269,8 @@ import Glibc
 
             let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/GREETING")
             let change = try await daemon.cli(["config:set", "shop", "GREETING=changed"])
+            // Some requests after the switch, so the loop meets the new release too.
+            try await Task.sleep(for: .milliseconds(500))
             let seen = await loop.stop()
             #expect(change.output.contains("-----> shop v3 is live"), "\(change.output)")
             #expect(!change.output.contains("app detected"), "no build ran")
@@ -266,7 +284,6 @@ import Glibc
         }
     }
 }
-
 
 /// Polls `condition` for up to 30 s.
 func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {

@@ -19,7 +19,8 @@ import Glibc
 
     @Test func reportsTheExitStatusAndTheExplicitEnvironmentOnly() async throws {
         let (status, output) = try await Spawner.output(
-            of: Command("/bin/sh", ["-c", "echo \"[$GREETING][$HOME]\"; exit 7"], environment: ["GREETING": "hi"]))
+            of: Command("/bin/sh", ["-c", "echo \"[$GREETING][$HOME]\"; exit 7"], environment: ["GREETING": "hi"])
+        )
         #expect(status == .exited(7))
         #expect(output == "[hi][]")
     }
@@ -38,10 +39,16 @@ import Glibc
         // The shell ignores TERM; its background sleep is a grandchild in the same group.
         let child = try Spawner.start(
             Command("/bin/sh", ["-c", "trap '' TERM; sleep 300 & echo $! > \(pidFile); wait"], environment: [:]),
-            logFile: directory.path + "/log")
+            logFile: directory.path + "/log"
+        )
         var grandchild: pid_t = 0
         for _ in 0..<100 where grandchild == 0 {
-            grandchild = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            grandchild =
+                pid_t(
+                    (try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines
+                    ) ?? ""
+                ) ?? 0
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(grandchild > 0)

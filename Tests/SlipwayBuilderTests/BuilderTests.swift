@@ -1,9 +1,10 @@
 import Foundation
 import SlipwayBasics
-@testable import SlipwayBuilder
 import SlipwayGit
 import SlipwayTestSupport
 import Testing
+
+@testable import SlipwayBuilder
 
 @Suite struct ProcfileTests {
     @Test func readsTypesAndCommandsSkippingCommentsAndBlankLines() throws {
@@ -38,9 +39,18 @@ import Testing
         #expect(
             plan.checks == [
                 HealthCheck(
-                    name: "ready", path: "/health", attempts: 4, wait: .seconds(2), timeout: .seconds(3),
-                    initialDelay: .seconds(1), content: "ok", passesInARow: 1, deadline: nil)
-            ])
+                    name: "ready",
+                    path: "/health",
+                    attempts: 4,
+                    wait: .seconds(2),
+                    timeout: .seconds(3),
+                    initialDelay: .seconds(1),
+                    content: "ok",
+                    passesInARow: 1,
+                    deadline: nil
+                )
+            ]
+        )
     }
 
     @Test func dokkuKeysNotActedOnYetAreWarnedAboutNeverIgnored() throws {
@@ -67,12 +77,19 @@ import Testing
         let yaml = "---\naddons: []\ndefault_process_types:\n  web: npm start\n  worker: node worker.js\n"
         #expect(
             try ReleaseBuilder.processTypes(fromReleaseYAML: yaml, buildpack: "x")
-                == ["web": "npm start", "worker": "node worker.js"])
-        #expect(try ReleaseBuilder.processTypes(fromReleaseYAML: "---\ndefault_process_types: {}\n", buildpack: "x") == [:])
+                == ["web": "npm start", "worker": "node worker.js"]
+        )
+        #expect(
+            try ReleaseBuilder.processTypes(fromReleaseYAML: "---\ndefault_process_types: {}\n", buildpack: "x") == [:]
+        )
     }
 
     /// Pushes a fixture into a bare repository and builds it with the shipped buildpacks.
-    private func build(_ fixtureName: String, config: [String: String] = [:], in directory: TemporaryDirectory)
+    private func build(
+        _ fixtureName: String,
+        config: [String: String] = [:],
+        in directory: TemporaryDirectory
+    )
         async throws -> (BuiltRelease, String)
     {
         let bare = directory.path + "/app.git"
@@ -81,9 +98,16 @@ import Testing
         try await commitFixture(fixtureName, into: work, message: "fixture")
         try await run("git", ["push", "--quiet", bare, "main"], in: work)
         let request = BuildRequest(
-            app: try AppName(validating: "app"), repository: bare, revision: "main",
-            releaseDirectory: directory.path + "/releases/2", cacheDirectory: directory.path + "/cache", config: config,
-            baseEnvironment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path])
+            app: try AppName(validating: "app"),
+            repository: bare,
+            revision: "main",
+            releaseDirectory: directory.path + "/releases/2",
+            cacheDirectory: directory.path + "/cache",
+            config: config,
+            baseEnvironment: [
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path,
+            ]
+        )
         let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks")
         _ = try builder.checkout(request)
         let output = LineCollector()
@@ -112,7 +136,10 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let error = await #expect(throws: BuildError.self) { try await build("no-buildpack", in: directory) }
-        #expect(error?.description.contains("no buildpack detected this app (tried nodejs, python, static, procfile)") == true)
+        #expect(
+            error?.description.contains("no buildpack detected this app (tried nodejs, python, static, procfile)")
+                == true
+        )
     }
 
     @Test func aFailingCompileShowsItsOutputAndExitStatus() async throws {
@@ -136,7 +163,11 @@ import Testing
             try text.write(toFile: pack + "/bin/" + name, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: pack + "/bin/" + name)
         }
-        let (built, output) = try await build("no-buildpack", config: ["BUILDPACK_URL": pack, "GREETING": "hello"], in: directory)
+        let (built, output) = try await build(
+            "no-buildpack",
+            config: ["BUILDPACK_URL": pack, "GREETING": "hello"],
+            in: directory
+        )
         #expect(built.buildpack == "Custom")
         #expect(built.processTypes == ["web": "./serve"])
         #expect(output.contains("greeting=hello cache=\(directory.path)/cache"))

@@ -28,7 +28,9 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let (bare, work) = try await pushedRepository(directory)
-        let head = try await run("git", ["rev-parse", "HEAD"], in: work).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let head = try await run("git", ["rev-parse", "HEAD"], in: work).output.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let commit = try Repository(openBareAt: bare).commit("refs/heads/main")
         #expect(commit.id == head)
         #expect(commit.summary == "First commit")

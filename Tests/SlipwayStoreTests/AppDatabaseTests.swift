@@ -24,7 +24,12 @@ import Testing
         let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil)
         try store.markLive(v2.id!, of: shop)
         let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil)
-        let blog = try store.startRelease(of: try AppName(validating: "blog"), description: "x", commitID: "c", author: nil)
+        let blog = try store.startRelease(
+            of: try AppName(validating: "blog"),
+            description: "x",
+            commitID: "c",
+            author: nil
+        )
         #expect((v2.number, v3.number, blog.number) == (2, 3, 2))
         try store.markLive(v3.id!, of: shop)
         let statuses = try store.history(of: shop).map { "\($0.release.version) \($0.release.status.rawValue)" }
@@ -127,13 +132,22 @@ import Testing
         // v2's tree was pruned; v3 can be rolled back to; v4 is live; v5 failed; v1 never ran.
         let pruned = { @Sendable (release: Release) in release.number != 2 }
         let message = { (version: Int) -> String? in
-            (#expect(throws: StoreError.self) { try store.startRollback(of: shop, to: ReleaseVersion(version), treeExists: pruned) })?
-                .description
+            (#expect(throws: StoreError.self) {
+                try store.startRollback(of: shop, to: ReleaseVersion(version), treeExists: pruned)
+            })?
+            .description
         }
-        #expect(message(2) == "cannot roll shop back to v2: its built tree has been deleted; releases you can roll back to: v3")
+        #expect(
+            message(2)
+                == "cannot roll shop back to v2: its built tree has been deleted; releases you can roll back to: v3"
+        )
         #expect(message(4) == "cannot roll shop back to v4: it is the live release; releases you can roll back to: v3")
-        #expect(message(5) == "cannot roll shop back to v5: it never went live (failed); releases you can roll back to: v3")
-        #expect(message(1) == "cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3")
+        #expect(
+            message(5) == "cannot roll shop back to v5: it never went live (failed); releases you can roll back to: v3"
+        )
+        #expect(
+            message(1) == "cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3"
+        )
         #expect(try store.startRollback(of: shop, to: nil, treeExists: pruned).target.number == 3)
     }
 }

@@ -13,9 +13,14 @@ import Glibc
 @Suite struct SupervisorTests {
     private func spec(_ command: String, in directory: TemporaryDirectory) throws -> InstanceSpec {
         InstanceSpec(
-            app: try AppName(validating: "shop"), release: ReleaseVersion(2), processType: "web", command: command,
-            directory: directory.path, environment: ["PATH": "/usr/bin:/bin", "GREETING": "hi"],
-            logFile: directory.path + "/web.1.log")
+            app: try AppName(validating: "shop"),
+            release: ReleaseVersion(2),
+            processType: "web",
+            command: command,
+            directory: directory.path,
+            environment: ["PATH": "/usr/bin:/bin", "GREETING": "hi"],
+            logFile: directory.path + "/web.1.log"
+        )
     }
 
     private func waitForLog(_ path: String, toContain text: String) async throws -> String {
@@ -30,23 +35,36 @@ import Glibc
     @Test func anInstanceGetsItsPortEnvironmentAndProfileScriptsAndLogsToItsFile() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try FileManager.default.createDirectory(atPath: directory.path + "/.profile.d", withIntermediateDirectories: true)
-        try "export FROM_PROFILE=yes\n".write(toFile: directory.path + "/.profile.d/app.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/.profile.d",
+            withIntermediateDirectories: true
+        )
+        try "export FROM_PROFILE=yes\n".write(
+            toFile: directory.path + "/.profile.d/app.sh",
+            atomically: true,
+            encoding: .utf8
+        )
         let supervisor = Supervisor(stopGrace: .seconds(2), logger: Logger(label: "test"))
         let instance = try await supervisor.boot(
-            try spec("echo \"port=$PORT greeting=$GREETING profile=$FROM_PROFILE\"; sleep 60", in: directory))
+            try spec("echo \"port=$PORT greeting=$GREETING profile=$FROM_PROFILE\"; sleep 60", in: directory)
+        )
         let log = try await waitForLog(instance.spec.logFile, toContain: "port=")
         #expect(log.contains("port=\(instance.port!) greeting=hi profile=yes"))
         await supervisor.stop(instance)
         #expect(instance.exitStatus == .signalled(SIGTERM))
-        #expect(kill(instance.pid, 0) != 0 || (try? String(contentsOfFile: "/proc/\(instance.pid)/stat", encoding: .utf8))?.contains(" Z ") == true)
+        #expect(
+            kill(instance.pid, 0) != 0
+                || (try? String(contentsOfFile: "/proc/\(instance.pid)/stat", encoding: .utf8))?.contains(" Z ") == true
+        )
     }
 
     @Test func anInstanceThatIgnoresSIGTERMIsKilledAfterTheGracePeriod() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let supervisor = Supervisor(stopGrace: .milliseconds(500), logger: Logger(label: "test"))
-        let instance = try await supervisor.boot(try spec("trap '' TERM; echo ready; while true; do sleep 1; done", in: directory))
+        let instance = try await supervisor.boot(
+            try spec("trap '' TERM; echo ready; while true; do sleep 1; done", in: directory)
+        )
         _ = try await waitForLog(instance.spec.logFile, toContain: "ready")
         let started = ContinuousClock.now
         await supervisor.stop(instance)

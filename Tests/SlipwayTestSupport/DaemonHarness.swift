@@ -26,16 +26,22 @@ public final class DaemonHarness: Sendable {
         process = try Spawner.start(
             Command(
                 Self.binary,
-                ["serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
-                 "--drain-timeout", String(drainTimeout), "--stop-grace", "5"],
-                environment: environment),
-            logFile: directory.path + "/daemon.log")
+                [
+                    "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
+                    "--drain-timeout", String(drainTimeout), "--stop-grace", "5",
+                ],
+                environment: environment
+            ),
+            logFile: directory.path + "/daemon.log"
+        )
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let status = process.exitStatus {
                 throw HarnessError.daemonExited(status, log: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
             }
-            if (try? await cli(["apps"]))?.status == .exited(0), (try? HTTPConnection(port: port).get("/", host: "x")) != nil {
+            if (try? await cli(["apps"]))?.status == .exited(0),
+                (try? HTTPConnection(port: port).get("/", host: "x")) != nil
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -53,7 +59,11 @@ public final class DaemonHarness: Sendable {
     }
 
     /// Pushes the work tree's `branch` to the app's repository with the real git client.
-    public func push(_ workTree: String, app: String, branch: String = "main") async throws -> (status: ExitStatus, output: String) {
+    public func push(
+        _ workTree: String,
+        app: String,
+        branch: String = "main"
+    ) async throws -> (status: ExitStatus, output: String) {
         try await run("git", ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"], in: workTree)
     }
 
@@ -83,7 +93,8 @@ extension DaemonHarness {
     /// Runs `body` against a fresh daemon and a scratch work folder; whatever happens, the daemon
     /// is stopped and both are removed, and a failure comes with the daemon's log.
     public static func with(
-        drainTimeout: Int = 5, _ body: (DaemonHarness, _ work: String) async throws -> Void
+        drainTimeout: Int = 5,
+        _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
         let daemon = try await DaemonHarness(drainTimeout: drainTimeout)
         let work = try TemporaryDirectory("work")

@@ -19,7 +19,10 @@ public struct TemporaryDirectory: Sendable {
     public let path: String
 
     public init(_ label: String = "test") throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-\(label)-\(UUID().uuidString.prefix(8))").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent(
+                "slipway-\(label)-\(UUID().uuidString.prefix(8))"
+            ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
@@ -35,7 +38,9 @@ public func freePort() -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     return Int(UInt16(bigEndian: address.sin_port))
 }
@@ -52,11 +57,17 @@ public var toolEnvironment: [String: String] {
 
 /// Runs a program to its end and returns its status and merged output.
 @discardableResult
-public func run(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil)
+public func run(
+    _ executable: String,
+    _ arguments: [String],
+    in directory: String? = nil,
+    environment: [String: String]? = nil
+)
     async throws -> (status: ExitStatus, output: String)
 {
     try await Spawner.output(
-        of: Command(executable, arguments, environment: environment ?? toolEnvironment, workingDirectory: directory))
+        of: Command(executable, arguments, environment: environment ?? toolEnvironment, workingDirectory: directory)
+    )
 }
 
 /// Copies a fixture into `directory` (replacing what was there but `.git`) and commits it.
@@ -144,7 +155,9 @@ public final class HTTPConnection {
     private func readLine() throws -> String {
         while true {
             if let index = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<index], as: UTF8.self).trimmingCharacters(in: .init(charactersIn: "\r"))
+                let line = String(decoding: buffer[..<index], as: UTF8.self).trimmingCharacters(
+                    in: .init(charactersIn: "\r")
+                )
                 buffer.removeSubrange(...index)
                 return line
             }
@@ -168,7 +181,9 @@ public final class HTTPConnection {
             let line = try readLine()
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
         var body: [UInt8] = []
         if status == 304 || status == 204 {
@@ -216,5 +231,6 @@ func connectToLoopback(port: Int, receiveTimeout: Int) throws -> Int32 {
 }
 
 public enum HTTPClientError: Error {
-    case refused, closed, timedOut, malformed(String)
+    case refused, closed, timedOut
+    case malformed(String)
 }

@@ -13,9 +13,12 @@ public final class WebSocketClient {
     /// Connects to 127.0.0.1:`port` and upgrades `path` on `host`; throws unless the answer is 101.
     public init(port: Int, host: String, path: String) throws {
         fd = try connectToLoopback(port: port, receiveTimeout: 20)
-        try send(Array(
-            ("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+        try send(
+            Array(
+                ("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8
+            )
+        )
         while !buffer.contains(sequence: [13, 10, 13, 10]) { try fill() }
         let end = buffer.firstRange(of: [13, 10, 13, 10])!
         let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
@@ -30,7 +33,9 @@ public final class WebSocketClient {
         let payload = Array(text.utf8)
         precondition(payload.count < 126, "short frames only")
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        try send([0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        try send(
+            [0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        )
     }
 
     /// The next frame from the server: its opcode (1 text, 8 close) and payload; nil once the connection
