@@ -32,30 +32,41 @@ struct HealthGate {
         var last: ProbeResult?
         var lastShown = ContinuousClock.now
         let deadline = check.deadline.map { ContinuousClock.now + $0 }
-        var tried = 0
-        for attempt in 1...max(1, check.attempts) {
+        var attempt = 0
+        while attempt < max(1, check.attempts) {
             if let deadline, ContinuousClock.now >= deadline { break }
-            tried = attempt
             follower.flush(into: output)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
             let timeout = deadline.map { min(check.timeout, max(.milliseconds(100), $0 - .now)) } ?? check.timeout
             let result = await HealthProbe.get(upstream, path: check.path, host: host, timeout: timeout)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
             last = result
+            let shouldShow = !plan.isDefault || ContinuousClock.now - lastShown >= .seconds(5)
+            // The default check spends no try on an app that is not listening yet: it asks again soon, so a
+            // fast starter is not kept waiting a whole second; its deadline still bounds the wait.
+            if plan.isDefault && result.isRefused {
+                if shouldShow {
+                    output.detail("waiting: \(result)")
+                    lastShown = .now
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            attempt += 1
             if result.passes(content: check.content) {
                 inARow += 1
                 if inARow >= check.passesInARow { return }
             } else {
                 inARow = 0
                 // Every try for explicit checks; at most every five seconds for the patient default.
-                if !plan.isDefault || ContinuousClock.now - lastShown >= .seconds(5) {
+                if shouldShow {
                     output.detail("waiting: \(result) (try \(attempt) of \(check.attempts))")
                     lastShown = .now
                 }
             }
             if attempt < check.attempts { try await Task.sleep(for: check.wait) }
         }
-        throw HealthFailure.unhealthy(check: check.name, attempts: tried, last: last)
+        throw HealthFailure.unhealthy(check: check.name, attempts: attempt, last: last)
     }
 }
 

@@ -11,6 +11,8 @@ import Darwin
 #endif
 
 enum FailureReason {
+    static let refused = "connection refused"
+
     static func describe(_ error: any Error) -> String {
         switch error {
         case let error as NIOConnectionError:
@@ -18,7 +20,7 @@ enum FailureReason {
             return "its address could not be resolved"
         case let error as IOError:
             switch error.errnoCode {
-            case ECONNREFUSED: return "connection refused"
+            case ECONNREFUSED: return refused
             case ECONNRESET: return "connection reset"
             case ETIMEDOUT: return "timed out"
             case EPIPE: return "connection closed"

@@ -85,6 +85,9 @@ public struct ProbeResult: Sendable, CustomStringConvertible {
         self.failure = failure
     }
 
+    /// Nothing listens on the instance's port (yet).
+    public var isRefused: Bool { failure == FailureReason.refused }
+
     /// Dokku's rule: a status 200-399, and the body contains `content` when given.
     public func passes(content: String?) -> Bool {
         guard failure == nil, let status, (200..<400).contains(status) else { return false }

@@ -46,6 +46,7 @@ struct HealthProbeTests {
         withExtendedLifetime(refusing) {}
         #expect(result.status == nil)
         #expect(result.failure == "connection refused")
+        #expect(result.isRefused)
         #expect(!result.passes(content: nil))
         #expect(result.description == "GET /health: connection refused")
     }
