@@ -53,12 +53,15 @@ public struct DeploySettings: Sendable {
 public enum DeployError: UserFacingError {
     case hookMissing(String)
     case couldNotCreate(AppName, String)
+    case releasePhaseFailed(command: String, ExitStatus)
 
     public var description: String {
         switch self {
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
         case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
+        case .releasePhaseFailed(let command, let status):
+            "the release phase (\(command)) \(status); fix it and push again (no instance of this release was started)"
         }
     }
 }
@@ -230,10 +233,9 @@ public actor Deployer {
     public func rollback(
         app name: AppName,
         to target: ReleaseVersion?,
+        skipReleasePhase: Bool = false,
         output: DeployOutput
-    ) async throws
-        -> DeployOutcome
-    {
+    ) async throws -> DeployOutcome {
         _ = try store.app(name)
         await lock(name, output: output)
         defer { locks.release(name) }
@@ -250,6 +252,7 @@ public actor Deployer {
             guard let command = chosen.processTypeCommands["web"] else {
                 throw BuildError.noWebProcess(types: Array(chosen.processTypeCommands.keys))
             }
+            if !skipReleasePhase { try await runReleasePhase(rollback, of: name, output: output) }
             let serving = try await boot(
                 rollback,
                 command: command,
@@ -296,6 +299,7 @@ public actor Deployer {
             output.step(
                 "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
             )
+            try await runReleasePhase(release, of: name, output: output)
             let serving = try await boot(
                 release,
                 command: live.processTypeCommands["web"] ?? "",
@@ -373,10 +377,11 @@ public actor Deployer {
             processTypes: built.processTypes
         )
         for warning in built.healthChecks.warnings { output.step("Warning: \(warning)") }
-        for type in built.processTypes.keys.sorted() where type != "web" {
+        for type in built.processTypes.keys.sorted() where type != "web" && type != "release" {
             output.detail("\(type): not started (scale 0; only web runs for now)")
         }
 
+        try await runReleasePhase(builtRelease, of: name, output: output)
         let serving = try await boot(
             builtRelease,
             command: built.processTypes["web"]!,
@@ -400,23 +405,7 @@ public actor Deployer {
     ) async throws -> ServingRelease {
         let version = release.version
         guard let tree = release.tree else { throw InternalError("\(name) \(version) has no built tree to boot") }
-        try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
-        var environment = settings.baseEnvironment
-        environment.merge(release.configValues) { _, config in config }
-        environment["SLIPWAY_RELEASE"] = version.description
-        environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
-        environment["SLIPWAY_APP"] = name.rawValue
-        environment["HTTP_FORWARDED_COUNT"] = "1"
-        environment["DYNO"] = "web.1"
-        let spec = InstanceSpec(
-            app: name,
-            release: version,
-            processType: "web",
-            command: command,
-            directory: settings.data.release(name, tree),
-            environment: environment,
-            logFile: settings.data.logs(name) + "/web.1.log"
-        )
+        let spec = try processSpec(release, of: name, type: "web", command: command, tree: tree)
         let follower = LogFollower(path: spec.logFile)
 
         let instance = try await step(.boot, of: releaseID) {
@@ -451,6 +440,47 @@ public actor Deployer {
             instances: [instance],
             set: UpstreamSet(release: stamp, upstreams: [upstream])
         )
+    }
+
+    /// What a process of `release` runs with: its tree, its config, and Slipway's variables.
+    private func processSpec(
+        _ release: Release,
+        of name: AppName,
+        type: String,
+        command: String,
+        tree: ReleaseVersion
+    )
+        throws -> InstanceSpec
+    {
+        try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
+        var environment = settings.baseEnvironment
+        environment.merge(release.configValues) { _, config in config }
+        environment["SLIPWAY_RELEASE"] = release.version.description
+        environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
+        environment["SLIPWAY_APP"] = name.rawValue
+        environment["HTTP_FORWARDED_COUNT"] = "1"
+        environment["DYNO"] = "\(type).1"
+        return InstanceSpec(
+            app: name,
+            release: release.version,
+            processType: type,
+            command: command,
+            directory: settings.data.release(name, tree),
+            environment: environment,
+            logFile: settings.data.logs(name) + "/\(type).1.log"
+        )
+    }
+
+    /// Step 5: the Procfile's `release:` command (migrations), once, with the release's build and
+    /// config, before any instance of the release boots. A failure stops the deploy here.
+    private func runReleasePhase(_ release: Release, of name: AppName, output: DeployOutput) async throws {
+        guard let command = release.processTypeCommands["release"], let tree = release.tree else { return }
+        let spec = try processSpec(release, of: name, type: "release", command: command, tree: tree)
+        try await step(.release, of: release.id) {
+            output.step("Running the release phase: \(command)")
+            let status = try await supervisor.runOnce(spec) { output.detail($0) }
+            guard status.succeeded else { throw DeployError.releasePhaseFailed(command: command, status) }
+        }
     }
 
     /// Steps 8-9: the switch, then the drain and retirement of what it replaced.

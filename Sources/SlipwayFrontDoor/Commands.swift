@@ -423,12 +423,20 @@ public struct RollbackCommand: AdminCommand {
     @Argument(help: "The app.") var app: AppName
     @Argument(help: "The release to roll back to (default: the one before the live release).") var release:
         ReleaseVersion?
+    @Flag(help: "Do not run the Procfile's release: command before booting.") var skipReleasePhase = false
 
     public init() {}
 
     public func run(in context: CommandContext) async throws {
         let output = DeployOutput { context.output.print($0) }
-        guard try await context.deployer.rollback(app: app, to: release, output: output) == .live else {
+        guard
+            try await context.deployer.rollback(
+                app: app,
+                to: release,
+                skipReleasePhase: skipReleasePhase,
+                output: output
+            ) == .live
+        else {
             throw DeployFailed()
         }
     }

@@ -221,14 +221,26 @@ public actor Supervisor {
         }
     }
 
+    /// Runs `spec` once to its end (a release phase), handing each output line to `onLine`.
+    /// Cancelling the task stops it.
+    public nonisolated func runOnce(
+        _ spec: InstanceSpec,
+        onLine: @escaping @Sendable (String) -> Void
+    ) async throws
+        -> ExitStatus
+    {
+        try await Spawner.run(Self.command(spec, port: nil), grace: stopGrace, onLine: onLine)
+    }
+
     private static func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
+        try Spawner.start(command(spec, port: port), logFile: spec.logFile)
+    }
+
+    /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
+    private static func command(_ spec: InstanceSpec, port: Int?) -> Command {
         var environment = spec.environment
         if let port { environment["PORT"] = String(port) }
-        // Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
         let script = "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
-        return try Spawner.start(
-            Command("/bin/bash", ["-c", script], environment: environment, workingDirectory: spec.directory),
-            logFile: spec.logFile
-        )
+        return Command("/bin/bash", ["-c", script], environment: environment, workingDirectory: spec.directory)
     }
 }

@@ -54,6 +54,36 @@ import Testing
         }
     }
 
+    @Test func theReleasePhaseRunsBeforeBootAndAFailingOneKeepsTheLiveRelease() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("release-phase", into: workPath, message: "with migrations")
+            let push = try await daemon.push(workPath, app: "shop")
+            #expect(push.output.contains("-----> Running the release phase: sh migrate.sh"), "\(push.output)")
+            #expect(push.output.contains("migrating the database for v2"))
+            #expect(push.output.contains("-----> shop v2 is live"))
+            let phase = try #require(push.output.range(of: "migrating the database"))
+            let boot = try #require(push.output.range(of: "-----> Booting shop v2"))
+            #expect(phase.lowerBound < boot.lowerBound, "the release phase runs before any instance boots")
+
+            let failing = try await daemon.cli(["config:set", "shop", "MIGRATION_EXIT=3"])
+            #expect(failing.status == .exited(1))
+            #expect(
+                failing.output.contains("the release phase (sh migrate.sh) exited with status 3"),
+                "\(failing.output)"
+            )
+            #expect(failing.output.contains("shop v2 is still live"))
+            #expect(!failing.output.contains("Booting shop v3"))
+            let answer = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
+            #expect(answer.body.hasPrefix("hello from shop release v2"))
+            // The failed release's config never became the app's.
+            #expect(try await daemon.cli(["config:get", "shop", "MIGRATION_EXIT"]).status == .exited(1))
+            let info = try await daemon.cli(["releases:info", "shop", "v3"]).output
+            #expect(info.contains("Status:      failed"))
+            #expect(info.contains("release   failed"))
+        }
+    }
+
     @Test func badCommandsGetOneClearLineAndANonZeroExit() async throws {
         try await DaemonHarness.with { daemon, _ in
             let invalid = try await daemon.cli(["apps:create", "Bad_Name"])

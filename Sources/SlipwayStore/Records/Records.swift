@@ -60,7 +60,7 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
 
 /// The steps of a deploy, in the order they run.
 public enum DeployStep: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
-    case checkout, build, boot, health, `switch`, drain
+    case checkout, build, release, boot, health, `switch`, drain
 }
 
 public enum StepOutcome: String, Sendable, Codable, DatabaseValueConvertible {
