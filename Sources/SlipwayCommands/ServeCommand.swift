@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between SIGTERM and SIGKILL when an instance stops (env SLIPWAY_STOP_GRACE; default 30).")
     var stopGrace: Int?
 
+    @Option(help: "Built release trees kept per app for rollbacks (env SLIPWAY_KEEP_RELEASES; default 5).")
+    var keepReleases: Int?
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
@@ -54,8 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
             httpPort: port,
             domain: (domain ?? environment["SLIPWAY_DOMAIN"] ?? "localhost").lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
-            drainTimeout: .seconds(try seconds(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
-            stopGrace: .seconds(try seconds(stopGrace, "SLIPWAY_STOP_GRACE", default: 30))
+            drainTimeout: .seconds(try wholeNumber(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
+            stopGrace: .seconds(try wholeNumber(stopGrace, "SLIPWAY_STOP_GRACE", default: 30)),
+            keepReleases: max(1, try wholeNumber(keepReleases, "SLIPWAY_KEEP_RELEASES", default: 5))
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info
@@ -74,11 +78,14 @@ struct ServeCommand: AsyncParsableCommand {
         return (String(text[..<colon]), port)
     }
 
-    private func seconds(_ flag: Int?, _ variable: String, default value: Int) throws -> Int {
-        if let flag { return flag }
+    private func wholeNumber(_ flag: Int?, _ variable: String, default value: Int) throws -> Int {
+        if let flag {
+            guard flag >= 0 else { throw ValidationError("invalid \(flag) for \(variable): give a whole number") }
+            return flag
+        }
         guard let text = environment[variable] else { return value }
         guard let number = Int(text), number >= 0 else {
-            throw ValidationError("invalid \(variable) \"\(text)\": give a whole number of seconds")
+            throw ValidationError("invalid \(variable) \"\(text)\": give a whole number")
         }
         return number
     }

@@ -24,6 +24,7 @@ public struct DaemonConfiguration: Sendable {
     public var shareDirectory: String
     public var drainTimeout: Duration
     public var stopGrace: Duration
+    public var keepReleases: Int
 
     public init(
         data: DataDirectory,
@@ -32,7 +33,8 @@ public struct DaemonConfiguration: Sendable {
         domain: String,
         shareDirectory: String,
         drainTimeout: Duration,
-        stopGrace: Duration
+        stopGrace: Duration,
+        keepReleases: Int
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -41,6 +43,7 @@ public struct DaemonConfiguration: Sendable {
         self.shareDirectory = shareDirectory
         self.drainTimeout = drainTimeout
         self.stopGrace = stopGrace
+        self.keepReleases = keepReleases
     }
 }
 
@@ -79,6 +82,7 @@ public enum Daemon {
             hooksDirectory: configuration.shareDirectory + "/hooks",
             buildpacksDirectory: configuration.shareDirectory + "/buildpacks",
             drainTimeout: configuration.drainTimeout,
+            keepReleases: configuration.keepReleases,
             baseEnvironment: baseEnvironment(data)
         )
         let deployer = Deployer(

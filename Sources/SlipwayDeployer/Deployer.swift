@@ -22,6 +22,8 @@ public struct DeploySettings: Sendable {
     public var hooksDirectory: String
     public var buildpacksDirectory: String
     public var drainTimeout: Duration
+    /// How many built release trees an app keeps on disk (the live one included), for rollbacks.
+    public var keepReleases: Int
     /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
     public var baseEnvironment: [String: String]
 
@@ -32,6 +34,7 @@ public struct DeploySettings: Sendable {
         hooksDirectory: String,
         buildpacksDirectory: String,
         drainTimeout: Duration = .seconds(30),
+        keepReleases: Int = 5,
         baseEnvironment: [String: String]
     ) {
         self.data = data
@@ -40,6 +43,7 @@ public struct DeploySettings: Sendable {
         self.hooksDirectory = hooksDirectory
         self.buildpacksDirectory = buildpacksDirectory
         self.drainTimeout = drainTimeout
+        self.keepReleases = keepReleases
         self.baseEnvironment = baseEnvironment
     }
 
@@ -524,6 +528,8 @@ public actor Deployer {
             let event = try? store.startStep(.drain, of: releaseID)
             let report = await replacedSet.drain(timeout: timeout)
             for instance in previous.instances { await supervisor.stop(instance) }
+            // Only now: the retired instances ran in their tree until a moment ago.
+            let removed = pruneTrees(of: name)
             if let event {
                 _ = try? store.finishStep(
                     event,
@@ -531,6 +537,8 @@ public actor Deployer {
                     detail:
                         "\(previous.release.version): \(report.finished) finished, \(report.cancelled) cut off at the "
                         + "drain timeout, \(report.webSocketsClosed) WebSockets closed; instances stopped"
+                        + (removed.isEmpty
+                            ? "" : "; removed the built trees of " + removed.map(\.description).joined(separator: ", "))
                 )
             }
             logger.info(
@@ -539,6 +547,36 @@ public actor Deployer {
             )
             drainFinished(id)
         }
+    }
+
+    /// Retention: keeps the live release's tree and the trees of the newest retired releases, up to
+    /// `keepReleases` in all, and deletes the other built trees. Their history rows stay forever.
+    private func pruneTrees(of name: AppName) -> [ReleaseVersion] {
+        guard let history = try? store.history(of: name).map(\.release) else { return [] }
+        var kept = Set(history.filter { $0.status == .live }.compactMap(\.buildNumber))
+        for release in history where release.status == .retired && kept.count < settings.keepReleases {
+            if let tree = release.buildNumber { kept.insert(tree) }
+        }
+        // A deploy under way owns its tree, and one that started after the history was read is newer than all of it.
+        let newest = history.map(\.number).max() ?? 0
+        for release in history where release.status == .building || release.status == .deploying {
+            kept.insert(release.buildNumber ?? release.number)
+        }
+        let directory = settings.data.releases(name)
+        let trees = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap(Int.init)
+        var removed: [ReleaseVersion] = []
+        for tree in trees.sorted() where tree <= newest && !kept.contains(tree) {
+            do {
+                try FileManager.default.removeItem(atPath: directory + "/\(tree)")
+                removed.append(ReleaseVersion(tree))
+            } catch {
+                logger.warning(
+                    "could not remove an old release tree",
+                    metadata: ["app.name": "\(name)", "release.number": "\(tree)", "error": "\(error)"]
+                )
+            }
+        }
+        return removed
     }
 
     private func drainFinished(_ id: UUID) {

@@ -251,6 +251,37 @@ import Glibc
         }
     }
 
+    @Test func onlyTheNewestTreesAreKeptAndRollbackToAPrunedOneSaysWhatCanBe() async throws {
+        try await DaemonHarness.with(arguments: ["--keep-releases", "2"]) { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("healthcheck-app", into: workPath, message: "v2")
+            for number in 2...4 {
+                if number > 2 {
+                    try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v\(number)"], in: workPath)
+                }
+                let push = try await daemon.push(workPath, app: "shop")
+                #expect(push.output.contains("shop v\(number) is live"), "\(push.output)")
+            }
+            let releases = daemon.data + "/apps/shop/releases"
+            try await waitUntil("v2's tree is removed after v4's drain") {
+                !FileManager.default.fileExists(atPath: releases + "/2")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: releases).sorted() == ["3", "4"])
+            #expect(
+                try await daemon.cli(["releases:info", "shop", "v4"]).output.contains("removed the built trees of v2")
+            )
+            let refused = try await daemon.cli(["rollback", "shop", "v2"])
+            #expect(refused.status == .exited(1))
+            #expect(
+                refused.output.contains(
+                    "cannot roll shop back to v2: its built tree has been deleted; releases you can roll back to: v3"
+                ),
+                "\(refused.output)"
+            )
+            #expect(try await daemon.cli(["releases", "shop"]).output.contains("v2     retired"), "history stays")
+        }
+    }
+
     @Test func aConfigChangeIsAReleaseOfTheLiveBuildSwitchedToWithoutAFailedRequest() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])

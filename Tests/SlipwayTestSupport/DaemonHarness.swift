@@ -16,9 +16,9 @@ public final class DaemonHarness: Sendable {
     public var data: String { directory.path + "/data" }
     public var log: String { directory.path + "/daemon.log" }
 
-    /// Starts the daemon and waits until its control socket answers. Given `directory` (of a daemon
-    /// that was stopped), it starts on that daemon's data directory and port again.
-    public init(drainTimeout: Int = 5, restartingIn previous: DaemonHarness? = nil) async throws {
+    /// Starts the daemon (with extra `serve` arguments) and waits until its control socket answers.
+    /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
+    public init(arguments: [String] = [], restartingIn previous: DaemonHarness? = nil) async throws {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
         var environment = toolEnvironment
@@ -28,8 +28,8 @@ public final class DaemonHarness: Sendable {
                 Self.binary,
                 [
                     "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
-                    "--drain-timeout", String(drainTimeout), "--stop-grace", "5",
-                ],
+                    "--drain-timeout", "5", "--stop-grace", "5",
+                ] + arguments,
                 environment: environment
             ),
             logFile: directory.path + "/daemon.log"
@@ -93,10 +93,10 @@ extension DaemonHarness {
     /// Runs `body` against a fresh daemon and a scratch work folder; whatever happens, the daemon
     /// is stopped and both are removed, and a failure comes with the daemon's log.
     public static func with(
-        drainTimeout: Int = 5,
+        arguments: [String] = [],
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
-        let daemon = try await DaemonHarness(drainTimeout: drainTimeout)
+        let daemon = try await DaemonHarness(arguments: arguments)
         let work = try TemporaryDirectory("work")
         defer {
             work.remove()
