@@ -101,17 +101,20 @@ public struct ReleasesCommand: AdminCommand {
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
     @Option(name: .shortAndLong, help: "How many releases to show.") var number = 20
+    @Flag(help: "Show every release.") var all = false
     @Flag(help: "Print JSON.") var json = false
 
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        let history = try context.store.history(of: app, limit: number)
+        let history = try context.store.history(of: app, limit: all ? nil : number)
         if json {
             context.output.print(try JSON.encode(history.map(ReleaseSummary.init)))
             return
         }
-        context.output.print("=== \(app) releases")
+        context.output.print(
+            "=== \(app) releases" + (all || history.count < number ? "" : " (newest \(number); --all for every one)")
+        )
         for entry in history {
             let release = entry.release
             let commit = release.commitID.map { String($0.prefix(7)) } ?? "-      "
