@@ -145,18 +145,7 @@ public actor Deployer {
                 guard let release = try store.liveRelease(of: name) else { continue }
                 let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
                 do {
-                    let directory = settings.data.release(name, release.tree ?? release.version)
-                    guard let command = release.processTypeCommands["web"] else {
-                        throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
-                    }
-                    let serving = try await boot(
-                        release,
-                        command: command,
-                        of: name,
-                        output: output,
-                        healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory),
-                        recordedOn: nil
-                    )
+                    let serving = try await boot(release, of: name, output: output, recordedOn: nil)
                     router.activate(serving.set, for: name.rawValue)
                     await supervisor.markServing(serving.instances)
                     live[name] = serving
@@ -252,19 +241,8 @@ public actor Deployer {
             output.step(
                 "Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build"
             )
-            let directory = data.release(name, chosen.tree!)
-            guard let command = chosen.processTypeCommands["web"] else {
-                throw BuildError.noWebProcess(types: Array(chosen.processTypeCommands.keys))
-            }
             if !skipReleasePhase { try await runReleasePhase(rollback, of: name, output: output) }
-            let serving = try await boot(
-                rollback,
-                command: command,
-                of: name,
-                output: output,
-                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: directory),
-                recordedOn: rollback.id
-            )
+            let serving = try await boot(rollback, of: name, output: output, recordedOn: rollback.id)
             try await activate(serving, of: name, output: output, applyingConfig: true)
         }
     }
@@ -304,14 +282,7 @@ public actor Deployer {
                 "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
             )
             try await runReleasePhase(release, of: name, output: output)
-            let serving = try await boot(
-                release,
-                command: live.processTypeCommands["web"] ?? "",
-                of: name,
-                output: output,
-                healthChecks: try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree)),
-                recordedOn: release.id
-            )
+            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
             try await activate(serving, of: name, output: output, applyingConfig: true)
         }
     }
@@ -386,29 +357,26 @@ public actor Deployer {
         }
 
         try await runReleasePhase(builtRelease, of: name, output: output)
-        let serving = try await boot(
-            builtRelease,
-            command: built.processTypes["web"]!,
-            of: name,
-            output: output,
-            healthChecks: built.healthChecks,
-            recordedOn: releaseID
-        )
+        let serving = try await boot(builtRelease, of: name, output: output, recordedOn: releaseID)
         try await activate(serving, of: name, output: output)
     }
 
-    /// Steps 6-7: boots the web instance of `release` (its built tree, its config) and waits until it
-    /// passes its health checks. On failure the new instance is stopped and nothing else changes.
+    /// Steps 6-7: boots the web instance of `release` (its built tree, its web command, its config)
+    /// and waits until it passes the health checks of its app.json. On failure the new instance is
+    /// stopped and nothing else changes.
     private func boot(
         _ release: Release,
-        command: String,
         of name: AppName,
         output: DeployOutput,
-        healthChecks plan: HealthCheckPlan,
         recordedOn releaseID: Int64?
-    ) async throws -> ServingRelease {
+    )
+        async throws -> ServingRelease
+    {
         let version = release.version
-        guard let tree = release.tree else { throw InternalError("\(name) \(version) has no built tree to boot") }
+        guard let tree = release.tree, let command = release.processTypeCommands["web"] else {
+            throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
+        }
+        let plan = try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))
         let spec = try processSpec(release, of: name, type: "web", command: command, tree: tree)
         let follower = LogFollower(path: spec.logFile)
 
