@@ -66,7 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await Daemon.run(configuration, logger: logger)
         } catch let error as any UserFacingError {
-            throw ValidationError(error.description)
+            // A running daemon's failure is not a usage error: one line, no usage text.
+            FileHandle.standardError.write(Data("slipway: \(error.description)\n".utf8))
+            throw ExitCode.failure
         }
     }
 

@@ -50,7 +50,8 @@ public struct DaemonConfiguration: Sendable {
 public enum DaemonError: UserFacingError {
     case dataDirectory(String, String)
     case alreadyRunning(String)
-    case cannotListen(String, String)
+    /// The proxy's own sentence about its listener.
+    case cannotListen(String)
 
     public var description: String {
         switch self {
@@ -58,8 +59,7 @@ public enum DaemonError: UserFacingError {
             "cannot use the data directory \(path): \(reason); pass another with --data or SLIPWAY_DATA"
         case .alreadyRunning(let path):
             "another slipway daemon is already using \(path); stop it first or pass another --data"
-        case .cannotListen(let address, let reason):
-            "cannot listen on \(address) (\(reason)); pass another address with --http HOST:PORT"
+        case .cannotListen(let reason): reason
         }
     }
 }
@@ -96,7 +96,7 @@ public enum Daemon {
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
         } catch {
-            throw DaemonError.cannotListen("\(configuration.httpHost):\(configuration.httpPort)", "\(error)")
+            throw DaemonError.cannotListen("\(error)")
         }
         let dispatcher = CommandDispatcher(deployer: deployer, store: store, settings: settings, logger: logger)
         let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, logger: logger)

@@ -80,7 +80,7 @@ public enum ProxyError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .cannotListen(let host, let port, let reason):
-            "Slipway cannot listen on \(host):\(port) (\(reason)): stop whatever uses that port or choose another."
+            "cannot listen on \(host):\(port) (\(reason)): stop whatever uses that port or choose another with --http HOST:PORT"
         case .staticRootMissing(let path):
             "The static site folder \(path) does not exist: check that the build wrote it."
         }

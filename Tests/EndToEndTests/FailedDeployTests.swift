@@ -104,6 +104,31 @@ import Testing
 
             let nonsense = try await daemon.cli(["deploy-everything"])
             #expect(nonsense.status != .exited(0))
+
+            // A second daemon on the same data directory, or on a port in use, says why in one line.
+            // `timeout` bounds the test should either ever start serving.
+            let sameData = try await run(
+                "timeout",
+                ["20", DaemonHarness.binary, "serve", "--data", daemon.data, "--http", "127.0.0.1:\(freePort())"]
+            )
+            #expect(sameData.status == .exited(1))
+            #expect(
+                sameData.output
+                    == "slipway: another slipway daemon is already using \(daemon.data); stop it first or pass another --data"
+            )
+            let other = try TemporaryDirectory("other")
+            defer { other.remove() }
+            let samePort = try await run(
+                "timeout",
+                ["20", DaemonHarness.binary, "serve", "--data", other.path, "--http", "127.0.0.1:\(daemon.port)"]
+            )
+            #expect(samePort.status == .exited(1))
+            #expect(
+                samePort.output.hasPrefix(
+                    "slipway: cannot listen on 127.0.0.1:\(daemon.port) (address already in use)"
+                ),
+                "\(samePort.output)"
+            )
             // Stopping twice is harmless: the harness stops it again on the way out.
             await daemon.stop()
 
