@@ -136,6 +136,21 @@ public actor Deployer {
     public func restore() async {
         do {
             let interrupted = try store.failInterruptedReleases()
+            // Instances a daemon that died left behind: stopped, so that they hold no port or old code.
+            for instance in try store.runningInstances() {
+                let app = try AppName(validating: instance.appName)
+                if await supervisor.stopLeftover(
+                    pid: instance.pid,
+                    app: app,
+                    release: ReleaseVersion(instance.releaseNumber)
+                ) {
+                    logger.warning(
+                        "stopped an instance left by a previous daemon",
+                        metadata: ["app.name": "\(app)", "instance.pid": "\(instance.pid)"]
+                    )
+                }
+                try store.setInstanceStatus(pid: instance.pid, .stopped)
+            }
             if interrupted > 0 {
                 logger.warning("interrupted deploys marked failed", metadata: ["count": "\(interrupted)"])
             }

@@ -469,3 +469,93 @@ public struct DeployCommand: AdminCommand {
 struct DeployFailed: UserFacingError {
     var description: String { "the new release failed (see above); the live release keeps serving" }
 }
+
+// MARK: Processes
+
+public struct PsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "List an app's running instances."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        let instances = try context.store.runningInstances(of: app)
+        if json {
+            context.output.print(try JSON.encode(instances.map(InstanceSummary.init)))
+            return
+        }
+        context.output.print("=== \(app) instances")
+        if instances.isEmpty { context.output.print("(none running)") }
+        for instance in instances {
+            context.output.print(
+                "\(instance.processType).1  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
+                    + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
+                    + "  since \(Format.timestamp(instance.startedAt))"
+            )
+        }
+    }
+}
+
+public struct LogsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print the last lines an app's processes wrote."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Option(name: .shortAndLong, help: "How many lines.") var number = 100
+    @Option(name: .long, help: "The process type.") var type = "web"
+
+    public init() {}
+
+    public func validate() throws {
+        guard number > 0 else { throw ValidationError("give a positive number of lines") }
+        guard !type.isEmpty, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        else { throw ValidationError("invalid process type \"\(type)\"") }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        let path = context.settings.data.logs(app) + "/\(type).1.log"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw LogsError.none(app, type)
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        for line in lines.suffix(number) { context.output.print(String(line)) }
+    }
+}
+
+enum LogsError: UserFacingError {
+    case none(AppName, String)
+
+    var description: String {
+        switch self {
+        case .none(let app, let type): "\(app) has no \(type) logs yet; they start with its first deploy"
+        }
+    }
+}
+
+struct InstanceSummary: Codable {
+    var processType: String
+    var release: String
+    var status: String
+    var pid: Int32
+    var port: Int?
+    var startedAt: Date
+
+    init(_ record: InstanceRecord) {
+        processType = record.processType
+        release = "v\(record.releaseNumber)"
+        status = record.status.rawValue
+        pid = record.pid
+        port = record.port
+        startedAt = record.startedAt
+    }
+}

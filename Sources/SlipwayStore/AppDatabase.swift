@@ -445,11 +445,14 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// Instances not known to have stopped, across all apps.
-    public func runningInstances() throws -> [InstanceRecord] {
+    /// Instances not known to have stopped: of one app, or of all apps.
+    public func runningInstances(of app: AppName? = nil) throws -> [InstanceRecord] {
         try read { db in
-            try InstanceRecord.filter([InstanceStatus.booting, InstanceStatus.serving].contains(Column("status")))
-                .fetchAll(db)
+            var request = InstanceRecord.filter(
+                [InstanceStatus.booting, InstanceStatus.serving].contains(Column("status"))
+            )
+            if let app { request = request.filter(Column("appName") == app.rawValue) }
+            return try request.order(Column("id")).fetchAll(db)
         }
     }
 

@@ -168,6 +168,33 @@ public actor Supervisor {
         }
     }
 
+    /// Stops what is left of an instance a previous daemon started and never saw stop (it died
+    /// first). The pid is signalled only if that process still carries the instance's identity,
+    /// since a pid can be reused.
+    public nonisolated func stopLeftover(pid: Int32, app: AppName, release: ReleaseVersion) async -> Bool {
+        guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else {
+            return false
+        }
+        let variables = Set(environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+        guard variables.contains("SLIPWAY_APP=\(app)"), variables.contains("SLIPWAY_RELEASE=\(release)") else {
+            return false
+        }
+        kill(-pid, SIGTERM)
+        for _ in 0..<Int(stopGrace / .milliseconds(100)) where Self.isRunning(pid) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        kill(-pid, SIGKILL)
+        return true
+    }
+
+    /// Not someone else's child, so no waitpid: /proc says whether it still runs (a zombie does not).
+    private static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let afterName = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[afterName...].hasPrefix(") Z")
+    }
+
     /// The last `count` lines the instance wrote, for failure messages.
     public nonisolated func lastOutput(of instance: Instance, lines count: Int) -> [String] {
         guard let text = try? String(contentsOfFile: instance.spec.logFile, encoding: .utf8) else { return [] }

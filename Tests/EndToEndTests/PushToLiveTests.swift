@@ -213,6 +213,41 @@ import Glibc
         }
     }
 
+    @Test func aDaemonThatWasKilledStopsTheInstancesItLeftAndServesAgain() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: workPath, message: "v2")
+            _ = try await daemon.push(workPath, app: "shop")
+            let ps = try await daemon.cli(["ps", "shop", "--json"]).output
+            let instances = try JSONSerialization.jsonObject(with: Data(ps.utf8)) as? [[String: Any]] ?? []
+            #expect(instances.count == 1)
+            #expect(instances.first?["status"] as? String == "serving")
+            let pid = try #require(instances.first?["pid"] as? Int)
+            #expect(try await daemon.cli(["logs", "shop", "-n", "1"]).output.contains("listening on 127.0.0.1"))
+
+            // A crash, not a stop: the instance, in its own session, outlives the daemon.
+            daemon.process.signalGroup(SIGKILL)
+            _ = await daemon.process.waitForExit()
+            #expect(kill(pid_t(pid), 0) == 0)
+
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            let answer: HTTPAnswer
+            do {
+                try await waitUntil("v2 answers again") {
+                    (try? HTTPConnection(port: restarted.port).get("/", host: "shop.localhost").status) == 200
+                }
+                answer = try HTTPConnection(port: restarted.port).get("/", host: "shop.localhost")
+            } catch {
+                await restarted.stop()
+                throw error
+            }
+            let leftover = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            await restarted.stop()
+            #expect(answer.body.hasPrefix("hello from shop release v2"))
+            #expect(leftover.isEmpty || leftover.contains(") Z"), "the old instance was stopped: \(leftover)")
+        }
+    }
+
     @Test func rollbackBootsAnEarlierBuildWithItsConfigWithoutRebuilding() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])
