@@ -63,7 +63,8 @@ struct DeploySwitchTests {
             proxy.deploy("web", host: "web.test", release: 2, to: [green])
             let started = ContinuousClock.now
             let report = await old.drain(timeout: .milliseconds(300))
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // Well before the stuck request's own 5 s: the deadline, not the request, ended the drain.
+            #expect(ContinuousClock.now - started < .seconds(4))
             #expect(report == DrainReport(finished: 0, cancelled: 1, webSocketsClosed: 0))
             let response = try await stuck.value
             #expect(response.status == 504)
@@ -83,7 +84,8 @@ struct DeploySwitchTests {
             #expect(
                 await old.drain(timeout: .seconds(30)) == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 0)
             )
-            #expect(ContinuousClock.now - started < .seconds(1))
+            // Nowhere near its 30 s timeout: nothing was in flight.
+            #expect(ContinuousClock.now - started < .seconds(10))
         }
     }
 
