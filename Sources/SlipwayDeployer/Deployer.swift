@@ -302,6 +302,38 @@ public actor Deployer {
         }
     }
 
+    /// Runs `count` web instances of the live release: a whole new set boots and passes its health
+    /// checks beside the serving one, then the proxy switches and the old set drains, so the app
+    /// never has fewer healthy instances than before. Not a release: the build and config stay.
+    public func scale(app name: AppName, web count: Int, output: DeployOutput) async throws -> DeployOutcome {
+        let previousCount = try store.app(name).webScale
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        try store.setWebScale(count, of: name)
+        guard let release = try store.liveRelease(of: name) else {
+            output.step("\(name) will run \(count) web instance(s) from its first deploy")
+            return .notDeployed
+        }
+        output.step("Scaling \(name) \(release.version) from \(previousCount) to \(count) web instance(s)")
+        do {
+            let serving = try await boot(release, of: name, output: output, recordedOn: nil)
+            let replaced = router.activate(serving.set, for: name.rawValue)
+            await supervisor.markServing(serving.instances)
+            let previous = live[name]
+            live[name] = serving
+            output.step("\(name) \(release.version) runs \(count) web instance(s) at \(settings.url(of: name))")
+            if let previous { retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: nil) }
+            return .live
+        } catch {
+            try? store.setWebScale(previousCount, of: name)
+            let reason = Self.reason(for: error)
+            output.step("Scaling \(name) failed: " + reason.headline)
+            for line in reason.details { output.detail(line) }
+            output.detail("\(name) keeps running \(previousCount) web instance(s)")
+            return .failed
+        }
+    }
+
     /// Waits for the app's deploy lock, telling the pusher when it has to.
     private func lock(_ name: AppName, output: DeployOutput) async {
         guard !locks.tryAcquire(name) else { return }
@@ -392,29 +424,58 @@ public actor Deployer {
             throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
         }
         let plan = try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))
-        let spec = try processSpec(release, of: name, type: "web", command: command, tree: tree)
-        let follower = LogFollower(path: spec.logFile)
-
-        let instance = try await step(.boot, of: releaseID) {
-            output.step("Booting \(name) \(version): web.1 (\(command))")
-            return try await supervisor.boot(spec)
+        let count = max(1, try store.app(name).webScale)
+        let specs = try (1...count).map { index in
+            try processSpec(release, of: name, type: "web", index: index, command: command, tree: tree)
         }
-        let upstream = Upstream(host: "127.0.0.1", port: instance.port!)
+        // Started before the instances, so none of their first lines are missed.
+        let followers = specs.indices.map { LogFollower(path: specs[$0].logFile, label: "web.\($0 + 1)") }
+
+        let instances = try await step(.boot, of: releaseID) {
+            output.step("Booting \(name) \(version): \(count == 1 ? "web.1" : "web.1-\(count)") (\(command))")
+            var started: [Instance] = []
+            do {
+                for spec in specs { started.append(try await supervisor.boot(spec)) }
+            } catch {
+                for instance in started { await supervisor.stop(instance) }
+                throw error
+            }
+            return started
+        }
+        let upstreams = instances.map { Upstream(host: "127.0.0.1", port: $0.port!) }
         do {
             try await step(.health, of: releaseID) {
+                let what = count == 1 ? "web.1" : "each of web.1-\(count)"
                 output.step(
                     plan.isDefault
-                        ? "Waiting for web.1 to answer GET / twice in a row (up to 120s)"
-                        : "Running \(plan.checks.count) health check(s) against web.1"
+                        ? "Waiting for \(what) to answer GET / twice in a row (up to 120s)"
+                        : "Running \(plan.checks.count) health check(s) against \(what)"
                 )
-                let gate = HealthGate(plan: plan, host: settings.host(of: name), output: output, follower: follower)
-                try await gate.wait(for: instance, upstream: upstream)
-                output.detail("web.1 is healthy on port \(upstream.port)")
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (index, instance) in instances.enumerated() {
+                        let gate = HealthGate(
+                            plan: plan,
+                            host: settings.host(of: name),
+                            output: output,
+                            follower: followers[index]
+                        )
+                        group.addTask {
+                            do {
+                                try await gate.wait(for: instance, upstream: upstreams[index])
+                            } catch {
+                                throw UnhealthyInstance(label: "web.\(index + 1)", instance: instance, cause: error)
+                            }
+                            output.detail("web.\(index + 1) is healthy on port \(upstreams[index].port)")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
             }
         } catch {
-            let lastLines = supervisor.lastOutput(of: instance, lines: 10)
-            await supervisor.stop(instance)
-            throw BootFailure(cause: error, lastOutput: lastLines)
+            let failed = error as? UnhealthyInstance
+            let lastLines = failed.map { supervisor.lastOutput(of: $0.instance, lines: 10) } ?? []
+            for instance in instances { await supervisor.stop(instance) }
+            throw BootFailure(instance: failed?.label ?? "web.1", cause: failed?.cause ?? error, lastOutput: lastLines)
         }
         let stamp = ReleaseStamp(
             app: name.rawValue,
@@ -424,8 +485,8 @@ public actor Deployer {
         )
         return ServingRelease(
             release: release,
-            instances: [instance],
-            set: UpstreamSet(release: stamp, upstreams: [upstream])
+            instances: instances,
+            set: UpstreamSet(release: stamp, upstreams: upstreams)
         )
     }
 
@@ -434,6 +495,7 @@ public actor Deployer {
         _ release: Release,
         of name: AppName,
         type: String,
+        index: Int = 1,
         command: String,
         tree: ReleaseVersion
     )
@@ -446,7 +508,7 @@ public actor Deployer {
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
         environment["SLIPWAY_APP"] = name.rawValue
         environment["HTTP_FORWARDED_COUNT"] = "1"
-        environment["DYNO"] = "\(type).1"
+        environment["DYNO"] = "\(type).\(index)"
         return InstanceSpec(
             app: name,
             release: release.version,
@@ -454,7 +516,7 @@ public actor Deployer {
             command: command,
             directory: settings.data.release(name, tree),
             environment: environment,
-            logFile: settings.data.logs(name) + "/\(type).1.log"
+            logFile: settings.data.logs(name) + "/\(type).\(index).log"
         )
     }
 
@@ -503,12 +565,12 @@ public actor Deployer {
         _ previous: ServingRelease,
         replacedSet: UpstreamSet,
         of name: AppName,
-        drainRecordedOn releaseID: Int64
+        drainRecordedOn releaseID: Int64?
     ) {
         let timeout = settings.drainTimeout
         let id = UUID()
         drains[id] = Task {
-            let event = try? store.startStep(.drain, of: releaseID)
+            let event = releaseID.flatMap { try? store.startStep(.drain, of: $0) }
             let report = await replacedSet.drain(timeout: timeout)
             for instance in previous.instances { await supervisor.stop(instance) }
             // Only now: the retired instances ran in their tree until a moment ago.
@@ -612,17 +674,20 @@ public actor Deployer {
     static func reason(for error: any Error) -> Reason {
         if error is CancellationError { return Reason(headline: AppDatabase.interruptedReason) }
         guard let failure = error as? BootFailure else { return Reason(headline: error.userMessage) }
-        let tail = failure.lastOutput.isEmpty ? [] : ["last output of web.1:"] + failure.lastOutput.map { "  " + $0 }
+        let tail =
+            failure.lastOutput.isEmpty
+            ? [] : ["last output of \(failure.instance):"] + failure.lastOutput.map { "  " + $0 }
         switch failure.cause {
         case HealthFailure.exited(let status):
             return Reason(
-                headline: "web.1 \(status) during boot; fix the crash shown below and push again",
+                headline: "\(failure.instance) \(status) during boot; fix the crash shown below and push again",
                 details: tail
             )
         case HealthFailure.unhealthy(let check, let attempts, let last):
             let lastResult = last.map { "last check: \($0)" } ?? "no check ran"
             return Reason(
-                headline: "web.1 never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
+                headline:
+                    "\(failure.instance) never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
                 details: tail
             )
         default:
@@ -633,8 +698,17 @@ public actor Deployer {
 
 /// A boot that did not become healthy, with the app's last words.
 struct BootFailure: Error {
+    /// Which instance failed, as `web.2`.
+    var instance: String
     var cause: any Error
     var lastOutput: [String]
+}
+
+/// One instance of several failed its health check.
+private struct UnhealthyInstance: Error {
+    var label: String
+    var instance: Instance
+    var cause: any Error
 }
 
 extension Supervisor {

@@ -73,11 +73,13 @@ struct HealthGate {
 /// Shows the pusher what a booting instance writes, as it writes it.
 final class LogFollower: Sendable {
     private let path: String
+    private let label: String
     private let offset: Mutex<UInt64>
 
     /// Follows from the file's current end: earlier boots' output is not this boot's.
-    init(path: String) {
+    init(path: String, label: String) {
         self.path = path
+        self.label = label
         let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
         offset = Mutex(size ?? 0)
     }
@@ -92,7 +94,7 @@ final class LogFollower: Sendable {
         let complete = data[data.startIndex...lastNewline]
         offset.withLock { $0 = start + UInt64(complete.count) }
         for line in String(decoding: complete, as: UTF8.self).split(separator: "\n") {
-            output.detail("app| " + line)
+            output.detail("\(label)| " + line)
         }
     }
 }

@@ -467,7 +467,7 @@ public struct DeployCommand: AdminCommand {
 
 /// The deploy output already said why; the command only has to exit non-zero.
 struct DeployFailed: UserFacingError {
-    var description: String { "the new release failed (see above); the live release keeps serving" }
+    var description: String { "it failed (see above); what was serving keeps serving" }
 }
 
 // MARK: Processes
@@ -494,7 +494,7 @@ public struct PsCommand: AdminCommand {
         if instances.isEmpty { context.output.print("(none running)") }
         for instance in instances {
             context.output.print(
-                "\(instance.processType).1  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
+                "\(instance.processType)  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
                     + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
                     + "  since \(Format.timestamp(instance.startedAt))"
             )
@@ -557,5 +557,41 @@ struct InstanceSummary: Codable {
         pid = record.pid
         port = record.port
         startedAt = record.startedAt
+    }
+}
+
+public struct ScaleCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:scale",
+        abstract: "Set how many web instances an app runs; the new set is healthy before the old one drains."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "TYPE=COUNT pairs, e.g. web=3.") var formation: [String]
+
+    public init() {}
+
+    /// The web count asked for.
+    private var web: Int? {
+        formation.lazy.compactMap { pair -> Int? in
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            return parts.count == 2 && parts[0] == "web" ? Int(parts[1]) : nil
+        }.first
+    }
+
+    public func validate() throws {
+        guard formation.count == 1, let web else {
+            throw ValidationError("give web=COUNT; only web can be scaled for now (other process types do not run yet)")
+        }
+        guard (1...32).contains(web) else {
+            throw ValidationError("web=\(web) is out of range: run 1 to 32 web instances")
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        let output = DeployOutput { context.output.print($0) }
+        guard try await context.deployer.scale(app: app, web: web!, output: output) != .failed else {
+            throw DeployFailed()
+        }
     }
 }

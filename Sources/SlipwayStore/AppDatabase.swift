@@ -59,6 +59,7 @@ public final class AppDatabase: Sendable {
             try db.create(table: "app") { t in
                 t.primaryKey("name", .text)
                 t.column("deployBranch", .text).notNull()
+                t.column("webScale", .integer).notNull().defaults(to: 1)
                 t.column("createdAt", .datetime).notNull()
             }
             try db.create(table: "release") { t in
@@ -115,7 +116,7 @@ public final class AppDatabase: Sendable {
     public func createApp(_ name: AppName, deployBranch: String = "main") throws -> App {
         try write { db in
             guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
-            let app = App(name: name.rawValue, deployBranch: deployBranch, createdAt: Date())
+            let app = App(name: name.rawValue, deployBranch: deployBranch, webScale: 1, createdAt: Date())
             try app.insert(db)
             var initial = Release(
                 id: nil,
@@ -136,6 +137,13 @@ public final class AppDatabase: Sendable {
             )
             try initial.insert(db)
             return app
+        }
+    }
+
+    /// How many web instances each release of `app` runs.
+    public func setWebScale(_ count: Int, of app: AppName) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE app SET webScale = ? WHERE name = ?", arguments: [count, app.rawValue])
         }
     }
 

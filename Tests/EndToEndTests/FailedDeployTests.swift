@@ -24,7 +24,7 @@ import Testing
                     "never-healthy",
                     [
                         "web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
-                        "app| starting, but the database is unreachable",
+                        "web.1| starting, but the database is unreachable",
                     ]
                 ),
                 ("crash-on-boot", ["web.1 exited with status 1 during boot", "Error: DATABASE_URL is not set"]),

@@ -109,7 +109,7 @@ import Glibc
                 #expect(answer.body.contains(body), "\(fixture): \(answer.body)")
             }
             let slow = try await daemon.cli(["releases:info", "slow-boot", "v2"]).output
-            #expect(slow.contains("app| warming up"))
+            #expect(slow.contains("web.1| warming up"))
         }
     }
 
@@ -314,6 +314,41 @@ import Glibc
                 "\(refused.output)"
             )
             #expect(try await daemon.cli(["releases", "shop"]).output.contains("v2     retired"), "history stays")
+        }
+    }
+
+    @Test func scalingWebBootsAHealthyNewSetBeforeTheOldOneDrains() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: workPath, message: "v2")
+            _ = try await daemon.push(workPath, app: "shop")
+
+            let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/DYNO")
+            let up = try await daemon.cli(["ps:scale", "shop", "web=3"])
+            try await Task.sleep(for: .milliseconds(500))
+            let seen = await loop.stop()
+            #expect(up.status.succeeded, "\(up.output)")
+            #expect(up.output.contains("web.3 is healthy"))
+            #expect(up.output.contains("-----> shop v2 runs 3 web instance(s)"))
+            #expect(Set(seen.keys).isSubset(of: ["web.1", "web.2", "web.3"]), "no failed request: \(seen)")
+            #expect(seen.keys.count == 3, "requests reach every instance: \(seen)")
+            try await waitUntil("the old set is stopped") {
+                try await daemon.cli(["ps", "shop", "--json"]).output.components(separatedBy: "\"pid\"").count == 4
+            }
+
+            // A deploy keeps the scale.
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: workPath)
+            let push = try await daemon.push(workPath, app: "shop")
+            #expect(push.output.contains("Booting shop v3: web.1-3"), "\(push.output)")
+
+            let down = try await daemon.cli(["ps:scale", "shop", "web=1"])
+            #expect(down.status.succeeded)
+            try await waitUntil("only one instance runs") {
+                try await daemon.cli(["ps", "shop", "--json"]).output.components(separatedBy: "\"pid\"").count == 2
+            }
+            let invalid = try await daemon.cli(["ps:scale", "shop", "worker=2"])
+            #expect(invalid.status != .exited(0))
+            #expect(invalid.output.contains("only web can be scaled for now"))
         }
     }
 

@@ -8,6 +8,8 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public static let databaseTableName = "app"
     public var name: String
     public var deployBranch: String
+    /// How many web instances each release runs.
+    public var webScale: Int
     public var createdAt: Date
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
