@@ -302,19 +302,24 @@ public actor Deployer {
         }
     }
 
-    /// Runs `count` web instances of the live release: a whole new set boots and passes its health
+    /// Runs `count` (nil: as many as now, a restart) web instances of the live release: a whole new set boots and passes its health
     /// checks beside the serving one, then the proxy switches and the old set drains, so the app
     /// never has fewer healthy instances than before. Not a release: the build and config stay.
-    public func scale(app name: AppName, web count: Int, output: DeployOutput) async throws -> DeployOutcome {
+    public func scale(app name: AppName, web count: Int?, output: DeployOutput) async throws -> DeployOutcome {
         let previousCount = try store.app(name).webScale
         await lock(name, output: output)
         defer { locks.release(name) }
+        let count = count ?? previousCount
         try store.setWebScale(count, of: name)
         guard let release = try store.liveRelease(of: name) else {
             output.step("\(name) will run \(count) web instance(s) from its first deploy")
             return .notDeployed
         }
-        output.step("Scaling \(name) \(release.version) from \(previousCount) to \(count) web instance(s)")
+        output.step(
+            count == previousCount
+                ? "Restarting \(name) \(release.version): \(count) new web instance(s) replace the running ones"
+                : "Scaling \(name) \(release.version) from \(previousCount) to \(count) web instance(s)"
+        )
         do {
             let serving = try await boot(release, of: name, output: output, recordedOn: nil)
             let replaced = router.activate(serving.set, for: name.rawValue)

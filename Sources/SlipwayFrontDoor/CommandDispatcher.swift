@@ -27,7 +27,8 @@ public protocol AdminCommand: ParsableCommand {
 public struct AdminCommands: ParsableCommand {
     public static let commands: [any ParsableCommand.Type] = [
         AppsCommand.self, AppsCreateCommand.self, ReleasesCommand.self, ReleasesInfoCommand.self,
-        RollbackCommand.self, DeployCommand.self, PsCommand.self, ScaleCommand.self, LogsCommand.self,
+        RollbackCommand.self, DeployCommand.self, PsCommand.self, ScaleCommand.self, RestartCommand.self,
+        LogsCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
     ]
 

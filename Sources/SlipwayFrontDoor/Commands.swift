@@ -595,3 +595,21 @@ public struct ScaleCommand: AdminCommand {
         }
     }
 }
+
+public struct RestartCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:restart",
+        abstract: "Replace an app's web instances with fresh ones, healthy before the old ones drain."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        let output = DeployOutput { context.output.print($0) }
+        guard try await context.deployer.scale(app: app, web: nil, output: output) != .failed else {
+            throw DeployFailed()
+        }
+    }
+}

@@ -341,6 +341,14 @@ import Glibc
             let push = try await daemon.push(workPath, app: "shop")
             #expect(push.output.contains("Booting shop v3: web.1-3"), "\(push.output)")
 
+            let before = try await daemon.cli(["ps", "shop", "--json"]).output
+            let restart = try await daemon.cli(["ps:restart", "shop"])
+            #expect(restart.output.contains("Restarting shop v3: 3 new web instance(s) replace the running ones"))
+            try await waitUntil("the restarted set alone runs") {
+                let after = try await daemon.cli(["ps", "shop", "--json"]).output
+                return after.components(separatedBy: "\"pid\"").count == 4 && after != before
+            }
+
             let down = try await daemon.cli(["ps:scale", "shop", "web=1"])
             #expect(down.status.succeeded)
             try await waitUntil("only one instance runs") {
