@@ -399,9 +399,9 @@ struct ConfigChange {
             )
             return
         }
-        let output = DeployOutput { context.output.print($0) }
-        let outcome = try await context.deployer.changeConfig(app: app, set: set, unset: unset, output: output)
-        guard outcome != .failed else { throw DeployFailed() }
+        try await context.streamingChange { output in
+            try await context.deployer.changeConfig(app: app, set: set, unset: unset, output: output)
+        }
     }
 }
 
@@ -431,16 +431,13 @@ public struct RollbackCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        let output = DeployOutput { context.output.print($0) }
-        guard
+        try await context.streamingChange { output in
             try await context.deployer.rollback(
                 app: app,
                 to: release,
                 skipReleasePhase: skipReleasePhase,
                 output: output
-            ) == .live
-        else {
-            throw DeployFailed()
+            )
         }
     }
 }
@@ -458,10 +455,17 @@ public struct DeployCommand: AdminCommand {
 
     public func run(in context: CommandContext) async throws {
         let revision = try ref ?? "refs/heads/" + context.store.app(app).deployBranch
-        let output = DeployOutput { context.output.print($0) }
-        guard try await context.deployer.deploy(app: app, revision: revision, output: output) == .live else {
-            throw DeployFailed()
+        try await context.streamingChange { output in
+            try await context.deployer.deploy(app: app, revision: revision, output: output)
         }
+    }
+}
+
+extension CommandContext {
+    /// Runs a deploy, rollback, config change or scale with its output streamed to the client, as
+    /// a push shows it; a failure makes the command exit non-zero.
+    func streamingChange(_ change: (DeployOutput) async throws -> DeployOutcome) async throws {
+        guard try await change(DeployOutput { output.print($0) }) != .failed else { throw DeployFailed() }
     }
 }
 
@@ -589,9 +593,8 @@ public struct ScaleCommand: AdminCommand {
     }
 
     public func run(in context: CommandContext) async throws {
-        let output = DeployOutput { context.output.print($0) }
-        guard try await context.deployer.scale(app: app, web: web!, output: output) != .failed else {
-            throw DeployFailed()
+        try await context.streamingChange { output in
+            try await context.deployer.scale(app: app, web: web!, output: output)
         }
     }
 }
@@ -607,9 +610,8 @@ public struct RestartCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        let output = DeployOutput { context.output.print($0) }
-        guard try await context.deployer.scale(app: app, web: nil, output: output) != .failed else {
-            throw DeployFailed()
+        try await context.streamingChange { output in
+            try await context.deployer.scale(app: app, web: nil, output: output)
         }
     }
 }

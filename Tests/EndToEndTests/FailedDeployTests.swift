@@ -57,7 +57,7 @@ import Testing
     @Test func theReleasePhaseRunsBeforeBootAndAFailingOneKeepsTheLiveRelease() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])
-            try await commitFixture("release-phase", into: workPath, message: "with migrations")
+            try await commitFixture("node-hello", "release-phase", into: workPath, message: "with migrations")
             let push = try await daemon.push(workPath, app: "shop")
             #expect(push.output.contains("-----> Running the release phase: sh migrate.sh"), "\(push.output)")
             #expect(push.output.contains("migrating the database for v2"))

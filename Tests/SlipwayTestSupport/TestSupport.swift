@@ -70,8 +70,9 @@ public func run(
     )
 }
 
-/// Copies a fixture into `directory` (replacing what was there but `.git`) and commits it.
-public func commitFixture(_ name: String, into directory: String, message: String) async throws {
+/// Copies fixtures into `directory` (replacing what was there but `.git`; a later fixture's files
+/// replace an earlier one's) and commits them.
+public func commitFixture(_ names: String..., into directory: String, message: String) async throws {
     let files = FileManager.default
     if !files.fileExists(atPath: directory + "/.git") {
         try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -80,8 +81,11 @@ public func commitFixture(_ name: String, into directory: String, message: Strin
     for item in try files.contentsOfDirectory(atPath: directory) where item != ".git" {
         try files.removeItem(atPath: directory + "/" + item)
     }
-    for item in try files.contentsOfDirectory(atPath: fixture(name)) {
-        try files.copyItem(atPath: fixture(name) + "/" + item, toPath: directory + "/" + item)
+    for name in names {
+        for item in try files.contentsOfDirectory(atPath: fixture(name)) {
+            try? files.removeItem(atPath: directory + "/" + item)
+            try files.copyItem(atPath: fixture(name) + "/" + item, toPath: directory + "/" + item)
+        }
     }
     try await run("git", ["add", "--all"], in: directory)
     try await run("git", ["commit", "--quiet", "--allow-empty", "-m", message], in: directory)
