@@ -58,12 +58,16 @@ public enum DeployError: UserFacingError {
     case hookMissing(String)
     case couldNotCreate(AppName, String)
     case releasePhaseFailed(command: String, ExitStatus)
+    case noSuchProcessType(AppName, ReleaseVersion, String, declared: [String])
 
     public var description: String {
         switch self {
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
         case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
+        case .noSuchProcessType(let app, let version, let type, let declared):
+            "\(app) \(version) has no \(type) process type; its Procfile declares "
+                + (declared.isEmpty ? "no worker types" : declared.joined(separator: ", "))
         case .releasePhaseFailed(let command, let status):
             "the release phase (\(command)) \(status); fix it and push again (no instance of this release was started)"
         }
@@ -87,6 +91,8 @@ public actor Deployer {
     private var locks = DeployLocks()
     /// The instances serving each app's live release.
     private var live: [AppName: ServingRelease] = [:]
+    /// The instances of each app's other process types (workers): no port, no proxy.
+    private var workers: [AppName: [Instance]] = [:]
     /// Drains in progress, so that a shutdown lets them finish.
     private var drains: [UUID: Task<Void, Never>] = [:]
 
@@ -164,6 +170,7 @@ public actor Deployer {
                     router.activate(serving.set, for: name.rawValue)
                     await supervisor.markServing(serving.instances)
                     live[name] = serving
+                    try await replaceWorkers(with: release, of: name, output: output)
                 } catch {
                     logger.error(
                         "could not boot the live release again",
@@ -306,11 +313,11 @@ public actor Deployer {
     /// checks beside the serving one, then the proxy switches and the old set drains, so the app
     /// never has fewer healthy instances than before. Not a release: the build and config stay.
     public func scale(app name: AppName, web count: Int?, output: DeployOutput) async throws -> DeployOutcome {
-        let previousCount = try store.app(name).webScale
+        let previousCount = try store.app(name).scale(of: "web")
         await lock(name, output: output)
         defer { locks.release(name) }
         let count = count ?? previousCount
-        try store.setWebScale(count, of: name)
+        try store.setScale(count, of: "web", for: name)
         guard let release = try store.liveRelease(of: name) else {
             output.step("\(name) will run \(count) web instance(s) from its first deploy")
             return .notDeployed
@@ -330,13 +337,40 @@ public actor Deployer {
             if let previous { retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: nil) }
             return .live
         } catch {
-            try? store.setWebScale(previousCount, of: name)
+            try? store.setScale(previousCount, of: "web", for: name)
             let reason = Self.reason(for: error)
             output.step("Scaling \(name) failed: " + reason.headline)
             for line in reason.details { output.detail(line) }
             output.detail("\(name) keeps running \(previousCount) web instance(s)")
             return .failed
         }
+    }
+
+    /// Runs `count` instances of a worker type of the live release: the running ones stop first.
+    public func scale(
+        app name: AppName,
+        worker type: String,
+        count: Int,
+        output: DeployOutput
+    ) async throws
+        -> DeployOutcome
+    {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        guard let release = try store.liveRelease(of: name) else {
+            try store.setScale(count, of: type, for: name)
+            output.step("\(name) will run \(count) \(type) instance(s) from its first deploy")
+            return .notDeployed
+        }
+        let types = release.processTypeCommands.keys.filter { $0 != "web" && $0 != "release" }.sorted()
+        guard types.contains(type) else {
+            throw DeployError.noSuchProcessType(name, release.version, type, declared: types)
+        }
+        try store.setScale(count, of: type, for: name)
+        try await replaceWorkers(with: release, of: name, output: output, types: [type])
+        output.step("\(name) \(release.version) runs \(count) \(type) instance(s)")
+        return .live
     }
 
     /// Waits for the app's deploy lock, telling the pusher when it has to.
@@ -404,8 +438,10 @@ public actor Deployer {
             processTypes: built.processTypes
         )
         for warning in built.healthChecks.warnings { output.step("Warning: \(warning)") }
-        for type in built.processTypes.keys.sorted() where type != "web" && type != "release" {
-            output.detail("\(type): not started (scale 0; only web runs for now)")
+        let app = try store.app(name)
+        for type in built.processTypes.keys.sorted()
+        where type != "web" && type != "release" && app.scale(of: type) == 0 {
+            output.detail("\(type): not started (scale 0; run `slipway ps:scale \(name) \(type)=1` to start it)")
         }
 
         try await runReleasePhase(builtRelease, of: name, output: output)
@@ -429,7 +465,7 @@ public actor Deployer {
             throw BuildError.noWebProcess(types: Array(release.processTypeCommands.keys))
         }
         let plan = try HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))
-        let count = max(1, try store.app(name).webScale)
+        let count = max(1, try store.app(name).scale(of: "web"))
         let specs = try (1...count).map { index in
             try processSpec(release, of: name, type: "web", index: index, command: command, tree: tree)
         }
@@ -547,22 +583,55 @@ public actor Deployer {
         let releaseID = serving.release.id!
         let version = serving.release.version
         let switchStarted = ContinuousClock.now
+        var switchTime = Duration.zero
+        var replaced: UpstreamSet?
+        let previous = live[name]
         try await step(.switch, of: releaseID) {
             try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, serving.release.tree!))
-            let replaced = router.activate(serving.set, for: name.rawValue)
-            let switchTime = ContinuousClock.now - switchStarted
+            replaced = router.activate(serving.set, for: name.rawValue)
+            switchTime = ContinuousClock.now - switchStarted
             try store.markLive(releaseID, of: name, applyingConfig: applyingConfig)
             await supervisor.markServing(serving.instances)
-            let previous = live[name]
             live[name] = serving
-            let history = try store.release(version, of: name)
+        }
+        try await replaceWorkers(with: serving.release, of: name, output: output)
+        let history = try store.release(version, of: name)
+        output.step(Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime))
+        if let previous {
+            retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: releaseID)
+        }
+    }
+
+    /// The other process types (workers) follow the web switch: the old ones stop first, so that two
+    /// copies of a queue worker never run at once, then the new release's start as the app's scale says.
+    private func replaceWorkers(
+        with release: Release,
+        of name: AppName,
+        output: DeployOutput,
+        types: Set<String>? = nil
+    ) async throws {
+        let running = (workers[name] ?? []).filter { types?.contains($0.spec.processType) ?? true }
+        for instance in running {
             output.step(
-                Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime)
+                "Stopping \(instance.spec.environment["DYNO"] ?? instance.spec.processType) of \(instance.spec.release)"
             )
-            if let previous {
-                retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: releaseID)
+            await supervisor.stop(instance)
+        }
+        var kept = (workers[name] ?? []).filter { instance in !running.contains { $0 === instance } }
+        let app = try store.app(name)
+        guard let tree = release.tree else { return }
+        for (type, command) in release.processTypeCommands.sorted(by: { $0.key < $1.key })
+        where type != "web" && type != "release" && types?.contains(type) ?? true {
+            for index in stride(from: 1, through: app.scale(of: type), by: 1) {
+                let spec = try processSpec(release, of: name, type: type, index: index, command: command, tree: tree)
+                output.step("Starting \(type).\(index) of \(release.version) (\(command))")
+                let instance = try await supervisor.boot(spec)
+                // No health check for a worker: it serves from the start, so a crash means a restart.
+                await supervisor.markServing(instance)
+                kept.append(instance)
             }
         }
+        workers[name] = kept
     }
 
     /// Drains the replaced set and stops its instances in the background; the push is not held up.

@@ -567,34 +567,46 @@ struct InstanceSummary: Codable {
 public struct ScaleCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ps:scale",
-        abstract: "Set how many web instances an app runs; the new set is healthy before the old one drains."
+        abstract: "Set how many instances of each process type run (web: a new healthy set before the old one drains)."
     )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
-    @Argument(help: "TYPE=COUNT pairs, e.g. web=3.") var formation: [String]
+    @Argument(help: "TYPE=COUNT pairs, e.g. web=3 worker=1.") var formation: [String]
 
     public init() {}
 
-    /// The web count asked for.
-    private var web: Int? {
-        formation.lazy.compactMap { pair -> Int? in
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            return parts.count == 2 && parts[0] == "web" ? Int(parts[1]) : nil
-        }.first
+    /// The pairs as asked, in order.
+    private var counts: [(type: String, count: Int)] {
+        formation.compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let count = Int(parts[1]) else { return nil }
+            return (parts[0], count)
+        }
     }
 
     public func validate() throws {
-        guard formation.count == 1, let web else {
-            throw ValidationError("give web=COUNT; only web can be scaled for now (other process types do not run yet)")
-        }
-        guard (1...32).contains(web) else {
-            throw ValidationError("web=\(web) is out of range: run 1 to 32 web instances")
+        guard !formation.isEmpty, counts.count == formation.count,
+            counts.allSatisfy({
+                $0.type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+            })
+        else { throw ValidationError("give TYPE=COUNT pairs, for example web=3 worker=1") }
+        for (type, count) in counts {
+            let range = type == "web" ? 1...32 : 0...32
+            guard range.contains(count) else {
+                throw ValidationError(
+                    "\(type)=\(count) is out of range: \(type) runs \(range.lowerBound) to 32 instances"
+                )
+            }
         }
     }
 
     public func run(in context: CommandContext) async throws {
-        try await context.streamingChange { output in
-            try await context.deployer.scale(app: app, web: web!, output: output)
+        for (type, count) in counts {
+            try await context.streamingChange { output in
+                type == "web"
+                    ? try await context.deployer.scale(app: app, web: count, output: output)
+                    : try await context.deployer.scale(app: app, worker: type, count: count, output: output)
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ public final class AppDatabase: Sendable {
             try db.create(table: "app") { t in
                 t.primaryKey("name", .text)
                 t.column("deployBranch", .text).notNull()
-                t.column("webScale", .integer).notNull().defaults(to: 1)
+                t.column("formation", .text).notNull().defaults(to: #"{"web":1}"#)
                 t.column("createdAt", .datetime).notNull()
             }
             try db.create(table: "release") { t in
@@ -116,7 +116,7 @@ public final class AppDatabase: Sendable {
     public func createApp(_ name: AppName, deployBranch: String = "main") throws -> App {
         try write { db in
             guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
-            let app = App(name: name.rawValue, deployBranch: deployBranch, webScale: 1, createdAt: Date())
+            let app = App(name: name.rawValue, deployBranch: deployBranch, formation: #"{"web":1}"#, createdAt: Date())
             try app.insert(db)
             var initial = Release(
                 id: nil,
@@ -140,10 +140,16 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// How many web instances each release of `app` runs.
-    public func setWebScale(_ count: Int, of app: AppName) throws {
+    /// How many instances of `type` each release of `app` runs.
+    public func setScale(_ count: Int, of type: String, for app: AppName) throws {
         try write { db in
-            try db.execute(sql: "UPDATE app SET webScale = ? WHERE name = ?", arguments: [count, app.rawValue])
+            guard var record = try App.fetchOne(db, key: app.rawValue) else {
+                throw StoreError.unknownApp(app.rawValue)
+            }
+            var formation: [String: Int] = JSONMap.decode(record.formation)
+            formation[type] = count
+            record.formation = JSONMap.encode(formation)
+            try record.update(db)
         }
     }
 

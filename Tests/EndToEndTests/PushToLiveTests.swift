@@ -355,8 +355,40 @@ import Glibc
                 try await daemon.cli(["ps", "shop", "--json"]).output.components(separatedBy: "\"pid\"").count == 2
             }
             let invalid = try await daemon.cli(["ps:scale", "shop", "worker=2"])
-            #expect(invalid.status != .exited(0))
-            #expect(invalid.output.contains("only web can be scaled for now"))
+            #expect(invalid.status == .exited(1))
+            #expect(
+                invalid.output.contains("shop v3 has no worker process type; its Procfile declares no worker types")
+            )
+        }
+    }
+
+    @Test func workersRunAsScaledAndTheOldOnesStopBeforeTheNewOnesStart() async throws {
+        try await DaemonHarness.with { daemon, workPath in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", "worker", into: workPath, message: "v2")
+            let first = try await daemon.push(workPath, app: "shop")
+            #expect(first.output.contains("worker: not started (scale 0; run `slipway ps:scale shop worker=1`"))
+
+            let scaled = try await daemon.cli(["ps:scale", "shop", "worker=1"])
+            #expect(scaled.status.succeeded, "\(scaled.output)")
+            #expect(scaled.output.contains("-----> Starting worker.1 of v2 (node worker.js)"))
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: workPath)
+            let push = try await daemon.push(workPath, app: "shop")
+            let stop = try #require(push.output.range(of: "-----> Stopping worker.1 of v2"), "\(push.output)")
+            let start = try #require(push.output.range(of: "-----> Starting worker.1 of v3"))
+            let verdict = try #require(push.output.range(of: "-----> shop v3 is live"))
+            #expect(stop.lowerBound < start.lowerBound && start.lowerBound < verdict.lowerBound)
+
+            // The worker's own log agrees: v2's worker had ended before v3's began.
+            try await waitUntil("v3's worker writes") {
+                try await daemon.cli(["logs", "shop", "--type", "worker"]).output.contains("worker v3 started")
+            }
+            let log = try await daemon.cli(["logs", "shop", "--type", "worker"]).output
+            let ended = try #require(log.range(of: "worker v2 stopping"))
+            let began = try #require(log.range(of: "worker v3 started"))
+            #expect(ended.lowerBound < began.lowerBound, "\(log)")
+            let ps = try await daemon.cli(["ps", "shop"]).output
+            #expect(ps.contains("worker  v3  serving"), "\(ps)")
         }
     }
 

@@ -8,11 +8,16 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public static let databaseTableName = "app"
     public var name: String
     public var deployBranch: String
-    /// How many web instances each release runs.
-    public var webScale: Int
+    /// Process type -> how many instances each release runs, as JSON.
+    public var formation: String
     public var createdAt: Date
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
+
+    /// How many instances of `type` run: web one unless scaled, other types none unless scaled (as on Heroku).
+    public func scale(of type: String) -> Int {
+        (JSONMap.decode(formation) as [String: Int])[type] ?? (type == "web" ? 1 : 0)
+    }
 }
 
 /// Where a release is in its life.
@@ -127,16 +132,16 @@ public struct ReleaseHistoryEntry: Sendable, Equatable {
     }
 }
 
-/// The string maps the release table keeps as JSON text.
+/// The maps the app and release tables keep as JSON text.
 enum JSONMap {
-    static func encode(_ map: [String: String]) -> String {
+    static func encode<Value: Encodable>(_ map: [String: Value]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return String(decoding: (try? encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
-    static func decode(_ text: String?) -> [String: String] {
+    static func decode<Value: Decodable>(_ text: String?) -> [String: Value] {
         guard let text else { return [:] }
-        return (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+        return (try? JSONDecoder().decode([String: Value].self, from: Data(text.utf8))) ?? [:]
     }
 }
