@@ -167,9 +167,7 @@ public actor Deployer {
                 let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
                 do {
                     let serving = try await boot(release, of: name, output: output, recordedOn: nil)
-                    router.activate(serving.set, for: name.rawValue)
-                    await supervisor.markServing(serving.instances)
-                    live[name] = serving
+                    _ = await serve(serving, of: name)
                     try await replaceWorkers(with: release, of: name, output: output)
                 } catch {
                     logger.error(
@@ -329,12 +327,9 @@ public actor Deployer {
         )
         do {
             let serving = try await boot(release, of: name, output: output, recordedOn: nil)
-            let replaced = router.activate(serving.set, for: name.rawValue)
-            await supervisor.markServing(serving.instances)
-            let previous = live[name]
-            live[name] = serving
+            let replaced = await serve(serving, of: name)
             output.step("\(name) \(release.version) runs \(count) web instance(s) at \(settings.url(of: name))")
-            if let previous { retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: nil) }
+            if let replaced { retire(replaced, of: name, drainRecordedOn: nil) }
             return .live
         } catch {
             try? store.setScale(previousCount, of: "web", for: name)
@@ -584,22 +579,28 @@ public actor Deployer {
         let version = serving.release.version
         let switchStarted = ContinuousClock.now
         var switchTime = Duration.zero
-        var replaced: UpstreamSet?
-        let previous = live[name]
+        var replaced: Replaced?
         try await step(.switch, of: releaseID) {
             try Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, serving.release.tree!))
-            replaced = router.activate(serving.set, for: name.rawValue)
+            replaced = await serve(serving, of: name)
             switchTime = ContinuousClock.now - switchStarted
             try store.markLive(releaseID, of: name, applyingConfig: applyingConfig)
-            await supervisor.markServing(serving.instances)
-            live[name] = serving
         }
         try await replaceWorkers(with: serving.release, of: name, output: output)
         let history = try store.release(version, of: name)
         output.step(Self.verdict(name, version, url: settings.url(of: name), history: history, switchTime: switchTime))
-        if let previous {
-            retire(previous, replacedSet: replaced ?? previous.set, of: name, drainRecordedOn: releaseID)
-        }
+        if let replaced { retire(replaced, of: name, drainRecordedOn: releaseID) }
+    }
+
+    /// What a switch replaced: the instances that served before and the set the proxy gave them.
+    typealias Replaced = (serving: ServingRelease, set: UpstreamSet)
+
+    /// The switch itself: from now on the proxy sends the app's requests to `serving`, whose
+    /// instances are restarted if they crash. Returns what it replaced, for `retire`.
+    private func serve(_ serving: ServingRelease, of name: AppName) async -> Replaced? {
+        let set = router.activate(serving.set, for: name.rawValue)
+        await supervisor.markServing(serving.instances)
+        return live.updateValue(serving, forKey: name).map { ($0, set ?? $0.set) }
     }
 
     /// The other process types (workers) follow the web switch: the old ones stop first, so that two
@@ -635,12 +636,8 @@ public actor Deployer {
     }
 
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
-    private func retire(
-        _ previous: ServingRelease,
-        replacedSet: UpstreamSet,
-        of name: AppName,
-        drainRecordedOn releaseID: Int64?
-    ) {
+    private func retire(_ replaced: Replaced, of name: AppName, drainRecordedOn releaseID: Int64?) {
+        let (previous, replacedSet) = replaced
         let timeout = settings.drainTimeout
         let id = UUID()
         drains[id] = Task {

@@ -339,24 +339,22 @@ public struct ConfigSetCommand: AdminCommand {
 
     public init() {}
 
+    /// `KEY=VALUE` with a valid KEY, split; nil otherwise.
+    private static func split(_ assignment: String) -> (key: String, value: String)? {
+        guard let equals = assignment.firstIndex(of: "="), String(assignment[..<equals]).isEnvironmentVariableName
+        else { return nil }
+        return (String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...]))
+    }
+
     public func validate() throws {
         guard !assignments.isEmpty else { throw ValidationError("give at least one KEY=VALUE") }
-        for assignment in assignments {
-            guard let equals = assignment.firstIndex(of: "="), String(assignment[..<equals]).isEnvironmentVariableName
-            else {
-                throw ValidationError(
-                    "\"\(assignment)\" is not KEY=VALUE with KEY made of letters, digits and underscores"
-                )
-            }
+        if let bad = assignments.first(where: { Self.split($0) == nil }) {
+            throw ValidationError("\"\(bad)\" is not KEY=VALUE with KEY made of letters, digits and underscores")
         }
     }
 
     public func run(in context: CommandContext) async throws {
-        var values: [String: String] = [:]
-        for assignment in assignments {
-            let equals = assignment.firstIndex(of: "=")!
-            values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
-        }
+        let values = Dictionary(assignments.compactMap(Self.split), uniquingKeysWith: { _, last in last })
         try await ConfigChange(app: app, set: values, unset: [], noRestart: noRestart).run(in: context)
     }
 }
