@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: Entry
@@ -62,12 +64,15 @@ let package = Package(
 
         // MARK: Front door
 
-        /** The control socket, its wire format and the one command dispatcher shared by CLI and hooks. */
+        /** The ways in (control socket, embedded SSH server, OpenSSH forced command), who may do what, and
+            the one command dispatcher they share. */
         .target(
             name: "SlipwayFrontDoor",
             dependencies: [
                 "SlipwayDeployer", "SlipwayStore", "SlipwayGit", "SlipwayBasics", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ] + nio,
             swiftSettings: swiftSettings
         ),

@@ -173,7 +173,9 @@ public enum Spawner {
         return (status, collected.text)
     }
 
-    private static func spawn(_ command: Command, stdin: Int32, stdout: Int32, stderr: Int32) throws -> ChildProcess {
+    /// Starts `command` with the given descriptors as its stdin, stdout and stderr (stdin -1:
+    /// /dev/null), returning at once. The caller keeps, and must close, its own copies.
+    public static func spawn(_ command: Command, stdin: Int32, stdout: Int32, stderr: Int32) throws -> ChildProcess {
         let argv = ([command.executable] + command.arguments).map { strdup($0) }
         let envp = command.environment.map { strdup("\($0.key)=\($0.value)") }
         defer {

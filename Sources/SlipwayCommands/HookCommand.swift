@@ -31,7 +31,12 @@ struct HookCommand: ParsableCommand {
             let fields = line.split(separator: " ").map(String.init)
             guard fields.count == 3 else { continue }
             let result = try ControlClient.send(
-                .push(app: name, ref: fields[2], revision: fields[1]),
+                .push(
+                    app: name,
+                    ref: fields[2],
+                    revision: fields[1],
+                    key: ProcessInfo.processInfo.environment["SLIPWAY_KEY"]
+                ),
                 socketPath: data.controlSocket
             )
             status = max(status, result)

@@ -11,7 +11,8 @@ public struct SlipwayCommand: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Push-to-deploy for your own Linux host.",
         discussion: "Start the daemon with `slipway serve`; the other commands talk to it.",
-        subcommands: [ServeCommand.self, HookCommand.self, ServeStaticCommand.self] + AdminCommands.commands
+        subcommands: [ServeCommand.self, HookCommand.self, SSHCommand.self, ServeStaticCommand.self]
+            + AdminCommands.commands
     )
 
     public init() {}
@@ -23,7 +24,14 @@ public struct SlipwayCommand: AsyncParsableCommand {
             var command = try parseAsRoot(arguments)
             if let admin = command as? any AdminCommand {
                 let socket = DataLocation.resolve(flag: admin.connection.data).controlSocket
-                Foundation.exit(try ControlClient.send(.command(arguments), socketPath: socket))
+                var input: Data?
+                if admin.readsInput {
+                    guard isatty(STDIN_FILENO) == 0 else { throw InputError.terminal }
+                    input = try ControlClient.readStandardInput()
+                }
+                Foundation.exit(
+                    try ControlClient.send(.command(arguments: arguments, input: input), socketPath: socket)
+                )
             }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -48,5 +56,15 @@ enum DataLocation {
 
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+enum InputError: UserFacingError {
+    case terminal
+
+    var description: String {
+        switch self {
+        case .terminal: "this command reads a public key from stdin; pipe it in, e.g. `< ~/.ssh/id_ed25519.pub`"
+        }
     }
 }

@@ -99,7 +99,8 @@ public enum Daemon {
             throw DaemonError.cannotListen("\(error)")
         }
         let dispatcher = CommandDispatcher(deployer: deployer, store: store, settings: settings, logger: logger)
-        let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, logger: logger)
+        let gate = AccessGate(store: store, dispatcher: dispatcher, settings: settings)
+        let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, gate: gate, logger: logger)
 
         let group = ServiceGroup(
             configuration: .init(

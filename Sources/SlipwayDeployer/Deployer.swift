@@ -132,8 +132,33 @@ public actor Deployer {
         } catch {
             throw DeployError.couldNotCreate(name, error.userMessage)
         }
-        router.setHosts([settings.host(of: name)], for: name.rawValue)
+        try applyRoutes(of: name)
         return app
+    }
+
+    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page.
+    public func applyRoutes(of name: AppName) throws {
+        let app = try store.app(name)
+        router.setHosts([settings.host(of: name)] + (try store.domains(of: name)), for: name.rawValue)
+        router.setMaintenance(app.maintenance, for: name.rawValue)
+    }
+
+    /// Stops the app's instances at once (no drain: it is going away), then forgets it and
+    /// deletes its repository, release trees, cache and logs. A deploy under way finishes first.
+    public func destroyApp(_ name: AppName) async throws {
+        _ = try store.app(name)
+        await lock(name, output: DeployOutput { _ in })
+        defer { locks.release(name) }
+        _ = router.remove(app: name.rawValue)
+        let instances = (live.removeValue(forKey: name)?.instances ?? []) + (workers.removeValue(forKey: name) ?? [])
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
+        }
+        try store.destroyApp(name)
+        for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        logger.info("app destroyed", metadata: ["app.name": "\(name)"])
     }
 
     // MARK: Start and stop of the daemon
@@ -162,7 +187,7 @@ public actor Deployer {
             }
             for app in try store.apps() {
                 let name = app.appName
-                router.setHosts([settings.host(of: name)], for: name.rawValue)
+                try applyRoutes(of: name)
                 guard let release = try store.liveRelease(of: name) else { continue }
                 let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
                 do {
@@ -196,6 +221,7 @@ public actor Deployer {
         app name: AppName,
         ref: String,
         revision: String,
+        cause: String,
         output: DeployOutput
     ) async throws
         -> DeployOutcome
@@ -212,11 +238,16 @@ public actor Deployer {
             output.step("\(app.deployBranch) was deleted; \(name) keeps serving its live release")
             return .notDeployed
         }
-        return try await deploy(app: name, revision: revision, output: output)
+        return try await deploy(app: name, revision: revision, cause: cause, output: output)
     }
 
     /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.
-    public func deploy(app name: AppName, revision: String, output: DeployOutput) async throws -> DeployOutcome {
+    public func deploy(
+        app name: AppName,
+        revision: String,
+        cause: String,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
         _ = try store.app(name)
         await lock(name, output: output)
         defer { locks.release(name) }
@@ -233,7 +264,8 @@ public actor Deployer {
             of: name,
             description: "Deploy \(commit.id.prefix(7)) \(commit.summary)",
             commitID: commit.id,
-            author: commit.author
+            author: commit.author,
+            cause: cause
         )
         logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
         return await finish(release, of: name, output: output) {
@@ -247,13 +279,14 @@ public actor Deployer {
         app name: AppName,
         to target: ReleaseVersion?,
         skipReleasePhase: Bool = false,
+        cause: String,
         output: DeployOutput
     ) async throws -> DeployOutcome {
         _ = try store.app(name)
         await lock(name, output: output)
         defer { locks.release(name) }
         let data = settings.data
-        let (rollback, chosen) = try store.startRollback(of: name, to: target) { release in
+        let (rollback, chosen) = try store.startRollback(of: name, to: target, cause: cause) { release in
             release.tree.map { FileManager.default.fileExists(atPath: data.release(name, $0)) } ?? false
         }
         logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
@@ -273,6 +306,7 @@ public actor Deployer {
         app name: AppName,
         set values: [String: String],
         unset keys: [String],
+        cause: String,
         output: DeployOutput
     )
         async throws -> DeployOutcome
@@ -296,7 +330,7 @@ public actor Deployer {
             (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
             + (values.isEmpty || keys.isEmpty ? "" : "; ")
             + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
-        let release = try store.startRelease(reusing: live, description: description, config: config)
+        let release = try store.startRelease(reusing: live, description: description, config: config, cause: cause)
         return await finish(release, of: name, output: output) {
             output.step(
                 "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
@@ -669,8 +703,9 @@ public actor Deployer {
     /// `keepReleases` in all, and deletes the other built trees. Their history rows stay forever.
     private func pruneTrees(of name: AppName) -> [ReleaseVersion] {
         guard let history = try? store.history(of: name).map(\.release) else { return [] }
+        let keep = (try? store.app(name).keepReleases) ?? settings.keepReleases
         var kept = Set(history.filter { $0.status == .live }.compactMap(\.buildNumber))
-        for release in history where release.status == .retired && kept.count < settings.keepReleases {
+        for release in history where release.status == .retired && kept.count < keep {
             if let tree = release.buildNumber { kept.insert(tree) }
         }
         // A deploy under way owns its tree, and one that started after the history was read is newer than all of it.

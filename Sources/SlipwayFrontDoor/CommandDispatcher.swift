@@ -1,6 +1,7 @@
 // CommandDispatcher: the one place admin commands and pushes are carried out, whether they come
-// from the local CLI or the post-receive hook (and, later, SSH). The command line is parsed
-// with the same ArgumentParser types the CLI uses, so every entry behaves the same.
+// from the local CLI, the post-receive hook, the embedded SSH server or `slipway ssh-command`.
+// The command line is parsed with the same ArgumentParser types the CLI uses, so every way in
+// behaves the same, and authorized against the caller before anything runs.
 import ArgumentParser
 import Foundation
 import Logging
@@ -14,25 +15,40 @@ public struct CommandContext: Sendable {
     public var store: AppDatabase
     public var settings: DeploySettings
     public var output: CommandOutput
+    public var caller: Caller
+    /// The caller's stdin, for commands that read it (`ReadsInput`); empty otherwise.
+    public var input: [UInt8]
 }
 
 /// An admin command: parsed on both sides of the control socket, run in the daemon.
-public protocol AdminCommand: ParsableCommand {
+public protocol AdminCommand: ParsableCommand, Sendable {
     /// Where the CLI finds the daemon; the daemon ignores it.
     var connection: ConnectionOptions { get }
     func run(in context: CommandContext) async throws
 }
 
+extension AdminCommand {
+    /// Whether the CLI must send its stdin along.
+    public var readsInput: Bool { self is any ReadsInput }
+}
+
 /// The admin command tree, as the daemon parses it.
 public struct AdminCommands: ParsableCommand {
     public static let commands: [any ParsableCommand.Type] = [
-        AppsCommand.self, AppsCreateCommand.self, ReleasesCommand.self, ReleasesInfoCommand.self,
-        RollbackCommand.self, DeployCommand.self, PsCommand.self, ScaleCommand.self, RestartCommand.self,
-        LogsCommand.self,
+        AppsCommand.self, AppsCreateCommand.self, AppsDestroyCommand.self,
+        ReleasesCommand.self, ReleasesInfoCommand.self, RollbackCommand.self, DeployCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
+        PsCommand.self, ScaleCommand.self, RestartCommand.self, LogsCommand.self,
+        DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
+        MaintenanceOnCommand.self, MaintenanceOffCommand.self,
+        KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAuthorizedKeysCommand.self,
     ]
 
-    public static let configuration = CommandConfiguration(commandName: "slipway", subcommands: commands)
+    public static let configuration = CommandConfiguration(
+        commandName: "slipway",
+        abstract: "Slipway admin commands (the same locally, over SSH and through ssh-command).",
+        subcommands: commands
+    )
 
     public init() {}
 }
@@ -50,48 +66,96 @@ public final class CommandDispatcher: Sendable {
         self.logger = logger
     }
 
-    /// Carries out one request and returns its exit status. Nothing a client sends can stop the daemon.
+    /// A command line, parsed and authorized: a command to run, or the answer to give instead
+    /// (help, a usage error, a refusal) with its exit status.
+    enum Parsed {
+        case command(any AdminCommand)
+        case answer(String, status: Int32)
+    }
+
+    /// Carries out one control-socket request and returns its exit status. Nothing a client sends can stop the daemon.
     func handle(_ request: ControlRequest, output: CommandOutput) async -> Int32 {
-        let context = CommandContext(deployer: deployer, store: store, settings: settings, output: output)
         switch request {
-        case .command(let arguments):
-            return await run(arguments, in: context)
-        case .push(let app, let ref, let revision):
+        case .command(let arguments, let input):
+            switch parse(arguments, caller: .local) {
+            case .answer(let text, let status):
+                return Self.give(text, status: status, to: output)
+            case .command(let command):
+                return await run(command, caller: .local, input: Array(input ?? Data()), output: output)
+            }
+        case .push(let app, let ref, let revision, let key):
             do {
                 let name = try AppName(validating: app)
                 let deployOutput = DeployOutput { output.print($0) }
-                switch try await deployer.receivePush(app: name, ref: ref, revision: revision, output: deployOutput) {
-                case .live, .notDeployed: return 0
-                case .failed: return 1
-                }
+                let outcome = try await deployer.receivePush(
+                    app: name,
+                    ref: ref,
+                    revision: revision,
+                    cause: key ?? Caller.local.name,
+                    output: deployOutput
+                )
+                return outcome == .failed ? 1 : 0
             } catch {
                 output.error("-----> " + error.userMessage)
                 return 1
             }
+        case .ssh:
+            output.error("slipway: ssh-command requests go through the access gate")
+            return 2
         }
     }
 
-    private func run(_ arguments: [String], in context: CommandContext) async -> Int32 {
+    func parse(_ arguments: [String], caller: Caller) -> Parsed {
+        if let first = arguments.first, !first.hasPrefix("-"), first != "help",
+            !AdminCommands.commands.contains(where: { $0.configuration.commandName == first })
+        {
+            return .answer("slipway: unknown command \"\(first)\"; run `help` to list the commands", status: 1)
+        }
         let parsed: any ParsableCommand
         do {
             parsed = try AdminCommands.parseAsRoot(arguments)
         } catch {
-            let message = AdminCommands.fullMessage(for: error)
-            let status = AdminCommands.exitCode(for: error).rawValue
-            if status == 0 { context.output.print(message) } else { context.output.error(message) }
-            return status
+            return .answer(AdminCommands.fullMessage(for: error), status: AdminCommands.exitCode(for: error).rawValue)
         }
-        guard let command = parsed as? any AdminCommand else {
-            context.output.print(AdminCommands.helpMessage())
-            return 0
+        guard let command = parsed as? any AdminCommand else { return .answer(AdminCommands.helpMessage(), status: 0) }
+        do {
+            try caller.authorize(command)
+        } catch {
+            return .answer("slipway: " + error.userMessage, status: 1)
         }
+        return .command(command)
+    }
+
+    func run(_ command: any AdminCommand, caller: Caller, input: [UInt8], output: CommandOutput) async -> Int32 {
+        let context = CommandContext(
+            deployer: deployer,
+            store: store,
+            settings: settings,
+            output: output,
+            caller: caller,
+            input: input
+        )
         do {
             try await command.run(in: context)
             return 0
+        } catch is CancellationError {
+            return 130
         } catch {
-            context.output.error("slipway: " + error.userMessage)
-            logger.info("command failed", metadata: ["command": "\(arguments.first ?? "")", "error": "\(error)"])
+            output.error("slipway: " + error.userMessage)
+            logger.info(
+                "command failed",
+                metadata: [
+                    "command": "\(type(of: command).configuration.commandName ?? "")", "caller": "\(caller.name)",
+                    "error": "\(error)",
+                ]
+            )
             return 1
         }
+    }
+
+    /// Prints an answer on stdout when it is not an error, else on stderr; returns its status.
+    static func give(_ text: String, status: Int32, to output: CommandOutput) -> Int32 {
+        if status == 0 { output.print(text) } else { output.error(text) }
+        return status
     }
 }

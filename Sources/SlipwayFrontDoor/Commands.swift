@@ -7,7 +7,7 @@ import SlipwayDeployer
 import SlipwayStore
 
 /// Options every client command accepts; the daemon ignores them.
-public struct ConnectionOptions: ParsableArguments {
+public struct ConnectionOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "The data directory of the daemon to talk to (default: $SLIPWAY_DATA or ~/.slipway).")
     public var data: String?
 
@@ -126,6 +126,7 @@ public struct ReleasesCommand: AdminCommand {
                     release.version.description.padding(toLength: 5, withPad: " ", startingAt: 0),
                     release.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
                     commit, Format.timestamp(release.createdAt), durations, release.description,
+                    "(by \(release.cause))",
                 ].filter { !$0.isEmpty }.joined(separator: "  ")
             )
             if let reason = release.failureReason { context.output.print("       failed: \(reason)") }
@@ -156,6 +157,7 @@ public struct ReleasesInfoCommand: AdminCommand {
         context.output.print("Status:      \(record.status.rawValue)")
         if let reason = record.failureReason { context.output.print("Failure:     \(reason)") }
         context.output.print("Description: \(record.description)")
+        context.output.print("Cause:       \(record.cause)")
         if let commit = record.commitID { context.output.print("Commit:      \(commit)") }
         if let author = record.commitAuthor { context.output.print("Author:      \(author)") }
         if let buildpack = record.buildpack { context.output.print("Buildpack:   \(buildpack)") }
@@ -201,6 +203,8 @@ struct ReleaseSummary: Codable {
     var version: String
     var status: String
     var description: String
+    /// The SSH key that made it, or `local`.
+    var cause: String
     var commit: String?
     var createdAt: Date
     var finishedAt: Date?
@@ -213,6 +217,7 @@ struct ReleaseSummary: Codable {
         version = release.version.description
         status = release.status.rawValue
         description = release.description
+        cause = release.cause
         commit = release.commitID
         createdAt = release.createdAt
         finishedAt = release.finishedAt
@@ -398,7 +403,13 @@ struct ConfigChange {
             return
         }
         try await context.streamingChange { output in
-            try await context.deployer.changeConfig(app: app, set: set, unset: unset, output: output)
+            try await context.deployer.changeConfig(
+                app: app,
+                set: set,
+                unset: unset,
+                cause: context.caller.name,
+                output: output
+            )
         }
     }
 }
@@ -434,6 +445,7 @@ public struct RollbackCommand: AdminCommand {
                 app: app,
                 to: release,
                 skipReleasePhase: skipReleasePhase,
+                cause: context.caller.name,
                 output: output
             )
         }
@@ -454,7 +466,7 @@ public struct DeployCommand: AdminCommand {
     public func run(in context: CommandContext) async throws {
         let revision = try ref ?? "refs/heads/" + context.store.app(app).deployBranch
         try await context.streamingChange { output in
-            try await context.deployer.deploy(app: app, revision: revision, output: output)
+            try await context.deployer.deploy(app: app, revision: revision, cause: context.caller.name, output: output)
         }
     }
 }
@@ -500,46 +512,6 @@ public struct PsCommand: AdminCommand {
                     + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
                     + "  since \(Format.timestamp(instance.startedAt))"
             )
-        }
-    }
-}
-
-public struct LogsCommand: AdminCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "logs",
-        abstract: "Print the last lines an app's processes wrote."
-    )
-    @OptionGroup public var connection: ConnectionOptions
-    @Argument(help: "The app.") var app: AppName
-    @Option(name: .shortAndLong, help: "How many lines.") var number = 100
-    @Option(name: .long, help: "The process type.") var type = "web"
-
-    public init() {}
-
-    public func validate() throws {
-        guard number > 0 else { throw ValidationError("give a positive number of lines") }
-        guard !type.isEmpty, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-        else { throw ValidationError("invalid process type \"\(type)\"") }
-    }
-
-    public func run(in context: CommandContext) async throws {
-        _ = try context.store.app(app)
-        let path = context.settings.data.logs(app) + "/\(type).1.log"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw LogsError.none(app, type)
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last == "" { lines.removeLast() }
-        for line in lines.suffix(number) { context.output.print(String(line)) }
-    }
-}
-
-enum LogsError: UserFacingError {
-    case none(AppName, String)
-
-    var description: String {
-        switch self {
-        case .none(let app, let type): "\(app) has no \(type) logs yet; they start with its first deploy"
         }
     }
 }

@@ -125,6 +125,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             respond(.unknownHost(host), to: exchange, context: context)
         case .noLiveRelease(let app):
             respond(.noLiveRelease(app), to: exchange, context: context)
+        case .maintenance(let app):
+            respond(.maintenance(app), to: exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
             let forwarding = Forwarding(
@@ -621,5 +623,22 @@ extension LocalResponse {
 
     static func noLiveRelease(_ app: String) -> LocalResponse {
         .text(.serviceUnavailable, "\(app) has no live release yet: push to deploy it.\n")
+    }
+
+    /// A page a person reads, with `Retry-After` so crawlers and clients come back later.
+    static func maintenance(_ app: String) -> LocalResponse {
+        LocalResponse(
+            status: .serviceUnavailable,
+            headers: [
+                "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "Retry-After": "120",
+            ],
+            body: """
+                <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Down for maintenance</title>
+                <meta name="viewport" content="width=device-width, initial-scale=1"></head>
+                <body style="font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em">
+                <h1>Down for maintenance</h1><p>\(app) is being worked on and will be back shortly.</p></body></html>
+
+                """
+        )
     }
 }

@@ -10,6 +10,7 @@ public final class Router: Sendable {
     private struct RouteTable {
         var appByHost: [String: String] = [:]
         var liveSets: [String: UpstreamSet] = [:]
+        var inMaintenance: Set<String> = []
     }
 
     public init() {}
@@ -23,6 +24,13 @@ public final class Router: Sendable {
             next.appByHost = next.appByHost.filter { $0.value != app }
             for host in normalized { next.appByHost[host] = app }
             table = next
+        }
+    }
+
+    /// While on, the app's hosts answer 503 with a maintenance page; its live set keeps running.
+    public func setMaintenance(_ on: Bool, for app: String) {
+        table.withLock { table in
+            if on { table.inMaintenance.insert(app) } else { table.inMaintenance.remove(app) }
         }
     }
 
@@ -42,6 +50,7 @@ public final class Router: Sendable {
         table.withLock { table in
             var next = table
             next.appByHost = next.appByHost.filter { $0.value != app }
+            next.inMaintenance.remove(app)
             let removed = next.liveSets.removeValue(forKey: app)
             table = next
             return removed
@@ -68,6 +77,7 @@ public final class Router: Sendable {
         let host = Router.normalize(host: host)
         return table.withLock { table in
             guard let app = table.appByHost[host] else { return .unknownHost(host) }
+            guard !table.inMaintenance.contains(app) else { return .maintenance(app: app) }
             guard let set = table.liveSets[app] else { return .noLiveRelease(app: app) }
             return .claimed(app: app, set.claim(onDrainDeadline: cancel))
         }
@@ -82,6 +92,7 @@ public final class Router: Sendable {
     enum Claim {
         case unknownHost(String)
         case noLiveRelease(app: String)
+        case maintenance(app: String)
         case claimed(app: String, UpstreamClaim)
     }
 

@@ -107,13 +107,34 @@ public final class AppDatabase: Sendable {
                 t.column("stoppedAt", .datetime)
             }
         }
+        migrator.registerMigration("v2 keys, domains, maintenance, release causes, per-app retention") { db in
+            try db.create(table: "accessKey") { t in
+                t.primaryKey("name", .text)
+                t.column("role", .text).notNull()
+                t.column("publicKey", .text).notNull().unique()
+                t.column("fingerprint", .text).notNull()
+                t.column("apps", .text).notNull().defaults(to: "[]")
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "domain") { t in
+                t.primaryKey("hostname", .text)
+                t.belongsTo("app", onDelete: .cascade).notNull()
+            }
+            try db.alter(table: "app") { t in
+                t.add(column: "maintenance", .boolean).notNull().defaults(to: false)
+                t.add(column: "keepReleases", .integer)
+            }
+            try db.alter(table: "release") { t in
+                t.add(column: "cause", .text).notNull().defaults(to: "local")
+            }
+        }
         return migrator
     }
 
     // MARK: Apps
 
     /// Records a new app and its v1 "Initial release", as Heroku does.
-    public func createApp(_ name: AppName, deployBranch: String = "main") throws -> App {
+    public func createApp(_ name: AppName, deployBranch: String = "main", cause: String = "local") throws -> App {
         try write { db in
             guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
             let app = App(name: name.rawValue, deployBranch: deployBranch, formation: #"{"web":1}"#, createdAt: Date())
@@ -133,7 +154,8 @@ public final class AppDatabase: Sendable {
                 failureReason: nil,
                 buildLog: "",
                 createdAt: app.createdAt,
-                finishedAt: app.createdAt
+                finishedAt: app.createdAt,
+                cause: cause
             )
             try initial.insert(db)
             return app
@@ -167,8 +189,13 @@ public final class AppDatabase: Sendable {
     // MARK: Releases
 
     /// Records the next release of `app` as building, with the app's config as it is now.
-    public func startRelease(of app: AppName, description: String, commitID: String?, author: String?) throws -> Release
-    {
+    public func startRelease(
+        of app: AppName,
+        description: String,
+        commitID: String?,
+        author: String?,
+        cause: String
+    ) throws -> Release {
         try write { db in
             var release = Release(
                 id: nil,
@@ -185,7 +212,8 @@ public final class AppDatabase: Sendable {
                 failureReason: nil,
                 buildLog: "",
                 createdAt: Date(),
-                finishedAt: nil
+                finishedAt: nil,
+                cause: cause
             )
             try release.insert(db)
             return release
@@ -212,6 +240,7 @@ public final class AppDatabase: Sendable {
     public func startRollback(
         of app: AppName,
         to target: ReleaseVersion?,
+        cause: String,
         treeExists: @Sendable (Release) -> Bool
     )
         throws -> (rollback: Release, target: Release)
@@ -244,6 +273,7 @@ public final class AppDatabase: Sendable {
                 reusing: chosen,
                 description: "Rollback to \(chosen.version)",
                 config: chosen.configValues,
+                cause: cause,
                 db
             )
             return (rollback, chosen)
@@ -251,14 +281,22 @@ public final class AppDatabase: Sendable {
     }
 
     /// Records a new release that runs `source`'s built tree with `config` (a config change).
-    public func startRelease(reusing source: Release, description: String, config: [String: String]) throws -> Release {
-        try write { db in try Self.insertRelease(reusing: source, description: description, config: config, db) }
+    public func startRelease(
+        reusing source: Release,
+        description: String,
+        config: [String: String],
+        cause: String
+    ) throws -> Release {
+        try write { db in
+            try Self.insertRelease(reusing: source, description: description, config: config, cause: cause, db)
+        }
     }
 
     private static func insertRelease(
         reusing source: Release,
         description: String,
         config: [String: String],
+        cause: String,
         _ db: Database
     ) throws -> Release {
         var release = source
@@ -271,6 +309,7 @@ public final class AppDatabase: Sendable {
         release.buildLog = ""
         release.createdAt = Date()
         release.finishedAt = nil
+        release.cause = cause
         try release.insert(db)
         return release
     }
@@ -472,13 +511,13 @@ public final class AppDatabase: Sendable {
 
     // MARK: Plumbing
 
-    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         do { return try writer.read(body) } catch let error as any UserFacingError { throw error } catch {
             throw StoreError.database(String(describing: error))
         }
     }
 
-    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         do { return try writer.write(body) } catch let error as any UserFacingError { throw error } catch {
             throw StoreError.database(String(describing: error))
         }

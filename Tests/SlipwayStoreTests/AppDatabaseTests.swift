@@ -21,14 +21,15 @@ import Testing
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
         _ = try store.createApp(try AppName(validating: "blog"))
-        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil)
+        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil, cause: "local")
         try store.markLive(v2.id!, of: shop)
-        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil)
+        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil, cause: "local")
         let blog = try store.startRelease(
             of: try AppName(validating: "blog"),
             description: "x",
             commitID: "c",
-            author: nil
+            author: nil,
+            cause: "local"
         )
         #expect((v2.number, v3.number, blog.number) == (2, 3, 2))
         try store.markLive(v3.id!, of: shop)
@@ -40,7 +41,13 @@ import Testing
     @Test func eachStepIsRecordedWithItsTimestamps() throws {
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
-        let release = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil)
+        let release = try store.startRelease(
+            of: shop,
+            description: "Deploy",
+            commitID: "a",
+            author: nil,
+            cause: "local"
+        )
         let build = try store.startStep(.build, of: release.id!)
         Thread.sleep(forTimeInterval: 0.02)
         try store.finishStep(build, outcome: .succeeded)
@@ -58,9 +65,9 @@ import Testing
     @Test func anInterruptedDeployIsFailedAndTheLiveReleaseStaysLive() throws {
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
-        let v2 = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil)
+        let v2 = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil, cause: "local")
         try store.markLive(v2.id!, of: shop)
-        _ = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil)
+        _ = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil, cause: "local")
         #expect(try store.failInterruptedReleases() == 1)
         let statuses = try store.history(of: shop).map(\.release.status)
         #expect(statuses == [.failed, .live, .initial])
@@ -101,15 +108,15 @@ import Testing
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
         try store.setConfig(["GREETING": "one"], of: shop)
-        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil)
+        let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil, cause: "local")
         _ = try store.recordBuild(of: v2.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
         try store.markLive(v2.id!, of: shop)
         try store.setConfig(["GREETING": "two"], of: shop)
-        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil)
+        let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil, cause: "local")
         _ = try store.recordBuild(of: v3.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
         try store.markLive(v3.id!, of: shop)
 
-        let (rollback, target) = try store.startRollback(of: shop, to: nil) { _ in true }
+        let (rollback, target) = try store.startRollback(of: shop, to: nil, cause: "local") { _ in true }
         #expect(target.number == 2)
         #expect((rollback.number, rollback.description, rollback.tree?.number) == (4, "Rollback to v2", 2))
         #expect(rollback.commitID == "a")
@@ -121,19 +128,25 @@ import Testing
     @Test func rollbackRefusesReleasesItCannotRunAndNamesThoseItCan() throws {
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
-        #expect(throws: StoreError.self) { try store.startRollback(of: shop, to: nil) { _ in true } }
+        #expect(throws: StoreError.self) { try store.startRollback(of: shop, to: nil, cause: "local") { _ in true } }
         for commit in ["a", "b", "c"] {
-            let release = try store.startRelease(of: shop, description: commit, commitID: commit, author: nil)
+            let release = try store.startRelease(
+                of: shop,
+                description: commit,
+                commitID: commit,
+                author: nil,
+                cause: "local"
+            )
             _ = try store.recordBuild(of: release.id!, buildpack: "x", processTypes: ["web": "x"])
             try store.markLive(release.id!, of: shop)
         }
-        let failed = try store.startRelease(of: shop, description: "d", commitID: "d", author: nil)
+        let failed = try store.startRelease(of: shop, description: "d", commitID: "d", author: nil, cause: "local")
         try store.markFailed(failed.id!, reason: "boom")
         // v2's tree was pruned; v3 can be rolled back to; v4 is live; v5 failed; v1 never ran.
         let pruned = { @Sendable (release: Release) in release.number != 2 }
         let message = { (version: Int) -> String? in
             (#expect(throws: StoreError.self) {
-                try store.startRollback(of: shop, to: ReleaseVersion(version), treeExists: pruned)
+                try store.startRollback(of: shop, to: ReleaseVersion(version), cause: "local", treeExists: pruned)
             })?
             .description
         }
@@ -148,6 +161,6 @@ import Testing
         #expect(
             message(1) == "cannot roll shop back to v1: it never went live (initial); releases you can roll back to: v3"
         )
-        #expect(try store.startRollback(of: shop, to: nil, treeExists: pruned).target.number == 3)
+        #expect(try store.startRollback(of: shop, to: nil, cause: "local", treeExists: pruned).target.number == 3)
     }
 }

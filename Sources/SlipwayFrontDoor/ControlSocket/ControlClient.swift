@@ -1,5 +1,6 @@
 // ControlClient: the CLI's side of the control socket. Sends one request, prints the replies as
-// they arrive, and returns the exit status the daemon gave.
+// they arrive, and returns the exit status the daemon gave. For `slipway ssh-command` it also
+// hands over stdin when asked and becomes the program the daemon names (git-receive-pack).
 import Foundation
 import SlipwayBasics
 
@@ -10,6 +11,8 @@ import Glibc
 public enum ControlClientError: UserFacingError {
     case daemonNotRunning(socket: String)
     case connectionLost
+    case inputTooLong
+    case couldNotExec(String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -17,6 +20,10 @@ public enum ControlClientError: UserFacingError {
             "the Slipway daemon is not running (nothing answers at \(socket)); start it with `slipway serve`"
                 + " (or pass --data / SLIPWAY_DATA if it uses another data directory)"
         case .connectionLost: "the Slipway daemon closed the connection before answering; check its log"
+        case .inputTooLong:
+            "the input is longer than \(maximumCommandInput / 1024) KiB; give only what the command needs"
+        case .couldNotExec(let program, let code):
+            "could not run \(program): \(String(cString: strerror(code))); install it on the host (apt install git)"
         }
     }
 }
@@ -26,9 +33,7 @@ public enum ControlClient {
     public static func send(_ request: ControlRequest, socketPath: String) throws -> Int32 {
         let fd = try connect(to: socketPath)
         defer { close(fd) }
-        let data = Wire.encode(request)
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count else { throw ControlClientError.connectionLost }
+        try write(Wire.encode(request), to: fd)
         var pending = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -43,9 +48,42 @@ public enum ControlClient {
                 case .stdout(let text): FileHandle.standardOutput.write(Data(text.utf8))
                 case .stderr(let text): FileHandle.standardError.write(Data(text.utf8))
                 case .exit(let status): return status
+                case .sendInput: try write(Wire.encode(ControlInput(data: try readStandardInput())), to: fd)
+                case .exec(let executable, let arguments, let environment):
+                    close(fd)
+                    try exec(Command(executable, arguments, environment: environment))
                 }
             }
         }
+    }
+
+    /// Stdin to its end, refusing more than a command may take.
+    public static func readStandardInput() throws -> Data {
+        var data = Data()
+        while let chunk = try FileHandle.standardInput.read(upToCount: 16 * 1024), !chunk.isEmpty {
+            data.append(chunk)
+            guard data.count <= maximumCommandInput else { throw ControlClientError.inputTooLong }
+        }
+        return data
+    }
+
+    /// Replaces this process with `command`, found on its PATH; returns only by throwing.
+    private static func exec(_ command: Command) throws -> Never {
+        let path = command.environment["PATH"] ?? "/usr/bin:/bin"
+        let candidates =
+            command.executable.contains("/")
+            ? [command.executable] : path.split(separator: ":").map { "\($0)/\(command.executable)" }
+        let argv = ([command.executable] + command.arguments).map { strdup($0) } + [nil]
+        let envp = command.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        for candidate in candidates where access(candidate, X_OK) == 0 {
+            execve(candidate, argv, envp)
+        }
+        throw ControlClientError.couldNotExec(command.executable, errno: errno == 0 ? ENOENT : errno)
+    }
+
+    private static func write(_ data: Data, to fd: Int32) throws {
+        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count else { throw ControlClientError.connectionLost }
     }
 
     private static func connect(to path: String) throws -> Int32 {

@@ -1,5 +1,6 @@
 // ControlServer: the daemon's side of the control socket (a Unix socket, mode 0600). Each
-// connection carries one request; its output streams back as it is produced.
+// connection carries one request; its output streams back as it is produced. A command runs
+// until it ends or its client goes away (`logs -f` ends that way).
 import Foundation
 import Logging
 import NIOCore
@@ -9,11 +10,13 @@ import SlipwayBasics
 public final class ControlServer: Sendable {
     private let path: String
     private let dispatcher: CommandDispatcher
+    private let gate: AccessGate
     private let logger: Logger
 
-    public init(path: String, dispatcher: CommandDispatcher, logger: Logger) {
+    public init(path: String, dispatcher: CommandDispatcher, gate: AccessGate, logger: Logger) {
         self.path = path
         self.dispatcher = dispatcher
+        self.gate = gate
         self.logger = logger
     }
 
@@ -44,40 +47,109 @@ public final class ControlServer: Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
-                var line = [UInt8]()
-                for try await buffer in inbound {
-                    line.append(contentsOf: buffer.readableBytesView)
-                    if line.contains(UInt8(ascii: "\n")) { break }
+                var lines = LineReader(inbound.makeAsyncIterator())
+                guard let line = try await lines.next() else { return }
+                let send: @Sendable (ControlReply) async -> Void = { reply in
+                    try? await outbound.write(ByteBuffer(bytes: Wire.encode(reply)))
                 }
-                guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else { return }
-                let output = CommandOutput(outbound)
-                do {
-                    let request = try Wire.decode(ControlRequest.self, from: line[..<newline])
-                    await output.finish(await dispatcher.handle(request, output: output))
-                } catch {
-                    output.error("slipway: malformed request on the control socket; use the slipway command")
-                    await output.finish(2)
+                guard let request = try? Wire.decode(ControlRequest.self, from: line) else {
+                    await send(.stderr("slipway: malformed request on the control socket; use the slipway command\n"))
+                    await send(.exit(2))
+                    return
+                }
+                guard case .ssh(let commandLine, let key, let environment) = request else {
+                    await runUntilClientLeaves(&lines, send: send) { send in
+                        let output = CommandOutput(sink: send)
+                        let status = await self.dispatcher.handle(request, output: output)
+                        await output.close()
+                        return status
+                    }
+                    return
+                }
+                switch await gate.plan(for: commandLine, keyName: key, environment: environment) {
+                case .program(let command):
+                    await send(
+                        .exec(
+                            executable: command.executable,
+                            arguments: command.arguments,
+                            environment: command.environment
+                        )
+                    )
+                case .refuse(let message, let status):
+                    await send(.stderr(message + "\n"))
+                    await send(.exit(status))
+                case .inProcess(let readsInput, let run):
+                    var sent: [UInt8] = []
+                    if readsInput {
+                        await send(.sendInput)
+                        guard let line = try await lines.next(),
+                            let reply = try? Wire.decode(ControlInput.self, from: line)
+                        else { return }
+                        sent = Array(reply.data)
+                    }
+                    let input = sent
+                    await runUntilClientLeaves(&lines, send: send) { send in
+                        await run(
+                            input,
+                            SSHSessionOutput { bytes, stream in
+                                let text = String(decoding: bytes, as: UTF8.self)
+                                await send(stream == .standardOutput ? .stdout(text) : .stderr(text))
+                            }
+                        )
+                    }
                 }
             }
         } catch {
             logger.debug("control connection ended", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Runs `work` with its output streamed to the client, then sends its exit status. If the
+    /// client closes the connection first, `work` is cancelled.
+    private func runUntilClientLeaves(
+        _ lines: inout LineReader,
+        send: @escaping @Sendable (ControlReply) async -> Void,
+        _ work: @escaping @Sendable (_ send: @escaping @Sendable (ControlReply) async -> Void) async -> Int32
+    ) async {
+        let running = Task { await send(.exit(await work(send))) }
+        // The client closes once it has read the exit status, or earlier if it gave up.
+        while (try? await lines.next()) != nil {}
+        running.cancel()
+        await running.value
+    }
 }
 
-/// What a command prints, sent to the client in order as it is produced. A client that went
-/// away is ignored, never fatal.
+/// Newline-separated lines from the inbound byte stream.
+private struct LineReader {
+    var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    var pending: [UInt8] = []
+
+    init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
+
+    /// The next line without its newline; nil when the client closed. Lines over 1 MiB end the connection.
+    mutating func next() async throws -> [UInt8]? {
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                defer { pending.removeSubrange(...newline) }
+                return Array(pending[..<newline])
+            }
+            guard pending.count < 1 << 20, let buffer = try await iterator.next() else { return nil }
+            pending.append(contentsOf: buffer.readableBytesView)
+        }
+    }
+}
+
+/// What a command prints, sent in order as it is produced. A client that went away is ignored,
+/// never fatal.
 public final class CommandOutput: Sendable {
     private let replies: AsyncStream<ControlReply>.Continuation
     private let sender: Task<Void, Never>
 
-    init(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    init(sink: @escaping @Sendable (ControlReply) async -> Void) {
         let (stream, continuation) = AsyncStream.makeStream(of: ControlReply.self)
         replies = continuation
         sender = Task {
-            for await reply in stream {
-                try? await outbound.write(ByteBuffer(bytes: Wire.encode(reply)))
-            }
+            for await reply in stream { await sink(reply) }
         }
     }
 
@@ -87,8 +159,8 @@ public final class CommandOutput: Sendable {
     /// A line on the client's stderr.
     public func error(_ line: String) { replies.yield(.stderr(line + "\n")) }
 
-    func finish(_ status: Int32) async {
-        replies.yield(.exit(status))
+    /// Returns once everything printed so far has been handed on.
+    func close() async {
         replies.finish()
         await sender.value
     }

@@ -1,19 +1,39 @@
 // The control socket's wire format: one JSON request line from the client, then JSON reply
 // lines (output as it happens, then the exit status) from the daemon.
 import Foundation
+import SlipwayBasics
 
 public enum ControlRequest: Codable, Sendable, Equatable {
-    /// An admin command line, exactly as typed after `slipway`.
-    case command([String])
-    /// From the post-receive hook: `ref` of `app` now points at `revision`.
-    case push(app: String, ref: String, revision: String)
+    /// An admin command line of the host's own user, exactly as typed after `slipway`, with the
+    /// stdin it read when the command takes input.
+    case command(arguments: [String], input: Data?)
+    /// From the post-receive hook: `ref` of `app` now points at `revision`. `key` names the SSH
+    /// key that pushed (nil for a push on the host itself).
+    case push(app: String, ref: String, revision: String, key: String?)
+    /// From `slipway ssh-command`: an SSH command line of the key `key`, arriving through OpenSSH.
+    case ssh(commandLine: String, key: String, environment: [String: String])
 }
 
 public enum ControlReply: Codable, Sendable, Equatable {
     case stdout(String)
     case stderr(String)
     case exit(Int32)
+    /// To `slipway ssh-command` only: become this program, keeping the SSH session's stdin,
+    /// stdout and stderr (git-receive-pack, git-upload-pack).
+    case exec(executable: String, arguments: [String], environment: [String: String])
+    /// To `slipway ssh-command` only: send your stdin, read to its end, as one `ControlInput` line.
+    case sendInput
 }
+
+/// The stdin a command asked for with `sendInput`.
+public struct ControlInput: Codable, Sendable {
+    public var data: Data
+
+    public init(data: Data) { self.data = data }
+}
+
+/// The most stdin a command reads (a public key is well under 1 KiB).
+public let maximumCommandInput = 64 * 1024
 
 enum Wire {
     static func encode<T: Encodable>(_ value: T) -> Data {

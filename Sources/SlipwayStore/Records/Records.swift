@@ -11,6 +11,10 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     /// Process type -> how many instances each release runs, as JSON.
     public var formation: String
     public var createdAt: Date
+    /// While on, the proxy answers the app's hosts with a maintenance page instead of the app.
+    public var maintenance: Bool = false
+    /// How many built trees this app keeps; nil: the daemon's default.
+    public var keepReleases: Int?
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
 
@@ -52,6 +56,8 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
     public var buildLog: String
     public var createdAt: Date
     public var finishedAt: Date?
+    /// Who made this release: the name of the SSH key, or `local` for the host's own user.
+    public var cause: String
 
     public var version: ReleaseVersion { ReleaseVersion(number) }
 
@@ -63,6 +69,46 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
     public var configValues: [String: String] { JSONMap.decode(config) }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// What a key may do: `admin` everything, `deploy` push to and read its own apps.
+public enum KeyRole: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
+    case admin, deploy
+}
+
+/// A public key allowed in over SSH, by name.
+public struct AccessKey: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "accessKey"
+    public var name: String
+    public var role: KeyRole
+    /// The OpenSSH public-key line without its comment: `ssh-ed25519 AAAA…`.
+    public var publicKey: String
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    public var fingerprint: String
+    /// The apps a deploy key may reach, as a JSON array; empty for admins.
+    public var apps: String
+    public var createdAt: Date
+
+    public init(name: String, role: KeyRole, publicKey: String, fingerprint: String, apps: [AppName]) {
+        self.name = name
+        self.role = role
+        self.publicKey = publicKey
+        self.fingerprint = fingerprint
+        self.apps = String(
+            decoding: (try? JSONEncoder().encode(apps.map(\.rawValue))) ?? Data("[]".utf8),
+            as: UTF8.self
+        )
+        createdAt = Date()
+    }
+
+    public var appNames: [String] { (try? JSONDecoder().decode([String].self, from: Data(apps.utf8))) ?? [] }
+}
+
+/// A hostname an app answers besides its default `<app>.<domain>`.
+struct Domain: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "domain"
+    var hostname: String
+    var appName: String
 }
 
 /// The steps of a deploy, in the order they run.

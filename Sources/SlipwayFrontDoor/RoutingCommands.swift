@@ -1,0 +1,153 @@
+// The commands that decide where and whether an app answers: domains, maintenance, and
+// apps:destroy, which takes an app and everything it has away.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import SlipwayDeployer
+import SlipwayStore
+
+public struct AppsDestroyCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "apps:destroy",
+        abstract: "Stop an app and delete it: its repository, releases, config, logs and domains."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Option(help: "The app's name again, to confirm.") var confirm: String?
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        guard confirm == app.rawValue else { throw DestroyError.notConfirmed(app) }
+        try await context.deployer.destroyApp(app)
+        context.output.print(
+            "Destroyed \(app): its instances are stopped and its repository, releases and logs deleted."
+        )
+    }
+}
+
+enum DestroyError: UserFacingError {
+    case notConfirmed(AppName)
+
+    var description: String {
+        switch self {
+        case .notConfirmed(let app):
+            "this deletes \(app) and all it has for good; to go ahead, run `apps:destroy \(app) --confirm \(app)`"
+        }
+    }
+}
+
+public struct DomainsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "domains",
+        abstract: "List the hostnames an app answers."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        let hosts = [context.settings.host(of: app)] + (try context.store.domains(of: app))
+        if json {
+            context.output.print(try JSON.encode(hosts))
+            return
+        }
+        context.output.print("=== \(app) domains")
+        for host in hosts { context.output.print(host) }
+    }
+}
+
+public struct DomainsAddCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "domains:add",
+        abstract: "Make an app answer another hostname (point its DNS at this host)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The hostname, e.g. www.example.com.") var domain: Hostname
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.addDomain(domain.rawValue, to: app)
+        try await context.deployer.applyRoutes(of: app)
+        context.output.print("\(app) now answers at \(domain.rawValue)")
+    }
+}
+
+public struct DomainsRemoveCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "domains:remove",
+        abstract: "Stop an app answering a hostname."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The hostname.") var domain: Hostname
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.removeDomain(domain.rawValue, from: app)
+        try await context.deployer.applyRoutes(of: app)
+        context.output.print("\(app) no longer answers at \(domain.rawValue)")
+    }
+}
+
+/// A DNS name as a Host header carries it: lowercased, labels of letters, digits and dashes.
+public struct Hostname: Sendable, ExpressibleByArgument {
+    public let rawValue: String
+
+    public init?(argument: String) {
+        let name = argument.lowercased()
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard name.utf8.count <= 253, labels.count >= 2,
+            labels.allSatisfy({ label in
+                (1...63).contains(label.count) && label.first != "-" && label.last != "-"
+                    && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            })
+        else { return nil }
+        rawValue = name
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .default }
+}
+
+public struct MaintenanceOnCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "maintenance:on",
+        abstract: "Answer the app's visitors with a maintenance page (503); its instances keep running."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setMaintenance(true, for: app)
+        try await context.deployer.applyRoutes(of: app)
+        context.output.print(
+            "\(app) is in maintenance: visitors see the maintenance page until `maintenance:off \(app)`"
+        )
+    }
+}
+
+public struct MaintenanceOffCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "maintenance:off",
+        abstract: "Serve the app again after maintenance:on."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setMaintenance(false, for: app)
+        try await context.deployer.applyRoutes(of: app)
+        context.output.print("\(app) is serving again")
+    }
+}

@@ -1,0 +1,120 @@
+// Who may come in over SSH (access keys) and where apps answer (domains, maintenance).
+import Foundation
+import GRDB
+import SlipwayBasics
+
+public enum AccessError: UserFacingError {
+    case keyNameTaken(String)
+    case keyAlreadyAdded(existing: String)
+    case unknownKey(String)
+    case domainTaken(String, app: String)
+    case unknownDomain(String, AppName)
+
+    public var description: String {
+        switch self {
+        case .keyNameTaken(let name): "a key named \"\(name)\" already exists; remove it first or choose another name"
+        case .keyAlreadyAdded(let existing):
+            "this public key is already added as \"\(existing)\"; remove that one first to change its role"
+        case .unknownKey(let name): "no key named \"\(name)\"; run `slipway keys` to list them"
+        case .domainTaken(let domain, let app): "\(domain) already belongs to \(app); remove it there first"
+        case .unknownDomain(let domain, let app):
+            "\(app) has no domain \(domain); run `slipway domains \(app)` to list them"
+        }
+    }
+}
+
+extension AppDatabase {
+    // MARK: Access keys
+
+    public func addKey(_ key: AccessKey) throws {
+        try write { db in
+            if try AccessKey.fetchOne(db, key: key.name) != nil { throw AccessError.keyNameTaken(key.name) }
+            if let existing = try AccessKey.filter(Column("publicKey") == key.publicKey).fetchOne(db) {
+                throw AccessError.keyAlreadyAdded(existing: existing.name)
+            }
+            try key.insert(db)
+        }
+    }
+
+    public func removeKey(named name: String) throws {
+        try write { db in
+            guard try AccessKey.deleteOne(db, key: name) else { throw AccessError.unknownKey(name) }
+        }
+    }
+
+    public func keys() throws -> [AccessKey] {
+        try read { db in try AccessKey.order(Column("name")).fetchAll(db) }
+    }
+
+    public func key(named name: String) throws -> AccessKey? {
+        try read { db in try AccessKey.fetchOne(db, key: name) }
+    }
+
+    /// The key whose public half is `publicKey` (`type base64`, no comment).
+    public func key(withPublicKey publicKey: String) throws -> AccessKey? {
+        try read { db in try AccessKey.filter(Column("publicKey") == publicKey).fetchOne(db) }
+    }
+
+    // MARK: Domains and maintenance
+
+    /// `hostname` (lowercased) routes to `app` from now on.
+    public func addDomain(_ hostname: String, to app: AppName) throws {
+        try write { db in
+            guard try App.fetchOne(db, key: app.rawValue) != nil else { throw StoreError.unknownApp(app.rawValue) }
+            if let existing = try Domain.fetchOne(db, key: hostname) {
+                if existing.appName == app.rawValue { return }
+                throw AccessError.domainTaken(hostname, app: existing.appName)
+            }
+            try Domain(hostname: hostname, appName: app.rawValue).insert(db)
+        }
+    }
+
+    public func removeDomain(_ hostname: String, from app: AppName) throws {
+        try write { db in
+            let deleted = try Domain.filter(Column("hostname") == hostname && Column("appName") == app.rawValue)
+                .deleteAll(db)
+            guard deleted > 0 else { throw AccessError.unknownDomain(hostname, app) }
+        }
+    }
+
+    public func domains(of app: AppName) throws -> [String] {
+        try read { db in
+            try Domain.filter(Column("appName") == app.rawValue).order(Column("hostname")).fetchAll(db).map(\.hostname)
+        }
+    }
+
+    public func setMaintenance(_ on: Bool, for app: AppName) throws {
+        try write { db in
+            guard var record = try App.fetchOne(db, key: app.rawValue) else {
+                throw StoreError.unknownApp(app.rawValue)
+            }
+            record.maintenance = on
+            try record.update(db)
+        }
+    }
+
+    public func setKeepReleases(_ count: Int?, for app: AppName) throws {
+        try write { db in
+            guard var record = try App.fetchOne(db, key: app.rawValue) else {
+                throw StoreError.unknownApp(app.rawValue)
+            }
+            record.keepReleases = count
+            try record.update(db)
+        }
+    }
+
+    /// Forgets the app: its releases, events, config, instances and domains go with it; deploy
+    /// keys stop listing it.
+    public func destroyApp(_ app: AppName) throws {
+        try write { db in
+            guard try App.deleteOne(db, key: app.rawValue) else { throw StoreError.unknownApp(app.rawValue) }
+            for var key in try AccessKey.fetchAll(db) where key.appNames.contains(app.rawValue) {
+                key.apps = String(
+                    decoding: try JSONEncoder().encode(key.appNames.filter { $0 != app.rawValue }),
+                    as: UTF8.self
+                )
+                try key.update(db)
+            }
+        }
+    }
+}

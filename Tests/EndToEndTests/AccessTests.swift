@@ -1,0 +1,104 @@
+// Keys, roles and hostile command lines, through `slipway ssh-command` exactly as OpenSSH runs it
+// for an authorized_keys line, and a real git push through it.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct AccessTests {
+    @Test func deployKeysReachOnlyTheirAppsAndHostileCommandLinesAreRefused() async throws {
+        try await DaemonHarness.with { daemon, work in
+            for app in ["shop", "blog"] { try await daemon.cli(["apps:create", app]) }
+            let ci = try await SSHKeyPair(in: work, name: "ci")
+            let added = try await daemon.cli(
+                ["keys:add", "ci", "--role", "deploy", "--app", "shop"],
+                input: ci.publicLine()
+            )
+            #expect(added.status.succeeded, "\(added.output)")
+            let fingerprint = try await run("ssh-keygen", ["-lf", ci.publicKeyPath]).output
+            let printed = try #require(added.output.split(separator: " ").last { $0.hasPrefix("SHA256:") })
+            #expect(fingerprint.contains(printed.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let again = try await daemon.cli(["keys:add", "ci2", "--role", "admin"], input: ci.publicLine())
+            #expect(again.status == .exited(1))
+            #expect(again.output.contains("this public key is already added as \"ci\""))
+            let rsaKey = try await SSHKeyPair(in: work, name: "old", type: "rsa")
+            let rsa = try await daemon.cli(["keys:add", "old", "--role", "admin"], input: rsaKey.publicLine())
+            #expect(rsa.status == .exited(1) && rsa.output.contains("use an ed25519 key"), "\(rsa.output)")
+            #expect(try await daemon.cli(["keys"]).output.contains("deploy: shop"))
+
+            let releases = try await daemon.sshCommand(key: "ci", "releases shop")
+            #expect(
+                releases.status == .exited(0) && releases.output.contains("=== shop releases"),
+                "\(releases.output)"
+            )
+            #expect(try await daemon.sshCommand(key: "ci", "releases 'shop' -n 1").status == .exited(0))
+
+            let refusals: [(String, String)] = [
+                ("config:set shop A=1", #"permission denied: key "ci" (deploy: shop) may not run config:set on shop"#),
+                ("releases blog", #"permission denied: key "ci" (deploy: shop) may not run releases on blog"#),
+                ("keys", #"permission denied: key "ci" (deploy: shop) may not run keys"#),
+                ("apps:destroy shop --confirm shop", "may not run apps:destroy on shop"),
+                ("frobnicate --now", #"unknown command "frobnicate"; run `help` to list the commands"#),
+                ("releases shop\nkeys", "newline or control character"),
+                ("releases " + String(repeating: "x", count: 5000), "longer than 4096 bytes"),
+                ("releases 'shop", "unterminated quote"),
+                ("git-receive-pack '../etc'", #""../etc" is not an app repository"#),
+                ("git-receive-pack '/srv/x/shop.git'", "is not an app repository"),
+                ("git-receive-pack 'blog.git'", "may not run git push on blog"),
+                ("git-upload-pack 'shop.git'", "may not run git fetch on shop"),
+                ("$(touch /tmp/slipway-pwned)", "unknown command"),
+            ]
+            for (line, message) in refusals {
+                let answer = try await daemon.sshCommand(key: "ci", line)
+                #expect(answer.status == .exited(1), "\(line): \(answer.status)")
+                #expect(answer.output.contains(message), "\(line): \(answer.output)")
+                #expect(answer.output.split(separator: "\n").count == 1, "\(line): \(answer.output)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/slipway-pwned"))
+            // No shell ever sees the line: `;` is part of an argument, which is no app name.
+            let chained = try await daemon.sshCommand(key: "ci", "releases shop; rm -rf /")
+            #expect(chained.status != .exited(0))
+            #expect(!chained.output.contains("=== shop releases"))
+            let shell = try await daemon.sshCommand(key: "ci", nil)
+            #expect(shell.status == .exited(1) && shell.output.contains("not a shell"), "\(shell.output)")
+
+            try await daemon.cli(["keys:remove", "ci"])
+            let removed = try await daemon.sshCommand(key: "ci", "releases shop")
+            #expect(removed.status == .exited(1) && removed.output.contains("is not known"), "\(removed.output)")
+        }
+    }
+
+    @Test func aPushThroughTheForcedCommandDeploysAndRecordsTheKey() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            let ci = try await SSHKeyPair(in: work, name: "ci")
+            try await daemon.cli(["keys:add", "ci", "--role", "deploy", "--app", "shop"], input: ci.publicLine())
+            let lines = try await daemon.cli(["keys:authorized-keys"]).output
+            #expect(lines.contains("ssh-command --data '\(daemon.data)' --key ci\",restrict ssh-ed25519 "))
+
+            // What sshd does with a forced command: the client's command goes into SSH_ORIGINAL_COMMAND.
+            let fakeSSH = work + "/fake-ssh"
+            try """
+            #!/bin/sh
+            shift
+            SSH_ORIGINAL_COMMAND="$*" exec '\(DaemonHarness.binary)' ssh-command --data '\(daemon.data)' --key ci
+            """.write(toFile: fakeSSH, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fakeSSH)
+            let tree = work + "/app"
+            try await commitFixture("static-site", into: tree, message: "Site")
+            var environment = toolEnvironment
+            environment["GIT_SSH_COMMAND"] = fakeSSH
+            let push = try await run(
+                "git",
+                ["push", "git@slipway.test:shop", "main"],
+                in: tree,
+                environment: environment
+            )
+            #expect(push.status.succeeded, "\(push.output)")
+            #expect(push.output.contains("remote: -----> shop v2 is live"), "\(push.output)")
+            let history = try await daemon.cli(["releases", "shop"]).output
+            #expect(history.contains("(by ci)"), "\(history)")
+            #expect(try await daemon.cli(["releases:info", "shop", "v2"]).output.contains("Cause:       ci"))
+        }
+    }
+}
