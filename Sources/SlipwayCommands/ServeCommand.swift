@@ -18,6 +18,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address of the HTTP proxy, HOST:PORT (env SLIPWAY_HTTP; default 127.0.0.1:8080).")
     var http: String?
 
+    @Option(
+        help: "Address of the embedded SSH server, HOST:PORT or off (env SLIPWAY_SSH; default 127.0.0.1:2222)."
+    )
+    var ssh: String?
+
     @Option(help: "Apps are served at <app>.<domain> (env SLIPWAY_DOMAIN; default localhost).")
     var domain: String?
 
@@ -41,7 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
-        _ = try address()
+        _ = try address(http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080", flag: "--http")
+        _ = try sshAddress()
         if let domain = domain ?? environment["SLIPWAY_DOMAIN"], domain.isEmpty || domain.contains("/") {
             throw ValidationError(
                 "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
@@ -50,11 +56,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (host, port) = try address()
+        let (host, port) = try address(http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080", flag: "--http")
         let configuration = DaemonConfiguration(
             data: DataLocation.resolve(flag: data),
             httpHost: host,
             httpPort: port,
+            ssh: try sshAddress(),
             domain: (domain ?? environment["SLIPWAY_DOMAIN"] ?? "localhost").lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
             drainTimeout: .seconds(try wholeNumber(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
@@ -72,12 +79,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    private func address() throws -> (String, Int) {
-        let text = http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080"
+    private func address(_ text: String, flag: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (0...65535).contains(port), colon != text.startIndex
-        else { throw ValidationError("invalid --http \"\(text)\": write HOST:PORT, for example 127.0.0.1:8080") }
+        else { throw ValidationError("invalid \(flag) \"\(text)\": write HOST:PORT, for example 127.0.0.1:8080") }
         return (String(text[..<colon]), port)
+    }
+
+    /// nil when the embedded SSH server is off.
+    private func sshAddress() throws -> (host: String, port: Int)? {
+        let text = ssh ?? environment["SLIPWAY_SSH"] ?? "127.0.0.1:2222"
+        return text == "off" ? nil : try address(text, flag: "--ssh")
     }
 
     private func wholeNumber(_ flag: Int?, _ variable: String, default value: Int) throws -> Int {

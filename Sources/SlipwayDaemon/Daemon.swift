@@ -19,6 +19,8 @@ public struct DaemonConfiguration: Sendable {
     public var data: DataDirectory
     public var httpHost: String
     public var httpPort: Int
+    /// Where the embedded SSH server listens; nil: it is off.
+    public var ssh: (host: String, port: Int)?
     public var domain: String
     /// The folder holding `hooks/` and `buildpacks/`.
     public var shareDirectory: String
@@ -30,6 +32,7 @@ public struct DaemonConfiguration: Sendable {
         data: DataDirectory,
         httpHost: String,
         httpPort: Int,
+        ssh: (host: String, port: Int)?,
         domain: String,
         shareDirectory: String,
         drainTimeout: Duration,
@@ -39,6 +42,7 @@ public struct DaemonConfiguration: Sendable {
         self.data = data
         self.httpHost = httpHost
         self.httpPort = httpPort
+        self.ssh = ssh
         self.domain = domain
         self.shareDirectory = shareDirectory
         self.drainTimeout = drainTimeout

@@ -12,6 +12,8 @@ public final class DaemonHarness: Sendable {
 
     public let directory: TemporaryDirectory
     public let port: Int
+    /// The embedded SSH server's loopback port.
+    public let sshPort: Int
     public let process: ChildProcess
     public var data: String { directory.path + "/data" }
     public var log: String { directory.path + "/daemon.log" }
@@ -21,6 +23,7 @@ public final class DaemonHarness: Sendable {
     public init(arguments: [String] = [], restartingIn previous: DaemonHarness? = nil) async throws {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
+        sshPort = previous?.sshPort ?? freePort()
         var environment = toolEnvironment
         environment["SLIPWAY_DATA"] = nil
         process = try Spawner.start(
@@ -28,6 +31,7 @@ public final class DaemonHarness: Sendable {
                 Self.binary,
                 [
                     "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
+                    "--ssh", "127.0.0.1:\(sshPort)",
                     "--drain-timeout", "5", "--stop-grace", "5",
                 ] + arguments,
                 environment: environment
