@@ -59,9 +59,16 @@ public enum DeployError: UserFacingError {
     case couldNotCreate(AppName, String)
     case releasePhaseFailed(command: String, ExitStatus)
     case noSuchProcessType(AppName, ReleaseVersion, String, declared: [String])
+    case promoteToItself(AppName)
+    case nothingToPromote(AppName)
+    case copyFailed(String)
 
     public var description: String {
         switch self {
+        case .promoteToItself(let app): "cannot promote \(app) to itself; name another app as the target"
+        case .nothingToPromote(let app):
+            "\(app) has no live release with a built tree to promote; deploy it first"
+        case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
         case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
@@ -297,6 +304,50 @@ public actor Deployer {
             if !skipReleasePhase { try await runReleasePhase(rollback, of: name, output: output) }
             let serving = try await boot(rollback, of: name, output: output, recordedOn: rollback.id)
             try await activate(serving, of: name, output: output, applyingConfig: true)
+        }
+    }
+
+    /// Deploys the exact build of `source`'s live release to `name`, with `name`'s own config: the
+    /// built tree is copied (not rebuilt), then released, booted, checked and switched like a deploy.
+    public func promote(
+        from source: AppName,
+        to name: AppName,
+        cause: String,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
+        guard source != name else { throw DeployError.promoteToItself(name) }
+        _ = try store.app(name)
+        guard let promoted = try store.liveRelease(of: source), let tree = promoted.tree,
+            FileManager.default.fileExists(atPath: settings.data.release(source, tree))
+        else { throw DeployError.nothingToPromote(source) }
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        let release = try store.startPromotion(of: promoted, to: name, cause: cause)
+        logger.info(
+            "promote started",
+            metadata: ["app.name": "\(name)", "release.number": "\(release.number)", "source.app": "\(source)"]
+        )
+        return await finish(release, of: name, output: output) {
+            try await step(.build, of: release.id!) {
+                output.step(
+                    "Promoting \(source) \(promoted.version) to \(name) \(release.version): the same build, \(name)'s config"
+                )
+                try FileManager.default.createDirectory(
+                    atPath: settings.data.releases(name),
+                    withIntermediateDirectories: true
+                )
+                let (status, text) = try await Spawner.output(
+                    of: Command(
+                        "cp",
+                        ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
+                        environment: settings.baseEnvironment
+                    )
+                )
+                guard status.succeeded else { throw DeployError.copyFailed(text) }
+            }
+            try await runReleasePhase(release, of: name, output: output)
+            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
+            try await activate(serving, of: name, output: output)
         }
     }
 

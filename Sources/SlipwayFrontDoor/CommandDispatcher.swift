@@ -36,7 +36,8 @@ extension AdminCommand {
 public struct AdminCommands: ParsableCommand {
     public static let commands: [any ParsableCommand.Type] = [
         AppsCommand.self, AppsCreateCommand.self, AppsDestroyCommand.self,
-        ReleasesCommand.self, ReleasesInfoCommand.self, RollbackCommand.self, DeployCommand.self,
+        ReleasesCommand.self, ReleasesInfoCommand.self, ReleasesKeepCommand.self, RollbackCommand.self,
+        DeployCommand.self, PromoteCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, LogsCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,

@@ -158,6 +158,9 @@ public struct ReleasesInfoCommand: AdminCommand {
         if let reason = record.failureReason { context.output.print("Failure:     \(reason)") }
         context.output.print("Description: \(record.description)")
         context.output.print("Cause:       \(record.cause)")
+        let promotions = try context.store.promotions(of: record)
+        if let from = promotions.from { context.output.print("Promoted from: \(from)") }
+        if !promotions.to.isEmpty { context.output.print("Promoted to: \(promotions.to.joined(separator: ", "))") }
         if let commit = record.commitID { context.output.print("Commit:      \(commit)") }
         if let author = record.commitAuthor { context.output.print("Author:      \(author)") }
         if let buildpack = record.buildpack { context.output.print("Buildpack:   \(buildpack)") }
@@ -449,6 +452,50 @@ public struct RollbackCommand: AdminCommand {
                 output: output
             )
         }
+    }
+}
+
+public struct PromoteCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "promote",
+        abstract: "Deploy the exact build live on one app to another, with the target's own config."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app whose live build to promote (e.g. staging).") var source: AppName
+    @Argument(help: "The app to deploy it to (e.g. production).") var target: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try await context.streamingChange { output in
+            try await context.deployer.promote(from: source, to: target, cause: context.caller.name, output: output)
+        }
+    }
+}
+
+public struct ReleasesKeepCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "releases:keep",
+        abstract: "How many built trees the app keeps for rollbacks (default: the daemon's --keep-releases)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "A number from 1, or `default`.") var count: String
+
+    public init() {}
+
+    public func validate() throws {
+        guard count == "default" || (Int(count) ?? 0) >= 1 else {
+            throw ValidationError("give a number of releases from 1, or `default`")
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        let kept = Int(count)
+        try context.store.setKeepReleases(kept, for: app)
+        context.output.print(
+            "\(app) keeps \(kept ?? context.settings.keepReleases) built release(s) from its next deploy on"
+        )
     }
 }
 

@@ -127,6 +127,15 @@ public final class AppDatabase: Sendable {
             try db.alter(table: "release") { t in
                 t.add(column: "cause", .text).notNull().defaults(to: "local")
             }
+            try db.create(table: "promotion") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("sourceRelease", inTable: "release", onDelete: .setNull)
+                t.belongsTo("targetRelease", inTable: "release", onDelete: .cascade).notNull()
+                t.column("sourceApp", .text).notNull()
+                t.column("sourceNumber", .integer).notNull()
+                t.column("targetApp", .text).notNull()
+                t.column("targetNumber", .integer).notNull()
+            }
         }
         return migrator
     }
@@ -280,6 +289,47 @@ public final class AppDatabase: Sendable {
         }
     }
 
+    /// Records the next release of `app` as a promotion of `source` (another app's release): the
+    /// same commit, buildpack and process types, in a tree of its own, with `app`'s config.
+    public func startPromotion(of source: Release, to app: AppName, cause: String) throws -> Release {
+        try write { db in
+            var release = try Self.insertRelease(
+                reusing: source,
+                description: "Promote \(source.appName) \(source.version): \(source.description)",
+                config: try Self.config(of: app, db),
+                cause: cause,
+                into: app,
+                db
+            )
+            release.status = .building
+            release.buildNumber = release.number
+            try release.update(db)
+            try db.execute(
+                sql: "INSERT INTO promotion (sourceReleaseID, targetReleaseID, sourceApp, sourceNumber, targetApp, "
+                    + "targetNumber) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [source.id, release.id, source.appName, source.number, app.rawValue, release.number]
+            )
+            return release
+        }
+    }
+
+    /// Where a release was promoted from (`staging v5`) and to (`production v7`, ...).
+    public func promotions(of release: Release) throws -> (from: String?, to: [String]) {
+        try read { db in
+            let from = try Row.fetchOne(
+                db,
+                sql: "SELECT sourceApp, sourceNumber FROM promotion WHERE targetReleaseID = ?",
+                arguments: [release.id]
+            ).map { "\($0["sourceApp"] as String) v\($0["sourceNumber"] as Int)" }
+            let to = try Row.fetchAll(
+                db,
+                sql: "SELECT targetApp, targetNumber FROM promotion WHERE sourceReleaseID = ? ORDER BY id",
+                arguments: [release.id]
+            ).map { "\($0["targetApp"] as String) v\($0["targetNumber"] as Int)" }
+            return (from, to)
+        }
+    }
+
     /// Records a new release that runs `source`'s built tree with `config` (a config change).
     public func startRelease(
         reusing source: Release,
@@ -297,11 +347,14 @@ public final class AppDatabase: Sendable {
         description: String,
         config: [String: String],
         cause: String,
+        into app: AppName? = nil,
         _ db: Database
     ) throws -> Release {
         var release = source
+        let app = try app ?? AppName(validating: source.appName)
         release.id = nil
-        release.number = try nextNumber(of: try AppName(validating: source.appName), db)
+        release.appName = app.rawValue
+        release.number = try nextNumber(of: app, db)
         release.status = .deploying
         release.description = description
         release.config = JSONMap.encode(config)
