@@ -101,4 +101,64 @@ import Testing
             #expect(try await daemon.cli(["releases:info", "shop", "v2"]).output.contains("Cause:       ci"))
         }
     }
+
+    @Test func throughARealSSHDTheForcedCommandPushesAndRunsCommandsByRole() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            let ci = try await SSHKeyPair(in: work, name: "ci")
+            let alice = try await SSHKeyPair(in: work, name: "alice")
+            let bob = try await SSHKeyPair(in: work, name: "bob")
+            try await daemon.cli(["keys:add", "ci", "--role", "deploy", "--app", "shop"], input: ci.publicLine())
+            try await daemon.cli(["keys:add", "alice", "--role", "admin"], input: alice.publicLine())
+            let sshd = try await OpenSSHServer(authorizedKeys: try await daemon.cli(["keys:authorized-keys"]).output)
+            do {
+                let host = "\(sshd.user)@127.0.0.1"
+                let releases = try await ci.ssh(host, port: sshd.port, "releases shop")
+                #expect(
+                    releases.status == .exited(0) && releases.output.contains("=== shop releases"),
+                    "\(releases.output)"
+                )
+                let denied = try await ci.ssh(host, port: sshd.port, "config:set shop A=1")
+                #expect(denied.status == .exited(1))
+                #expect(
+                    denied.output.contains(
+                        #"permission denied: key "ci" (deploy: shop) may not run config:set on shop"#
+                    )
+                )
+                let chained = try await ci.ssh(host, port: sshd.port, "releases shop; touch \(work)/pwned")
+                #expect(chained.status != .exited(0))
+                #expect(!FileManager.default.fileExists(atPath: work + "/pwned"))
+
+                // An admin adds a key over SSH: the public key travels on stdin.
+                let added = try await alice.ssh(
+                    host,
+                    port: sshd.port,
+                    "keys:add bob --role deploy --app shop",
+                    input: try bob.publicLine()
+                )
+                #expect(
+                    added.status == .exited(0) && added.output.contains("Added key bob (deploy: shop)"),
+                    "\(added.output)"
+                )
+
+                let tree = work + "/app"
+                try await commitFixture("static-site", into: tree, message: "Site")
+                var environment = toolEnvironment
+                environment["GIT_SSH_COMMAND"] = ci.gitSSHCommand(port: sshd.port)
+                let push = try await run(
+                    "git",
+                    ["push", "ssh://\(host):\(sshd.port)/shop", "main"],
+                    in: tree,
+                    environment: environment
+                )
+                #expect(push.status.succeeded, "\(push.output)")
+                #expect(push.output.contains("remote: -----> shop v2 is live"), "\(push.output)")
+                #expect(try await daemon.cli(["releases", "shop"]).output.contains("(by ci)"))
+            } catch {
+                await sshd.stop()
+                throw error
+            }
+            await sshd.stop()
+        }
+    }
 }

@@ -3,6 +3,10 @@
 import Foundation
 import SlipwayBasics
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A key pair in a test folder (ed25519 unless told).
 public struct SSHKeyPair: Sendable {
     public let privateKeyPath: String
@@ -16,17 +20,31 @@ public struct SSHKeyPair: Sendable {
 
     public func publicLine() throws -> String { try String(contentsOfFile: publicKeyPath, encoding: .utf8) }
 
-    /// The `ssh` command line git and tests use: this key only, no prompts, no known_hosts file.
-    public func sshCommand(port: Int) -> [String] {
+    /// The `ssh` options git and tests use: this key only, no prompts, no known_hosts file.
+    public func sshOptions(port: Int) -> [String] {
         [
-            "ssh", "-p", "\(port)", "-i", privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-p", "\(port)", "-i", privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
         ]
+    }
+
+    /// For GIT_SSH_COMMAND.
+    public func gitSSHCommand(port: Int) -> String { (["ssh"] + sshOptions(port: port)).joined(separator: " ") }
+
+    /// Runs `commandLine` at `destination` with the real ssh client and this key, with `input` on stdin.
+    public func ssh(
+        _ destination: String,
+        port: Int,
+        _ commandLine: String,
+        input: String = ""
+    ) async throws -> (status: ExitStatus, output: String) {
+        try await run("ssh", sshOptions(port: port) + [destination, commandLine], input: input)
     }
 }
 
 public enum SSHTestError: Error {
     case keygen(String)
+    case sshdDidNotStart(String)
 }
 
 /// Runs `executable` with `input` as its stdin (through a file and bash's redirection).
@@ -63,5 +81,56 @@ extension DaemonHarness {
         var environment = toolEnvironment
         environment["SSH_ORIGINAL_COMMAND"] = commandLine
         return try await run(Self.binary, ["ssh-command", "--data", data, "--key", key], environment: environment)
+    }
+}
+
+/// A real OpenSSH sshd on a loopback port, letting in the lines of `authorizedKeys` for the
+/// user running the tests. Stopped by the test with `stop()`, by its process id.
+public final class OpenSSHServer: Sendable {
+    public let port: Int
+    public let process: ChildProcess
+    public let user: String
+    private let directory: TemporaryDirectory
+
+    public init(authorizedKeys: String) async throws {
+        directory = try TemporaryDirectory("sshd")
+        port = freePort()
+        user = try await run("id", ["-un"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = directory.path
+        try await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path + "/host_key"])
+        try authorizedKeys.write(toFile: path + "/authorized_keys", atomically: true, encoding: .utf8)
+        try """
+        Port \(port)
+        ListenAddress 127.0.0.1
+        HostKey \(path)/host_key
+        AuthorizedKeysFile \(path)/authorized_keys
+        PidFile \(path)/sshd.pid
+        UsePAM no
+        StrictModes no
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+
+        """.write(toFile: path + "/sshd_config", atomically: true, encoding: .utf8)
+        // sshd started as root wants its privilege separation directory.
+        try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        process = try Spawner.start(
+            Command("/usr/sbin/sshd", ["-D", "-e", "-f", path + "/sshd_config"], environment: toolEnvironment),
+            logFile: path + "/sshd.log"
+        )
+        for _ in 0..<100 {
+            if let fd = try? connectToLoopback(port: port, receiveTimeout: 1) {
+                close(fd)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let log = (try? String(contentsOfFile: path + "/sshd.log", encoding: .utf8)) ?? ""
+        await stop()
+        throw SSHTestError.sshdDidNotStart(log)
+    }
+
+    public func stop() async {
+        _ = await process.stop(grace: .seconds(5))
+        directory.remove()
     }
 }
