@@ -10,6 +10,8 @@ public struct DataDirectory: Sendable {
 
     public var database: String { root + "/slipway.sqlite" }
     public var controlSocket: String { root + "/control.sock" }
+    /// The embedded SSH server's Ed25519 host key (raw seed); `.pub` beside it for known_hosts.
+    public var sshHostKey: String { root + "/ssh_host_ed25519_key" }
     /// Holds a `slipway` link to the running binary, so hooks and instances find it without PATH setup.
     public var bin: String { root + "/bin" }
     public var repositories: String { root + "/repos" }

@@ -105,14 +105,25 @@ public enum Daemon {
         let dispatcher = CommandDispatcher(deployer: deployer, store: store, settings: settings, logger: logger)
         let gate = AccessGate(store: store, dispatcher: dispatcher, settings: settings)
         let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, gate: gate, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ProxyService(proxy: proxy)),
+            .init(service: DeployerService(deployer: deployer)),
+            .init(service: ControlService(server: control)),
+        ]
+        if let address = configuration.ssh {
+            let ssh = try SSHServer(
+                host: address.host,
+                port: address.port,
+                hostKeyPath: data.sshHostKey,
+                gate: gate,
+                logger: logger
+            )
+            services.append(.init(service: SSHService(server: ssh, logger: logger)))
+        }
 
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: ProxyService(proxy: proxy)),
-                    .init(service: DeployerService(deployer: deployer)),
-                    .init(service: ControlService(server: control)),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -122,6 +133,7 @@ public enum Daemon {
             metadata: [
                 "http.address": "\(configuration.httpHost):\(configuration.httpPort)",
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
+                "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
             ]
         )
         try await group.run()
@@ -223,6 +235,19 @@ struct ControlService: Service {
             try await cancelWhenGracefulShutdown { try await server.run() }
         } catch is CancellationError {
             // The graceful shutdown itself: the socket is closed, nothing went wrong.
+        }
+    }
+}
+
+struct SSHService: Service {
+    let server: SSHServer
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await server.run { port in
+                logger.info("ssh server listening", metadata: ["ssh.port": "\(port)"])
+            }
         }
     }
 }

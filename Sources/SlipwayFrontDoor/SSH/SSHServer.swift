@@ -1,0 +1,266 @@
+// SSHServer: the embedded SSH listener. Owns the host key file, the TCP bootstrap, public-key
+// authentication through the gate (one authenticator per connection, so each session knows its
+// key), and shutdown: the listener closes, then every connection and every program it started.
+import Crypto
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSH
+import SlipwayBasics
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum SSHServerError: UserFacingError {
+    case couldNotReadHostKey(path: String, errno: Int32)
+    case malformedHostKey(path: String)
+    case couldNotSaveHostKey(path: String, errno: Int32)
+    case couldNotListen(host: String, port: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .couldNotReadHostKey(let path, let code):
+            "could not read the SSH host key \(path): \(String(cString: strerror(code))); check the data directory's permissions"
+        case .malformedHostKey(let path):
+            "the SSH host key \(path) is not a 32-byte Ed25519 seed; move it aside to have a new one made (clients will then see a changed host key)"
+        case .couldNotSaveHostKey(let path, let code):
+            "could not save the SSH host key to \(path): \(String(cString: strerror(code))); check the data directory's permissions"
+        case .couldNotListen(let host, let port, let reason):
+            "could not listen for SSH on \(host):\(port): \(reason); pass --ssh with another address or `off`"
+        }
+    }
+}
+
+public final class SSHServer: Sendable {
+    private let host: String
+    private let port: Int
+    private let hostKey: NIOSSHPrivateKey
+    private let gate: any SSHGate
+    private let logger: Logger
+
+    /// Loads the host key from `hostKeyPath` (a raw 32-byte Ed25519 seed), or makes one on first start and saves
+    /// it (mode 0600) with `<hostKeyPath>.pub` beside it, the public half as an OpenSSH line.
+    public init(host: String, port: Int, hostKeyPath: String, gate: any SSHGate, logger: Logger) throws {
+        self.host = host
+        self.port = port
+        self.hostKey = NIOSSHPrivateKey(ed25519Key: try Self.loadOrCreateHostKey(at: hostKeyPath))
+        self.gate = gate
+        self.logger = logger
+    }
+
+    /// `ssh-ed25519 AAAA…`, for clients' known_hosts.
+    public var hostPublicKey: String { String(openSSHPublicKey: hostKey.publicKey) }
+
+    /// Binds, reports the bound port (useful with port 0), and serves until the task is cancelled; then closes the
+    /// listener and every connection, and stops the programs sessions started before returning.
+    public func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+        let sessions = SSHSessions()
+        let (hostKey, gate, logger) = (self.hostKey, self.gate, self.logger)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                guard sessions.admit(channel) else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(channel, hostKey: hostKey, gate: gate, sessions: sessions, logger: logger)
+                }
+            }
+        let listener: any Channel
+        do {
+            listener = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw SSHServerError.couldNotListen(host: host, port: port, reason: Self.reason(error))
+        }
+        let boundPort = listener.localAddress?.port ?? port
+        logger.info("listening for SSH", metadata: ["address": "\(host):\(boundPort)"])
+        onListening(boundPort)
+        await withTaskCancellationHandler {
+            try? await listener.closeFuture.get()
+        } onCancel: {
+            listener.close(promise: nil)
+        }
+        await sessions.endAll()
+        logger.info("SSH server stopped")
+    }
+
+    /// Sets up one TCP connection: the SSH handler with its own authenticator, and session channels only.
+    private static func configure(
+        _ channel: any Channel,
+        hostKey: NIOSSHPrivateKey,
+        gate: any SSHGate,
+        sessions: SSHSessions,
+        logger: Logger
+    ) throws {
+        let authenticator = PublicKeyAuthenticator(gate: gate, eventLoop: channel.eventLoop)
+        let configuration = SSHServerConfiguration(hostKeys: [hostKey], userAuthDelegate: authenticator)
+        let ssh = NIOSSHHandler(role: .server(configuration), allocator: channel.allocator) { child, type in
+            // Port forwarding and anything else but a session is refused; channels open only after authentication.
+            guard case .session = type, let keyName = authenticator.keyName else {
+                return child.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+            }
+            // Without remote half-closure the client's EOF (the end of a pushed pack) would close the channel.
+            return child.setOption(ChannelOptions.allowRemoteHalfClosure, value: true).flatMapThrowing {
+                let session = SSHSessionHandler(
+                    keyName: keyName,
+                    gate: gate,
+                    sessions: sessions,
+                    eventLoop: child.eventLoop,
+                    logger: logger
+                )
+                try child.pipeline.syncOperations.addHandler(session)
+            }
+        }
+        try channel.pipeline.syncOperations.addHandlers(ssh, ConnectionErrorHandler(logger: logger))
+        // A client that never authenticates does not keep its connection forever.
+        let pending = NIOLoopBound(authenticator, eventLoop: channel.eventLoop)
+        let timeout = channel.eventLoop.scheduleTask(in: .seconds(120)) {
+            if pending.value.keyName == nil { channel.close(promise: nil) }
+        }
+        channel.closeFuture.whenComplete { _ in timeout.cancel() }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as IOError: String(cString: strerror(error.errnoCode)).lowercased()
+        case is SocketAddressError.UnknownHost, is SocketAddressError: "unknown host"
+        default: "\(error)"
+        }
+    }
+
+    private static func loadOrCreateHostKey(at path: String) throws -> Curve25519.Signing.PrivateKey {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            guard errno == ENOENT else { throw SSHServerError.couldNotReadHostKey(path: path, errno: errno) }
+            return try createHostKey(at: path)
+        }
+        defer { Glibc.close(fd) }
+        var seed = [UInt8](repeating: 0, count: 33)
+        let count = seed.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count >= 0 else { throw SSHServerError.couldNotReadHostKey(path: path, errno: errno) }
+        guard count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed[..<32]) else {
+            throw SSHServerError.malformedHostKey(path: path)
+        }
+        return key
+    }
+
+    private static func createHostKey(at path: String) throws -> Curve25519.Signing.PrivateKey {
+        let key = Curve25519.Signing.PrivateKey()
+        // O_EXCL: two servers starting at once must not overwrite each other's key.
+        try write(Array(key.rawRepresentation), to: path, flags: O_EXCL, mode: 0o600)
+        let publicLine = String(openSSHPublicKey: NIOSSHPrivateKey(ed25519Key: key).publicKey) + "\n"
+        try write(Array(publicLine.utf8), to: path + ".pub", flags: O_TRUNC, mode: 0o644)
+        return key
+    }
+
+    private static func write(_ bytes: [UInt8], to path: String, flags: Int32, mode: mode_t) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode)
+        guard fd >= 0 else { throw SSHServerError.couldNotSaveHostKey(path: path, errno: errno) }
+        defer { Glibc.close(fd) }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw SSHServerError.couldNotSaveHostKey(path: path, errno: errno) }
+    }
+}
+
+/// Accepts the keys the gate knows. One per connection, on its event loop; remembers the accepted key's name.
+private final class PublicKeyAuthenticator: NIOSSHServerUserAuthenticationDelegate {
+    private let gate: any SSHGate
+    private let eventLoop: any EventLoop
+    private(set) var keyName: String?
+
+    init(gate: any SSHGate, eventLoop: any EventLoop) {
+        self.gate = gate
+        self.eventLoop = eventLoop
+    }
+
+    var supportedAuthenticationMethods: NIOSSHAvailableUserAuthenticationMethods { .publicKey }
+
+    func requestReceived(
+        request: NIOSSHUserAuthenticationRequest,
+        responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
+        // NIOSSH passes on only requests whose signature it has verified; `none` and passwords are refused.
+        guard case .publicKey(let offer) = request.request else {
+            responsePromise.succeed(.failure)
+            return
+        }
+        let (gate, user, publicKey) = (gate, request.username, String(openSSHPublicKey: offer.publicKey))
+        let this = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.makeFutureWithTask { await gate.keyName(for: publicKey, user: user) }
+            .map { name -> NIOSSHUserAuthenticationOutcome in
+                guard let name else { return .failure }
+                this.value.keyName = name
+                return .success
+            }
+            .cascade(to: responsePromise)
+    }
+}
+
+/// Closes a connection on its first error (a protocol violation, a reset); the sessions end with it.
+private final class ConnectionErrorHandler: ChannelInboundHandler {
+    typealias InboundIn = Any
+
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("SSH connection failed", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+/// The live connections and programs of one server, so that shutting down can end them all.
+final class SSHSessions: Sendable {
+    private struct State {
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var programs: [pid_t: ChildProcess] = [:]
+        var ended = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Tracks `connection` until it closes; false once the server is shutting down.
+    func admit(_ connection: any Channel) -> Bool {
+        let id = ObjectIdentifier(connection)
+        let admitted = state.withLock { state in
+            if !state.ended { state.connections[id] = connection }
+            return !state.ended
+        }
+        if admitted {
+            connection.closeFuture.whenComplete { _ in
+                _ = self.state.withLock { $0.connections.removeValue(forKey: id) }
+            }
+        }
+        return admitted
+    }
+
+    /// Tracks `program` until `remove`; false once the server is shutting down.
+    func admit(_ program: ChildProcess) -> Bool {
+        state.withLock { state in
+            if !state.ended { state.programs[program.pid] = program }
+            return !state.ended
+        }
+    }
+
+    func remove(_ program: ChildProcess) {
+        _ = state.withLock { $0.programs.removeValue(forKey: program.pid) }
+    }
+
+    /// Closes every connection, then stops every program that has not ended with its session.
+    func endAll() async {
+        let (connections, programs) = state.withLock { state in
+            state.ended = true
+            return (Array(state.connections.values), Array(state.programs.values))
+        }
+        for connection in connections {
+            connection.close(promise: nil)
+            try? await connection.closeFuture.get()
+        }
+        await withDiscardingTaskGroup { group in
+            for program in programs {
+                group.addTask { _ = await program.stop(grace: SSHProgramRelay.stopGrace) }
+            }
+        }
+    }
+}
