@@ -167,6 +167,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SlipwayFrontDoorTests",
+            dependencies: ["SlipwayFrontDoor", "SlipwayBasics", logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SlipwaySupervisorTests",
             dependencies: ["SlipwaySupervisor", "SlipwayTestSupport"],
             swiftSettings: swiftSettings

@@ -37,7 +37,9 @@ import Testing
 
             let denied = try await ci.ssh("git@127.0.0.1", port: port, "config:get blog GREETING")
             #expect(denied.status == .exited(1))
-            #expect(denied.output == "slipway: permission denied: key \"ci\" (deploy: shop) may not run config:get on blog")
+            #expect(
+                denied.output == "slipway: permission denied: key \"ci\" (deploy: shop) may not run config:get on blog"
+            )
             for line in ["releases shop; rm -rf /", "releases shop\nkeys", "git-receive-pack '../../etc'", "bash"] {
                 let answer = try await ci.ssh("git@127.0.0.1", port: port, line)
                 #expect(answer.status != .exited(0), "\(line): \(answer.output)")
@@ -49,18 +51,18 @@ import Testing
             // git@HOST:APP remotes with the port in ~/.ssh/config style.
             let config = work + "/ssh_config"
             try """
-                Host slipway-test
-                  HostName 127.0.0.1
-                  Port \(port)
-                  User git
-                  IdentityFile \(ci.privateKeyPath)
-                  IdentitiesOnly yes
-                  BatchMode yes
-                  StrictHostKeyChecking no
-                  UserKnownHostsFile /dev/null
-                  LogLevel ERROR
+            Host slipway-test
+              HostName 127.0.0.1
+              Port \(port)
+              User git
+              IdentityFile \(ci.privateKeyPath)
+              IdentitiesOnly yes
+              BatchMode yes
+              StrictHostKeyChecking no
+              UserKnownHostsFile /dev/null
+              LogLevel ERROR
 
-                """.write(toFile: config, atomically: true, encoding: .utf8)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
             let tree = work + "/app"
             try await commitFixture("node-hello", into: tree, message: "Over SSH")
             var environment = toolEnvironment
@@ -72,7 +74,12 @@ import Testing
             #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 200)
             let history = try await ci.ssh("git@127.0.0.1", port: port, "releases shop --json")
             #expect(history.status == .exited(0) && history.output.contains("\"cause\" : \"ci\""), "\(history.output)")
-            let toBlog = try await run("git", ["push", "slipway-test:blog", "main"], in: tree, environment: environment)
+            let toBlog = try await run(
+                "git",
+                ["push", "slipway-test:blog", "main"],
+                in: tree,
+                environment: environment
+            )
             #expect(toBlog.status != .exited(0))
             #expect(toBlog.output.contains("may not run git push on blog"), "\(toBlog.output)")
 
@@ -86,7 +93,11 @@ import Testing
             #expect(clone.status.succeeded, "\(clone.output)")
             #expect(FileManager.default.fileExists(atPath: work + "/clone/server.js"))
             environment["GIT_SSH_COMMAND"] = ci.gitSSHCommand(port: port)
-            let fetch = try await run("git", ["ls-remote", "ssh://git@127.0.0.1:\(port)/shop"], environment: environment)
+            let fetch = try await run(
+                "git",
+                ["ls-remote", "ssh://git@127.0.0.1:\(port)/shop"],
+                environment: environment
+            )
             #expect(fetch.status != .exited(0) && fetch.output.contains("may not run git fetch on shop"))
         }
     }

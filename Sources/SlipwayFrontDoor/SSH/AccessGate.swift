@@ -101,7 +101,7 @@ public struct AccessGate: SSHGate {
 
     /// `shop`, `shop.git`, `/shop.git`, `~/shop.git/` name the app `shop`; anything else (a path
     /// with folders, `..`, an invalid name) names none.
-    static func app(inRepositoryPath path: String) -> AppName? {
+    public static func app(inRepositoryPath path: String) -> AppName? {
         var name = Substring(path)
         if name.hasPrefix("~/") { name = name.dropFirst(2) }
         while name.hasPrefix("/") { name = name.dropFirst() }
@@ -111,7 +111,7 @@ public struct AccessGate: SSHGate {
     }
 }
 
-public enum CommandLineError: UserFacingError {
+public enum CommandLineError: UserFacingError, Equatable {
     case tooLong(Int)
     case controlCharacter
     case unterminatedQuote
