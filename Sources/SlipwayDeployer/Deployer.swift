@@ -697,14 +697,20 @@ public actor Deployer {
         types: Set<String>? = nil
     ) async throws {
         let running = (workers[name] ?? []).filter { types?.contains($0.spec.processType) ?? true }
-        for instance in running {
-            output.step(
-                "Stopping \(instance.spec.environment["DYNO"] ?? instance.spec.processType) of \(instance.spec.release)"
-            )
-            await supervisor.stop(instance)
+        // Tracked until stopped, so a failed start never leaves an old worker running unseen.
+        var kept = workers[name] ?? []
+        defer { workers[name] = kept }
+        let stopRunning = {
+            for instance in running {
+                output.step(
+                    "Stopping \(instance.spec.environment["DYNO"] ?? instance.spec.processType) of \(instance.spec.release)"
+                )
+                await self.supervisor.stop(instance)
+            }
+            kept.removeAll { instance in running.contains { $0 === instance } }
         }
-        var kept = (workers[name] ?? []).filter { instance in !running.contains { $0 === instance } }
         let app = try store.app(name)
+        if !app.workersOverlap { await stopRunning() }
         guard let tree = release.tree else { return }
         for (type, command) in release.processTypeCommands.sorted(by: { $0.key < $1.key })
         where type != "web" && type != "release" && types?.contains(type) ?? true {
@@ -717,7 +723,7 @@ public actor Deployer {
                 kept.append(instance)
             }
         }
-        workers[name] = kept
+        if app.workersOverlap { await stopRunning() }
     }
 
     /// Drains the replaced set and stops its instances in the background; the push is not held up.

@@ -79,6 +79,7 @@ extension ConfigSetCommand: AppCommand {}
 extension ConfigUnsetCommand: AppCommand {}
 extension ScaleCommand: AppCommand {}
 extension RestartCommand: AppCommand {}
+extension OverlapCommand: AppCommand {}
 extension DomainsCommand: AppCommand {}
 extension DomainsAddCommand: AppCommand {}
 extension DomainsRemoveCommand: AppCommand {}

@@ -39,7 +39,7 @@ public struct AdminCommands: ParsableCommand {
         ReleasesCommand.self, ReleasesInfoCommand.self, ReleasesKeepCommand.self, RollbackCommand.self,
         DeployCommand.self, PromoteCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
-        PsCommand.self, ScaleCommand.self, RestartCommand.self, LogsCommand.self,
+        PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
         MaintenanceOnCommand.self, MaintenanceOffCommand.self,
         KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAuthorizedKeysCommand.self,

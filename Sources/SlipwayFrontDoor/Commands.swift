@@ -628,6 +628,29 @@ public struct ScaleCommand: AdminCommand {
     }
 }
 
+public struct OverlapCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:overlap",
+        abstract: "on: a new release's workers start before the old ones stop; off (default): old ones stop first."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "on or off.") var setting: Setting
+
+    enum Setting: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setWorkersOverlap(setting == .on, for: app)
+        context.output.print(
+            setting == .on
+                ? "\(app)'s new workers start before the old ones stop, from the next release on"
+                : "\(app)'s old workers stop before the new ones start, from the next release on"
+        )
+    }
+}
+
 public struct RestartCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ps:restart",

@@ -84,21 +84,23 @@ extension AppDatabase {
     }
 
     public func setMaintenance(_ on: Bool, for app: AppName) throws {
-        try write { db in
-            guard var record = try App.fetchOne(db, key: app.rawValue) else {
-                throw StoreError.unknownApp(app.rawValue)
-            }
-            record.maintenance = on
-            try record.update(db)
-        }
+        try updateApp(app) { $0.maintenance = on }
     }
 
     public func setKeepReleases(_ count: Int?, for app: AppName) throws {
+        try updateApp(app) { $0.keepReleases = count }
+    }
+
+    public func setWorkersOverlap(_ on: Bool, for app: AppName) throws {
+        try updateApp(app) { $0.workersOverlap = on }
+    }
+
+    private func updateApp(_ app: AppName, _ change: @escaping @Sendable (inout App) -> Void) throws {
         try write { db in
             guard var record = try App.fetchOne(db, key: app.rawValue) else {
                 throw StoreError.unknownApp(app.rawValue)
             }
-            record.keepReleases = count
+            change(&record)
             try record.update(db)
         }
     }

@@ -123,6 +123,7 @@ public final class AppDatabase: Sendable {
             try db.alter(table: "app") { t in
                 t.add(column: "maintenance", .boolean).notNull().defaults(to: false)
                 t.add(column: "keepReleases", .integer)
+                t.add(column: "workersOverlap", .boolean).notNull().defaults(to: false)
             }
             try db.alter(table: "release") { t in
                 t.add(column: "cause", .text).notNull().defaults(to: "local")

@@ -362,7 +362,7 @@ import Glibc
         }
     }
 
-    @Test func workersRunAsScaledAndTheOldOnesStopBeforeTheNewOnesStart() async throws {
+    @Test func workersRunAsScaledAndTheOldOnesStopBeforeTheNewOnesStartUnlessToldToOverlap() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])
             try await commitFixture("node-hello", "worker", into: workPath, message: "v2")
@@ -389,6 +389,14 @@ import Glibc
             #expect(ended.lowerBound < began.lowerBound, "\(log)")
             let ps = try await daemon.cli(["ps", "shop"]).output
             #expect(ps.contains("worker  v3  serving"), "\(ps)")
+
+            // Told to overlap, the new worker starts first.
+            #expect(try await daemon.cli(["ps:overlap", "shop", "on"]).status.succeeded)
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v4"], in: workPath)
+            let overlapping = try await daemon.push(workPath, app: "shop").output
+            let started = try #require(overlapping.range(of: "-----> Starting worker.1 of v4"), "\(overlapping)")
+            let stopped = try #require(overlapping.range(of: "-----> Stopping worker.1 of v3"))
+            #expect(started.lowerBound < stopped.lowerBound)
         }
     }
 

@@ -13,7 +13,6 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     typealias OutboundOut = SSHChannelData
 
     static let maximumCommandBytes = 8 * 1024
-    static let maximumInputBytes = 64 * 1024
 
     private typealias Run = @Sendable (_ input: [UInt8], _ output: SSHSessionOutput) async -> Int32
 
@@ -191,7 +190,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
         case .waiting:
             pendingInput.append(bytes)
         case .readingInput:
-            guard input.count + bytes.readableBytes <= Self.maximumInputBytes else {
+            guard input.count + bytes.readableBytes <= maximumCommandInput else {
                 refuse("input too long (over 64 KiB)", status: 1)
                 return
             }

@@ -15,6 +15,9 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public var maintenance: Bool = false
     /// How many built trees this app keeps; nil: the daemon's default.
     public var keepReleases: Int?
+    /// Whether a new release's workers start before the old ones stop (off: stop first, so two
+    /// copies of a queue worker never run at once).
+    public var workersOverlap: Bool = false
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
 
