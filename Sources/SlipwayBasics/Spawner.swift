@@ -133,11 +133,7 @@ public enum Spawner {
         grace: Duration = .seconds(5),
         onLine: @escaping @Sendable (String) -> Void
     ) async throws -> ExitStatus {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw SpawnError.couldNotStart(command.executable, errno: errno) }
-        let (readEnd, writeEnd) = (fds[0], fds[1])
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        let (readEnd, writeEnd) = try pipe(for: command)
         let child: ChildProcess
         do {
             child = try spawn(command, stdin: -1, stdout: writeEnd, stderr: writeEnd)
@@ -171,6 +167,15 @@ public enum Spawner {
         let collected = LineCollector()
         let status = try await run(command) { collected.append($0) }
         return (status, collected.text)
+    }
+
+    /// A pipe for a child's stdio. Both ends are close-on-exec, so that no other child spawned
+    /// meanwhile (from any thread) inherits them.
+    public static func pipe(for command: Command) throws -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [0, 0]
+        guard Glibc.pipe(&ends) == 0 else { throw SpawnError.couldNotStart(command.executable, errno: errno) }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (ends[0], ends[1])
     }
 
     /// Starts `command` with the given descriptors as its stdin, stdout and stderr (stdin -1:

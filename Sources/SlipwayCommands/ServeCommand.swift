@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
-        _ = try address(http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080", flag: "--http")
+        _ = try httpAddress()
         _ = try sshAddress()
         if let domain = domain ?? environment["SLIPWAY_DOMAIN"], domain.isEmpty || domain.contains("/") {
             throw ValidationError(
@@ -56,7 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (host, port) = try address(http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080", flag: "--http")
+        let (host, port) = try httpAddress()
         let configuration = DaemonConfiguration(
             data: DataLocation.resolve(flag: data),
             httpHost: host,
@@ -84,6 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
             (0...65535).contains(port), colon != text.startIndex
         else { throw ValidationError("invalid \(flag) \"\(text)\": write HOST:PORT, for example 127.0.0.1:8080") }
         return (String(text[..<colon]), port)
+    }
+
+    private func httpAddress() throws -> (String, Int) {
+        try address(http ?? environment["SLIPWAY_HTTP"] ?? "127.0.0.1:8080", flag: "--http")
     }
 
     /// nil when the embedded SSH server is off.

@@ -74,36 +74,41 @@ public final class CommandDispatcher: Sendable {
         case answer(String, status: Int32)
     }
 
-    /// Carries out one control-socket request and returns its exit status. Nothing a client sends can stop the daemon.
-    func handle(_ request: ControlRequest, output: CommandOutput) async -> Int32 {
-        switch request {
-        case .command(let arguments, let input):
-            switch parse(arguments, caller: .local) {
-            case .answer(let text, let status):
-                return Self.give(text, status: status, to: output)
-            case .command(let command):
-                return await run(command, caller: .local, input: Array(input ?? Data()), output: output)
-            }
-        case .push(let app, let ref, let revision, let key):
-            do {
-                let name = try AppName(validating: app)
-                let deployOutput = DeployOutput { output.print($0) }
-                let outcome = try await deployer.receivePush(
-                    app: name,
-                    ref: ref,
-                    revision: revision,
-                    cause: key ?? Caller.local.name,
-                    output: deployOutput
-                )
-                return outcome == .failed ? 1 : 0
-            } catch {
-                output.error("-----> " + error.userMessage)
-                return 1
-            }
-        case .ssh:
-            output.error("slipway: ssh-command requests go through the access gate")
-            return 2
+    /// An admin command line of the host's own user. Nothing a client sends can stop the daemon.
+    func runLocal(_ arguments: [String], input: [UInt8], output: SessionOutput) async -> Int32 {
+        switch parse(arguments, caller: .local) {
+        case .answer(let text, let status): return await Self.give(text, status: status, to: output)
+        case .command(let command): return await run(command, caller: .local, input: input, output: output)
         }
+    }
+
+    /// From the post-receive hook: deploys `revision` when `ref` is the app's deploy branch.
+    func receivePush(
+        app: String,
+        ref: String,
+        revision: String,
+        key: String?,
+        output session: SessionOutput
+    ) async
+        -> Int32
+    {
+        let output = CommandOutput(session)
+        let status: Int32
+        do {
+            let outcome = try await deployer.receivePush(
+                app: try AppName(validating: app),
+                ref: ref,
+                revision: revision,
+                cause: key ?? Caller.local.name,
+                output: DeployOutput { output.print($0) }
+            )
+            status = outcome == .failed ? 1 : 0
+        } catch {
+            output.error("-----> " + error.userMessage)
+            status = 1
+        }
+        await output.close()
+        return status
     }
 
     func parse(_ arguments: [String], caller: Caller) -> Parsed {
@@ -127,7 +132,29 @@ public final class CommandDispatcher: Sendable {
         return .command(command)
     }
 
-    func run(_ command: any AdminCommand, caller: Caller, input: [UInt8], output: CommandOutput) async -> Int32 {
+    /// Runs a parsed, authorized command; returns once all it printed has been handed to `session`.
+    func run(
+        _ command: any AdminCommand,
+        caller: Caller,
+        input: [UInt8],
+        output session: SessionOutput
+    ) async
+        -> Int32
+    {
+        let output = CommandOutput(session)
+        let status = await run(command, caller: caller, input: input, output: output)
+        await output.close()
+        return status
+    }
+
+    private func run(
+        _ command: any AdminCommand,
+        caller: Caller,
+        input: [UInt8],
+        output: CommandOutput
+    ) async
+        -> Int32
+    {
         let context = CommandContext(
             deployer: deployer,
             store: store,
@@ -155,8 +182,8 @@ public final class CommandDispatcher: Sendable {
     }
 
     /// Prints an answer on stdout when it is not an error, else on stderr; returns its status.
-    static func give(_ text: String, status: Int32, to output: CommandOutput) -> Int32 {
-        if status == 0 { output.print(text) } else { output.error(text) }
+    static func give(_ text: String, status: Int32, to output: SessionOutput) async -> Int32 {
+        await output.write(text + "\n", to: status == 0 ? .standardOutput : .standardError)
         return status
     }
 }

@@ -95,7 +95,8 @@ extension AppDatabase {
         try updateApp(app) { $0.workersOverlap = on }
     }
 
-    private func updateApp(_ app: AppName, _ change: @escaping @Sendable (inout App) -> Void) throws {
+    /// Changes one app's record in a transaction.
+    func updateApp(_ app: AppName, _ change: @escaping @Sendable (inout App) -> Void) throws {
         try write { db in
             guard var record = try App.fetchOne(db, key: app.rawValue) else {
                 throw StoreError.unknownApp(app.rawValue)
@@ -111,10 +112,7 @@ extension AppDatabase {
         try write { db in
             guard try App.deleteOne(db, key: app.rawValue) else { throw StoreError.unknownApp(app.rawValue) }
             for var key in try AccessKey.fetchAll(db) where key.appNames.contains(app.rawValue) {
-                key.apps = String(
-                    decoding: try JSONEncoder().encode(key.appNames.filter { $0 != app.rawValue }),
-                    as: UTF8.self
-                )
+                key.appNames.removeAll { $0 == app.rawValue }
                 try key.update(db)
             }
         }

@@ -174,14 +174,10 @@ public final class AppDatabase: Sendable {
 
     /// How many instances of `type` each release of `app` runs.
     public func setScale(_ count: Int, of type: String, for app: AppName) throws {
-        try write { db in
-            guard var record = try App.fetchOne(db, key: app.rawValue) else {
-                throw StoreError.unknownApp(app.rawValue)
-            }
+        try updateApp(app) { record in
             var formation: [String: Int] = JSONMap.decode(record.formation)
             formation[type] = count
             record.formation = JSONMap.encode(formation)
-            try record.update(db)
         }
     }
 

@@ -57,14 +57,28 @@ public final class ControlServer: Sendable {
                     await send(.exit(2))
                     return
                 }
-                guard case .ssh(let commandLine, let key, let environment) = request else {
-                    await runUntilClientLeaves(&lines, send: send) { send in
-                        let output = CommandOutput(sink: send)
-                        let status = await self.dispatcher.handle(request, output: output)
-                        await output.close()
-                        return status
+                let commandLine: String
+                let key: String
+                let environment: [String: String]
+                switch request {
+                case .command(let arguments, let input):
+                    await runUntilClientLeaves(&lines, send: send) { output in
+                        await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
                     }
                     return
+                case .push(let app, let ref, let revision, let pusher):
+                    await runUntilClientLeaves(&lines, send: send) { output in
+                        await self.dispatcher.receivePush(
+                            app: app,
+                            ref: ref,
+                            revision: revision,
+                            key: pusher,
+                            output: output
+                        )
+                    }
+                    return
+                case .ssh(let line, let name, let variables):
+                    (commandLine, key, environment) = (line, name, variables)
                 }
                 switch await gate.plan(for: commandLine, keyName: key, environment: environment) {
                 case .program(let command):
@@ -88,15 +102,7 @@ public final class ControlServer: Sendable {
                         sent = Array(reply.data)
                     }
                     let input = sent
-                    await runUntilClientLeaves(&lines, send: send) { send in
-                        await run(
-                            input,
-                            SSHSessionOutput { bytes, stream in
-                                let text = String(decoding: bytes, as: UTF8.self)
-                                await send(stream == .standardOutput ? .stdout(text) : .stderr(text))
-                            }
-                        )
-                    }
+                    await runUntilClientLeaves(&lines, send: send) { output in await run(input, output) }
                 }
             }
         } catch {
@@ -109,9 +115,13 @@ public final class ControlServer: Sendable {
     private func runUntilClientLeaves(
         _ lines: inout LineReader,
         send: @escaping @Sendable (ControlReply) async -> Void,
-        _ work: @escaping @Sendable (_ send: @escaping @Sendable (ControlReply) async -> Void) async -> Int32
+        _ work: @escaping @Sendable (SessionOutput) async -> Int32
     ) async {
-        let running = Task { await send(.exit(await work(send))) }
+        let output = SessionOutput { bytes, stream in
+            let text = String(decoding: bytes, as: UTF8.self)
+            await send(stream == .standardOutput ? .stdout(text) : .stderr(text))
+        }
+        let running = Task { await send(.exit(await work(output))) }
         // The client closes once it has read the exit status, or earlier if it gave up.
         while (try? await lines.next()) != nil {}
         running.cancel()
@@ -139,25 +149,25 @@ private struct LineReader {
     }
 }
 
-/// What a command prints, sent in order as it is produced. A client that went away is ignored,
-/// never fatal.
+/// What a command prints, sent to its session in order as it is produced, without making the
+/// command wait. A client that went away is ignored, never fatal.
 public final class CommandOutput: Sendable {
-    private let replies: AsyncStream<ControlReply>.Continuation
+    private let replies: AsyncStream<(String, SessionOutput.Stream)>.Continuation
     private let sender: Task<Void, Never>
 
-    init(sink: @escaping @Sendable (ControlReply) async -> Void) {
-        let (stream, continuation) = AsyncStream.makeStream(of: ControlReply.self)
+    init(_ session: SessionOutput) {
+        let (stream, continuation) = AsyncStream.makeStream(of: (String, SessionOutput.Stream).self)
         replies = continuation
         sender = Task {
-            for await reply in stream { await sink(reply) }
+            for await (text, target) in stream { await session.write(text, to: target) }
         }
     }
 
     /// A line on the client's stdout.
-    public func print(_ line: String) { replies.yield(.stdout(line + "\n")) }
+    public func print(_ line: String) { replies.yield((line + "\n", .standardOutput)) }
 
     /// A line on the client's stderr.
-    public func error(_ line: String) { replies.yield(.stderr(line + "\n")) }
+    public func error(_ line: String) { replies.yield((line + "\n", .standardError)) }
 
     /// Returns once everything printed so far has been handed on.
     func close() async {

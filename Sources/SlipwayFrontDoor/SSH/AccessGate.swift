@@ -50,21 +50,11 @@ public struct AccessGate: SSHGate {
         switch dispatcher.parse(words, caller: caller) {
         case .answer(let text, let status):
             return .inProcess(readsInput: false) { _, output in
-                await output.write(text + "\n", to: status == 0 ? .standardOutput : .standardError)
-                return status
+                await CommandDispatcher.give(text, status: status, to: output)
             }
         case .command(let command):
-            return .inProcess(readsInput: command.readsInput) { [dispatcher] input, sessionOutput in
-                let output = CommandOutput { reply in
-                    switch reply {
-                    case .stdout(let text): await sessionOutput.write(text, to: .standardOutput)
-                    case .stderr(let text): await sessionOutput.write(text, to: .standardError)
-                    default: break
-                    }
-                }
-                let status = await dispatcher.run(command, caller: caller, input: input, output: output)
-                await output.close()
-                return status
+            return .inProcess(readsInput: command.readsInput) { [dispatcher] input, output in
+                await dispatcher.run(command, caller: caller, input: input, output: output)
             }
         }
     }

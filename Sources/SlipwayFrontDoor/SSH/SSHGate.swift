@@ -12,15 +12,16 @@ public enum SSHPlan: Sendable {
     /// `readsInput` (for `keys:add`), else empty. Returns the exit status.
     case inProcess(
         readsInput: Bool,
-        run: @Sendable (_ input: [UInt8], _ output: SSHSessionOutput) async -> Int32
+        run: @Sendable (_ input: [UInt8], _ output: SessionOutput) async -> Int32
     )
     /// Refused: `message` (one line) on stderr, then `status`.
     case refuse(message: String, status: Int32)
 }
 
-/// Writes to an SSH session. Each write returns once the bytes are handed to the channel, so
-/// everything written before `run` returns goes out before the exit status.
-public struct SSHSessionOutput: Sendable {
+/// Writes to the session a command runs for: an SSH channel, or a control-socket client. Each
+/// write returns once the bytes are handed on, so everything written before `run` returns goes
+/// out before the exit status.
+public struct SessionOutput: Sendable {
     public enum Stream: Sendable { case standardOutput, standardError }
 
     private let sink: @Sendable (_ bytes: [UInt8], _ stream: Stream) async -> Void

@@ -39,13 +39,7 @@ final class SSHProgramRelay {
     ) throws {
         var pipes: [(read: Int32, write: Int32)] = []
         do {
-            for _ in 0..<3 {
-                var ends: [Int32] = [0, 0]
-                guard pipe(&ends) == 0 else { throw SpawnError.couldNotStart(command.executable, errno: errno) }
-                // Other children spawned meanwhile (from any thread) must not inherit these ends.
-                for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-                pipes.append((ends[0], ends[1]))
-            }
+            for _ in 0..<3 { pipes.append(try Spawner.pipe(for: command)) }
             child = try Spawner.spawn(command, stdin: pipes[0].read, stdout: pipes[1].write, stderr: pipes[2].write)
         } catch {
             for ends in pipes {

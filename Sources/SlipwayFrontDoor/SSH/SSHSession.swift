@@ -14,7 +14,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
 
     static let maximumCommandBytes = 8 * 1024
 
-    private typealias Run = @Sendable (_ input: [UInt8], _ output: SSHSessionOutput) async -> Int32
+    private typealias Run = @Sendable (_ input: [UInt8], _ output: SessionOutput) async -> Int32
 
     private enum Phase {
         /// Before `exec`: `env` requests are taken.
@@ -225,7 +225,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
         let eventLoop = eventLoop
         let this = NIOLoopBound(self, eventLoop: eventLoop)
         // Each write completes once NIOSSH has taken it, so all output precedes the exit status.
-        let output = SSHSessionOutput { bytes, stream in
+        let output = SessionOutput { bytes, stream in
             let type: SSHChannelData.DataType = stream == .standardOutput ? .channel : .stdErr
             try? await eventLoop.flatSubmit { this.value.writeOutput(ByteBuffer(bytes: bytes), type: type) }.get()
         }

@@ -97,14 +97,15 @@ public struct AccessKey: Sendable, Codable, Equatable, FetchableRecord, Persista
         self.role = role
         self.publicKey = publicKey
         self.fingerprint = fingerprint
-        self.apps = String(
-            decoding: (try? JSONEncoder().encode(apps.map(\.rawValue))) ?? Data("[]".utf8),
-            as: UTF8.self
-        )
+        self.apps = "[]"
         createdAt = Date()
+        appNames = apps.map(\.rawValue)
     }
 
-    public var appNames: [String] { (try? JSONDecoder().decode([String].self, from: Data(apps.utf8))) ?? [] }
+    public var appNames: [String] {
+        get { (try? JSONDecoder().decode([String].self, from: Data(apps.utf8))) ?? [] }
+        set { apps = String(decoding: (try? JSONEncoder().encode(newValue)) ?? Data("[]".utf8), as: UTF8.self) }
+    }
 }
 
 /// A hostname an app answers besides its default `<app>.<domain>`.
