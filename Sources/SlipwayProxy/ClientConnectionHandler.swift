@@ -11,13 +11,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let router: Router
+    let router: Router
+    let noticeSettings: ReleaseNoticeSettings
     private var logger: Logger
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var clientIP: String?
 
     /// The request being answered. Requests pipelined behind it wait in `queued`.
-    private var exchange: Exchange?
+    private(set) var exchange: Exchange?
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var workingOffQueue = false
     /// The instance connection left open by the previous request, reused only for the same instance of the same set.
@@ -25,20 +26,27 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var heldRead = false
     private var exchangeCount = 0
 
-    init(router: Router, logger: Logger) {
+    init(router: Router, noticeSettings: ReleaseNoticeSettings, logger: Logger) {
         self.router = router
+        self.noticeSettings = noticeSettings
         self.logger = logger
     }
 
     /// Adds the HTTP/1.1 server codec and a handler for one client connection.
-    static func configure(_ channel: any Channel, router: Router, logger: Logger, idleTimeout: TimeAmount) throws {
+    static func configure(
+        _ channel: any Channel,
+        router: Router,
+        noticeSettings: ReleaseNoticeSettings,
+        logger: Logger,
+        idleTimeout: TimeAmount
+    ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
         encoding.automaticallySetFramingHeaders = false  // MessageRewriting frames each answer itself
         try channel.pipeline.syncOperations.addHandlers([
             IdleStateHandler(readTimeout: idleTimeout),
             HTTPResponseEncoder(configuration: encoding),
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-            ClientConnectionHandler(router: router, logger: logger),
+            ClientConnectionHandler(router: router, noticeSettings: noticeSettings, logger: logger),
         ])
     }
 
@@ -105,19 +113,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             )
             return
         }
-        if head.path == VersionEndpoint.path {
-            switch router.lookup(host: host) {
-            case .unknownHost(let host): respond(.unknownHost(host), to: exchange, context: context)
-            case .noLiveRelease(let app): respond(.noLiveRelease(app), to: exchange, context: context)
-            case .live(_, let set):
-                respond(VersionEndpoint.response(to: head, release: set.release), to: exchange, context: context)
-            }
-            return
-        }
-
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = exchange.id
-        let claim = router.claim(host: host) {
+        let claim = router.claim(host: host, path: head.path) {
             handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) }
         }
         switch claim {
@@ -127,6 +125,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             respond(.noLiveRelease(app), to: exchange, context: context)
         case .maintenance(let app):
             respond(.maintenance(app), to: exchange, context: context)
+        case .endpoint(let app, let name, let live):
+            serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
             let forwarding = Forwarding(
@@ -384,7 +384,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     // MARK: Answers to the client
 
-    private func respond(_ response: LocalResponse, to exchange: Exchange, context: ChannelHandlerContext) {
+    func respond(_ response: LocalResponse, to exchange: Exchange, context: ChannelHandlerContext) {
         // A client waiting for `100 Continue` never sends the body we would have to skip to reach its next request.
         if !exchange.requestEnded,
             exchange.request.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
@@ -401,7 +401,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// The claim ends when the end of the answer has been written, so a drain waits for the bytes, not the instance.
-    private func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+    func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
@@ -515,6 +515,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange {
+            endWait(of: exchange)
             exchange.releaseClaim()
             exchange.forwarding?.connection?.close()
             exchange.forwarding = nil

@@ -15,6 +15,8 @@ final class Exchange {
     var claim: UpstreamClaim?
     /// Set while the request is being forwarded to an instance; nil once its answer is settled.
     var forwarding: Forwarding?
+    /// Set while the proxy holds the request open for the app's next release.
+    var releaseWait: ReleaseWait?
 
     init(id: Int, request: HTTPRequestHead) {
         self.id = id

@@ -97,6 +97,10 @@ enum MessageRewriting {
             return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)
         }
         headers.replaceOrAdd(name: "Slipway-Release", value: release.version)
+        if headers.first(name: "content-type")?.lowercased().hasPrefix("text/html") == true {
+            // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).
+            headers.add(name: "Server-Timing", value: "slipway;desc=\"\(release.version)\"")
+        }
         if code == 101 {
             headers.add(name: "Connection", value: "Upgrade")
             return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)

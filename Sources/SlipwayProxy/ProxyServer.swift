@@ -11,6 +11,7 @@ public final class ProxyServer: Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let idleTimeout: Duration
+    private let noticeSettings: ReleaseNoticeSettings
     private let listener = Mutex<(any Channel)?>(nil)
 
     /// `idleTimeout` closes a client's keep-alive connection after that long without a request (nginx's default).
@@ -18,12 +19,14 @@ public final class ProxyServer: Sendable {
         router: Router,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        idleTimeout: Duration = .seconds(75)
+        idleTimeout: Duration = .seconds(75),
+        noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings()
     ) {
         self.router = router
         self.logger = logger
         self.group = group
         self.idleTimeout = idleTimeout
+        self.noticeSettings = noticeSettings
     }
 
     /// Binds and starts serving; returns the bound port (port 0 picks one).
@@ -31,6 +34,7 @@ public final class ProxyServer: Sendable {
         let router = self.router
         let logger = self.logger
         let idleTimeout = TimeAmount(self.idleTimeout)
+        let noticeSettings = self.noticeSettings
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -41,6 +45,7 @@ public final class ProxyServer: Sendable {
                     try ClientConnectionHandler.configure(
                         channel,
                         router: router,
+                        noticeSettings: noticeSettings,
                         logger: logger,
                         idleTimeout: idleTimeout
                     )
@@ -62,8 +67,10 @@ public final class ProxyServer: Sendable {
         return bound
     }
 
-    /// Stops accepting and closes the listener. Connections already accepted finish on their own.
+    /// Stops accepting and closes the listener; event streams and long polls end. Connections already
+    /// accepted finish on their own.
     public func stop() async {
+        router.endWatches()
         let channel = listener.withLock { listener in
             defer { listener = nil }
             return listener

@@ -1,5 +1,5 @@
 // Router: which app answers a Host, which UpstreamSet is live for each app, the atomic switch
-// between sets, and the claim that ties every request to exactly one set.
+// between sets, the claim that ties every request to exactly one set, and the watchers told of each switch.
 import Synchronization
 
 /// Host -> app -> live UpstreamSet. Readers see an immutable snapshot; changes replace it in one step.
@@ -11,7 +11,15 @@ public final class Router: Sendable {
         var appByHost: [String: String] = [:]
         var liveSets: [String: UpstreamSet] = [:]
         var inMaintenance: Set<String> = []
+        /// Apps whose Slipway endpoints moved away from `defaultEndpointPrefix`.
+        var endpointPrefixes: [String: String] = [:]
+        /// Per app, the open event streams and long polls waiting for its next release.
+        var watchers: [String: [Int: ReleaseWatcher]] = [:]
+        var nextWatcher = 0
     }
+
+    /// Where the version endpoint, the event stream and client.js answer unless an app chose another path.
+    public static let defaultEndpointPrefix = "/_slipway/"
 
     public init() {}
 
@@ -34,65 +42,95 @@ public final class Router: Sendable {
         }
     }
 
-    /// The atomic switch: from now on every new request to the app's hosts claims `set`.
-    /// Returns the set it replaced, for the caller to drain.
-    @discardableResult
-    public func activate(_ set: UpstreamSet, for app: String) -> UpstreamSet? {
-        table.withLock { table in
-            let replaced = table.liveSets[app]
-            table.liveSets[app] = set
-            return replaced
-        }
+    /// The path under which the app's Slipway endpoints answer (requests under it never reach the app);
+    /// nil puts them back at `defaultEndpointPrefix`.
+    public func setEndpointPrefix(_ prefix: String?, for app: String) {
+        table.withLock { $0.endpointPrefixes[app] = prefix == Router.defaultEndpointPrefix ? nil : prefix }
     }
 
-    /// Forgets the app and its hosts; returns its live set, if any, for the caller to drain.
+    /// The atomic switch: from now on every new request to the app's hosts claims `set`.
+    /// Watchers hear of it when it brings another release. Returns the set it replaced, for the caller to drain.
+    @discardableResult
+    public func activate(_ set: UpstreamSet, for app: String) -> UpstreamSet? {
+        let (replaced, watchers) = table.withLock { table in
+            let replaced = table.liveSets[app]
+            table.liveSets[app] = set
+            let isNews = replaced?.release.release != set.release.release
+            return (replaced, isNews ? Array(table.watchers[app, default: [:]].values) : [])
+        }
+        for watcher in watchers { watcher(.live(set.release)) }
+        return replaced
+    }
+
+    /// Forgets the app and its hosts and ends its watches; returns its live set, if any, for the caller to drain.
     public func remove(app: String) -> UpstreamSet? {
-        table.withLock { table in
+        let (removed, watchers) = table.withLock { table in
             var next = table
             next.appByHost = next.appByHost.filter { $0.value != app }
             next.inMaintenance.remove(app)
+            next.endpointPrefixes.removeValue(forKey: app)
+            let watchers = next.watchers.removeValue(forKey: app)
             let removed = next.liveSets.removeValue(forKey: app)
             table = next
-            return removed
+            return (removed, watchers)
         }
+        for watcher in (watchers ?? [:]).values { watcher(.ended) }
+        return removed
+    }
+
+    /// Tells `watcher` of every release that goes live for `app` from now on. The release live at this moment is
+    /// read under the same lock as `activate`'s switch, so no switch falls between the two.
+    func watch(app: String, _ watcher: @escaping ReleaseWatcher) -> (id: Int, live: ReleaseStamp?) {
+        table.withLock { table in
+            table.nextWatcher += 1
+            table.watchers[app, default: [:]][table.nextWatcher] = watcher
+            return (table.nextWatcher, table.liveSets[app]?.release)
+        }
+    }
+
+    func unwatch(app: String, id: Int) {
+        table.withLock { table in
+            table.watchers[app]?.removeValue(forKey: id)
+            if table.watchers[app]?.isEmpty == true { table.watchers.removeValue(forKey: app) }
+        }
+    }
+
+    /// Ends every watch, so event streams and long polls finish when the proxy stops.
+    func endWatches() {
+        let watchers = table.withLock { table in
+            defer { table.watchers.removeAll() }
+            return table.watchers.values.flatMap(\.values)
+        }
+        for watcher in watchers { watcher(.ended) }
     }
 
     public func liveSet(for app: String) -> UpstreamSet? {
         table.withLock { $0.liveSets[app] }
     }
 
-    /// Looks a Host header up without claiming anything (the version endpoint needs no upstream).
-    func lookup(host: String) -> Route {
-        let host = Router.normalize(host: host)
-        return table.withLock { table in
-            guard let app = table.appByHost[host] else { return .unknownHost(host) }
-            guard let set = table.liveSets[app] else { return .noLiveRelease(app: app) }
-            return .live(app: app, set: set)
-        }
-    }
-
     /// Picks the live set for a Host header and claims an upstream of it, under the lock `activate` takes:
     /// so a request belongs either to the set that is live after a switch or to the drain of the one before.
-    func claim(host: String, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> Claim {
+    /// A path under the app's endpoint prefix claims nothing: the proxy answers it itself, even in maintenance.
+    func claim(host: String, path: Substring, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> Claim {
         let host = Router.normalize(host: host)
         return table.withLock { table in
             guard let app = table.appByHost[host] else { return .unknownHost(host) }
+            let prefix = table.endpointPrefixes[app] ?? Router.defaultEndpointPrefix
+            if path.hasPrefix(prefix) {
+                return .endpoint(app: app, name: String(path.dropFirst(prefix.count)), live: table.liveSets[app])
+            }
             guard !table.inMaintenance.contains(app) else { return .maintenance(app: app) }
             guard let set = table.liveSets[app] else { return .noLiveRelease(app: app) }
             return .claimed(app: app, set.claim(onDrainDeadline: cancel))
         }
     }
 
-    enum Route {
-        case unknownHost(String)
-        case noLiveRelease(app: String)
-        case live(app: String, set: UpstreamSet)
-    }
-
     enum Claim {
         case unknownHost(String)
         case noLiveRelease(app: String)
         case maintenance(app: String)
+        /// A Slipway endpoint (`version`, `events`, `client.js`) under the app's prefix.
+        case endpoint(app: String, name: String, live: UpstreamSet?)
         case claimed(app: String, UpstreamClaim)
     }
 

@@ -99,10 +99,10 @@ struct ProxyRulesTests {
 
     @Test("If-None-Match matches the ETag in a list, weakly, or as *")
     func etagMatching() {
-        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"a\", \"web-v7\""]))
-        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["W/\"web-v7\""]))
-        #expect(VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["*"]))
-        #expect(!VersionEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"web-v6\""]))
+        #expect(ReleaseEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"a\", \"web-v7\""]))
+        #expect(ReleaseEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["W/\"web-v7\""]))
+        #expect(ReleaseEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["*"]))
+        #expect(!ReleaseEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"web-v6\""]))
     }
 
     @Test("claims rotate over the instances and count as in flight until released")
@@ -114,8 +114,8 @@ struct ProxyRulesTests {
         let set = UpstreamSet(release: release, upstreams: [a, b])
         #expect(router.activate(set, for: "web") == nil)
 
-        guard case .claimed(_, let first) = router.claim(host: "WEB.test", onDrainDeadline: {}),
-            case .claimed(_, let second) = router.claim(host: "web.test", onDrainDeadline: {})
+        guard case .claimed(_, let first) = router.claim(host: "WEB.test", path: "/", onDrainDeadline: {}),
+            case .claimed(_, let second) = router.claim(host: "web.test", path: "/", onDrainDeadline: {})
         else {
             Issue.record("web.test should be claimed")
             return
@@ -137,8 +137,8 @@ struct ProxyRulesTests {
         let set = UpstreamSet(release: release, upstreams: [Upstream(host: "127.0.0.1", port: 1)])
         router.activate(set, for: "web")
         let cutOff = Counter()
-        guard case .claimed(_, let finishing) = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() }),
-            case .claimed = router.claim(host: "web.test", onDrainDeadline: { cutOff.add() })
+        guard case .claimed(_, let finishing) = router.claim(host: "web.test", path: "/", onDrainDeadline: { cutOff.add() }),
+            case .claimed = router.claim(host: "web.test", path: "/", onDrainDeadline: { cutOff.add() })
         else {
             Issue.record("web.test should be claimed")
             return

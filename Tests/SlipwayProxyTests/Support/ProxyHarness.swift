@@ -31,9 +31,19 @@ final class ProxyHarness: Sendable {
     }
 
     /// Runs `body` against a fresh proxy and stops everything it started, whatever happens.
-    static func with(idleTimeout: Duration = .seconds(75), _ body: (ProxyHarness) async throws -> Void) async throws {
+    static func with(
+        idleTimeout: Duration = .seconds(75),
+        noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings(),
+        _ body: (ProxyHarness) async throws -> Void
+    ) async throws {
         let router = Router()
-        let server = ProxyServer(router: router, logger: quietLogger, group: TestLoops.group, idleTimeout: idleTimeout)
+        let server = ProxyServer(
+            router: router,
+            logger: quietLogger,
+            group: TestLoops.group,
+            idleTimeout: idleTimeout,
+            noticeSettings: noticeSettings
+        )
         let port = try await server.start(host: "127.0.0.1", port: 0)
         let harness = ProxyHarness(router: router, server: server, port: port)
         do {

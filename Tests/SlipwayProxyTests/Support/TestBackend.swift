@@ -184,6 +184,8 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             pumpLarge(context: context)
         case "/hang":
             break  // never answers
+        case "/page":
+            respond(.ok, "<!doctype html><p>\(name)</p>", contentType: "text/html; charset=utf-8", context: context)
         case "/drop-second":
             // Like an app whose keep-alive timer fired just as the proxy sent a second request.
             if requestsOnConnection >= 2 {
@@ -214,8 +216,15 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelWritabilityChanged()
     }
 
-    private func respond(_ status: HTTPResponseStatus, _ text: String, context: ChannelHandlerContext) {
-        let headers: HTTPHeaders = ["Content-Length": "\(text.utf8.count)", "X-Backend": name]
+    private func respond(
+        _ status: HTTPResponseStatus,
+        _ text: String,
+        contentType: String = "text/plain",
+        context: ChannelHandlerContext
+    ) {
+        let headers: HTTPHeaders = [
+            "Content-Length": "\(text.utf8.count)", "Content-Type": contentType, "X-Backend": name,
+        ]
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
             promise: nil
