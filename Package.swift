@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SlipwayFrontDoor",
             dependencies: [
-                "SlipwayDeployer", "SlipwayStore", "SlipwayGit", "SlipwayBasics", logging,
+                "SlipwayDeployer", "SlipwayProxy", "SlipwayStore", "SlipwayGit", "SlipwayBasics", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),

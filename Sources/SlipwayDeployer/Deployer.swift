@@ -143,11 +143,13 @@ public actor Deployer {
         return app
     }
 
-    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page.
+    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page and
+    /// the prefix of its Slipway endpoints.
     public func applyRoutes(of name: AppName) throws {
         let app = try store.app(name)
         router.setHosts([settings.host(of: name)] + (try store.domains(of: name)), for: name.rawValue)
         router.setMaintenance(app.maintenance, for: name.rawValue)
+        router.setEndpointPrefix(app.endpointPrefix, for: name.rawValue)
     }
 
     /// Stops the app's instances at once (no drain: it is going away), then forgets it and

@@ -84,5 +84,6 @@ extension DomainsCommand: AppCommand {}
 extension DomainsAddCommand: AppCommand {}
 extension DomainsRemoveCommand: AppCommand {}
 extension MaintenanceOnCommand: AppCommand {}
+extension EndpointsCommand: AppCommand {}
 extension MaintenanceOffCommand: AppCommand {}
 extension AppsDestroyCommand: AppCommand {}

@@ -41,7 +41,7 @@ public struct AdminCommands: ParsableCommand {
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
-        MaintenanceOnCommand.self, MaintenanceOffCommand.self,
+        MaintenanceOnCommand.self, MaintenanceOffCommand.self, EndpointsCommand.self,
         KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAuthorizedKeysCommand.self,
     ]
 

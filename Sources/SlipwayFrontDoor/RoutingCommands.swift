@@ -1,9 +1,10 @@
-// The commands that decide where and whether an app answers: domains, maintenance, and
+// The commands that decide where and whether an app answers: domains, maintenance, the endpoint prefix, and
 // apps:destroy, which takes an app and everything it has away.
 import ArgumentParser
 import Foundation
 import SlipwayBasics
 import SlipwayDeployer
+import SlipwayProxy
 import SlipwayStore
 
 public struct AppsDestroyCommand: AdminCommand {
@@ -150,4 +151,52 @@ public struct MaintenanceOffCommand: AdminCommand {
         try await context.deployer.applyRoutes(of: app)
         context.output.print("\(app) is serving again")
     }
+}
+
+public struct EndpointsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "endpoints",
+        abstract: "Show or move the path where Slipway answers the app's version endpoint, events and client.js."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "A path such as /.well-known/slipway/, or `default` (/_slipway/).") var prefix: EndpointPrefix?
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        if let prefix {
+            try context.store.setEndpointPrefix(prefix.setting, for: app)
+            try await context.deployer.applyRoutes(of: app)
+        }
+        let current = try context.store.app(app).endpointPrefix ?? Router.defaultEndpointPrefix
+        context.output.print(
+            "\(app) answers \(current)version, \(current)events and \(current)client.js itself;"
+                + " no request under \(current) reaches the app"
+        )
+    }
+}
+
+/// A path prefix for the Slipway endpoints: absolute, ending in `/`, plain path characters, never `/` alone
+/// (that would take every route from the app).
+public struct EndpointPrefix: Sendable, ExpressibleByArgument {
+    /// nil for `default`.
+    public let setting: String?
+
+    public init?(argument: String) {
+        if argument == "default" {
+            setting = nil
+            return
+        }
+        let segments = argument.split(separator: "/", omittingEmptySubsequences: false)
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        guard argument.utf8.count <= 100, argument.hasPrefix("/"), argument.hasSuffix("/"), segments.count >= 3,
+            segments.dropFirst().dropLast().allSatisfy({ segment in
+                !segment.isEmpty && segment != "." && segment != ".." && segment.allSatisfy(allowed.contains)
+            })
+        else { return nil }
+        setting = argument
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .default }
 }

@@ -1,4 +1,4 @@
-// Who may come in over SSH (access keys) and where apps answer (domains, maintenance).
+// Who may come in over SSH (access keys) and where apps answer (domains, maintenance, endpoint prefix).
 import Foundation
 import GRDB
 import SlipwayBasics
@@ -93,6 +93,10 @@ extension AppDatabase {
 
     public func setWorkersOverlap(_ on: Bool, for app: AppName) throws {
         try updateApp(app) { $0.workersOverlap = on }
+    }
+
+    public func setEndpointPrefix(_ prefix: String?, for app: AppName) throws {
+        try updateApp(app) { $0.endpointPrefix = prefix }
     }
 
     /// Changes one app's record in a transaction.

@@ -138,6 +138,11 @@ public final class AppDatabase: Sendable {
                 t.column("targetNumber", .integer).notNull()
             }
         }
+        migrator.registerMigration("v3 endpoint prefix") { db in
+            try db.alter(table: "app") { t in
+                t.add(column: "endpointPrefix", .text)
+            }
+        }
         return migrator
     }
 

@@ -76,9 +76,9 @@ public final class WebSocketClient {
     }
 
     /// One frame: whether it ends its message, its opcode and its payload.
-    private func readFrame(before deadline: ContinuousClock.Instant?) throws -> (
-        fin: Bool, opcode: UInt8, payload: [UInt8]
-    ) {
+    private typealias Frame = (fin: Bool, opcode: UInt8, payload: [UInt8])
+
+    private func readFrame(before deadline: ContinuousClock.Instant?) throws -> Frame {
         while buffer.count < 2 { try fill(before: deadline) }
         var length = Int(buffer[1] & 0x7f)
         var offset = 2

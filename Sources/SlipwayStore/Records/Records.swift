@@ -18,6 +18,8 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     /// Whether a new release's workers start before the old ones stop (off: stop first, so two
     /// copies of a queue worker never run at once).
     public var workersOverlap: Bool = false
+    /// Where the proxy answers the app's version endpoint, event stream and client.js; nil: `/_slipway/`.
+    public var endpointPrefix: String?
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
 

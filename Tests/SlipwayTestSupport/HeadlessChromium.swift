@@ -1,0 +1,349 @@
+// HeadlessChromium: a headless Chromium for end-to-end tests, started and stopped by its process
+// group, driving one page over the Chrome DevTools Protocol: navigate, evaluate, wait, click, screenshot.
+import Foundation
+import SlipwayBasics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class HeadlessChromium {
+    /// Chromium's profile; every one of its processes has it on its command line.
+    public let userDataDirectory: String
+    /// Holds the profile and Chromium's log.
+    private let directory: TemporaryDirectory
+    private var process: ChildProcess?
+    private var page: WebSocketClient?
+    private var lastCommandID = 0
+
+    private var log: String { directory.path + "/chromium.log" }
+
+    /// Launches Chromium with a fresh profile and attaches to its page. `hostResolverRules` (such as
+    /// "MAP shop.test 127.0.0.1") lets a test open its own host names.
+    public init(hostResolverRules: String? = nil) throws {
+        directory = try TemporaryDirectory("chromium")
+        userDataDirectory = directory.path + "/profile"
+        var arguments = [
+            "--headless=new", "--user-data-dir=\(userDataDirectory)", "--remote-debugging-port=0", "--no-sandbox",
+            "--no-first-run", "--disable-gpu", "--window-size=1000,700",
+            // Containers often give /dev/shm only 64 MB, too little for Chromium; Debian's launcher means to
+            // add this flag then, but its check fails when /dev/shm is listed twice.
+            "--disable-dev-shm-usage",
+        ]
+        if let hostResolverRules { arguments.append("--host-resolver-rules=\(hostResolverRules)") }
+        // Opening about:blank makes sure there is a page target to attach to.
+        arguments.append("about:blank")
+        do {
+            let process = try Spawner.start(
+                Command("chromium", arguments, environment: ProcessInfo.processInfo.environment),
+                logFile: log
+            )
+            self.process = process
+            let port = try waitForDevToolsPort(of: process)
+            page = try WebSocketClient(url: try pageTargetURL(port: port))
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// Opens `url` and waits (up to 20 s) until its document has loaded.
+    public func navigate(to url: String) throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        let previousLoader = try mainFrameLoader()
+        let result = try call("Page.navigate", ["url": url])
+        if let reason = result["errorText"] as? String {
+            throw HeadlessChromiumError.navigationFailed(url: url, reason)
+        }
+        // Page.navigate may answer before the new document commits, when the old one is still complete:
+        // wait for the main frame's loader to change (no loaderId: the navigation stayed in the document).
+        while result["loaderId"] != nil, try mainFrameLoader() == previousLoader {
+            guard ContinuousClock.now < deadline else {
+                throw HeadlessChromiumError.timedOut(waitingFor: "\(url) to commit within 20 s")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        do {
+            try waitUntil("document.readyState === 'complete'", timeout: deadline - .now)
+        } catch HeadlessChromiumError.conditionNotMet {
+            throw HeadlessChromiumError.timedOut(waitingFor: "\(url) to finish loading within 20 s")
+        }
+    }
+
+    /// The value of `expression` in the page (a promise is awaited); nil for undefined and null. A JavaScript
+    /// exception is thrown as `javaScriptException`.
+    public func evaluate(_ expression: String) throws -> Any? {
+        try evaluate(expression, timeout: .seconds(20))
+    }
+
+    /// Polls `expression` until it is true. Exceptions while polling count as not yet (the page may be
+    /// between documents); the last one is part of the error on timeout.
+    public func waitUntil(_ expression: String, timeout: Duration) throws {
+        let deadline = ContinuousClock.now + timeout
+        var lastProblem: String?
+        while true {
+            do {
+                // Each try gets at least 2 s, so that a last try right at the deadline can still answer.
+                if try evaluate(expression, timeout: max(deadline - .now, .seconds(2))) as? Bool == true { return }
+                lastProblem = nil
+            } catch HeadlessChromiumError.javaScriptException(_, let message) {
+                lastProblem = message
+            } catch HeadlessChromiumError.protocolError(_, let message) {
+                lastProblem = message
+            }
+            guard ContinuousClock.now < deadline else {
+                throw HeadlessChromiumError.conditionNotMet(expression: expression, timeout: timeout, lastProblem)
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// Clicks the centre of the first element matching `selector` with the mouse, as a user would: the
+    /// page sees trusted mousedown, mouseup and click events, on whatever element is on top there.
+    public func click(selector: String) throws {
+        let literal = String(decoding: try JSONEncoder().encode(selector), as: UTF8.self)
+        // Scrolled into view first: the mouse can only reach the viewport.
+        let centre = try evaluate(
+            """
+            (() => {
+                const element = document.querySelector(\(literal));
+                if (!element) return null;
+                element.scrollIntoView({ block: "center", inline: "center" });
+                const box = element.getBoundingClientRect();
+                return box.width > 0 && box.height > 0 ? [box.x + box.width / 2, box.y + box.height / 2] : [];
+            })()
+            """
+        )
+        guard let point = (centre as? [Any])?.compactMap({ ($0 as? NSNumber)?.doubleValue }) else {
+            throw HeadlessChromiumError.elementNotFound(selector: selector)
+        }
+        guard point.count == 2 else { throw HeadlessChromiumError.elementNotVisible(selector: selector) }
+        for (type, button, buttons, clickCount) in [
+            ("mouseMoved", "none", 0, 0), ("mousePressed", "left", 1, 1), ("mouseReleased", "left", 0, 1),
+        ] {
+            try call(
+                "Input.dispatchMouseEvent",
+                [
+                    "type": type, "x": point[0], "y": point[1], "button": button, "buttons": buttons,
+                    "clickCount": clickCount,
+                ]
+            )
+        }
+    }
+
+    /// Writes a PNG of the viewport to `path`, creating its folder.
+    public func screenshot(to path: String) throws {
+        let result = try call("Page.captureScreenshot", ["format": "png"], timeout: .seconds(30))
+        guard let base64 = result["data"] as? String, let png = Data(base64Encoded: base64) else {
+            throw HeadlessChromiumError.malformedAnswer(method: "Page.captureScreenshot")
+        }
+        let file = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try png.write(to: file)
+    }
+
+    /// Stops Chromium: SIGTERM to its process group, SIGKILL for whatever is left after 3 s; returns once
+    /// none of its processes is left, and removes the profile. Safe to call again.
+    public func stop() {
+        page = nil
+        if let process {
+            self.process = nil
+            // Once reaped, the pid may belong to someone else: signal the group only while its leader runs.
+            if process.exitStatus == nil { process.signalGroup(SIGTERM) }
+            if !waitForNoProcessesLeft(of: process, within: .seconds(3)) {
+                if process.exitStatus == nil { process.signalGroup(SIGKILL) }
+                waitForNoProcessesLeft(of: process, within: .seconds(5), killing: true)
+            }
+        }
+        directory.remove()
+    }
+
+    // MARK: Launching
+
+    /// The DevTools port, from the DevToolsActivePort file Chromium writes into its profile.
+    private func waitForDevToolsPort(of process: ChildProcess) throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let status = process.exitStatus {
+                throw HeadlessChromiumError.launchFailed("chromium \(status)", log: logTail())
+            }
+            // The port on the first line, the browser target's path on the second; a file without its
+            // newline yet is still being written.
+            if let text = try? String(contentsOfFile: userDataDirectory + "/DevToolsActivePort", encoding: .utf8),
+                let newline = text.firstIndex(of: "\n"), let port = Int(text[..<newline])
+            {
+                return port
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HeadlessChromiumError.launchFailed("no DevToolsActivePort within 30 s", log: logTail())
+    }
+
+    /// The WebSocket URL of the page Chromium opened at launch.
+    private func pageTargetURL(port: Int) throws -> String {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let list: HTTPAnswer
+            do {
+                list = try HTTPConnection(port: port).get("/json/list", host: "127.0.0.1:\(port)")
+            } catch {
+                throw HeadlessChromiumError.launchFailed(
+                    "DevTools on port \(port) did not answer: \(error)",
+                    log: logTail()
+                )
+            }
+            let targets = (try? JSONSerialization.jsonObject(with: Data(list.body.utf8))) as? [[String: Any]] ?? []
+            // The list also has "browser_ui" targets (the omnibox popup) that headless Chromium keeps.
+            if let page = targets.first(where: { $0["type"] as? String == "page" }),
+                let url = page["webSocketDebuggerUrl"] as? String
+            {
+                return url
+            }
+            guard ContinuousClock.now < deadline else {
+                throw HeadlessChromiumError.launchFailed("no page target within 10 s: \(list.body)", log: logTail())
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    private func logTail() -> String {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(30).joined(separator: "\n")
+    }
+
+    // MARK: Stopping
+
+    /// Waits until no live process is in Chromium's process group or names its profile (a zombie no longer
+    /// counts: it has stopped); with `killing`, sends SIGKILL to each one found meanwhile.
+    @discardableResult
+    private func waitForNoProcessesLeft(
+        of process: ChildProcess,
+        within grace: Duration,
+        killing: Bool = false
+    )
+        -> Bool
+    {
+        let deadline = ContinuousClock.now + grace
+        let profile = Data(userDataDirectory.utf8)
+        while true {
+            let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap {
+                entry -> pid_t? in
+                guard let pid = pid_t(entry),
+                    let stat = FileManager.default.contents(atPath: "/proc/\(entry)/stat"),
+                    let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+                else { return nil }
+                // After "pid (name) ": the state, the parent's pid, the process group.
+                let text = String(decoding: stat, as: UTF8.self)
+                guard let nameEnd = text.lastIndex(of: ")") else { return nil }
+                let fields = text[text.index(after: nameEnd)...].split(separator: " ")
+                guard fields.count > 2, fields[0] != "Z" else { return nil }
+                return fields[2] == "\(process.pid)" || commandLine.range(of: profile) != nil ? pid : nil
+            }
+            if left.isEmpty { return true }
+            guard ContinuousClock.now < deadline else { return false }
+            if killing {
+                for pid in left { kill(pid, SIGKILL) }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    // MARK: DevTools protocol
+
+    /// Sends one command to the page and returns its result, skipping the events and late answers that
+    /// come before its answer.
+    @discardableResult
+    private func call(
+        _ method: String,
+        _ parameters: [String: Any] = [:],
+        timeout: Duration = .seconds(20)
+    ) throws
+        -> [String: Any]
+    {
+        guard let page else { throw HeadlessChromiumError.stopped }
+        lastCommandID += 1
+        let id = lastCommandID
+        let deadline = ContinuousClock.now + timeout
+        do {
+            let command = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": parameters])
+            try page.sendText(String(decoding: command, as: UTF8.self))
+            while true {
+                guard let message = try page.receiveMessage(before: deadline) else {
+                    throw HeadlessChromiumError.disconnected(during: method)
+                }
+                guard let answer = (try? JSONSerialization.jsonObject(with: Data(message.payload))) as? [String: Any],
+                    answer["id"] as? Int == id
+                else { continue }
+                if let error = answer["error"] as? [String: Any] {
+                    throw HeadlessChromiumError.protocolError(
+                        method: method,
+                        error["message"] as? String ?? "\(error)"
+                    )
+                }
+                return answer["result"] as? [String: Any] ?? [:]
+            }
+        } catch HTTPClientError.timedOut {
+            throw HeadlessChromiumError.timedOut(waitingFor: "the answer to \(method) within \(timeout)")
+        } catch HTTPClientError.closed {
+            throw HeadlessChromiumError.disconnected(during: method)
+        }
+    }
+
+    private func evaluate(_ expression: String, timeout: Duration) throws -> Any? {
+        let result = try call(
+            "Runtime.evaluate",
+            ["expression": expression, "returnByValue": true, "awaitPromise": true],
+            timeout: timeout
+        )
+        if let details = result["exceptionDetails"] as? [String: Any] {
+            // An Error has a description (message and stack); a thrown string or number only a value.
+            let exception = details["exception"] as? [String: Any]
+            let message =
+                exception?["description"] as? String ?? exception?["value"].map { "\($0)" } ?? details["text"]
+                as? String ?? "\(details)"
+            throw HeadlessChromiumError.javaScriptException(expression: expression, message)
+        }
+        let value = (result["result"] as? [String: Any])?["value"]
+        return value is NSNull ? nil : value
+    }
+
+    /// The loader of the main frame's current document: a new one for every document.
+    private func mainFrameLoader() throws -> String? {
+        let tree = try call("Page.getFrameTree")["frameTree"] as? [String: Any]
+        return (tree?["frame"] as? [String: Any])?["loaderId"] as? String
+    }
+}
+
+public enum HeadlessChromiumError: Error, CustomStringConvertible {
+    case launchFailed(String, log: String)
+    case stopped
+    case disconnected(during: String)
+    case timedOut(waitingFor: String)
+    case protocolError(method: String, String)
+    case javaScriptException(expression: String, String)
+    case navigationFailed(url: String, String)
+    case conditionNotMet(expression: String, timeout: Duration, String?)
+    case elementNotFound(selector: String)
+    case elementNotVisible(selector: String)
+    case malformedAnswer(method: String)
+
+    public var description: String {
+        switch self {
+        case .launchFailed(let reason, let log):
+            "Chromium did not start: \(reason)\n--- chromium log (tail) ---\n\(log)"
+        case .stopped: "Chromium was already stopped"
+        case .disconnected(let method): "Chromium closed the DevTools connection during \(method)"
+        case .timedOut(let what): "timed out waiting for \(what)"
+        case .protocolError(let method, let message): "DevTools \(method) failed: \(message)"
+        case .javaScriptException(let expression, let message): "JavaScript exception in `\(expression)`: \(message)"
+        case .navigationFailed(let url, let reason): "could not open \(url): \(reason)"
+        case .conditionNotMet(let expression, let timeout, let lastProblem):
+            "`\(expression)` was not true within \(timeout)" + (lastProblem.map { " (last exception: \($0))" } ?? "")
+        case .elementNotFound(let selector): "no element matches \(selector)"
+        case .elementNotVisible(let selector): "the element matching \(selector) has no size, so it cannot be clicked"
+        case .malformedAnswer(let method): "DevTools answered \(method) with something unexpected"
+        }
+    }
+}
