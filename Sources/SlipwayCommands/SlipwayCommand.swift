@@ -39,6 +39,10 @@ public struct SlipwayCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            if let line = AdminCommands.usageMistake(error, in: arguments) {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+                Foundation.exit(AdminCommands.exitCode(for: error).rawValue)
+            }
             exit(withError: error)
         }
     }

@@ -52,6 +52,15 @@ public struct AdminCommands: ParsableCommand {
     )
 
     public init() {}
+
+    /// A usage mistake in an admin command as one line that says what to do, instead of the whole usage
+    /// text; nil for anything else (help asked for, other errors).
+    public static func usageMistake(_ error: any Error, in arguments: [String]) -> String? {
+        guard exitCode(for: error) == .validationFailure, let name = arguments.first,
+            commands.contains(where: { $0.configuration.commandName == name })
+        else { return nil }
+        return "slipway: \(message(for: error)); see `help \(name)`"
+    }
 }
 
 public final class CommandDispatcher: Sendable {
@@ -121,7 +130,8 @@ public final class CommandDispatcher: Sendable {
         do {
             parsed = try AdminCommands.parseAsRoot(arguments)
         } catch {
-            return .answer(AdminCommands.fullMessage(for: error), status: AdminCommands.exitCode(for: error).rawValue)
+            let message = AdminCommands.usageMistake(error, in: arguments) ?? AdminCommands.fullMessage(for: error)
+            return .answer(message, status: AdminCommands.exitCode(for: error).rawValue)
         }
         guard let command = parsed as? any AdminCommand else { return .answer(AdminCommands.helpMessage(), status: 0) }
         do {

@@ -160,13 +160,30 @@ public struct EndpointsCommand: AdminCommand {
     )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
-    @Argument(help: "A path such as /.well-known/slipway/, or `default` (/_slipway/).") var prefix: EndpointPrefix?
+    @Argument(help: "A path such as /.well-known/slipway/, or `default` (/_slipway/).") var prefix: String?
 
     public init() {}
 
+    public func validate() throws {
+        guard let prefix, prefix != "default" else { return }
+        let segments = prefix.split(separator: "/", omittingEmptySubsequences: false)
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        // Never `/` alone: that would take every route from the app.
+        guard prefix.utf8.count <= 100, prefix.hasPrefix("/"), prefix.hasSuffix("/"), segments.count >= 3,
+            segments.dropFirst().dropLast().allSatisfy({ segment in
+                !segment.isEmpty && segment != "." && segment != ".." && segment.allSatisfy(allowed.contains)
+            })
+        else {
+            throw ValidationError(
+                "invalid prefix \"\(prefix)\": give a path that starts and ends with / around one or more names"
+                    + " of letters, digits and -._~, such as /.well-known/slipway/, or `default`"
+            )
+        }
+    }
+
     public func run(in context: CommandContext) async throws {
         if let prefix {
-            try context.store.setEndpointPrefix(prefix.setting, for: app)
+            try context.store.setEndpointPrefix(prefix == "default" ? nil : prefix, for: app)
             try await context.deployer.applyRoutes(of: app)
         }
         let current = try context.store.app(app).endpointPrefix ?? Router.defaultEndpointPrefix
@@ -175,28 +192,4 @@ public struct EndpointsCommand: AdminCommand {
                 + " no request under \(current) reaches the app"
         )
     }
-}
-
-/// A path prefix for the Slipway endpoints: absolute, ending in `/`, plain path characters, never `/` alone
-/// (that would take every route from the app).
-public struct EndpointPrefix: Sendable, ExpressibleByArgument {
-    /// nil for `default`.
-    public let setting: String?
-
-    public init?(argument: String) {
-        if argument == "default" {
-            setting = nil
-            return
-        }
-        let segments = argument.split(separator: "/", omittingEmptySubsequences: false)
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
-        guard argument.utf8.count <= 100, argument.hasPrefix("/"), argument.hasSuffix("/"), segments.count >= 3,
-            segments.dropFirst().dropLast().allSatisfy({ segment in
-                !segment.isEmpty && segment != "." && segment != ".." && segment.allSatisfy(allowed.contains)
-            })
-        else { return nil }
-        setting = argument
-    }
-
-    public static var defaultCompletionKind: CompletionKind { .default }
 }

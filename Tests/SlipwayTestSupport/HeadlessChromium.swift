@@ -75,23 +75,27 @@ public final class HeadlessChromium {
     /// The value of `expression` in the page (a promise is awaited); nil for undefined and null. A JavaScript
     /// exception is thrown as `javaScriptException`.
     public func evaluate(_ expression: String) throws -> Any? {
-        try evaluate(expression, timeout: .seconds(20))
+        let value = try evaluate(expression, timeout: .seconds(20))["value"]
+        return value is NSNull ? nil : value
     }
 
-    /// Polls `expression` until it is true. Exceptions while polling count as not yet (the page may be
-    /// between documents); the last one is part of the error on timeout.
+    /// Polls `expression` until it is the boolean true. A JavaScript exception, protocol error or slow answer
+    /// counts as not yet (the page may be between documents); the last one is part of the error on timeout.
     public func waitUntil(_ expression: String, timeout: Duration) throws {
         let deadline = ContinuousClock.now + timeout
         var lastProblem: String?
         while true {
             do {
                 // Each try gets at least 2 s, so that a last try right at the deadline can still answer.
-                if try evaluate(expression, timeout: max(deadline - .now, .seconds(2))) as? Bool == true { return }
+                let result = try evaluate(expression, timeout: max(deadline - .now, .seconds(2)))
+                if result["type"] as? String == "boolean", result["value"] as? Bool == true { return }
                 lastProblem = nil
-            } catch HeadlessChromiumError.javaScriptException(_, let message) {
-                lastProblem = message
-            } catch HeadlessChromiumError.protocolError(_, let message) {
-                lastProblem = message
+            } catch let error as HeadlessChromiumError {
+                switch error {
+                case .javaScriptException(_, let message), .protocolError(_, let message): lastProblem = message
+                case .timedOut: lastProblem = error.description
+                default: throw error
+                }
             }
             guard ContinuousClock.now < deadline else {
                 throw HeadlessChromiumError.conditionNotMet(expression: expression, timeout: timeout, lastProblem)
@@ -104,13 +108,14 @@ public final class HeadlessChromium {
     /// page sees trusted mousedown, mouseup and click events, on whatever element is on top there.
     public func click(selector: String) throws {
         let literal = String(decoding: try JSONEncoder().encode(selector), as: UTF8.self)
-        // Scrolled into view first: the mouse can only reach the viewport.
+        // Scrolled into view first, the mouse can only reach the viewport; instantly, or the box would be
+        // where the element was before a smooth scroll.
         let centre = try evaluate(
             """
             (() => {
                 const element = document.querySelector(\(literal));
                 if (!element) return null;
-                element.scrollIntoView({ block: "center", inline: "center" });
+                element.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
                 const box = element.getBoundingClientRect();
                 return box.width > 0 && box.height > 0 ? [box.x + box.width / 2, box.y + box.height / 2] : [];
             })()
@@ -152,9 +157,9 @@ public final class HeadlessChromium {
             self.process = nil
             // Once reaped, the pid may belong to someone else: signal the group only while its leader runs.
             if process.exitStatus == nil { process.signalGroup(SIGTERM) }
-            if !waitForNoProcessesLeft(of: process, within: .seconds(3)) {
+            if !awaitNoneLeft(of: process, within: .seconds(3)) {
                 if process.exitStatus == nil { process.signalGroup(SIGKILL) }
-                waitForNoProcessesLeft(of: process, within: .seconds(5), killing: true)
+                awaitNoneLeft(of: process, within: .seconds(5), killing: true)
             }
         }
         directory.remove()
@@ -215,38 +220,36 @@ public final class HeadlessChromium {
 
     // MARK: Stopping
 
-    /// Waits until no live process is in Chromium's process group or names its profile (a zombie no longer
-    /// counts: it has stopped); with `killing`, sends SIGKILL to each one found meanwhile.
+    /// Waits until none of Chromium's processes is left; with `killing`, sends SIGKILL to those found meanwhile.
     @discardableResult
-    private func waitForNoProcessesLeft(
-        of process: ChildProcess,
-        within grace: Duration,
-        killing: Bool = false
-    )
-        -> Bool
-    {
+    private func awaitNoneLeft(of process: ChildProcess, within grace: Duration, killing: Bool = false) -> Bool {
         let deadline = ContinuousClock.now + grace
-        let profile = Data(userDataDirectory.utf8)
         while true {
-            let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap {
-                entry -> pid_t? in
-                guard let pid = pid_t(entry),
-                    let stat = FileManager.default.contents(atPath: "/proc/\(entry)/stat"),
-                    let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
-                else { return nil }
-                // After "pid (name) ": the state, the parent's pid, the process group.
-                let text = String(decoding: stat, as: UTF8.self)
-                guard let nameEnd = text.lastIndex(of: ")") else { return nil }
-                let fields = text[text.index(after: nameEnd)...].split(separator: " ")
-                guard fields.count > 2, fields[0] != "Z" else { return nil }
-                return fields[2] == "\(process.pid)" || commandLine.range(of: profile) != nil ? pid : nil
-            }
+            let left = processesLeft(of: process)
             if left.isEmpty { return true }
             guard ContinuousClock.now < deadline else { return false }
             if killing {
                 for pid in left { kill(pid, SIGKILL) }
             }
             Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Live processes in Chromium's process group or naming its profile (any that left the group). A zombie
+    /// does not count: it has ended, and only waits for its parent.
+    private func processesLeft(of process: ChildProcess) -> [pid_t] {
+        let profile = Data(userDataDirectory.utf8)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = pid_t(entry),
+                let stat = FileManager.default.contents(atPath: "/proc/\(entry)/stat"),
+                let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return nil }
+            // After "pid (name) ": the state, the parent's pid, the process group.
+            let text = String(decoding: stat, as: UTF8.self)
+            guard let nameEnd = text.lastIndex(of: ")") else { return nil }
+            let fields = text[text.index(after: nameEnd)...].split(separator: " ")
+            guard fields.count > 2, fields[0] != "Z" else { return nil }
+            return fields[2] == "\(process.pid)" || commandLine.range(of: profile) != nil ? pid : nil
         }
     }
 
@@ -257,32 +260,30 @@ public final class HeadlessChromium {
     @discardableResult
     private func call(
         _ method: String,
-        _ parameters: [String: Any] = [:],
+        _ params: JSONObject = [:],
         timeout: Duration = .seconds(20)
-    ) throws
-        -> [String: Any]
-    {
+    ) throws -> JSONObject {
         guard let page else { throw HeadlessChromiumError.stopped }
         lastCommandID += 1
         let id = lastCommandID
         let deadline = ContinuousClock.now + timeout
         do {
-            let command = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": parameters])
+            let command = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params])
             try page.sendText(String(decoding: command, as: UTF8.self))
             while true {
                 guard let message = try page.receiveMessage(before: deadline) else {
                     throw HeadlessChromiumError.disconnected(during: method)
                 }
-                guard let answer = (try? JSONSerialization.jsonObject(with: Data(message.payload))) as? [String: Any],
+                guard let answer = (try? JSONSerialization.jsonObject(with: Data(message.payload))) as? JSONObject,
                     answer["id"] as? Int == id
                 else { continue }
-                if let error = answer["error"] as? [String: Any] {
+                if let error = answer["error"] as? JSONObject {
                     throw HeadlessChromiumError.protocolError(
                         method: method,
                         error["message"] as? String ?? "\(error)"
                     )
                 }
-                return answer["result"] as? [String: Any] ?? [:]
+                return answer["result"] as? JSONObject ?? [:]
             }
         } catch HTTPClientError.timedOut {
             throw HeadlessChromiumError.timedOut(waitingFor: "the answer to \(method) within \(timeout)")
@@ -291,30 +292,30 @@ public final class HeadlessChromium {
         }
     }
 
-    private func evaluate(_ expression: String, timeout: Duration) throws -> Any? {
+    /// The remote object `expression` evaluates to, by value: its `type` and, unless undefined, its `value`.
+    private func evaluate(_ expression: String, timeout: Duration) throws -> JSONObject {
         let result = try call(
             "Runtime.evaluate",
             ["expression": expression, "returnByValue": true, "awaitPromise": true],
             timeout: timeout
         )
-        if let details = result["exceptionDetails"] as? [String: Any] {
+        if let details = result["exceptionDetails"] as? JSONObject {
             // An Error has a description (message and stack); a thrown string or number only a value.
-            let exception = details["exception"] as? [String: Any]
-            let message =
-                exception?["description"] as? String ?? exception?["value"].map { "\($0)" } ?? details["text"]
-                as? String ?? "\(details)"
-            throw HeadlessChromiumError.javaScriptException(expression: expression, message)
+            let exception = details["exception"] as? JSONObject
+            let message = (exception?["description"] ?? exception?["value"] ?? details["text"]).map { "\($0)" }
+            throw HeadlessChromiumError.javaScriptException(expression: expression, message ?? "\(details)")
         }
-        let value = (result["result"] as? [String: Any])?["value"]
-        return value is NSNull ? nil : value
+        return result["result"] as? JSONObject ?? [:]
     }
 
     /// The loader of the main frame's current document: a new one for every document.
     private func mainFrameLoader() throws -> String? {
-        let tree = try call("Page.getFrameTree")["frameTree"] as? [String: Any]
-        return (tree?["frame"] as? [String: Any])?["loaderId"] as? String
+        let tree = try call("Page.getFrameTree")["frameTree"] as? JSONObject
+        return (tree?["frame"] as? JSONObject)?["loaderId"] as? String
     }
 }
+
+private typealias JSONObject = [String: Any]
 
 public enum HeadlessChromiumError: Error, CustomStringConvertible {
     case launchFailed(String, log: String)
@@ -340,7 +341,7 @@ public enum HeadlessChromiumError: Error, CustomStringConvertible {
         case .javaScriptException(let expression, let message): "JavaScript exception in `\(expression)`: \(message)"
         case .navigationFailed(let url, let reason): "could not open \(url): \(reason)"
         case .conditionNotMet(let expression, let timeout, let lastProblem):
-            "`\(expression)` was not true within \(timeout)" + (lastProblem.map { " (last exception: \($0))" } ?? "")
+            "`\(expression)` was not true within \(timeout)" + (lastProblem.map { " (last error: \($0))" } ?? "")
         case .elementNotFound(let selector): "no element matches \(selector)"
         case .elementNotVisible(let selector): "the element matching \(selector) has no size, so it cannot be clicked"
         case .malformedAnswer(let method): "DevTools answered \(method) with something unexpected"
