@@ -21,16 +21,22 @@ enum ClientScript {
         //   data-banner="off"          no banner: listen for the "slipway:new-version" event on window instead
         // The event's detail is the release ({app, release, version, commit, deployedAt}); calling
         // preventDefault() on it keeps the banner away. The page never reloads unless the user or
-        // data-auto-reload asks.
+        // data-auto-reload asks. window.slipwayNewVersion shows what the script knows, for debugging.
         (function () {
           "use strict";
           var script = document.currentScript;
           if (!script || window.slipwayNewVersion) return;
           var data = script.dataset;
           var base = script.src.replace(/client\.js([?#].*)?$/, "");
-          var pageRelease = number(data.release) || fromServerTiming();
+          var pageRelease = number(data.release);
+          var state = { pageRelease: null, pageReleaseFrom: null, liveRelease: null, transport: null };
+          if (pageRelease !== null) {
+            state.pageReleaseFrom = "data-release";
+          } else if ((pageRelease = fromServerTiming()) !== null) {
+            state.pageReleaseFrom = "server-timing";
+          }
+          state.pageRelease = pageRelease;
           var announced = null;
-          var state = { pageRelease: pageRelease, liveRelease: null, transport: null };
           window.slipwayNewVersion = state;
 
           function number(value) {
@@ -53,6 +59,7 @@ enum ClientScript {
             state.liveRelease = release.release;
             if (pageRelease === null) {
               pageRelease = state.pageRelease = release.release;
+              state.pageReleaseFrom = "first-heard";
               return;
             }
             if (release.release === pageRelease || release.release === announced) return;

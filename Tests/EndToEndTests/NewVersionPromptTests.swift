@@ -45,4 +45,58 @@ import Testing
             await restarted.stop()
         }
     }
+
+    @Test func anOpenTabOffersTheNewReleaseAndReloadsOnlyWhenAsked() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("version-prompt", into: work, message: "First")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+
+            let browser = try HeadlessChromium()
+            defer { browser.stop() }
+            try browser.navigate(to: "http://shop.localhost:\(daemon.port)/")
+            try browser.waitUntil("window.slipwayNewVersion.liveRelease === 2", timeout: .seconds(10))
+            #expect(try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2")
+            #expect(try browser.evaluate("slipwayNewVersion.pageReleaseFrom") as? String == "server-timing")
+            #expect(try browser.evaluate("slipwayNewVersion.transport") as? String == "events")
+            _ = try browser.evaluate("window.stayedOpen = true")
+
+            try "second\n".write(toFile: work + "/VERSION", atomically: true, encoding: .utf8)
+            try await run("git", ["add", "VERSION"], in: work)
+            try await run("git", ["commit", "--quiet", "-m", "Second"], in: work)
+            let pushed = try await daemon.push(work, app: "shop")
+            #expect(pushed.output.contains("-----> shop v3 is live"), "\(pushed.output)")
+            let live = ContinuousClock.now
+            try browser.waitUntil("document.getElementById('slipway-new-version') !== null", timeout: .seconds(5))
+            let told = ContinuousClock.now - live
+            try browser.screenshot(to: packageRoot + "/test-artifacts/new-version-banner.png")
+            print("The banner appeared \(told) after the push reported v3 live.")
+
+            #expect(try browser.evaluate("window.stayedOpen") as? Bool == true, "the page reloaded by itself")
+            #expect(try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2")
+            let banner = "document.getElementById('slipway-new-version')"
+            #expect(try browser.evaluate("\(banner).getAttribute('role')") as? String == "status")
+            #expect(try browser.evaluate("\(banner).textContent") as? String == "A new version is availableReload×")
+            #expect(try browser.evaluate("window.heard.join()") as? String == "v3")
+
+            try browser.click(selector: "#slipway-new-version button")
+            try browser.waitUntil(
+                "document.getElementById('release')?.textContent === 'Shop release v3'"
+                    + " && window.slipwayNewVersion?.liveRelease === 3",
+                timeout: .seconds(10)
+            )
+            #expect(try browser.evaluate("window.stayedOpen") == nil)
+            #expect(try browser.evaluate("\(banner) === null") as? Bool == true)
+
+            // A browser without EventSource falls back to long polls, and a config change is a release too.
+            try browser.navigate(to: "http://shop.localhost:\(daemon.port)/no-sse")
+            try browser.waitUntil(
+                "window.slipwayNewVersion.transport === 'long-poll' && window.slipwayNewVersion.liveRelease === 3",
+                timeout: .seconds(10)
+            )
+            #expect(try await daemon.cli(["config:set", "shop", "GREETING=hi"]).output.contains("shop v4 is live"))
+            try browser.waitUntil("document.getElementById('slipway-new-version') !== null", timeout: .seconds(5))
+            #expect(try browser.evaluate("window.heard.join()") as? String == "v4")
+        }
+    }
 }
