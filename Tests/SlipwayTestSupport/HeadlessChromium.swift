@@ -29,18 +29,21 @@ public final class HeadlessChromium {
             // Containers often give /dev/shm only 64 MB, too little for Chromium; Debian's launcher means to
             // add this flag then, but its check fails when /dev/shm is listed twice.
             "--disable-dev-shm-usage",
+            // No update checks or downloads to Google's servers while a test runs (Debian's launcher adds it
+            // only without --enable-remote-extensions, which its own defaults set).
+            "--disable-background-networking",
         ]
         if let hostResolverRules { arguments.append("--host-resolver-rules=\(hostResolverRules)") }
         // Opening about:blank makes sure there is a page target to attach to.
         arguments.append("about:blank")
+        // Chromium's crash handlers leave the process group, and keep their database under XDG_CONFIG_HOME
+        // (else in ~/.config): in the profile, they name it on their command line, so stop() finds them too.
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = userDataDirectory
         do {
-            let process = try Spawner.start(
-                Command("chromium", arguments, environment: ProcessInfo.processInfo.environment),
-                logFile: log
-            )
+            let process = try Spawner.start(Command("chromium", arguments, environment: environment), logFile: log)
             self.process = process
-            let port = try waitForDevToolsPort(of: process)
-            page = try WebSocketClient(url: try pageTargetURL(port: port))
+            page = try attachToPage(port: try waitForDevToolsPort(of: process))
         } catch {
             stop()
             throw error
@@ -186,8 +189,8 @@ public final class HeadlessChromium {
         throw HeadlessChromiumError.launchFailed("no DevToolsActivePort within 30 s", log: logTail())
     }
 
-    /// The WebSocket URL of the page Chromium opened at launch.
-    private func pageTargetURL(port: Int) throws -> String {
+    /// A DevTools connection to the page Chromium opened at launch.
+    private func attachToPage(port: Int) throws -> WebSocketClient {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             let list: HTTPAnswer
@@ -204,7 +207,11 @@ public final class HeadlessChromium {
             if let page = targets.first(where: { $0["type"] as? String == "page" }),
                 let url = page["webSocketDebuggerUrl"] as? String
             {
-                return url
+                do {
+                    return try WebSocketClient(url: url)
+                } catch {
+                    throw HeadlessChromiumError.launchFailed("could not connect to \(url): \(error)", log: logTail())
+                }
             }
             guard ContinuousClock.now < deadline else {
                 throw HeadlessChromiumError.launchFailed("no page target within 10 s: \(list.body)", log: logTail())

@@ -78,6 +78,7 @@ public final class WebSocketClient {
     /// One frame: whether it ends its message, its opcode and its payload.
     private typealias Frame = (fin: Bool, opcode: UInt8, payload: [UInt8])
 
+    /// The next frame, waiting for it until `deadline` (without one, 20 s of silence at most).
     private func readFrame(before deadline: ContinuousClock.Instant?) throws -> Frame {
         while buffer.count < 2 { try fill(before: deadline) }
         var length = Int(buffer[1] & 0x7f)
