@@ -47,7 +47,11 @@ extension ClientConnectionHandler {
             {
                 startLongPoll(exchange, app: app, wait: wait, context: context)
             } else {
-                respond(ReleaseEndpoint.versionResponse(to: request, release: live.release), to: exchange, context: context)
+                respond(
+                    ReleaseEndpoint.versionResponse(to: request, release: live.release),
+                    to: exchange,
+                    context: context
+                )
             }
         case .events:
             guard request.method == .GET else {
@@ -57,7 +61,6 @@ extension ClientConnectionHandler {
         }
     }
 
-    /// Registers with the router; every notice hops to this connection's event loop.
     /// Registers with the router; every notice hops to this connection's event loop.
     private func watch(
         _ exchange: Exchange,
@@ -127,7 +130,11 @@ extension ClientConnectionHandler {
         case .ended:
             // Nothing new to tell: the client asks again, and hears then whether the app is still there.
             endWait(of: exchange)
-            respond(LocalResponse(status: .notModified, headers: ["Cache-Control": "no-cache"], body: ""), to: exchange, context: context)
+            respond(
+                LocalResponse(status: .notModified, headers: ["Cache-Control": "no-cache"], body: ""),
+                to: exchange,
+                context: context
+            )
         }
     }
 

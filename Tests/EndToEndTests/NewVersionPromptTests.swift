@@ -18,7 +18,9 @@ import Testing
             let moved = try await daemon.cli(["endpoints", "shop", "/.well-known/slipway/"])
             #expect(moved.status.succeeded, "\(moved.output)")
             #expect(moved.output.contains("no request under /.well-known/slipway/ reaches the app"))
-            #expect(try client.get("/.well-known/slipway/version", host: "shop.localhost").headers["etag"] == "\"shop-v2\"")
+            #expect(
+                try client.get("/.well-known/slipway/version", host: "shop.localhost").headers["etag"] == "\"shop-v2\""
+            )
             let atTheApp = try client.get("/_slipway/version", host: "shop.localhost")
             #expect(atTheApp.status == 404)
             #expect(atTheApp.body == "not found\n", "the app's own 404, not the proxy's")
@@ -56,7 +58,9 @@ import Testing
             defer { browser.stop() }
             try browser.navigate(to: "http://shop.localhost:\(daemon.port)/")
             try browser.waitUntil("window.slipwayNewVersion.liveRelease === 2", timeout: .seconds(10))
-            #expect(try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2")
+            #expect(
+                try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2"
+            )
             #expect(try browser.evaluate("slipwayNewVersion.pageReleaseFrom") as? String == "server-timing")
             #expect(try browser.evaluate("slipwayNewVersion.transport") as? String == "events")
             _ = try browser.evaluate("window.stayedOpen = true")
@@ -73,7 +77,9 @@ import Testing
             print("The banner appeared \(told) after the push reported v3 live.")
 
             #expect(try browser.evaluate("window.stayedOpen") as? Bool == true, "the page reloaded by itself")
-            #expect(try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2")
+            #expect(
+                try browser.evaluate("document.getElementById('release').textContent") as? String == "Shop release v2"
+            )
             let banner = "document.getElementById('slipway-new-version')"
             #expect(try browser.evaluate("\(banner).getAttribute('role')") as? String == "status")
             #expect(try browser.evaluate("\(banner).textContent") as? String == "A new version is availableReload×")

@@ -137,7 +137,12 @@ struct ProxyRulesTests {
         let set = UpstreamSet(release: release, upstreams: [Upstream(host: "127.0.0.1", port: 1)])
         router.activate(set, for: "web")
         let cutOff = Counter()
-        guard case .claimed(_, let finishing) = router.claim(host: "web.test", path: "/", onDrainDeadline: { cutOff.add() }),
+        guard
+            case .claimed(_, let finishing) = router.claim(
+                host: "web.test",
+                path: "/",
+                onDrainDeadline: { cutOff.add() }
+            ),
             case .claimed = router.claim(host: "web.test", path: "/", onDrainDeadline: { cutOff.add() })
         else {
             Issue.record("web.test should be claimed")
