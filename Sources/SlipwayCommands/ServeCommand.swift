@@ -37,6 +37,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var drainTimeout: Int?
 
+    @Option(
+        help: """
+            Seconds over which an old release's WebSockets are closed one by one (1001 going away), so clients \
+            reconnect gradually (env SLIPWAY_WEBSOCKET_CLOSE_WINDOW; default 10).
+            """
+    )
+    var websocketCloseWindow: Int?
+
     @Option(help: "Seconds between SIGTERM and SIGKILL when an instance stops (env SLIPWAY_STOP_GRACE; default 30).")
     var stopGrace: Int?
 
@@ -65,6 +73,9 @@ struct ServeCommand: AsyncParsableCommand {
             domain: (domain ?? environment["SLIPWAY_DOMAIN"] ?? "localhost").lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
             drainTimeout: .seconds(try wholeNumber(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
+            webSocketCloseWindow: .seconds(
+                try wholeNumber(websocketCloseWindow, "SLIPWAY_WEBSOCKET_CLOSE_WINDOW", default: 10)
+            ),
             stopGrace: .seconds(try wholeNumber(stopGrace, "SLIPWAY_STOP_GRACE", default: 30)),
             keepReleases: max(1, try wholeNumber(keepReleases, "SLIPWAY_KEEP_RELEASES", default: 5))
         )

@@ -25,6 +25,7 @@ public struct DaemonConfiguration: Sendable {
     /// The folder holding `hooks/` and `buildpacks/`.
     public var shareDirectory: String
     public var drainTimeout: Duration
+    public var webSocketCloseWindow: Duration
     public var stopGrace: Duration
     public var keepReleases: Int
 
@@ -36,6 +37,7 @@ public struct DaemonConfiguration: Sendable {
         domain: String,
         shareDirectory: String,
         drainTimeout: Duration,
+        webSocketCloseWindow: Duration,
         stopGrace: Duration,
         keepReleases: Int
     ) {
@@ -46,6 +48,7 @@ public struct DaemonConfiguration: Sendable {
         self.domain = domain
         self.shareDirectory = shareDirectory
         self.drainTimeout = drainTimeout
+        self.webSocketCloseWindow = webSocketCloseWindow
         self.stopGrace = stopGrace
         self.keepReleases = keepReleases
     }
@@ -86,6 +89,7 @@ public enum Daemon {
             hooksDirectory: configuration.shareDirectory + "/hooks",
             buildpacksDirectory: configuration.shareDirectory + "/buildpacks",
             drainTimeout: configuration.drainTimeout,
+            webSocketCloseWindow: configuration.webSocketCloseWindow,
             keepReleases: configuration.keepReleases,
             baseEnvironment: baseEnvironment(data)
         )

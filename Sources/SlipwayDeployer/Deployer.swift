@@ -22,6 +22,8 @@ public struct DeploySettings: Sendable {
     public var hooksDirectory: String
     public var buildpacksDirectory: String
     public var drainTimeout: Duration
+    /// WebSockets on a retired release are closed one by one over this long, so clients reconnect gradually.
+    public var webSocketCloseWindow: Duration
     /// How many built release trees an app keeps on disk (the live one included), for rollbacks.
     public var keepReleases: Int
     /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
@@ -34,6 +36,7 @@ public struct DeploySettings: Sendable {
         hooksDirectory: String,
         buildpacksDirectory: String,
         drainTimeout: Duration = .seconds(30),
+        webSocketCloseWindow: Duration = .seconds(10),
         keepReleases: Int = 5,
         baseEnvironment: [String: String]
     ) {
@@ -43,6 +46,7 @@ public struct DeploySettings: Sendable {
         self.hooksDirectory = hooksDirectory
         self.buildpacksDirectory = buildpacksDirectory
         self.drainTimeout = drainTimeout
+        self.webSocketCloseWindow = webSocketCloseWindow
         self.keepReleases = keepReleases
         self.baseEnvironment = baseEnvironment
     }
@@ -731,11 +735,11 @@ public actor Deployer {
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
     private func retire(_ replaced: Replaced, of name: AppName, drainRecordedOn releaseID: Int64?) {
         let (previous, replacedSet) = replaced
-        let timeout = settings.drainTimeout
+        let (timeout, window) = (settings.drainTimeout, settings.webSocketCloseWindow)
         let id = UUID()
         drains[id] = Task {
             let event = releaseID.flatMap { try? store.startStep(.drain, of: $0) }
-            let report = await replacedSet.drain(timeout: timeout)
+            let report = await replacedSet.drain(timeout: timeout, webSocketWindow: window)
             for instance in previous.instances { await supervisor.stop(instance) }
             // Only now: the retired instances ran in their tree until a moment ago.
             let removed = pruneTrees(of: name)

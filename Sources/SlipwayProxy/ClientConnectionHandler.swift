@@ -469,9 +469,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let clientChannel = context.channel
         let instanceChannel = connection.channel
         let set = forwarding.claim.set
+        let (clientSide, instanceSide) = GlueHandler.pair()
+        let goingAway = NIOLoopBound(clientSide, eventLoop: context.eventLoop)
         let tunnel = set.openTunnel(replacing: forwarding.claim.ticket) {
-            clientChannel.close(promise: nil)
-            instanceChannel.close(promise: nil)
+            goingAway.eventLoop.execute { goingAway.value.goAway() }
         }
         exchange.claim = nil
         guard let tunnel else {
@@ -482,7 +483,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         log(.debug, "websocket tunnel opened", forwarding, upstream: connection.upstream, reason: nil)
-        let (clientSide, instanceSide) = GlueHandler.pair(onClose: { set.tunnelClosed(tunnel) })
+        clientSide.onClose = { set.tunnelClosed(tunnel) }
+        instanceSide.onClose = clientSide.onClose
         do {
             let client = context.pipeline.syncOperations
             let instance = instanceChannel.pipeline.syncOperations

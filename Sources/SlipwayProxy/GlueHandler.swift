@@ -1,5 +1,7 @@
 // GlueHandler: one half of a WebSocket tunnel. Two of them, one in the client's pipeline and one in
-// the instance's, pass raw bytes across, with backpressure, until either side closes.
+// the instance's, pass raw bytes across, with backpressure, until either side closes. When the release
+// behind the tunnel is retired, they end it the proper way: a 1001 "going away" close frame to each side,
+// put between two frames, then the connections close once the client answered (or the grace ran out).
 import NIOCore
 
 final class GlueHandler: ChannelDuplexHandler {
@@ -7,22 +9,40 @@ final class GlueHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// How long a client gets to answer the close frame before both connections are closed anyway.
+    static let closeGrace = TimeAmount.seconds(2)
+
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    private let onClose: () -> Void
+    /// Called when either connection closes; set once the tunnel is registered with its set.
+    var onClose: () -> Void = {}
+    /// The client's frames are masked, and so must be a close frame the proxy sends the app in its name.
+    private let readsFromClient: Bool
+    /// The frames this half reads, so a close frame sent after them never splits one.
+    private var frames = WebSocketFrameBoundaries()
+    private var goingAway = GoingAway.no
 
-    private init(onClose: @escaping () -> Void) {
-        self.onClose = onClose
+    private enum GoingAway {
+        case no
+        /// The close frame waits for the end of the frame being relayed.
+        case atNextBoundary
+        /// Sent: what this side sends from now on is read (for the client's answer) and dropped.
+        case sent
     }
 
-    /// Both halves of a tunnel. Both channels must live on the same event loop: the halves call each other directly.
-    static func pair(onClose: @escaping () -> Void) -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler(onClose: onClose)
-        let second = GlueHandler(onClose: onClose)
-        first.partner = second
-        second.partner = first
-        return (first, second)
+    private init(readsFromClient: Bool) {
+        self.readsFromClient = readsFromClient
+    }
+
+    /// Both halves of a tunnel: the client's first. Both channels must live on the same event loop: the
+    /// halves call each other directly.
+    static func pair() -> (client: GlueHandler, instance: GlueHandler) {
+        let client = GlueHandler(readsFromClient: true)
+        let instance = GlueHandler(readsFromClient: false)
+        client.partner = instance
+        instance.partner = client
+        return (client, instance)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -32,6 +52,35 @@ final class GlueHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.partner = nil
+    }
+
+    // MARK: Going away
+
+    /// Ends the tunnel with a 1001 close frame to the client and one to the app; called on the client's half.
+    func goAway() {
+        guard let context, goingAway == .no else { return }
+        startGoingAway()
+        partner?.startGoingAway()
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { self.closeBoth() }
+    }
+
+    private func startGoingAway() {
+        goingAway = .atNextBoundary
+        if frames.atBoundary { sendGoingAway() }
+    }
+
+    /// The close frame goes where this half's bytes go: to the app when it reads the client, else to the client.
+    private func sendGoingAway() {
+        goingAway = .sent
+        guard let partner, let target = partner.context else { return }
+        let frame = WebSocketFrameBoundaries.goingAway(masked: readsFromClient, allocator: target.channel.allocator)
+        partner.partnerWrite(NIOAny(frame))
+        partner.partnerFlush()
+    }
+
+    private func closeBoth() {
+        context?.close(promise: nil)
+        partner?.partnerClosed()
     }
 
     // MARK: Calls from the partner
@@ -68,7 +117,23 @@ final class GlueHandler: ChannelDuplexHandler {
     // MARK: Events of our own channel
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partner?.partnerWrite(data)
+        var bytes = unwrapInboundIn(data)
+        switch goingAway {
+        case .no:
+            _ = frames.follow(bytes.readableBytesView, stoppingAtBoundary: false)
+            partner?.partnerWrite(data)
+        case .atNextBoundary:
+            let frameEnd = frames.follow(bytes.readableBytesView, stoppingAtBoundary: true)
+            if let rest = bytes.readSlice(length: frameEnd), frameEnd > 0 { partner?.partnerWrite(NIOAny(rest)) }
+            if frames.atBoundary {
+                sendGoingAway()
+                _ = frames.follow(bytes.readableBytesView, stoppingAtBoundary: false)
+            }
+        case .sent:
+            _ = frames.follow(bytes.readableBytesView, stoppingAtBoundary: false)
+        }
+        // The client answered the close frame: the closing handshake is complete on its side.
+        if readsFromClient, goingAway == .sent, frames.sawClose { closeBoth() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -13,7 +13,7 @@ public final class UpstreamSet: Sendable {
         var nextTicket = 0
         /// Claimed HTTP requests, each with the action that cuts it off at the drain deadline.
         var requests: [Int: @Sendable () -> Void] = [:]
-        /// Open WebSocket tunnels, each with the action that closes both of its connections.
+        /// Open WebSocket tunnels, each with the action that tells both sides it is going away.
         var tunnels: [Int: @Sendable () -> Void] = [:]
         var draining = false
         /// Tunnels refused because their 101 arrived after the drain had started.
@@ -36,16 +36,16 @@ public final class UpstreamSet: Sendable {
 
     /// Called after the set was replaced: waits until every in-flight request finished, at most `timeout`.
     /// Requests still running at the deadline are answered 504 (short body) and their upstream connections closed.
-    /// WebSocket tunnels through this set are closed (both of their connections) when the drain starts,
-    /// so their clients reconnect to the release that replaced this one.
-    public func drain(timeout: Duration) async -> DrainReport {
+    /// WebSocket tunnels through this set are closed one by one, spread over `webSocketWindow`, each with a 1001
+    /// "going away" close frame: their clients reconnect to the new release gradually instead of all at once.
+    public func drain(timeout: Duration, webSocketWindow: Duration = .seconds(10)) async -> DrainReport {
         let (atStart, tunnelClosers) = state.withLock { state in
             state.draining = true
             let closers = Array(state.tunnels.values)
             state.tunnels.removeAll()
             return (state.requests.count, closers)
         }
-        for close in tunnelClosers { close() }
+        async let tunnelsClosed: Void = Self.close(tunnelClosers.shuffled(), spreadOver: webSocketWindow)
 
         // Polling keeps the wait free of continuation bookkeeping; 10 ms is nothing next to a drain timeout.
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -59,11 +59,21 @@ public final class UpstreamSet: Sendable {
             return (cutOff, state.tunnelsRefusedWhileDraining)
         }
         for cancel in cutOff { cancel() }
+        await tunnelsClosed
         return DrainReport(
             finished: max(0, atStart - cutOff.count),
             cancelled: cutOff.count,
             webSocketsClosed: tunnelClosers.count + refused
         )
+    }
+
+    /// The k-th of n closes at k/n of the window; a cancelled drain closes the rest at once.
+    private static func close(_ closers: [@Sendable () -> Void], spreadOver window: Duration) async {
+        let start = ContinuousClock.now
+        for (index, close) in closers.enumerated() {
+            try? await Task.sleep(until: start + window * (Double(index) / Double(closers.count)))
+            close()
+        }
     }
 
     /// Registers one request as in flight and picks the upstreams it may try, round-robin first.

@@ -1,4 +1,5 @@
-// Specifications for WebSocket pass-through: the upgrade, raw bytes both ways, and closing.
+// Specifications for WebSocket pass-through: the upgrade, frames both ways, and closing, including the
+// spread-out 1001 "going away" when the set is retired.
 import Testing
 
 @testable import SlipwayProxy
@@ -36,25 +37,82 @@ struct WebSocketTests {
             #expect(set.openWebSockets == 1)
             #expect(set.inFlight == 0)
 
-            try await raw.send("\u{1}binary-ish frame one")
-            try await raw.waitFor("\u{1}binary-ish frame one")
-            try await raw.send("frame two")
+            try await raw.send(bytes: Self.maskedText("frame one"))
+            try await raw.waitFor("frame one")
+            try await raw.send(bytes: Self.maskedText("frame two"))
             try await raw.waitFor("frame two")
         }
     }
 
-    @Test("draining the set closes its tunnels so clients reconnect to the new release")
-    func drainClosesTunnels() async throws {
+    /// A client's text frame: masked, as RFC 6455 requires (the mask is zero, which leaves the text readable).
+    static func maskedText(_ text: String) -> [UInt8] {
+        [0x81, 0x80 | UInt8(text.utf8.count), 0, 0, 0, 0] + Array(text.utf8)
+    }
+
+    static let goingAway: [UInt8] = [0x88, 23, 0x03, 0xe9] + Array("a new release is live".utf8)
+
+    @Test("a drain tells each tunnel 1001 going away, spread over the window, and closes once the client answers")
+    func drainSaysGoingAwaySpreadOverTheWindow() async throws {
         try await ProxyHarness.with { proxy in
-            proxy.deploy("chat", host: "chat.test", release: 1, to: [try await proxy.backend("chat")])
-            let raw = try await openTunnel(proxy)
+            let backend = try await proxy.backend("chat")
+            proxy.deploy("chat", host: "chat.test", release: 1, to: [backend])
+            var clients: [RawClient] = []
+            for _ in 0..<6 { clients.append(try await openTunnel(proxy)) }
             let old = try #require(
                 proxy.deploy("chat", host: "chat.test", release: 2, to: [try await proxy.backend("chat-2")])
             )
-            let report = await old.drain(timeout: .seconds(5))
-            #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
-            try await raw.waitForClose()
+            let started = ContinuousClock.now
+            let draining = Task { await old.drain(timeout: .seconds(5), webSocketWindow: .milliseconds(1500)) }
+
+            // Each client answers its close frame as soon as it arrives; the proxy then closes at once,
+            // without waiting out its grace.
+            var toldAt: [Int: Duration] = [:]
+            var closedAfterAnswer: [Int: Duration] = [:]
+            while closedAfterAnswer.count < clients.count, ContinuousClock.now - started < .seconds(4) {
+                let now = ContinuousClock.now - started
+                for (index, client) in clients.enumerated() {
+                    if toldAt[index] == nil, client.text.contains("a new release is live") {
+                        toldAt[index] = now
+                        #expect(Array(client.bytes.suffix(Self.goingAway.count)) == Self.goingAway)
+                        try await client.send(bytes: [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9])
+                    } else if let told = toldAt[index], closedAfterAnswer[index] == nil, client.isClosed {
+                        closedAfterAnswer[index] = now - told
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let times = toldAt.values.sorted()
+            #expect(times.count == clients.count)
+            #expect(times.first! < .milliseconds(500), "\(times)")
+            #expect(times.last! - times.first! > .milliseconds(900), "not spread: \(times)")
+            #expect(closedAfterAnswer.values.allSatisfy { $0 < .seconds(1) }, "\(closedAfterAnswer)")
+            #expect(await draining.value == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 6))
+            #expect(await eventually { backend.closeFramesReceived == 6 })
             #expect(old.openWebSockets == 0)
+        }
+    }
+
+    @Test("the close frame never splits a frame the app is still sending, and a silent client is cut off")
+    func goingAwayWaitsForTheFrameBoundary() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("chat", host: "chat.test", release: 1, to: [try await proxy.backend("chat")])
+            let client = try await openTunnel(proxy)
+            // The echo app sends this back: a 10-byte frame of which only 4 bytes have come so far.
+            try await client.send(bytes: [0x81, 10] + Array("half".utf8))
+            try await client.waitFor("half")
+            let old = try #require(
+                proxy.deploy("chat", host: "chat.test", release: 2, to: [try await proxy.backend("chat-2")])
+            )
+            let draining = Task { await old.drain(timeout: .seconds(5), webSocketWindow: .zero) }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(!client.text.contains("a new release is live"), "the close frame split a frame")
+
+            try await client.send(bytes: Array("-whole".utf8))
+            try await client.waitFor("a new release is live")
+            #expect(client.text.hasSuffix("half-whole" + String(decoding: Self.goingAway, as: UTF8.self)))
+            // This client never answers the close frame: both connections close after the grace.
+            try await client.waitForClose(timeout: .seconds(4))
+            #expect(await draining.value.webSocketsClosed == 1)
         }
     }
 

@@ -1,5 +1,6 @@
 // TestBackend: a stand-in app instance on 127.0.0.1:0. It answers with its name, and on request
-// delays, streams, echoes headers or bodies, hangs, or upgrades to a raw-byte WebSocket echo.
+// delays, streams, echoes headers or bodies, hangs, or upgrades to a WebSocket that greets with a text
+// frame and echoes the bytes it gets.
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,6 +19,8 @@ final class TestBackend: Sendable {
         let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
         let heldStreams = Mutex<[@Sendable () -> Void]>([])
         let bytesStreamed = Mutex(0)
+        /// WebSocket reads that began with a close frame (the proxy writes its close frame in one piece).
+        let closeFramesReceived = Mutex(0)
     }
 
     private init(name: String, port: Int, listener: any Channel, state: Shared) {
@@ -55,6 +58,8 @@ final class TestBackend: Sendable {
     var requestCount: Int { state.requests.withLock { $0 } }
 
     var openConnections: Int { state.connections.withLock { $0.count } }
+
+    var closeFramesReceived: Int { state.closeFramesReceived.withLock { $0 } }
 
     /// Body bytes `/large` handed to its socket so far.
     var bytesStreamed: Int { state.bytesStreamed.withLock { $0 } }
@@ -255,14 +260,15 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         )
         do {
             let pipeline = context.pipeline.syncOperations
-            try pipeline.addHandler(EchoHandler())
+            try pipeline.addHandler(EchoHandler(state: state))
             pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
             pipeline.removeHandler(
                 try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
                 promise: nil
             )
             pipeline.removeHandler(context: context, promise: nil)
-            context.channel.writeAndFlush(ByteBuffer(string: "hello from \(name)\n"), promise: nil)
+            let greeting = Array("hello from \(name)\n".utf8)
+            context.channel.writeAndFlush(ByteBuffer(bytes: [0x81, UInt8(greeting.count)] + greeting), promise: nil)
         } catch {
             context.close(promise: nil)
         }
@@ -273,7 +279,14 @@ private final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let state: TestBackend.Shared
+
+    init(state: TestBackend.Shared) {
+        self.state = state
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if unwrapInboundIn(data).readableBytesView.first == 0x88 { state.closeFramesReceived.withLock { $0 += 1 } }
         context.writeAndFlush(data, promise: nil)
     }
 }

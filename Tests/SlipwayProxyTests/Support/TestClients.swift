@@ -152,7 +152,12 @@ final class RawClient: Sendable {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
-    var text: String { String(decoding: received.bytes.withLock { $0 }, as: UTF8.self) }
+    func send(bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    var bytes: [UInt8] { received.bytes.withLock { $0 } }
+    var text: String { String(decoding: bytes, as: UTF8.self) }
     var isClosed: Bool { received.closed.withLock { $0 } }
 
     /// Waits until the bytes received so far contain `needle`, and returns them.
