@@ -55,7 +55,8 @@ extension HTTPRequestHead {
 
 enum MessageRewriting {
     /// The head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the original
-    /// Host, X-Forwarded-*, no hop-by-hop headers, and framing that matches how the body will be re-encoded.
+    /// Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the body will be
+    /// re-encoded.
     static func upstreamRequestHead(for head: HTTPRequestHead, clientIP: String?) -> HTTPRequestHead {
         var headers = head.headers
         let bodyWasChunked = headers.contains(name: "transfer-encoding")
@@ -74,6 +75,12 @@ enum MessageRewriting {
         headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
         if let host = headers.first(name: "host") {
             headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
+        }
+        // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
+        // is replaced, as is a missing one.
+        let requestIDs = headers["x-request-id"]
+        if requestIDs.count != 1 || !isLoggable(requestID: requestIDs[0]) {
+            headers.replaceOrAdd(name: "X-Request-Id", value: newRequestID())
         }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
@@ -117,6 +124,19 @@ enum MessageRewriting {
         }
         addConnectionHeader(to: &headers, clientVersion: clientVersion, close: closeAfter)
         return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), closeAfter)
+    }
+
+    /// 128 random bits in hex, as nginx's $request_id.
+    static func newRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return [generator.next(), generator.next()].map { (half: UInt64) in
+            let digits = String(half, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
+    }
+
+    private static func isLoggable(requestID: String) -> Bool {
+        (1...200).contains(requestID.utf8.count) && requestID.utf8.allSatisfy { (0x21...0x7e).contains($0) }
     }
 
     /// HTTP/1.1 keeps connections alive unless told; HTTP/1.0 closes them unless told.

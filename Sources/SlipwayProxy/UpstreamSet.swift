@@ -6,13 +6,16 @@ import Synchronization
 public final class UpstreamSet: Sendable {
     public let release: ReleaseStamp
     public let upstreams: [Upstream]
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct State {
         var nextUpstream = 0
         var nextTicket = 0
-        /// Claimed HTTP requests, each with the action that cuts it off at the drain deadline.
-        var requests: [Int: @Sendable () -> Void] = [:]
+        /// Claimed HTTP requests: the instance each went to first, and the action that cuts it off at the
+        /// drain deadline.
+        var requests: [Int: (upstream: Int, cutOff: @Sendable () -> Void)] = [:]
+        /// Claimed requests per instance (by index in `upstreams`), for least-outstanding balancing.
+        var outstanding: [Int]
         /// Open WebSocket tunnels, each with the action that tells both sides it is going away.
         var tunnels: [Int: @Sendable () -> Void] = [:]
         var draining = false
@@ -23,6 +26,7 @@ public final class UpstreamSet: Sendable {
     public init(release: ReleaseStamp, upstreams: [Upstream]) {
         self.release = release
         self.upstreams = upstreams
+        self.state = Mutex(State(outstanding: Array(repeating: 0, count: upstreams.count)))
     }
 
     /// HTTP requests claimed and not finished.
@@ -54,7 +58,7 @@ public final class UpstreamSet: Sendable {
         }
 
         let (cutOff, refused) = state.withLock { state in
-            let cutOff = Array(state.requests.values)
+            let cutOff = state.requests.values.map(\.cutOff)
             state.requests.removeAll()
             return (cutOff, state.tunnelsRefusedWhileDraining)
         }
@@ -76,14 +80,24 @@ public final class UpstreamSet: Sendable {
         }
     }
 
-    /// Registers one request as in flight and picks the upstreams it may try, round-robin first.
+    /// Registers one request as in flight and picks the upstreams it may try: first the instance with the fewest
+    /// requests outstanding (ties taken in turn), then the others in turn.
     /// Only `Router.claim` calls this, under the lock that `Router.activate` takes.
     func claim(onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
         state.withLock { state in
-            let first = upstreams.isEmpty ? 0 : state.nextUpstream % upstreams.count
-            state.nextUpstream &+= 1
+            let count = upstreams.count
+            var first = 0
+            if count > 0 {
+                first = state.nextUpstream % count
+                state.nextUpstream &+= 1
+                for offset in 1..<count {
+                    let candidate = (first + offset) % count
+                    if state.outstanding[candidate] < state.outstanding[first] { first = candidate }
+                }
+                state.outstanding[first] += 1
+            }
             state.nextTicket += 1
-            state.requests[state.nextTicket] = cancel
+            state.requests[state.nextTicket] = (first, cancel)
             let order = Array(upstreams[first...] + upstreams[..<first])
             return UpstreamClaim(set: self, ticket: state.nextTicket, order: order)
         }
@@ -91,14 +105,17 @@ public final class UpstreamSet: Sendable {
 
     /// Ends a request's claim; calling it again, or after the drain cut the request off, does nothing.
     func release(ticket: Int) {
-        _ = state.withLock { $0.requests.removeValue(forKey: ticket) }
+        state.withLock { state in
+            guard let request = state.requests.removeValue(forKey: ticket), !upstreams.isEmpty else { return }
+            state.outstanding[request.upstream] -= 1
+        }
     }
 
     /// Turns a claimed request whose upgrade succeeded into an open tunnel.
     /// Returns nil when the set is already draining: the caller closes the tunnel at once.
     func openTunnel(replacing ticket: Int, close: @escaping @Sendable () -> Void) -> Int? {
-        state.withLock { state in
-            state.requests.removeValue(forKey: ticket)
+        release(ticket: ticket)
+        return state.withLock { state in
             if state.draining {
                 state.tunnelsRefusedWhileDraining += 1
                 return nil

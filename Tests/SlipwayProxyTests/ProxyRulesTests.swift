@@ -130,6 +130,35 @@ struct ProxyRulesTests {
         #expect(set.inFlight == 0)
     }
 
+    @Test("while one instance is busy with a slow request, new requests go to the instance with fewer")
+    func leastOutstandingFirst() throws {
+        let router = Router()
+        router.setHosts(["web.test"], for: "web")
+        let (a, b, c) = (Upstream(host: "127.0.0.1", port: 1), Upstream(host: "127.0.0.1", port: 2), Upstream(host: "127.0.0.1", port: 3))
+        router.activate(UpstreamSet(release: release, upstreams: [a, b, c]), for: "web")
+        func claim() throws -> UpstreamClaim {
+            guard case .claimed(_, let claim) = router.claim(host: "web.test", path: "/", onDrainDeadline: {}) else {
+                throw ClaimRefused()
+            }
+            return claim
+        }
+        let slowOnA = try claim()
+        let slowOnB = try claim()
+        #expect([slowOnA.order.first, slowOnB.order.first] == [a, b])
+        // Quick requests, each done before the next: all go to c while a and b are busy.
+        for _ in 0..<4 {
+            let quick = try claim()
+            #expect(quick.order.first == c)
+            quick.release()
+        }
+        slowOnA.release()
+        let next = try claim()
+        #expect(next.order.first == a)
+        #expect(next.order == [a, b, c])
+    }
+
+    struct ClaimRefused: Error {}
+
     @Test("a drain cuts off what is still claimed at its deadline and counts it")
     func drainCountsCutOffs() async {
         let router = Router()

@@ -75,6 +75,24 @@ struct RoutingTests {
         }
     }
 
+    @Test("X-Request-Id: a client's is kept, a missing or unloggable one is made (32 hex digits)")
+    func requestID() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
+            let client = try await proxy.client()
+            func requestIDs(_ headers: HTTPHeaders) async throws -> [String] {
+                let body = try await client.get("/headers", host: "api.test", headers: headers).body
+                return body.split(separator: "\n").filter { $0.hasPrefix("x-request-id: ") }.map { String($0.dropFirst(14)) }
+            }
+            #expect(try await requestIDs(["X-Request-Id": "trace-42"]) == ["trace-42"])
+            let made = try await requestIDs([:])
+            let again = try await requestIDs([:])
+            #expect(made.count == 1 && made[0].count == 32 && made[0].allSatisfy(\.isHexDigit), "\(made)")
+            #expect(made != again)
+            #expect(try await requestIDs(["X-Request-Id": "has space"]) != ["has space"])
+        }
+    }
+
     @Test("a request body reaches the app")
     func requestBody() async throws {
         try await ProxyHarness.with { proxy in
