@@ -134,7 +134,10 @@ struct ProxyRulesTests {
     func leastOutstandingFirst() throws {
         let router = Router()
         router.setHosts(["web.test"], for: "web")
-        let (a, b, c) = (Upstream(host: "127.0.0.1", port: 1), Upstream(host: "127.0.0.1", port: 2), Upstream(host: "127.0.0.1", port: 3))
+        let (a, b, c) = (
+            Upstream(host: "127.0.0.1", port: 1), Upstream(host: "127.0.0.1", port: 2),
+            Upstream(host: "127.0.0.1", port: 3)
+        )
         router.activate(UpstreamSet(release: release, upstreams: [a, b, c]), for: "web")
         func claim() throws -> UpstreamClaim {
             guard case .claimed(_, let claim) = router.claim(host: "web.test", path: "/", onDrainDeadline: {}) else {

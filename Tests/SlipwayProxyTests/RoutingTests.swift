@@ -82,7 +82,9 @@ struct RoutingTests {
             let client = try await proxy.client()
             func requestIDs(_ headers: HTTPHeaders) async throws -> [String] {
                 let body = try await client.get("/headers", host: "api.test", headers: headers).body
-                return body.split(separator: "\n").filter { $0.hasPrefix("x-request-id: ") }.map { String($0.dropFirst(14)) }
+                return body.split(separator: "\n").filter { $0.hasPrefix("x-request-id: ") }.map {
+                    String($0.dropFirst(14))
+                }
             }
             #expect(try await requestIDs(["X-Request-Id": "trace-42"]) == ["trace-42"])
             let made = try await requestIDs([:])

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency next to nginx: the same app instance (healthcheck-app, node) loaded by wrk
+# directly, through nginx configured as a competent reverse proxy (upstream keepalive), and through
+# Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99 per target, the
+# medians, Slipway's ratio to nginx, and the daemon's resident memory idle and under load.
+# The instance and the proxy under test share core 0; wrk (-t2 -c64, keep-alive) runs on core 1.
+# Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+seconds=${2:-10}
+command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light"; exit 1; }
+source Benchmarks/daemon.sh "" "${3:-}"
+
+"$binary" apps:create shop > /dev/null
+work=$scratch/work
+cp -r Tests/Fixtures/apps/healthcheck-app "$work"
+git -C "$work" init --quiet --initial-branch=main
+git -C "$work" add --all
+git -C "$work" commit --quiet -m one
+git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
+read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
+    'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
+
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$scratch/nginx/logs"
+cat > "$scratch/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $scratch/nginx/logs/error.log warn;
+pid $scratch/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream shop { server 127.0.0.1:$instance_port; keepalive 64; }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            proxy_pass http://shop;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffering off;
+        }
+    }
+}
+CONF
+nginx -p "$scratch/nginx" -c "$scratch/nginx/nginx.conf" &
+nginx_master=$!
+trap 'kill -TERM $nginx_master 2>/dev/null; wait $nginx_master 2>/dev/null; kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nginx_port/" > /dev/null 2>&1 && break; sleep 0.1; done
+
+for pid in $daemon $instance_pid $nginx_master $(pgrep -P $nginx_master); do taskset -a -pc 0 "$pid" > /dev/null; done
+rss() { awk '/VmRSS/ { print $2 / 1024 }' "/proc/$daemon/status"; }
+idle_rss=$(rss)
+
+run() {  # target url host
+    local output
+    output=$(taskset -c 1 wrk -t2 -c64 -d"${seconds}s" --latency -H "Host: $3" "$2")
+    python3 - "$1" "$output" <<'PY' >> "$scratch/results"
+import re, sys
+target, text = sys.argv[1], sys.argv[2]
+def ms(value):
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Socket errors: (.*)", text)
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(target, rps, p50, p99, (errors.group(1) if errors else "none").replace(" ", "_"), non2xx.group(1) if non2xx else 0)
+PY
+}
+
+: > "$scratch/results"
+peak_rss=$idle_rss
+for round in $(seq "$rounds"); do
+    run direct "http://127.0.0.1:$instance_port/" shop.localhost
+    run nginx "http://127.0.0.1:$nginx_port/" shop.localhost
+    ( while sleep 0.5; do rss; done > "$scratch/rss" ) &
+    sampler=$!
+    run slipway "http://127.0.0.1:$port/" shop.localhost
+    kill $sampler; wait $sampler 2>/dev/null || true
+    peak_rss=$(sort -n "$scratch/rss" <(echo "$peak_rss") | tail -1)
+done
+
+python3 - "$scratch/results" "$idle_rss" "$peak_rss" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+print(f"{'target':8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}  socket errors / non-2xx")
+for target, rps, p50, p99, errors, non2xx in rows:
+    print(f"{target:8} {float(rps):9.0f} {float(p50):7.2f} {float(p99):7.2f}  {errors} / {non2xx}")
+medians = {}
+for target in ("direct", "nginx", "slipway"):
+    mine = [r for r in rows if r[0] == target]
+    medians[target] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3)]
+    rps, p50, p99 = medians[target]
+    print(f"median {target:8} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+print(f"slipway / nginx throughput: {medians['slipway'][0] / medians['nginx'][0]:.2f}"
+      f"   nginx / direct: {medians['nginx'][0] / medians['direct'][0]:.2f}"
+      f"   slipway / direct: {medians['slipway'][0] / medians['direct'][0]:.2f}")
+print(f"daemon RSS: idle {float(sys.argv[2]):.1f} MiB, peak under load {float(sys.argv[3]):.1f} MiB")
+PY
