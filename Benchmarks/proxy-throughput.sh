@@ -63,11 +63,13 @@ run() {  # target url host
 import re, sys
 target, text = sys.argv[1], sys.argv[2]
 def ms(value):
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+if "Requests/sec" not in text:
+    sys.exit(f"wrk against {target} printed no result:\n{text}")
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.MULTILINE).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))
 errors = re.search(r"Socket errors: (.*)", text)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(target, rps, p50, p99, (errors.group(1) if errors else "none").replace(" ", "_"), non2xx.group(1) if non2xx else 0)

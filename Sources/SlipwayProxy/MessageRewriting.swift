@@ -49,7 +49,7 @@ extension HTTPRequestHead {
 
     /// The path without its query string.
     var path: Substring {
-        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri[...]
     }
 }
 
