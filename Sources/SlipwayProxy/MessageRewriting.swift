@@ -104,7 +104,9 @@ enum MessageRewriting {
             return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)
         }
         headers.replaceOrAdd(name: "Slipway-Release", value: release.version)
-        if headers.first(name: "content-type")?.lowercased().hasPrefix("text/html") == true {
+        if let type = headers.first(name: "content-type"), type.utf8.count >= 9,
+            type.utf8.prefix(9).lazy.map({ $0 | 0x20 }).elementsEqual("text/html".utf8)  // ASCII lowercase, in place
+        {
             // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).
             headers.add(name: "Server-Timing", value: "slipway;desc=\"\(release.version)\"")
         }
@@ -126,13 +128,18 @@ enum MessageRewriting {
         return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), closeAfter)
     }
 
-    /// 128 random bits in hex, as nginx's $request_id.
+    /// 128 random bits in hex, as nginx's $request_id; written in place, since every request may need one.
     static func newRequestID() -> String {
         var generator = SystemRandomNumberGenerator()
-        return [generator.next(), generator.next()].map { (half: UInt64) in
-            let digits = String(half, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }.joined()
+        let halves: (UInt64, UInt64) = (generator.next(), generator.next())
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<32 {
+                let half = index < 16 ? halves.0 : halves.1
+                let digit = UInt8(truncatingIfNeeded: half >> (UInt64(15 - index % 16) * 4)) & 0xf
+                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+            }
+            return 32
+        }
     }
 
     private static func isLoggable(requestID: String) -> Bool {
