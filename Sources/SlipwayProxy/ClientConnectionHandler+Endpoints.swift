@@ -29,18 +29,16 @@ extension ClientConnectionHandler {
         context: ChannelHandlerContext
     ) {
         let request = exchange.request
-        switch ReleaseEndpoint(name: name) {
+        let endpoint = ReleaseEndpoint(name: name)
+        if let refusal = endpoint.refusal(of: request.method) {
+            return respond(refusal, to: exchange, context: context)
+        }
+        switch endpoint {
         case .unknown(let name):
             respond(ReleaseEndpoint.unknownResponse(name), to: exchange, context: context)
         case .clientScript:
-            guard request.method == .GET || request.method == .HEAD else {
-                return respond(ReleaseEndpoint.onlyGet(allowingHead: true), to: exchange, context: context)
-            }
             respond(ReleaseEndpoint.clientScriptResponse(to: request), to: exchange, context: context)
         case .version:
-            guard request.method == .GET || request.method == .HEAD else {
-                return respond(ReleaseEndpoint.onlyGet(allowingHead: true), to: exchange, context: context)
-            }
             guard let live else { return respond(.noLiveRelease(app), to: exchange, context: context) }
             if let wait = ReleaseEndpoint.longPollWait(in: request, longest: noticeSettings.longestWait),
                 ReleaseEndpoint.clientHas(live.release, request)
@@ -54,9 +52,6 @@ extension ClientConnectionHandler {
                 )
             }
         case .events:
-            guard request.method == .GET else {
-                return respond(ReleaseEndpoint.onlyGet(allowingHead: false), to: exchange, context: context)
-            }
             startEventStream(exchange, app: app, context: context)
         }
     }

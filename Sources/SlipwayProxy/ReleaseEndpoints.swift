@@ -45,11 +45,38 @@ enum ReleaseEndpoint {
         .text(.notFound, "Slipway has no endpoint \"\(name)\" here; there are version, events and client.js.\n")
     }
 
-    static func onlyGet(allowingHead: Bool) -> LocalResponse {
-        let allowed = allowingHead ? "GET, HEAD" : "GET"
-        var response = LocalResponse.text(.methodNotAllowed, "Only \(allowed) is allowed here.\n")
-        response.headers.add(name: "Allow", value: allowed)
+    /// The methods the endpoint answers: the stream has no HEAD; an unknown name answers 404 to any.
+    private var allowedMethods: [HTTPMethod]? {
+        switch self {
+        case .version, .clientScript: [.GET, .HEAD]
+        case .events: [.GET]
+        case .unknown: nil
+        }
+    }
+
+    /// 405 with the Allow header, for a method the endpoint does not answer; nil when it does.
+    func refusal(of method: HTTPMethod) -> LocalResponse? {
+        guard let allowed = allowedMethods, !allowed.contains(method) else { return nil }
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var response = LocalResponse.text(.methodNotAllowed, "Only \(list) is allowed here.\n")
+        response.headers.add(name: "Allow", value: list)
         return response
+    }
+
+    /// `body` with `etag` and `Cache-Control: no-cache` (cached, but revalidated each time), or 304 when the
+    /// client's If-None-Match already names it.
+    private static func revalidated(
+        _ body: String,
+        contentType: String,
+        etag: String,
+        to request: HTTPRequestHead
+    ) -> LocalResponse {
+        var headers: HTTPHeaders = ["Cache-Control": "no-cache", "ETag": etag]
+        if matches(etag: etag, ifNoneMatch: request.headers["if-none-match"]) {
+            return LocalResponse(status: .notModified, headers: headers, body: "")
+        }
+        headers.add(name: "Content-Type", value: contentType)
+        return LocalResponse(status: .ok, headers: headers, body: body)
     }
 
     // MARK: version
@@ -58,13 +85,7 @@ enum ReleaseEndpoint {
 
     /// The release as JSON, or 304 when the client's If-None-Match already names it.
     static func versionResponse(to request: HTTPRequestHead, release: ReleaseStamp) -> LocalResponse {
-        let etag = etag(of: release)
-        var headers: HTTPHeaders = ["Cache-Control": "no-cache", "ETag": etag]
-        if clientHas(release, request) {
-            return LocalResponse(status: .notModified, headers: headers, body: "")
-        }
-        headers.add(name: "Content-Type", value: "application/json")
-        return LocalResponse(status: .ok, headers: headers, body: json(for: release))
+        revalidated(json(for: release), contentType: "application/json", etag: etag(of: release), to: request)
     }
 
     /// Whether the request's If-None-Match names `release`: a long poll on it waits for the next one.
@@ -144,11 +165,11 @@ enum ReleaseEndpoint {
     // MARK: client.js
 
     static func clientScriptResponse(to request: HTTPRequestHead) -> LocalResponse {
-        var headers: HTTPHeaders = ["Cache-Control": "no-cache", "ETag": ClientScript.etag]
-        if matches(etag: ClientScript.etag, ifNoneMatch: request.headers["if-none-match"]) {
-            return LocalResponse(status: .notModified, headers: headers, body: "")
-        }
-        headers.add(name: "Content-Type", value: "text/javascript; charset=utf-8")
-        return LocalResponse(status: .ok, headers: headers, body: ClientScript.source)
+        revalidated(
+            ClientScript.source,
+            contentType: "text/javascript; charset=utf-8",
+            etag: ClientScript.etag,
+            to: request
+        )
     }
 }
