@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import SlipwayBasics
 import SlipwayDaemon
+import SlipwayProxy
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,11 +52,41 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Built release trees kept per app for rollbacks (env SLIPWAY_KEEP_RELEASES; default 5).")
     var keepReleases: Int?
 
+    @Option(
+        help: """
+            Most bytes of a request's URL and headers together; more is answered 431 \
+            (env SLIPWAY_MAX_HEADER_SIZE; suffix k or m; default 32k; at most 80k).
+            """
+    )
+    var maxHeaderSize: String?
+
+    @Option(
+        help: """
+            Most bytes of a request body; more is answered 413 \
+            (env SLIPWAY_MAX_BODY_SIZE; suffix k, m or g; 0 for no limit; default 100m).
+            """
+    )
+    var maxBodySize: String?
+
+    @Option(
+        help: """
+            Seconds a client that started a request may stay silent before it is answered 408 \
+            (env SLIPWAY_REQUEST_TIMEOUT; default 60).
+            """
+    )
+    var requestTimeout: Int?
+
+    @Option(
+        help: "Seconds a keep-alive connection may wait for its next request (env SLIPWAY_IDLE_TIMEOUT; default 75)."
+    )
+    var idleTimeout: Int?
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
         _ = try httpAddress()
         _ = try sshAddress()
+        _ = try clientLimits()
         if let domain = domain ?? environment["SLIPWAY_DOMAIN"], domain.isEmpty || domain.contains("/") {
             throw ValidationError(
                 "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
@@ -77,7 +108,8 @@ struct ServeCommand: AsyncParsableCommand {
                 try wholeNumber(websocketCloseWindow, "SLIPWAY_WEBSOCKET_CLOSE_WINDOW", default: 10)
             ),
             stopGrace: .seconds(try wholeNumber(stopGrace, "SLIPWAY_STOP_GRACE", default: 30)),
-            keepReleases: max(1, try wholeNumber(keepReleases, "SLIPWAY_KEEP_RELEASES", default: 5))
+            keepReleases: max(1, try wholeNumber(keepReleases, "SLIPWAY_KEEP_RELEASES", default: 5)),
+            clientLimits: try clientLimits()
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info
@@ -105,6 +137,40 @@ struct ServeCommand: AsyncParsableCommand {
     private func sshAddress() throws -> (host: String, port: Int)? {
         let text = ssh ?? environment["SLIPWAY_SSH"] ?? "127.0.0.1:2222"
         return text == "off" ? nil : try address(text, flag: "--ssh")
+    }
+
+    private func clientLimits() throws -> ClientLimits {
+        let headers = try byteCount(maxHeaderSize, "--max-header-size", "SLIPWAY_MAX_HEADER_SIZE", default: 32 * 1024)
+        guard (1...ClientLimits.largestHeaderBytes).contains(headers) else {
+            throw ValidationError("invalid --max-header-size \(headers): give a size from 1 to 80k")
+        }
+        let body = try byteCount(maxBodySize, "--max-body-size", "SLIPWAY_MAX_BODY_SIZE", default: 100 * 1024 * 1024)
+        let request = try wholeNumber(requestTimeout, "SLIPWAY_REQUEST_TIMEOUT", default: 60)
+        let idle = try wholeNumber(idleTimeout, "SLIPWAY_IDLE_TIMEOUT", default: 75)
+        guard request > 0, idle > 0 else {
+            throw ValidationError("invalid timeout 0: give --request-timeout and --idle-timeout in seconds above 0")
+        }
+        return ClientLimits(
+            maxHeaderBytes: headers,
+            maxBodyBytes: body == 0 ? nil : body,
+            requestTimeout: .seconds(request),
+            idleTimeout: .seconds(idle)
+        )
+    }
+
+    /// `512`, `32k`, `100m`, `2g` (binary units, as nginx reads them).
+    private func byteCount(_ flag: String?, _ name: String, _ variable: String, default value: Int) throws -> Int {
+        guard let text = flag ?? environment[variable] else { return value }
+        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        let lowered = text.lowercased()
+        let unit = lowered.last.flatMap { units[$0] }
+        let digits = unit == nil ? lowered : String(lowered.dropLast())
+        guard let number = Int(digits), number >= 0, number <= Int.max / (unit ?? 1) else {
+            throw ValidationError(
+                "invalid \(flag == nil ? variable : name) \"\(text)\": give a size in bytes, or with k, m or g, such as 100m"
+            )
+        }
+        return number * (unit ?? 1)
     }
 
     private func wholeNumber(_ flag: Int?, _ variable: String, default value: Int) throws -> Int {

@@ -28,6 +28,7 @@ public struct DaemonConfiguration: Sendable {
     public var webSocketCloseWindow: Duration
     public var stopGrace: Duration
     public var keepReleases: Int
+    public var clientLimits: ClientLimits
 
     public init(
         data: DataDirectory,
@@ -39,7 +40,8 @@ public struct DaemonConfiguration: Sendable {
         drainTimeout: Duration,
         webSocketCloseWindow: Duration,
         stopGrace: Duration,
-        keepReleases: Int
+        keepReleases: Int,
+        clientLimits: ClientLimits
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -51,6 +53,7 @@ public struct DaemonConfiguration: Sendable {
         self.webSocketCloseWindow = webSocketCloseWindow
         self.stopGrace = stopGrace
         self.keepReleases = keepReleases
+        self.clientLimits = clientLimits
     }
 }
 
@@ -100,7 +103,7 @@ public enum Daemon {
             router: router,
             logger: logger
         )
-        let proxy = ProxyServer(router: router, logger: logger)
+        let proxy = ProxyServer(router: router, logger: logger, limits: configuration.clientLimits)
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
         } catch {

@@ -13,6 +13,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     let router: Router
     let noticeSettings: ReleaseNoticeSettings
+    private let limits: ClientLimits
+    private let silence: ClientSilenceTimer
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
     private var clientIP: String?
@@ -24,11 +26,21 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The instance connection left open by the previous request, reused only for the same instance of the same set.
     private var pooled: UpstreamConnection?
     private var heldRead = false
+    /// The answer is out and the proxy only reads to let the client finish sending before it closes.
+    private var lingering = false
     private var exchangeCount = 0
 
-    init(router: Router, noticeSettings: ReleaseNoticeSettings, logger: Logger) {
+    init(
+        router: Router,
+        noticeSettings: ReleaseNoticeSettings,
+        limits: ClientLimits,
+        silence: ClientSilenceTimer,
+        logger: Logger
+    ) {
         self.router = router
         self.noticeSettings = noticeSettings
+        self.limits = limits
+        self.silence = silence
         self.logger = logger
     }
 
@@ -37,16 +49,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         _ channel: any Channel,
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
-        logger: Logger,
-        idleTimeout: TimeAmount
+        limits: ClientLimits,
+        logger: Logger
     ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
         encoding.automaticallySetFramingHeaders = false  // MessageRewriting frames each answer itself
+        let silence = ClientSilenceTimer(limits: limits)
         try channel.pipeline.syncOperations.addHandlers([
-            IdleStateHandler(readTimeout: idleTimeout),
+            silence,
             HTTPResponseEncoder(configuration: encoding),
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-            ClientConnectionHandler(router: router, noticeSettings: noticeSettings, logger: logger),
+            ByteToMessageHandler(
+                HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits.decoderLimits)
+            ),
+            ClientConnectionHandler(
+                router: router,
+                noticeSettings: noticeSettings,
+                limits: limits,
+                silence: silence,
+                logger: logger
+            ),
         ])
     }
 
@@ -63,6 +84,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: Requests from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        silence.unparsedBytes = false
+        guard !lingering else { return }
         let part = unwrapInboundIn(data)
         if exchange?.requestEnded == true || !queued.isEmpty {
             queued.append(part)
@@ -76,12 +99,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .head(let head):
             begin(head, context: context)
         case .body(let body):
+            guard let exchange else { return }
+            exchange.bodyBytes += body.readableBytes
+            if let most = limits.maxBodyBytes, exchange.bodyBytes > most {
+                refuseBody(of: exchange, context: context)
+                return
+            }
             // Without forwarding, the answer is settled (local, failed, or early) and the rest of the body is dropped.
-            if let exchange, let forwarding = exchange.forwarding {
+            if let forwarding = exchange.forwarding {
                 forwarding.unsent.append(body)
                 if let connection = forwarding.connection { sendRequest(exchange, forwarding, on: connection) }
             }
         case .end(let trailers):
+            silence.requestBodyPending = false
             guard let exchange else { return }
             exchange.requestEnded = true
             if let forwarding = exchange.forwarding {
@@ -96,6 +126,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         exchangeCount += 1
         let exchange = Exchange(id: exchangeCount, request: head)
         self.exchange = exchange
+        silence.requestBodyPending = true
 
         guard let host = head.headers.first(name: "host"), !host.isEmpty else {
             respond(
@@ -111,6 +142,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 to: exchange,
                 context: context
             )
+            return
+        }
+        if let refusal = limitRefusal(for: head) {
+            exchange.keepAlive = false  // its body, if any, is not read
+            respond(refusal, to: exchange, context: context)
             return
         }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -410,10 +446,77 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard self.exchange === exchange, let context = self.context else { return }
             if exchange.keepAlive {
                 self.finishIfDone(exchange, context: context)
+            } else if !exchange.requestEnded {
+                self.closeLingering(context: context)
             } else {
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// Closing while the client still sends would reset the connection, and a reset can destroy the answer
+    /// before the client reads it (a 413, a 408). So the proxy stops writing, reads and drops what still comes
+    /// for a moment, and only then closes, as nginx's lingering close does.
+    private func closeLingering(context: ChannelHandlerContext) {
+        lingering = true
+        queued.removeAll()
+        context.close(mode: .output, promise: nil)
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        resumeClientReads(context: context)
+    }
+
+    /// 413 for a declared body over the limit (the parser already refused heads over theirs with 431).
+    private func limitRefusal(for head: HTTPRequestHead) -> LocalResponse? {
+        guard let most = limits.maxBodyBytes, let length = head.headers.first(name: "content-length").flatMap(Int.init),
+            length > most
+        else { return nil }
+        return .bodyTooLarge(most)
+    }
+
+    /// A body that grew past the limit as it streamed (chunked, or longer than declared): 413 if the client has
+    /// no answer yet, else the connection is cut. The instance never sees the end of the request.
+    private func refuseBody(of exchange: Exchange, context: ChannelHandlerContext) {
+        let forwarding = exchange.forwarding
+        exchange.forwarding = nil
+        forwarding?.connection?.close()
+        exchange.keepAlive = false
+        if exchange.responseHeadSent {
+            exchange.releaseClaim()
+            context.close(promise: nil)
+        } else if !exchange.responseDone {
+            respond(.bodyTooLarge(limits.maxBodyBytes ?? 0), to: exchange, context: context)
+        }
+    }
+
+    /// A client that began a request and went silent: 408 if it has no answer yet, else the connection is cut.
+    private func requestStalled(context: ChannelHandlerContext) {
+        guard !heldRead else { return }  // the proxy stopped reading, so the silence is not the client's
+        guard let exchange else {
+            respondWithoutRequest(.requestTimeout, context: context)
+            return
+        }
+        guard !exchange.requestEnded else { return }
+        let forwarding = exchange.forwarding
+        exchange.forwarding = nil
+        forwarding?.connection?.close()
+        exchange.keepAlive = false
+        if exchange.responseHeadSent || exchange.responseDone {
+            exchange.releaseClaim()
+            context.close(promise: nil)
+        } else {
+            respond(.requestTimeout, to: exchange, context: context)
+        }
+    }
+
+    /// An answer to bytes that never became a request head (a stalled or malformed one): the connection closes after it.
+    private func respondWithoutRequest(_ response: LocalResponse, context: ChannelHandlerContext) {
+        exchangeCount += 1
+        let placeholder = Exchange(id: exchangeCount, request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+        placeholder.requestEnded = true
+        placeholder.keepAlive = false
+        exchange = placeholder
+        respond(response, to: placeholder, context: context)
     }
 
     /// A request is over when its answer was written and its body fully read; then the next one may start.
@@ -491,7 +594,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             try client.addHandler(clientSide)
             try instance.addHandler(instanceSide)
             // A WebSocket may stay quiet for long; its liveness is the app's and the browser's business.
-            client.removeHandler(try client.handler(type: IdleStateHandler.self), promise: nil)
+            client.removeHandler(silence, promise: nil)
             // Encoders go first, so the bytes the decoders hand over on removal pass through as they are.
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
             instance.removeHandler(try instance.handler(type: HTTPRequestEncoder.self), promise: nil)
@@ -535,17 +638,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         logger.info("malformed request", metadata: ["error": "\(error)"])
-        let badRequest = LocalResponse.text(.badRequest, "This request is not valid HTTP/1.1.\n")
-        guard let exchange else {
-            exchangeCount += 1
-            let placeholder = Exchange(
-                id: exchangeCount,
-                request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        let badRequest =
+            error as? HTTPParserError == .headerOverflow
+            ? LocalResponse.text(
+                .requestHeaderFieldsTooLarge,
+                "This request's URL and headers are larger than the \(limits.maxHeaderBytes) bytes allowed.\n"
             )
-            placeholder.requestEnded = true
-            placeholder.keepAlive = false
-            self.exchange = placeholder
-            respond(badRequest, to: placeholder, context: context)
+            : LocalResponse.text(.badRequest, "This request is not valid HTTP/1.1.\n")
+        guard let exchange else {
+            respondWithoutRequest(badRequest, context: context)
             return
         }
         // Nothing after the broken bytes can be parsed: finish what we can, then close.
@@ -571,11 +672,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A keep-alive connection silent between requests is closed, with the instance connection it keeps;
     /// a long answer (server-sent events) is not idleness.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
+        switch event as? ClientSilenceTimer.Event {
+        case .idle:
             if exchange == nil && queued.isEmpty { context.close(promise: nil) }
-            return
+        case .requestStalled:
+            requestStalled(context: context)
+        case nil:
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     /// Request backpressure: hold client reads while pipelined requests wait, while the instance connection is
@@ -589,6 +693,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private var holdsClientReads: Bool {
+        if lingering { return false }
         if !queued.isEmpty { return true }
         guard let exchange, !exchange.requestEnded, let forwarding = exchange.forwarding else { return false }
         guard let connection = forwarding.connection else { return true }
@@ -623,6 +728,15 @@ extension LocalResponse {
     static func unknownHost(_ host: String) -> LocalResponse {
         .text(.notFound, "No app is served at \(host).\n")
     }
+
+    static func bodyTooLarge(_ most: Int) -> LocalResponse {
+        .text(.payloadTooLarge, "This request's body is larger than the \(most) bytes allowed.\n")
+    }
+
+    static let requestTimeout = LocalResponse.text(
+        .requestTimeout,
+        "This request did not arrive in time: the client stopped sending before it was complete.\n"
+    )
 
     static func noLiveRelease(_ app: String) -> LocalResponse {
         .text(.serviceUnavailable, "\(app) has no live release yet: push to deploy it.\n")

@@ -10,6 +10,8 @@ final class Exchange {
     /// Whether the client connection stays open after this answer.
     var keepAlive: Bool
     var requestEnded = false
+    /// Body bytes the client sent so far, held against the body limit.
+    var bodyBytes = 0
     var responseHeadSent = false
     var responseDone = false
     var claim: UpstreamClaim?

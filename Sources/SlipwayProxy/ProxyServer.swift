@@ -10,22 +10,21 @@ public final class ProxyServer: Sendable {
     private let router: Router
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let idleTimeout: Duration
+    private let limits: ClientLimits
     private let noticeSettings: ReleaseNoticeSettings
     private let listener = Mutex<(any Channel)?>(nil)
 
-    /// `idleTimeout` closes a client's keep-alive connection after that long without a request (nginx's default).
     public init(
         router: Router,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        idleTimeout: Duration = .seconds(75),
+        limits: ClientLimits = ClientLimits(),
         noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings()
     ) {
         self.router = router
         self.logger = logger
         self.group = group
-        self.idleTimeout = idleTimeout
+        self.limits = limits
         self.noticeSettings = noticeSettings
     }
 
@@ -33,7 +32,7 @@ public final class ProxyServer: Sendable {
     public func start(host: String, port: Int) async throws -> Int {
         let router = self.router
         let logger = self.logger
-        let idleTimeout = TimeAmount(self.idleTimeout)
+        let limits = self.limits
         let noticeSettings = self.noticeSettings
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
@@ -46,8 +45,8 @@ public final class ProxyServer: Sendable {
                         channel,
                         router: router,
                         noticeSettings: noticeSettings,
-                        logger: logger,
-                        idleTimeout: idleTimeout
+                        limits: limits,
+                        logger: logger
                     )
                 }
             }

@@ -74,7 +74,7 @@ struct ConnectionTests {
     @Test("an idle keep-alive connection is closed, but a long answer is not idleness")
     func idleTimeout() async throws {
         // Generous enough that a loaded machine still sends the first request before the timeout hits.
-        try await ProxyHarness.with(idleTimeout: .seconds(2)) { proxy in
+        try await ProxyHarness.with(limits: ClientLimits(idleTimeout: .seconds(2))) { proxy in
             let backend = try await proxy.backend("web")
             proxy.deploy("web", host: "web.test", release: 1, to: [backend])
 

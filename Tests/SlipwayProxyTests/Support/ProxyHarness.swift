@@ -32,7 +32,7 @@ final class ProxyHarness: Sendable {
 
     /// Runs `body` against a fresh proxy and stops everything it started, whatever happens.
     static func with(
-        idleTimeout: Duration = .seconds(75),
+        limits: ClientLimits = ClientLimits(),
         noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings(),
         _ body: (ProxyHarness) async throws -> Void
     ) async throws {
@@ -41,7 +41,7 @@ final class ProxyHarness: Sendable {
             router: router,
             logger: quietLogger,
             group: TestLoops.group,
-            idleTimeout: idleTimeout,
+            limits: limits,
             noticeSettings: noticeSettings
         )
         let port = try await server.start(host: "127.0.0.1", port: 0)
