@@ -147,13 +147,14 @@ public actor Deployer {
         return app
     }
 
-    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page and
-    /// the prefix of its Slipway endpoints.
+    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page,
+    /// the prefix of its Slipway endpoints and its sticky sessions.
     public func applyRoutes(of name: AppName) throws {
         let app = try store.app(name)
         router.setHosts([settings.host(of: name)] + (try store.domains(of: name)), for: name.rawValue)
         router.setMaintenance(app.maintenance, for: name.rawValue)
         router.setEndpointPrefix(app.endpointPrefix, for: name.rawValue)
+        router.setStickySessions(app.stickySessions, for: name.rawValue)
     }
 
     /// Stops the app's instances at once (no drain: it is going away), then forgets it and
@@ -735,7 +736,8 @@ public actor Deployer {
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
     private func retire(_ replaced: Replaced, of name: AppName, drainRecordedOn releaseID: Int64?) {
         let (previous, replacedSet) = replaced
-        let (timeout, window) = (settings.drainTimeout, settings.webSocketCloseWindow)
+        let timeout = ((try? store.app(name).drainTimeout) ?? nil).map { Duration.seconds($0) } ?? settings.drainTimeout
+        let window = settings.webSocketCloseWindow
         let id = UUID()
         drains[id] = Task {
             let event = releaseID.flatMap { try? store.startStep(.drain, of: $0) }

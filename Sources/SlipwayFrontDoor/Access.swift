@@ -85,5 +85,7 @@ extension DomainsAddCommand: AppCommand {}
 extension DomainsRemoveCommand: AppCommand {}
 extension MaintenanceOnCommand: AppCommand {}
 extension EndpointsCommand: AppCommand {}
+extension ProxyDrainCommand: AppCommand {}
+extension ProxyStickyCommand: AppCommand {}
 extension MaintenanceOffCommand: AppCommand {}
 extension AppsDestroyCommand: AppCommand {}

@@ -42,6 +42,7 @@ public struct AdminCommands: ParsableCommand {
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
         MaintenanceOnCommand.self, MaintenanceOffCommand.self, EndpointsCommand.self,
+        ProxyDrainCommand.self, ProxyStickyCommand.self,
         KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAuthorizedKeysCommand.self,
     ]
 

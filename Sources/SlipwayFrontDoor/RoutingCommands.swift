@@ -193,3 +193,60 @@ public struct EndpointsCommand: AdminCommand {
         )
     }
 }
+
+public struct ProxyDrainCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "proxy:drain",
+        abstract: "Show or set how long an app's old release gets to finish its requests after a switch."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "Seconds from 1 to 3600, or `default` (the daemon's --drain-timeout).") var seconds: String?
+
+    public init() {}
+
+    public func validate() throws {
+        guard let seconds, seconds != "default" else { return }
+        guard let number = Int(seconds), (1...3600).contains(number) else {
+            throw ValidationError("invalid drain timeout \"\(seconds)\": give seconds from 1 to 3600, or `default`")
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        if let seconds { try context.store.setDrainTimeout(Int(seconds), for: app) }
+        let own = try context.store.app(app).drainTimeout
+        let timeout = own.map(Duration.seconds) ?? context.settings.drainTimeout
+        context.output.print(
+            "\(app)'s old release gets \(timeout.components.seconds)s to finish its requests after a switch"
+                + (own == nil ? " (the daemon's default)" : "")
+                + "; requests still running then are answered 504"
+        )
+    }
+}
+
+public struct ProxyStickyCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "proxy:sticky",
+        abstract: "Show or set sticky sessions: a cookie pins each client to one instance of the live release."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "on or off.") var setting: Setting?
+
+    enum Setting: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        if let setting {
+            try context.store.setStickySessions(setting == .on, for: app)
+            try await context.deployer.applyRoutes(of: app)
+        }
+        context.output.print(
+            try context.store.app(app).stickySessions
+                ? "\(app) has sticky sessions: the \(Router.stickyCookieName) cookie pins each client to one instance;"
+                    + " after a deploy the pin moves to an instance of the new release"
+                : "\(app) has no sticky sessions: each request goes to the instance with the fewest requests under way"
+        )
+    }
+}

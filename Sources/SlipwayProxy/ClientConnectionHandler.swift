@@ -151,7 +151,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = exchange.id
-        let claim = router.claim(host: host, path: head.path) {
+        let claim = router.claim(host: host, path: head.path, headers: head.headers) {
             handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) }
         }
         switch claim {
@@ -370,13 +370,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             requestMethod: exchange.request.method,
             clientVersion: exchange.request.version,
             release: forwarding.claim.set.release,
-            keepAlive: exchange.keepAlive
+            keepAlive: exchange.keepAlive,
+            stickyCookie: stickyCookie(for: forwarding)
         )
         if closeAfter { exchange.keepAlive = false }
         let interim = head.status.code < 200 && head.status != .switchingProtocols
         if !interim { exchange.responseHeadSent = true }
         context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
         if interim || forwarding.upgrading { context.flush() }
+    }
+
+    /// The pin to set when the answering instance is not the one the client's cookie already names.
+    private func stickyCookie(for forwarding: Forwarding) -> String? {
+        guard let pin = forwarding.claim.stickyPin, let answering = forwarding.attempts.currentIndex,
+            pin != .kept(answering)
+        else { return nil }
+        return forwarding.claim.set.stickyCookieValue(instance: answering)
     }
 
     func upstreamReadComplete(_ handler: UpstreamHandler) {
@@ -512,7 +521,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// An answer to bytes that never became a request head (a stalled or malformed one): the connection closes after it.
     private func respondWithoutRequest(_ response: LocalResponse, context: ChannelHandlerContext) {
         exchangeCount += 1
-        let placeholder = Exchange(id: exchangeCount, request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+        let placeholder = Exchange(
+            id: exchangeCount,
+            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        )
         placeholder.requestEnded = true
         placeholder.keepAlive = false
         exchange = placeholder

@@ -60,7 +60,7 @@ final class Forwarding {
         self.app = app
         self.claim = claim
         self.head = head
-        self.attempts = UpstreamAttempts(order: claim.order)
+        self.attempts = UpstreamAttempts(upstreams: claim.set.upstreams, first: claim.first)
     }
 
     func noteSent(_ body: ByteBuffer) {

@@ -20,6 +20,20 @@ extension HTTPHeaders {
     }
 }
 
+extension HTTPHeaders {
+    /// The value of the first cookie called `name` in the request's Cookie headers.
+    func cookie(named name: String) -> Substring? {
+        for header in self["cookie"] {
+            for pair in header.split(separator: ";") {
+                let pair = pair.drop(while: { $0 == " " })
+                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
+                return pair[pair.index(after: equals)...]
+            }
+        }
+        return nil
+    }
+}
+
 extension Substring {
     fileprivate func trimmingWhitespaceAndLowercase() -> String {
         String(self).trimmingWhitespace().lowercased()
@@ -92,7 +106,8 @@ enum MessageRewriting {
         requestMethod: HTTPMethod,
         clientVersion: HTTPVersion,
         release: ReleaseStamp,
-        keepAlive: Bool
+        keepAlive: Bool,
+        stickyCookie: String? = nil
     ) -> (head: HTTPResponseHead, closeAfter: Bool) {
         let code = response.status.code
         var headers = response.headers
@@ -104,6 +119,13 @@ enum MessageRewriting {
             return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)
         }
         headers.replaceOrAdd(name: "Slipway-Release", value: release.version)
+        if let stickyCookie {
+            // A session cookie for this host only, out of scripts' reach.
+            headers.add(
+                name: "Set-Cookie",
+                value: "\(Router.stickyCookieName)=\(stickyCookie); Path=/; HttpOnly; SameSite=Lax"
+            )
+        }
         if let type = headers.first(name: "content-type"), type.utf8.count >= 9,
             type.utf8.prefix(9).lazy.map({ $0 | 0x20 }).elementsEqual("text/html".utf8)  // ASCII lowercase, in place
         {

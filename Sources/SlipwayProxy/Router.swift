@@ -1,5 +1,6 @@
 // Router: which app answers a Host, which UpstreamSet is live for each app, the atomic switch
 // between sets, the claim that ties every request to exactly one set, and the watchers told of each switch.
+import NIOHTTP1
 import Synchronization
 
 /// Host -> app -> live UpstreamSet. Readers see an immutable snapshot; changes replace it in one step.
@@ -13,6 +14,8 @@ public final class Router: Sendable {
         var inMaintenance: Set<String> = []
         /// Apps whose Slipway endpoints moved away from `defaultEndpointPrefix`.
         var endpointPrefixes: [String: String] = [:]
+        /// Apps whose clients a cookie pins to one instance.
+        var stickyApps: Set<String> = []
         /// Per app, the open event streams and long polls waiting for its next release.
         var watchers: [String: [Int: ReleaseWatcher]] = [:]
         var nextWatcher = 0
@@ -20,6 +23,9 @@ public final class Router: Sendable {
 
     /// Where the version endpoint, the event stream and client.js answer unless an app chose another path.
     public static let defaultEndpointPrefix = "/_slipway/"
+
+    /// The cookie that pins a client of an app with sticky sessions to one instance of its live release.
+    public static let stickyCookieName = "slipway_instance"
 
     public init() {}
 
@@ -48,6 +54,14 @@ public final class Router: Sendable {
         table.withLock { $0.endpointPrefixes[app] = prefix == Router.defaultEndpointPrefix ? nil : prefix }
     }
 
+    /// While on, a cookie pins each client to the instance of the live release that first answered it; after a
+    /// switch the client's next request pins it to an instance of the new release.
+    public func setStickySessions(_ on: Bool, for app: String) {
+        table.withLock { table in
+            if on { table.stickyApps.insert(app) } else { table.stickyApps.remove(app) }
+        }
+    }
+
     /// The atomic switch: from now on every new request to the app's hosts claims `set`.
     /// Watchers hear of it when it brings another release. Returns the set it replaced, for the caller to drain.
     @discardableResult
@@ -69,6 +83,7 @@ public final class Router: Sendable {
             next.appByHost = next.appByHost.filter { $0.value != app }
             next.inMaintenance.remove(app)
             next.endpointPrefixes.removeValue(forKey: app)
+            next.stickyApps.remove(app)
             let watchers = next.watchers.removeValue(forKey: app)
             let removed = next.liveSets.removeValue(forKey: app)
             table = next
@@ -111,7 +126,13 @@ public final class Router: Sendable {
     /// Picks the live set for a Host header and claims an upstream of it, under the lock `activate` takes:
     /// so a request belongs either to the set that is live after a switch or to the drain of the one before.
     /// A path under the app's endpoint prefix claims nothing: the proxy answers it itself, even in maintenance.
-    func claim(host: String, path: Substring, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> Claim {
+    /// For an app with sticky sessions, the client's pin cookie (in `headers`) picks the instance.
+    func claim(
+        host: String,
+        path: Substring,
+        headers: HTTPHeaders,
+        onDrainDeadline cancel: @escaping @Sendable () -> Void
+    ) -> Claim {
         let host = Router.normalize(host: host)
         return table.withLock { table in
             guard let app = table.appByHost[host] else { return .unknownHost(host) }
@@ -121,7 +142,11 @@ public final class Router: Sendable {
             }
             guard !table.inMaintenance.contains(app) else { return .maintenance(app: app) }
             guard let set = table.liveSets[app] else { return .noLiveRelease(app: app) }
-            return .claimed(app: app, set.claim(onDrainDeadline: cancel))
+            guard table.stickyApps.contains(app) else {
+                return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cancel))
+            }
+            let pin = headers.cookie(named: Router.stickyCookieName).flatMap(set.pinnedInstance(cookieValue:))
+            return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cancel))
         }
     }
 

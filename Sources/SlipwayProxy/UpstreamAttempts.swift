@@ -1,21 +1,27 @@
 // UpstreamAttempts: the order in which one request tries the instances of its set after a failure.
 
-/// Each instance at most once, starting at the one the round-robin picked, plus one fresh connection to
-/// the same instance when a kept-alive connection turned out to be stale.
+/// Each instance at most once, starting at the one the claim picked and going on in turn, plus one fresh
+/// connection to the same instance when a kept-alive connection turned out to be stale.
 struct UpstreamAttempts {
-    let order: [Upstream]
-    private var index = 0
+    let upstreams: [Upstream]
+    let first: Int
+    private var moves = 0
     private var freshRetryUsed = false
 
-    init(order: [Upstream]) {
-        self.order = order
+    init(upstreams: [Upstream], first: Int) {
+        self.upstreams = upstreams
+        self.first = first
     }
 
-    /// The instance being tried, or nil once every instance was tried.
-    var current: Upstream? { index < order.count ? order[index] : nil }
+    /// The index in the set of the instance being tried, or nil once every instance was tried.
+    var currentIndex: Int? { moves < upstreams.count ? (first + moves) % upstreams.count : nil }
+
+    var current: Upstream? { currentIndex.map { upstreams[$0] } }
 
     /// The instance tried last, for log lines after the attempts ran out.
-    var lastTried: Upstream? { order.isEmpty ? nil : order[min(index, order.count - 1)] }
+    var lastTried: Upstream? {
+        upstreams.isEmpty ? nil : upstreams[(first + min(moves, upstreams.count - 1)) % upstreams.count]
+    }
 
     /// The next instance to try after a failure of the current one, or nil when none is left.
     mutating func next(afterStalePooledConnection stale: Bool) -> Upstream? {
@@ -23,7 +29,7 @@ struct UpstreamAttempts {
             freshRetryUsed = true
             return current
         }
-        index += 1
+        moves += 1
         return current
     }
 }

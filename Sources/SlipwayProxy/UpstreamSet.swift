@@ -80,27 +80,47 @@ public final class UpstreamSet: Sendable {
         }
     }
 
-    /// Registers one request as in flight and picks the upstreams it may try: first the instance with the fewest
-    /// requests outstanding (ties taken in turn), then the others in turn.
+    /// Registers one request as in flight and picks the instance it tries first: the one a sticky session is
+    /// pinned to (`pin`, an index in `upstreams`), else the one with the fewest requests outstanding (ties taken
+    /// in turn). After a failure the request tries the others in turn.
     /// Only `Router.claim` calls this, under the lock that `Router.activate` takes.
-    func claim(onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
+    func claim(pin: Int?, sticky: Bool, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
         state.withLock { state in
             let count = upstreams.count
             var first = 0
-            if count > 0 {
+            if let pin, upstreams.indices.contains(pin) {
+                first = pin
+            } else if count > 0 {
                 first = state.nextUpstream % count
                 state.nextUpstream &+= 1
                 for offset in 1..<count {
                     let candidate = (first + offset) % count
                     if state.outstanding[candidate] < state.outstanding[first] { first = candidate }
                 }
-                state.outstanding[first] += 1
             }
+            if count > 0 { state.outstanding[first] += 1 }
             state.nextTicket += 1
             state.requests[state.nextTicket] = (first, cancel)
-            let order = Array(upstreams[first...] + upstreams[..<first])
-            return UpstreamClaim(set: self, ticket: state.nextTicket, order: order)
+            return UpstreamClaim(
+                set: self,
+                ticket: state.nextTicket,
+                first: first,
+                stickyPin: sticky ? (pin == first ? .kept(first) : .new) : nil
+            )
         }
+    }
+
+    /// The cookie value that pins a client to instance `index` of this set: the release and the instance's number.
+    func stickyCookieValue(instance index: Int) -> String {
+        "\(release.release).\(index + 1)"
+    }
+
+    /// The instance a sticky cookie value pins to, if it names one of this set's instances.
+    func pinnedInstance(cookieValue: Substring) -> Int? {
+        guard let dot = cookieValue.firstIndex(of: "."), Int(cookieValue[..<dot]) == release.release,
+            let number = Int(cookieValue[cookieValue.index(after: dot)...]), (1...upstreams.count).contains(number)
+        else { return nil }
+        return number - 1
     }
 
     /// Ends a request's claim; calling it again, or after the drain cut the request off, does nothing.
@@ -148,11 +168,21 @@ public struct DrainReport: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One request's hold on a set: the ticket a drain counts, and the upstreams to try in order.
+/// One request's hold on a set: the ticket a drain counts, and the instance to try first.
 struct UpstreamClaim: Sendable {
     let set: UpstreamSet
     let ticket: Int
-    let order: [Upstream]
+    /// Index in `set.upstreams`.
+    let first: Int
+    /// For an app with sticky sessions: whether the client came pinned to the instance it was sent to.
+    let stickyPin: StickyPin?
+
+    enum StickyPin: Sendable, Equatable {
+        /// The client's cookie named this instance.
+        case kept(Int)
+        /// The client had no valid pin: the answer pins it to the instance that gives it.
+        case new
+    }
 
     func release() { set.release(ticket: ticket) }
 }

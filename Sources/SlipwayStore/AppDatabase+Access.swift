@@ -99,6 +99,14 @@ extension AppDatabase {
         try updateApp(app) { $0.endpointPrefix = prefix }
     }
 
+    public func setDrainTimeout(_ seconds: Int?, for app: AppName) throws {
+        try updateApp(app) { $0.drainTimeout = seconds }
+    }
+
+    public func setStickySessions(_ on: Bool, for app: AppName) throws {
+        try updateApp(app) { $0.stickySessions = on }
+    }
+
     /// Changes one app's record in a transaction.
     func updateApp(_ app: AppName, _ change: @escaping @Sendable (inout App) -> Void) throws {
         try write { db in

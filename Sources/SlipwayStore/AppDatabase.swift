@@ -143,6 +143,12 @@ public final class AppDatabase: Sendable {
                 t.add(column: "endpointPrefix", .text)
             }
         }
+        migrator.registerMigration("v4 per-app drain timeout, sticky sessions") { db in
+            try db.alter(table: "app") { t in
+                t.add(column: "drainTimeout", .integer)
+                t.add(column: "stickySessions", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 

@@ -114,14 +114,14 @@ struct ProxyRulesTests {
         let set = UpstreamSet(release: release, upstreams: [a, b])
         #expect(router.activate(set, for: "web") == nil)
 
-        guard case .claimed(_, let first) = router.claim(host: "WEB.test", path: "/", onDrainDeadline: {}),
-            case .claimed(_, let second) = router.claim(host: "web.test", path: "/", onDrainDeadline: {})
+        guard
+            case .claimed(_, let first) = router.claim(host: "WEB.test", path: "/", headers: [:], onDrainDeadline: {}),
+            case .claimed(_, let second) = router.claim(host: "web.test", path: "/", headers: [:], onDrainDeadline: {})
         else {
             Issue.record("web.test should be claimed")
             return
         }
-        #expect(first.order == [a, b])
-        #expect(second.order == [b, a])
+        #expect(first.first == 0 && second.first == 1)
         #expect(set.inFlight == 2)
         first.release()
         first.release()
@@ -140,24 +140,30 @@ struct ProxyRulesTests {
         )
         router.activate(UpstreamSet(release: release, upstreams: [a, b, c]), for: "web")
         func claim() throws -> UpstreamClaim {
-            guard case .claimed(_, let claim) = router.claim(host: "web.test", path: "/", onDrainDeadline: {}) else {
+            guard
+                case .claimed(_, let claim) = router.claim(
+                    host: "web.test",
+                    path: "/",
+                    headers: [:],
+                    onDrainDeadline: {}
+                )
+            else {
                 throw ClaimRefused()
             }
             return claim
         }
         let slowOnA = try claim()
         let slowOnB = try claim()
-        #expect([slowOnA.order.first, slowOnB.order.first] == [a, b])
+        #expect(slowOnA.first == 0 && slowOnB.first == 1)
         // Quick requests, each done before the next: all go to c while a and b are busy.
         for _ in 0..<4 {
             let quick = try claim()
-            #expect(quick.order.first == c)
+            #expect(quick.set.upstreams[quick.first] == c)
             quick.release()
         }
         slowOnA.release()
         let next = try claim()
-        #expect(next.order.first == a)
-        #expect(next.order == [a, b, c])
+        #expect(next.first == 0)
     }
 
     struct ClaimRefused: Error {}
@@ -173,9 +179,10 @@ struct ProxyRulesTests {
             case .claimed(_, let finishing) = router.claim(
                 host: "web.test",
                 path: "/",
+                headers: [:],
                 onDrainDeadline: { cutOff.add() }
             ),
-            case .claimed = router.claim(host: "web.test", path: "/", onDrainDeadline: { cutOff.add() })
+            case .claimed = router.claim(host: "web.test", path: "/", headers: [:], onDrainDeadline: { cutOff.add() })
         else {
             Issue.record("web.test should be claimed")
             return
@@ -193,13 +200,13 @@ struct ProxyRulesTests {
     @Test("a tunnel opened after the drain started is refused and counted as closed")
     func tunnelDuringDrain() async {
         let set = UpstreamSet(release: release, upstreams: [])
-        let claim = set.claim(onDrainDeadline: {})
+        let claim = set.claim(pin: nil, sticky: false, onDrainDeadline: {})
         let open = set.openTunnel(replacing: claim.ticket, close: {})
         #expect(open != nil)
         #expect(set.openWebSockets == 1)
         let report = await set.drain(timeout: .seconds(1))
         #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
-        let late = set.claim(onDrainDeadline: {})
+        let late = set.claim(pin: nil, sticky: false, onDrainDeadline: {})
         #expect(set.openTunnel(replacing: late.ticket, close: {}) == nil)
     }
 
@@ -207,12 +214,20 @@ struct ProxyRulesTests {
     func attemptOrder() {
         let a = Upstream(host: "127.0.0.1", port: 1)
         let b = Upstream(host: "127.0.0.1", port: 2)
-        var attempts = UpstreamAttempts(order: [a, b])
+        var attempts = UpstreamAttempts(upstreams: [a, b], first: 0)
         #expect(attempts.current == a)
         #expect(attempts.next(afterStalePooledConnection: true) == a)
         #expect(attempts.next(afterStalePooledConnection: true) == b)
         #expect(attempts.next(afterStalePooledConnection: false) == nil)
         #expect(attempts.lastTried == b)
+
+        let c = Upstream(host: "127.0.0.1", port: 3)
+        var fromLast = UpstreamAttempts(upstreams: [a, b, c], first: 2)
+        #expect(fromLast.current == c)
+        #expect(fromLast.next(afterStalePooledConnection: false) == a)
+        #expect(fromLast.currentIndex == 0)
+        #expect(fromLast.next(afterStalePooledConnection: false) == b)
+        #expect(fromLast.next(afterStalePooledConnection: false) == nil)
     }
 }
 

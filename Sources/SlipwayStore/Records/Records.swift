@@ -20,6 +20,10 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public var workersOverlap: Bool = false
     /// Where the proxy answers the app's version endpoint, event stream and client.js; nil: `/_slipway/`.
     public var endpointPrefix: String?
+    /// Seconds an old release gets to finish its requests after a switch; nil: the daemon's --drain-timeout.
+    public var drainTimeout: Int?
+    /// Whether a cookie pins each client to one instance of the live release.
+    public var stickySessions: Bool = false
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
 

@@ -1,0 +1,81 @@
+// proxy:sticky and proxy:drain against a real daemon: a pinned browser stays on its instance of a
+// scaled app, an app's own drain timeout cuts a slow request off with 504 at a deploy, and both settings
+// survive a restart.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct ProxySettingsTests {
+    @Test func stickySessionsAndAnAppsOwnDrainTimeout() async throws {
+        try await DaemonHarness.with(arguments: ["--websocket-close-window", "0"]) { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "First")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            #expect(try await daemon.cli(["ps:scale", "shop", "web=2"]).status.succeeded)
+
+            let sticky = try await daemon.cli(["proxy:sticky", "shop", "on"])
+            #expect(sticky.output.contains("the slipway_instance cookie pins each client to one instance"))
+            let browser = HTTPConnection(port: daemon.port)
+            let first = try browser.get("/env/DYNO", host: "shop.localhost")
+            let cookie = try #require(first.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+            for _ in 0..<8 {
+                let again = try browser.get("/env/DYNO", host: "shop.localhost", headers: ["Cookie": cookie])
+                #expect(again.body == first.body, "pinned to \(first.body), answered by \(again.body)")
+            }
+            let unpinned = try (0..<4).map { _ in try browser.get("/env/DYNO", host: "shop.localhost").body }
+            #expect(Set(unpinned) == ["web.1", "web.2"])
+
+            #expect(
+                try await daemon.cli(["proxy:drain", "shop"]).output.contains(
+                    "gets 5s to finish its requests after a switch (the daemon's default)"
+                )
+            )
+            let drain = try await daemon.cli(["proxy:drain", "shop", "1"])
+            #expect(drain.output.contains("shop's old release gets 1s to finish its requests after a switch;"))
+            for bad in ["0", "3601", "soon"] {
+                let refused = try await daemon.cli(["proxy:drain", "shop", bad])
+                #expect(refused.status == .exited(64), "\(bad): \(refused.output)")
+                #expect(refused.output.hasPrefix("slipway: invalid drain timeout"), "\(refused.output)")
+            }
+            #expect(try await daemon.cli(["proxy:sticky", "shop", "maybe"]).status == .exited(64))
+
+            // A request slower than the app's 1 s drain timeout, running across a deploy, is cut off with 504.
+            let slow = Task {
+                try HTTPConnection(port: daemon.port).get(
+                    "/slow?ms=6000",
+                    host: "shop.localhost",
+                    headers: ["Cookie": cookie]
+                )
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let deploy = try await daemon.cli(["config:set", "shop", "COLOUR=blue"])
+            #expect(deploy.status.succeeded, "\(deploy.output)")
+            let cutOff = try await slow.value
+            #expect(cutOff.status == 504)
+            #expect(cutOff.body.contains("did not answer before its old release was retired"))
+            let live = try #require(deploy.output.firstMatch(of: /shop (v\d+) is live/)?.output.1)
+            try await waitUntil("the drain is recorded") {
+                try await daemon.cli(["releases:info", "shop", String(live)]).output.contains(
+                    "1 cut off at the drain timeout"
+                )
+            }
+
+            await daemon.stop()
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            do {
+                #expect(try await restarted.cli(["proxy:drain", "shop"]).output.contains("gets 1s"))
+                #expect(try await restarted.cli(["proxy:sticky", "shop"]).output.contains("has sticky sessions"))
+                try await waitUntil("the restarted daemon serves shop") {
+                    (try? HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status) == 200
+                }
+                let fresh = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
+                #expect(fresh.headers["set-cookie"]?.hasPrefix("slipway_instance=") == true)
+            } catch {
+                await restarted.stop()
+                throw error
+            }
+            await restarted.stop()
+        }
+    }
+}
