@@ -54,6 +54,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Web instances of a release that boot at once; the next batch starts when they are healthy \
+            (env SLIPWAY_BOOT_BATCH; default: the number of CPUs).
+            """
+    )
+    var bootBatch: Int?
+
+    @Option(
+        help: """
             Most bytes of a request's URL and headers together; more is answered 431 \
             (env SLIPWAY_MAX_HEADER_SIZE; suffix k or m; default 32k; at most 80k).
             """
@@ -109,7 +117,11 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             stopGrace: .seconds(try wholeNumber(stopGrace, "SLIPWAY_STOP_GRACE", default: 30)),
             keepReleases: max(1, try wholeNumber(keepReleases, "SLIPWAY_KEEP_RELEASES", default: 5)),
-            clientLimits: try clientLimits()
+            clientLimits: try clientLimits(),
+            bootBatch: max(
+                1,
+                try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: ProcessInfo.processInfo.activeProcessorCount)
+            )
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info

@@ -29,6 +29,7 @@ public struct DaemonConfiguration: Sendable {
     public var stopGrace: Duration
     public var keepReleases: Int
     public var clientLimits: ClientLimits
+    public var bootBatch: Int
 
     public init(
         data: DataDirectory,
@@ -41,7 +42,8 @@ public struct DaemonConfiguration: Sendable {
         webSocketCloseWindow: Duration,
         stopGrace: Duration,
         keepReleases: Int,
-        clientLimits: ClientLimits
+        clientLimits: ClientLimits,
+        bootBatch: Int
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -54,6 +56,7 @@ public struct DaemonConfiguration: Sendable {
         self.stopGrace = stopGrace
         self.keepReleases = keepReleases
         self.clientLimits = clientLimits
+        self.bootBatch = bootBatch
     }
 }
 
@@ -94,6 +97,7 @@ public enum Daemon {
             drainTimeout: configuration.drainTimeout,
             webSocketCloseWindow: configuration.webSocketCloseWindow,
             keepReleases: configuration.keepReleases,
+            bootBatch: configuration.bootBatch,
             baseEnvironment: baseEnvironment(data)
         )
         let deployer = Deployer(

@@ -26,6 +26,8 @@ public struct DeploySettings: Sendable {
     public var webSocketCloseWindow: Duration
     /// How many built release trees an app keeps on disk (the live one included), for rollbacks.
     public var keepReleases: Int
+    /// How many web instances of a release boot at once; the next batch starts when these are healthy.
+    public var bootBatch: Int
     /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
     public var baseEnvironment: [String: String]
 
@@ -38,6 +40,7 @@ public struct DeploySettings: Sendable {
         drainTimeout: Duration = .seconds(30),
         webSocketCloseWindow: Duration = .seconds(10),
         keepReleases: Int = 5,
+        bootBatch: Int = 2,
         baseEnvironment: [String: String]
     ) {
         self.data = data
@@ -48,6 +51,7 @@ public struct DeploySettings: Sendable {
         self.drainTimeout = drainTimeout
         self.webSocketCloseWindow = webSocketCloseWindow
         self.keepReleases = keepReleases
+        self.bootBatch = bootBatch
         self.baseEnvironment = baseEnvironment
     }
 
@@ -536,9 +540,11 @@ public actor Deployer {
         try await activate(serving, of: name, output: output)
     }
 
-    /// Steps 6-7: boots the web instance of `release` (its built tree, its web command, its config)
-    /// and waits until it passes the health checks of its app.json. On failure the new instance is
-    /// stopped and nothing else changes.
+    /// Steps 6-7: boots the web instances of `release` (its built tree, its web command, its config)
+    /// and waits until each passes the health checks of its app.json. They boot in batches of
+    /// `settings.bootBatch`, each batch healthy before the next starts, so a big scale does not warm up all at
+    /// once on a small host; the old release serves all the while. On failure the new instances are stopped
+    /// and nothing else changes.
     private func boot(
         _ release: Release,
         of name: AppName,
@@ -558,19 +564,53 @@ public actor Deployer {
         }
         // Started before the instances, so none of their first lines are missed.
         let followers = specs.indices.map { LogFollower(path: specs[$0].logFile, label: "web.\($0 + 1)") }
-
-        let instances = try await step(.boot, of: releaseID) {
-            output.step("Booting \(name) \(version): \(count == 1 ? "web.1" : "web.1-\(count)") (\(command))")
-            var started: [Instance] = []
-            do {
-                for spec in specs { started.append(try await supervisor.boot(spec)) }
-            } catch {
-                for instance in started { await supervisor.stop(instance) }
-                throw error
-            }
-            return started
+        let batchSize = max(1, settings.bootBatch)
+        let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min($0 + batchSize, count) }
+        func labels(_ range: Range<Int>) -> String {
+            range.count == 1 ? "web.\(range.lowerBound + 1)" : "web.\(range.lowerBound + 1)-\(range.upperBound)"
         }
-        let upstreams = instances.map { Upstream(host: "127.0.0.1", port: $0.port!) }
+
+        var instances: [Instance] = []
+        func start(_ batch: Range<Int>) async throws {
+            for index in batch { instances.append(try await supervisor.boot(specs[index])) }
+        }
+        func waitHealthy(_ batch: Range<Int>) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in batch {
+                    let (instance, upstream) = (
+                        instances[index], Upstream(host: "127.0.0.1", port: instances[index].port!)
+                    )
+                    let gate = HealthGate(
+                        plan: plan,
+                        host: settings.host(of: name),
+                        output: output,
+                        follower: followers[index]
+                    )
+                    group.addTask {
+                        do {
+                            try await gate.wait(for: instance, upstream: upstream)
+                        } catch {
+                            throw UnhealthyInstance(label: "web.\(index + 1)", instance: instance, cause: error)
+                        }
+                        output.detail("web.\(index + 1) is healthy on port \(upstream.port)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+
+        do {
+            try await step(.boot, of: releaseID) {
+                output.step(
+                    "Booting \(name) \(version): \(labels(0..<count)) (\(command))"
+                        + (batches.count > 1 ? " in batches of \(batchSize)" : "")
+                )
+                try await start(batches[0])
+            }
+        } catch {
+            for instance in instances { await supervisor.stop(instance) }
+            throw error
+        }
         do {
             try await step(.health, of: releaseID) {
                 let what = count == 1 ? "web.1" : "each of web.1-\(count)"
@@ -579,24 +619,12 @@ public actor Deployer {
                         ? "Waiting for \(what) to answer GET / twice in a row (up to 120s)"
                         : "Running \(plan.checks.count) health check(s) against \(what)"
                 )
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (index, instance) in instances.enumerated() {
-                        let gate = HealthGate(
-                            plan: plan,
-                            host: settings.host(of: name),
-                            output: output,
-                            follower: followers[index]
-                        )
-                        group.addTask {
-                            do {
-                                try await gate.wait(for: instance, upstream: upstreams[index])
-                            } catch {
-                                throw UnhealthyInstance(label: "web.\(index + 1)", instance: instance, cause: error)
-                            }
-                            output.detail("web.\(index + 1) is healthy on port \(upstreams[index].port)")
-                        }
+                for (number, batch) in batches.enumerated() {
+                    if number > 0 {
+                        output.detail("Booting \(labels(batch)) (batch \(number + 1) of \(batches.count))")
+                        try await start(batch)
                     }
-                    try await group.waitForAll()
+                    try await waitHealthy(batch)
                 }
             }
         } catch {
@@ -605,6 +633,7 @@ public actor Deployer {
             for instance in instances { await supervisor.stop(instance) }
             throw BootFailure(instance: failed?.label ?? "web.1", cause: failed?.cause ?? error, lastOutput: lastLines)
         }
+        let upstreams = instances.map { Upstream(host: "127.0.0.1", port: $0.port!) }
         let stamp = ReleaseStamp(
             app: name.rawValue,
             release: version.number,

@@ -1,6 +1,6 @@
 // proxy:sticky and proxy:drain against a real daemon: a pinned browser stays on its instance of a
 // scaled app, an app's own drain timeout cuts a slow request off with 504 at a deploy, and both settings
-// survive a restart.
+// survive a restart. Also the batched boot of a scaled-up app.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -76,6 +76,32 @@ import Testing
                 throw error
             }
             await restarted.stop()
+        }
+    }
+
+    @Test func aScaledUpAppBootsInBatchesWhileTheLiveReleaseServes() async throws {
+        try await DaemonHarness.with(arguments: ["--boot-batch", "1"]) { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "First")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+
+            let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/DYNO", keep: 5)
+            let scaled = try await daemon.cli(["ps:scale", "shop", "web=3"])
+            let seen = await loop.stop()
+            #expect(scaled.status.succeeded, "\(scaled.output)")
+            #expect(scaled.output.contains("web.1-3 (npm start) in batches of 1"), "\(scaled.output)")
+            // Each batch is healthy before the next one starts.
+            let order = [
+                "web.1 is healthy", "Booting web.2 (batch 2 of 3)", "web.2 is healthy", "Booting web.3 (batch 3 of 3)",
+            ]
+            let positions = order.compactMap { scaled.output.range(of: $0)?.lowerBound }
+            #expect(positions.count == order.count && positions == positions.sorted(), "\(scaled.output)")
+            // Only answers of the live instances, never an error, while the new ones booted.
+            #expect(Set(seen.keys).isSubset(of: ["web.1", "web.2", "web.3"]), "\(seen)")
+
+            let client = HTTPConnection(port: daemon.port)
+            let dynos = try (0..<6).map { _ in try client.get("/env/DYNO", host: "shop.localhost").body }
+            #expect(Set(dynos) == ["web.1", "web.2", "web.3"])
         }
     }
 }
