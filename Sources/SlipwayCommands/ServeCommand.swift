@@ -120,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
             clientLimits: try clientLimits(),
             bootBatch: max(
                 1,
-                try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: ProcessInfo.processInfo.activeProcessorCount)
+                try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: CPUs.available)
             )
         )
         var logger = Logger(label: "slipway")

@@ -80,6 +80,11 @@ public enum DaemonError: UserFacingError {
 public enum Daemon {
     /// Runs the daemon until SIGTERM or SIGINT.
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        // One event loop per CPU the daemon may use: under `taskset -c 0` a second loop would only make the
+        // two take turns on one core. Set before anything touches the shared group; NIO's own variable wins.
+        if ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil {
+            NIOSingletons.groupLoopCountSuggestion = CPUs.available
+        }
         let data = configuration.data
         let lock = try prepare(data)
         defer { close(lock) }

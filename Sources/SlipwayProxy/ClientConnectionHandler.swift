@@ -18,6 +18,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
     private var clientIP: String?
+    private var requestIDs = RequestIDSource()
 
     /// The request being answered. Requests pipelined behind it wait in `queued`.
     private(set) var exchange: Exchange?
@@ -168,7 +169,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let forwarding = Forwarding(
                 app: app,
                 claim: claim,
-                head: MessageRewriting.upstreamRequestHead(for: head, clientIP: clientIP)
+                head: MessageRewriting.upstreamRequestHead(for: head, clientIP: clientIP, requestIDs: &requestIDs)
             )
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
@@ -279,10 +280,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     /// Sends the body parts that arrived since the last call, and the end once the client sent it.
     private func sendRequest(_ exchange: Exchange, _ forwarding: Forwarding, on connection: UpstreamConnection) {
-        while let body = forwarding.unsent.popFirst() {
+        for body in forwarding.unsent {
             connection.handler.send(.body(.byteBuffer(body)))
             forwarding.noteSent(body)
         }
+        forwarding.unsent.removeAll(keepingCapacity: true)
         if exchange.requestEnded && !forwarding.endSent {
             connection.handler.send(.end(forwarding.trailers))
             forwarding.endSent = true

@@ -45,7 +45,8 @@ final class Forwarding {
     var attempt = 0
     var connection: UpstreamConnection?
     var reused = false
-    var unsent = CircularBuffer<ByteBuffer>()
+    /// Body parts received and not yet sent (an array: most requests have none, and an empty one costs nothing).
+    var unsent: [ByteBuffer] = []
     var trailers: HTTPHeaders?
     var endSent = false
     var sentBodyBytes = 0
@@ -82,9 +83,7 @@ final class Forwarding {
 
     /// Puts everything sent on the failed connection back in front of what is still to send.
     func rewind() {
-        var again = CircularBuffer<ByteBuffer>(replay ?? [])
-        again.append(contentsOf: unsent)
-        unsent = again
+        unsent = (replay ?? []) + unsent
         replay = []
         replayBytes = 0
         sentBodyBytes = 0

@@ -10,13 +10,44 @@ extension HTTPHeaders {
 
     /// Removes the headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing
     /// headers the decoders have already consumed. `Upgrade` stays for a WebSocket handshake.
+    /// Every request and answer passes here, so the common case (none, or only `Connection: keep-alive`)
+    /// costs one pass over the names and at most one new header list.
     mutating func removeHopByHop(keepingUpgrade: Bool) {
-        let named = connectionTokens
-        for name in named where !(keepingUpgrade && name == "upgrade") { remove(name: name) }
-        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"] {
-            remove(name: name)
+        guard contains(where: { Self.isHopByHop($0.name, keepingUpgrade: keepingUpgrade) }) else { return }
+        let named = namedByConnection
+        var kept = HTTPHeaders()
+        kept.reserveCapacity(count)
+        for (name, value) in self where !Self.isHopByHop(name, keepingUpgrade: keepingUpgrade) {
+            if !named.isEmpty, named.contains(name.lowercased()) { continue }
+            kept.add(name: name, value: value)
         }
-        if !keepingUpgrade { remove(name: "upgrade") }
+        self = kept
+    }
+
+    /// Further header names that `Connection` lists as hop-by-hop (RFC 9110 §7.6.1): usually none, since the
+    /// usual tokens (`keep-alive`, `close`, `upgrade`) are handled on their own.
+    private var namedByConnection: [String] {
+        var names: [String] = []
+        for (name, value) in self where name.isCaseInsensitively("connection") {
+            for token in value.split(separator: ",") {
+                let token = token.trimmingWhitespaceAndLowercase()
+                if token != "close" && !token.isEmpty && !Self.isHopByHop(token, keepingUpgrade: false) {
+                    names.append(token)
+                }
+            }
+        }
+        return names
+    }
+
+    private static func isHopByHop(_ name: String, keepingUpgrade: Bool) -> Bool {
+        switch name.utf8.count {
+        case 2: name.isCaseInsensitively("te")
+        case 7: name.isCaseInsensitively("trailer") || (!keepingUpgrade && name.isCaseInsensitively("upgrade"))
+        case 10: name.isCaseInsensitively("connection") || name.isCaseInsensitively("keep-alive")
+        case 16: name.isCaseInsensitively("proxy-connection")
+        case 17: name.isCaseInsensitively("transfer-encoding")
+        default: false
+        }
     }
 }
 
@@ -40,17 +71,28 @@ extension Substring {
     }
 }
 
+extension String {
+    /// ASCII case-insensitive equality with a lowercase `name`, without making a lowercased copy.
+    func isCaseInsensitively(_ name: StaticString) -> Bool {
+        let other = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        return utf8.count == other.count
+            && utf8.elementsEqual(other) { byte, lower in
+                byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+            }
+    }
+}
+
 extension HTTPRequestHead {
     /// Asks to switch to the WebSocket protocol: the only upgrade the proxy passes through.
     var isWebSocketUpgrade: Bool {
-        headers.connectionTokens.contains("upgrade")
+        headers.contains(name: "upgrade") && headers.connectionTokens.contains("upgrade")
             && headers["upgrade"].contains { $0.lowercased().contains("websocket") }
     }
 
     /// The request decoder parses nothing after such a request (llhttp treats it as a protocol switch),
     /// so the client connection must close after its response unless it becomes a tunnel.
     var endsHTTPOnThisConnection: Bool {
-        method == .CONNECT || (headers.connectionTokens.contains("upgrade") && headers.contains(name: "upgrade"))
+        method == .CONNECT || (headers.contains(name: "upgrade") && headers.connectionTokens.contains("upgrade"))
     }
 
     /// Safe to send twice: a request on a stale keep-alive connection may be retried even after its body went out.
@@ -71,7 +113,11 @@ enum MessageRewriting {
     /// The head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the original
     /// Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the body will be
     /// re-encoded.
-    static func upstreamRequestHead(for head: HTTPRequestHead, clientIP: String?) -> HTTPRequestHead {
+    static func upstreamRequestHead(
+        for head: HTTPRequestHead,
+        clientIP: String?,
+        requestIDs: inout RequestIDSource
+    ) -> HTTPRequestHead {
         var headers = head.headers
         let bodyWasChunked = headers.contains(name: "transfer-encoding")
         let webSocket = head.isWebSocketUpgrade
@@ -92,9 +138,9 @@ enum MessageRewriting {
         }
         // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
         // is replaced, as is a missing one.
-        let requestIDs = headers["x-request-id"]
-        if requestIDs.count != 1 || !isLoggable(requestID: requestIDs[0]) {
-            headers.replaceOrAdd(name: "X-Request-Id", value: newRequestID())
+        let given = headers["x-request-id"]
+        if given.count != 1 || !isLoggable(requestID: given[0]) {
+            headers.replaceOrAdd(name: "X-Request-Id", value: requestIDs.next())
         }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
@@ -150,20 +196,6 @@ enum MessageRewriting {
         return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), closeAfter)
     }
 
-    /// 128 random bits in hex, as nginx's $request_id; written in place, since every request may need one.
-    static func newRequestID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let halves: (UInt64, UInt64) = (generator.next(), generator.next())
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            for index in 0..<32 {
-                let half = index < 16 ? halves.0 : halves.1
-                let digit = UInt8(truncatingIfNeeded: half >> (UInt64(15 - index % 16) * 4)) & 0xf
-                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
-            }
-            return 32
-        }
-    }
-
     private static func isLoggable(requestID: String) -> Bool {
         (1...200).contains(requestID.utf8.count) && requestID.utf8.allSatisfy { (0x21...0x7e).contains($0) }
     }
@@ -181,4 +213,36 @@ enum MessageRewriting {
 extension HTTPVersion {
     /// Chunked bodies and default keep-alive start with HTTP/1.1.
     var isAtLeastHTTP11: Bool { (major, minor) >= (1, 1) }
+}
+
+/// Request ids: 128 bits in hex, as nginx's `$request_id`. Unique, not secret, so a SplitMix64 sequence per
+/// client connection, seeded once from the system, spares every request two `getrandom` calls.
+struct RequestIDSource {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    private mutating func nextBits() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+
+    /// 32 lowercase hex digits, written in place.
+    mutating func next() -> String {
+        let halves = (nextBits(), nextBits())
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<32 {
+                let half = index < 16 ? halves.0 : halves.1
+                let digit = UInt8(truncatingIfNeeded: half >> (UInt64(15 - index % 16) * 4)) & 0xf
+                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+            }
+            return 32
+        }
+    }
 }

@@ -161,6 +161,13 @@ public final class Router: Sendable {
 
     /// `Example.COM:8080` and `example.com.` both route as `example.com`; IPv6 literals keep their brackets.
     static func normalize(host: String) -> String {
+        // Every request passes here: a host already in routing form (lowercase, no port, no trailing dot,
+        // no spaces) is returned as it is, without a copy.
+        if host.utf8.last != UInt8(ascii: "."),
+            !host.utf8.contains(where: { $0 == UInt8(ascii: ":") || $0 <= 0x20 || (0x41...0x5A).contains($0) })
+        {
+            return host
+        }
         var host = host.trimmingWhitespace().lowercased()
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = String(host[...close]) }

@@ -20,6 +20,7 @@ struct ProxyRulesTests {
 
     @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
     func upgradeHeaders() {
+        var ids = RequestIDSource()
         let ws = HTTPRequestHead(
             version: .http1_1,
             method: .GET,
@@ -28,7 +29,7 @@ struct ProxyRulesTests {
                 "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
             ]
         )
-        let forwarded = MessageRewriting.upstreamRequestHead(for: ws, clientIP: "127.0.0.1")
+        let forwarded = MessageRewriting.upstreamRequestHead(for: ws, clientIP: "127.0.0.1", requestIDs: &ids)
         #expect(forwarded.headers["upgrade"] == ["websocket"])
         #expect(forwarded.headers["connection"] == ["Upgrade"])
 
@@ -40,14 +41,34 @@ struct ProxyRulesTests {
                 "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
             ]
         )
-        let plain = MessageRewriting.upstreamRequestHead(for: h2c, clientIP: nil)
+        let plain = MessageRewriting.upstreamRequestHead(for: h2c, clientIP: nil, requestIDs: &ids)
         #expect(!plain.headers.contains(name: "upgrade"))
         #expect(!plain.headers.contains(name: "http2-settings"))
         #expect(h2c.endsHTTPOnThisConnection)
     }
 
+    @Test("headers a Connection header names are removed with the hop-by-hop ones; the rest keep their order")
+    func connectionNamedHeaders() {
+        var headers: HTTPHeaders = [
+            "Host": "a.test", "Connection": "keep-alive, X-Hop", "Keep-Alive": "timeout=5", "X-Hop": "1",
+            "Accept": "*/*", "TE": "trailers", "Cookie": "a=b",
+        ]
+        headers.removeHopByHop(keepingUpgrade: false)
+        #expect(headers.map(\.name) == ["Host", "Accept", "Cookie"])
+
+        var plain: HTTPHeaders = ["Host": "a.test", "Accept": "*/*"]
+        plain.removeHopByHop(keepingUpgrade: false)
+        #expect(plain.map(\.name) == ["Host", "Accept"])
+
+        var ids = RequestIDSource()
+        let made = (0..<100).map { _ in ids.next() }
+        #expect(Set(made).count == 100)
+        #expect(made.allSatisfy { $0.utf8.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
+    }
+
     @Test("a chunked request body is re-chunked toward the app")
     func chunkedRequest() {
+        var ids = RequestIDSource()
         let head = HTTPRequestHead(
             version: .http1_1,
             method: .POST,
@@ -56,7 +77,7 @@ struct ProxyRulesTests {
                 "Host": "a.test", "Transfer-Encoding": "chunked",
             ]
         )
-        let forwarded = MessageRewriting.upstreamRequestHead(for: head, clientIP: nil)
+        let forwarded = MessageRewriting.upstreamRequestHead(for: head, clientIP: nil, requestIDs: &ids)
         #expect(forwarded.headers["transfer-encoding"] == ["chunked"])
     }
 
