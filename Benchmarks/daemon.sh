@@ -11,7 +11,9 @@ scratch=$(mktemp -d /tmp/slipway-bench-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SLIPWAY_DATA=$scratch/data
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid
-"$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 > "$scratch/daemon.log" 2>&1 &
+# SLIPWAY_BENCH_CPUS pins the daemon (and so its apps) from the start, so it sizes its event loops to match.
+${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
+    > "$scratch/daemon.log" 2>&1 &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
 for _ in $(seq 100); do "$binary" apps >/dev/null 2>&1 && break; sleep 0.1; done

@@ -3,14 +3,15 @@
 # directly, through nginx configured as a competent reverse proxy (upstream keepalive), and through
 # Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99 per target, the
 # medians, Slipway's ratio to nginx, and the daemon's resident memory idle and under load.
-# The instance and the proxy under test share core 0; wrk (-t2 -c64, keep-alive) runs on core 1.
+# The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
+# as nginx runs one worker); wrk (-t2 -c64, keep-alive) runs on core 1.
 # Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 seconds=${2:-10}
 command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light"; exit 1; }
-source Benchmarks/daemon.sh "" "${3:-}"
+SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
 
 "$binary" apps:create shop > /dev/null
 work=$scratch/work

@@ -592,15 +592,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             goingAway.eventLoop.execute { goingAway.value.goAway() }
         }
         exchange.claim = nil
-        guard let tunnel else {
-            // The set started draining during the handshake: this client belongs to the new release.
-            context.flush()
-            connection.close()
-            context.close(promise: nil)
-            return
-        }
         log(.debug, "websocket tunnel opened", forwarding, upstream: connection.upstream, reason: nil)
-        clientSide.onClose = { set.tunnelClosed(tunnel) }
+        if let tunnel { clientSide.onClose = { set.tunnelClosed(tunnel) } }
         instanceSide.onClose = clientSide.onClose
         do {
             let client = context.pipeline.syncOperations
@@ -622,6 +615,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             handedOver.assumeIsolated().whenComplete { _ in
                 clientSide.start()
                 instanceSide.start()
+                // The set started draining during the handshake: the client got its 101, so it is told to go
+                // away the proper way, and reconnects to the new release.
+                if tunnel == nil { clientSide.goAway() }
             }
         } catch {
             logger.error("websocket tunnel setup failed", metadata: ["error": "\(error)"])

@@ -1,5 +1,6 @@
 // Specifications for WebSocket pass-through: the upgrade, frames both ways, and closing, including the
 // spread-out 1001 "going away" when the set is retired.
+import Foundation
 import Testing
 
 @testable import SlipwayProxy
@@ -89,6 +90,29 @@ struct WebSocketTests {
             #expect(await draining.value == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 6))
             #expect(await eventually { backend.closeFramesReceived == 6 })
             #expect(old.openWebSockets == 0)
+        }
+    }
+
+    @Test("a handshake the app answers after the switch gets its 101, then 1001 going away, never a bare close")
+    func handshakeAnsweredDuringTheDrain() async throws {
+        try await ProxyHarness.with { proxy in
+            let backend = try await proxy.backend("chat")
+            proxy.deploy("chat", host: "chat.test", release: 1, to: [backend])
+            let client = try await proxy.rawClient()
+            try await client.send(Self.handshake.replacingOccurrences(of: "GET /ws ", with: "GET /ws?delay=400 "))
+            #expect(await eventually(timeout: .seconds(5)) { backend.requestCount == 1 })
+            let old = try #require(
+                proxy.deploy("chat", host: "chat.test", release: 2, to: [try await proxy.backend("chat-2")])
+            )
+            let draining = Task { await old.drain(timeout: .seconds(5), webSocketWindow: .zero) }
+
+            try await client.waitFor("a new release is live")
+            #expect(client.text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(Array(client.bytes.suffix(Self.goingAway.count)) == Self.goingAway)
+            #expect(await eventually(timeout: .seconds(5)) { backend.closeFramesReceived == 1 }, "the app is told too")
+            try await client.send(bytes: [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9])
+            try await client.waitForClose()
+            #expect(await draining.value.webSocketsClosed == 1)
         }
     }
 

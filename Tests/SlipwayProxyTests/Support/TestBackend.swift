@@ -1,6 +1,6 @@
 // TestBackend: a stand-in app instance on 127.0.0.1:0. It answers with its name, and on request
-// delays, streams, echoes headers or bodies, hangs, or upgrades to a WebSocket that greets with a text
-// frame and echoes the bytes it gets.
+// delays, streams, echoes headers or bodies, hangs, or upgrades (at once or after `?delay=MS`) to a
+// WebSocket that greets with a text frame and echoes the bytes it gets.
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -159,7 +159,13 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
             }
         case "/ws":
-            upgrade(head, context: context)
+            if let delay = query["delay"].flatMap(Int64.init) {
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) {
+                    self.upgrade(head, context: context)
+                }
+            } else {
+                upgrade(head, context: context)
+            }
         case "/headers":
             let lines = head.headers.map { "\($0.name.lowercased()): \($0.value)\n" }.joined()
             respond(.ok, lines, context: context)

@@ -1,5 +1,6 @@
 // node-hello: Slipway's Node.js fixture. Routes:
 //   /            hello line naming the release and commit
+//   /health      503 "warming up" for WARMUP_SECONDS (env, default 0) after start, then 200 "ok"
 //   /slow?ms=N   answers "slow done" after N ms
 //   /env/NAME    the value of env var NAME (404 when unset)
 //   /stream      server-sent events: "data: tick N" every 200 ms, five times
@@ -10,6 +11,7 @@ const crypto = require('crypto');
 const port = Number(process.env.PORT || 5000);
 const release = process.env.SLIPWAY_RELEASE || 'unknown';
 const commit = (process.env.SLIPWAY_COMMIT || 'unknown').slice(0, 7);
+const warmUntil = Date.now() + Number(process.env.WARMUP_SECONDS || 0) * 1000;
 
 function text(res, status, body) {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -20,6 +22,9 @@ const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
     text(res, 200, `hello from ${process.env.SLIPWAY_APP || 'node-hello'} release ${release} commit ${commit}\n`);
+  } else if (url.pathname === '/health') {
+    if (Date.now() < warmUntil) text(res, 503, 'warming up\n');
+    else text(res, 200, 'ok\n');
   } else if (url.pathname === '/slow') {
     setTimeout(() => text(res, 200, 'slow done\n'), Number(url.searchParams.get('ms')) || 0);
   } else if (url.pathname.startsWith('/env/')) {

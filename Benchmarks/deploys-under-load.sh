@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Deploys under load: DEPLOYS consecutive `git push` deploys (empty commits) of node-hello, whose health
+# check on /health fails for the first 3 s of each instance (WARMUP_SECONDS), while a load client keeps
+# 32 keep-alive connections sending GET / back to back, 4 sending GET /slow?ms=1500 and 16 WebSockets
+# echoing a message every 200 ms through the proxy. Prints the deploys' push times and the client's report:
+# answers by release, failed requests by kind, the longest gap between two answers on a connection,
+# WebSocket closes by kind and reconnect times. Exits 1 if a deploy or any request or WebSocket failed.
+# With taskset, the daemon starts pinned to core 0 (so do the builds and the app's instances it starts) and
+# the load client runs on core 1; without it nothing is pinned.
+# KEEP_LOGS=DIR keeps the daemon's log and database and each push's output and times there.
+# Usage: Benchmarks/deploys-under-load.sh [DEPLOYS] [BINARY]   (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploys=${1:-20}
+# The hooks and buildpacks of this checkout, also for a BINARY outside its .build.
+export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
+daemon_cpus= client_pin=()
+if command -v taskset > /dev/null; then daemon_cpus=0 client_pin=(taskset -c 1); fi
+SLIPWAY_BENCH_CPUS=$daemon_cpus source Benchmarks/daemon.sh
+client=
+# daemon.sh's trap, with the load client stopped first.
+trap '[ -z "$client" ] || { kill -TERM $client 2>/dev/null; wait $client 2>/dev/null; }
+    kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null
+    [ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS"; cp -r "$scratch"/{daemon.log,pushes,data/slipway.sqlite} "$KEEP_LOGS"; }
+    rm -rf "$scratch"' EXIT
+
+"$binary" apps:create shop > /dev/null
+"$binary" config:set shop WARMUP_SECONDS=3 > /dev/null
+work=$scratch/work
+cp -r Tests/Fixtures/apps/node-hello "$work"
+cat > "$work/app.json" <<'JSON'
+{
+  "healthchecks": {
+    "web": [
+      { "type": "startup", "path": "/health", "content": "ok", "attempts": 30, "wait": 1, "initialDelay": 0, "timeout": 3 }
+    ]
+  }
+}
+JSON
+git -C "$work" init --quiet --initial-branch=main
+git -C "$work" add --all
+git -C "$work" commit --quiet -m one
+mkdir "$scratch/pushes"
+
+# One push; fails loudly unless its output says the new release is live. Appends "vN start end" to times.
+push() {
+    local out=$scratch/pushes/$1 start end
+    start=$(date +%s.%N)
+    git -C "$work" push "$SLIPWAY_DATA/repos/shop.git" main > "$out" 2>&1 || true
+    end=$(date +%s.%N)
+    local version
+    version=$(grep -o 'shop v[0-9]* is live' "$out" | grep -o 'v[0-9][0-9]*' || true)
+    [ -n "$version" ] || { echo; echo "push $1 did not make a release live:"; cat "$out"; exit 1; }
+    echo "$version $start $end" >> "$scratch/pushes/times"
+}
+push 0
+rm "$scratch/pushes/times"
+
+"${client_pin[@]}" python3 Benchmarks/deploys-under-load.py shop.localhost "$port" 32 4 16 &
+client=$!
+sleep 2
+printf 'deploying:'
+for n in $(seq "$deploys"); do
+    git -C "$work" commit --quiet --allow-empty -m "deploy $n"
+    push "$n"
+    printf ' %s' "$(tail -n 1 "$scratch/pushes/times" | cut -d' ' -f1)"
+done
+echo
+python3 - "$scratch/pushes/times" <<'PY'
+import statistics, sys
+walls = [float(end) - float(start) for _, start, end in (line.split() for line in open(sys.argv[1]))]
+print(f"{len(walls)} deploys, each live; git push took median {statistics.median(walls):.1f}s, max {max(walls):.1f}s")
+PY
+# The last switch's old WebSockets are closed over the next 10 s.
+sleep 12
+kill -TERM "$client"
+status=0
+wait "$client" || status=$?
+client=
+exit "$status"
