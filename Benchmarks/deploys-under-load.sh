@@ -2,7 +2,7 @@
 # Deploys under load: DEPLOYS consecutive `git push` deploys (empty commits) of node-hello, whose health
 # check on /health fails for the first 3 s of each instance (WARMUP_SECONDS), while a load client keeps
 # 32 keep-alive connections sending GET / back to back, 4 sending GET /slow?ms=1500 and 16 WebSockets
-# echoing a message every 200 ms through the proxy. Prints the deploys' push times and the client's report:
+# echoing a message every 200 ms through the proxy. Prints the deploys' push and switch times and the client's report:
 # answers by release, failed requests by kind, the longest gap between two answers on a connection,
 # WebSocket closes by kind and reconnect times. Exits 1 if a deploy or any request or WebSocket failed.
 # With taskset, the daemon starts pinned to core 0 (so do the builds and the app's instances it starts) and
@@ -66,10 +66,18 @@ for n in $(seq "$deploys"); do
     printf ' %s' "$(tail -n 1 "$scratch/pushes/times" | cut -d' ' -f1)"
 done
 echo
-python3 - "$scratch/pushes/times" <<'PY'
-import statistics, sys
-walls = [float(end) - float(start) for _, start, end in (line.split() for line in open(sys.argv[1]))]
+python3 - "$scratch/pushes" "$deploys" <<'PY'
+import re, statistics, sys
+pushes, count = sys.argv[1], int(sys.argv[2])
+walls = [float(end) - float(start) for _, start, end in (line.split() for line in open(f"{pushes}/times"))]
 print(f"{len(walls)} deploys, each live; git push took median {statistics.median(walls):.1f}s, max {max(walls):.1f}s")
+# The verdict line's "switch 0.4ms": from the new set being healthy to the proxy sending it every request.
+unit = {"ms": 1, "µs": 0.001, "s": 1000}
+switches = []
+for n in range(1, count + 1):
+    value, scale = re.search(r"switch ([0-9.]+)(ms|µs|s)\)", open(f"{pushes}/{n}").read()).groups()
+    switches.append(float(value) * unit[scale])
+print(f"switch (healthy -> proxy switched): median {statistics.median(switches):.2f} ms, max {max(switches):.2f} ms")
 PY
 # The last switch's old WebSockets are closed over the next 10 s.
 sleep 12
