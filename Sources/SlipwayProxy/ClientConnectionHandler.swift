@@ -485,22 +485,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         return .bodyTooLarge(most)
     }
 
-    /// A body that grew past the limit as it streamed (chunked, or longer than declared): 413 if the client has
-    /// no answer yet, else the connection is cut. The instance never sees the end of the request.
+    /// A body that grew past the limit as it streamed (chunked, or longer than declared): 413. The instance never
+    /// sees the end of the request.
     private func refuseBody(of exchange: Exchange, context: ChannelHandlerContext) {
-        let forwarding = exchange.forwarding
-        exchange.forwarding = nil
-        forwarding?.connection?.close()
-        exchange.keepAlive = false
-        if exchange.responseHeadSent {
-            exchange.releaseClaim()
-            context.close(promise: nil)
-        } else if !exchange.responseDone {
-            respond(.bodyTooLarge(limits.maxBodyBytes ?? 0), to: exchange, context: context)
-        }
+        abandon(exchange, answering: .bodyTooLarge(limits.maxBodyBytes ?? 0), context: context)
     }
 
-    /// A client that began a request and went silent: 408 if it has no answer yet, else the connection is cut.
+    /// A client that began a request and went silent: 408.
     private func requestStalled(context: ChannelHandlerContext) {
         guard !heldRead else { return }  // the proxy stopped reading, so the silence is not the client's
         guard let exchange else {
@@ -508,6 +499,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         guard !exchange.requestEnded else { return }
+        abandon(exchange, answering: .requestTimeout, context: context)
+    }
+
+    /// Gives up a request the client is still sending: its instance connection closes, and the client gets
+    /// `response` if no answer has started, else the connection is cut.
+    private func abandon(_ exchange: Exchange, answering response: LocalResponse, context: ChannelHandlerContext) {
         let forwarding = exchange.forwarding
         exchange.forwarding = nil
         forwarding?.connection?.close()
@@ -516,7 +513,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             exchange.releaseClaim()
             context.close(promise: nil)
         } else {
-            respond(.requestTimeout, to: exchange, context: context)
+            respond(response, to: exchange, context: context)
         }
     }
 
