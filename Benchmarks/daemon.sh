@@ -1,6 +1,7 @@
 # Sourced by the benchmarks: picks the binary (argument 2, else the release build, else the debug
 # build), starts a daemon with its own data directory on a free loopback port, and stops it and
-# removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA.
+# removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
+# (its hooks and buildpacks, also for a BINARY outside its .build). Defines fixture_work_tree.
 binary=${2:-}
 if [ -z "$binary" ]; then
     binary=.build/release/slipway
@@ -10,6 +11,7 @@ binary=$(realpath "$binary")
 scratch=$(mktemp -d /tmp/slipway-bench-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SLIPWAY_DATA=$scratch/data
+export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid
 # SLIPWAY_BENCH_CPUS pins the daemon (and so its apps) from the start, so it sizes its event loops to match.
 ${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
@@ -17,3 +19,13 @@ ${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
 for _ in $(seq 100); do "$binary" apps >/dev/null 2>&1 && break; sleep 0.1; done
+
+# fixture_work_tree NAME: a git work tree of Tests/Fixtures/apps/NAME at $scratch/work-NAME with one commit;
+# sets work to it.
+fixture_work_tree() {
+    work=$scratch/work-$1
+    cp -r "Tests/Fixtures/apps/$1" "$work"
+    git -C "$work" init --quiet --initial-branch=main
+    git -C "$work" add --all
+    git -C "$work" commit --quiet -m one
+}

@@ -9,11 +9,7 @@ source Benchmarks/daemon.sh
 
 for fixture in node-hello python-hello static-site healthcheck-app; do
     "$binary" apps:create "$fixture" > /dev/null
-    work=$scratch/work-$fixture
-    cp -r "Tests/Fixtures/apps/$fixture" "$work"
-    git -C "$work" init --quiet --initial-branch=main
-    git -C "$work" add --all
-    git -C "$work" commit --quiet -m "round 1"
+    fixture_work_tree "$fixture"
     for round in $(seq "$rounds"); do
         [ "$round" -gt 1 ] && git -C "$work" commit --quiet --allow-empty -m "round $round"
         git -C "$work" push --quiet "$SLIPWAY_DATA/repos/$fixture.git" main 2>&1 | grep -E -- '-----> .* (is live|failed)' | sed 's/^remote: //'

@@ -12,8 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploys=${1:-20}
-# The hooks and buildpacks of this checkout, also for a BINARY outside its .build.
-export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 daemon_cpus= client_pin=()
 if command -v taskset > /dev/null; then daemon_cpus=0 client_pin=(taskset -c 1); fi
 SLIPWAY_BENCH_CPUS=$daemon_cpus source Benchmarks/daemon.sh
@@ -26,8 +24,7 @@ trap '[ -z "$client" ] || { kill -TERM $client 2>/dev/null; wait $client 2>/dev/
 
 "$binary" apps:create shop > /dev/null
 "$binary" config:set shop WARMUP_SECONDS=3 > /dev/null
-work=$scratch/work
-cp -r Tests/Fixtures/apps/node-hello "$work"
+fixture_work_tree node-hello
 cat > "$work/app.json" <<'JSON'
 {
   "healthchecks": {
@@ -37,9 +34,8 @@ cat > "$work/app.json" <<'JSON'
   }
 }
 JSON
-git -C "$work" init --quiet --initial-branch=main
-git -C "$work" add --all
-git -C "$work" commit --quiet -m one
+git -C "$work" add app.json
+git -C "$work" commit --quiet -m "health check on /health"
 mkdir "$scratch/pushes"
 
 # One push; fails loudly unless its output says the new release is live. Appends "vN start end" to times.

@@ -14,11 +14,7 @@ command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk 
 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
 
 "$binary" apps:create shop > /dev/null
-work=$scratch/work
-cp -r Tests/Fixtures/apps/healthcheck-app "$work"
-git -C "$work" init --quiet --initial-branch=main
-git -C "$work" add --all
-git -C "$work" commit --quiet -m one
+fixture_work_tree healthcheck-app
 git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
 read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
     'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')

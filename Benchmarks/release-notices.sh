@@ -15,11 +15,7 @@ source Benchmarks/daemon.sh "" "${3:-}"
 taskset -pc 0 "$daemon" > /dev/null
 
 "$binary" apps:create shop > /dev/null
-work=$scratch/work
-cp -r Tests/Fixtures/apps/version-prompt "$work"
-git -C "$work" init --quiet --initial-branch=main
-git -C "$work" add --all
-git -C "$work" commit --quiet -m one
+fixture_work_tree version-prompt
 git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
 
 taskset -c 1 python3 Benchmarks/release-notices.py "$port" shop.localhost "$daemon" "$SLIPWAY_DATA" \

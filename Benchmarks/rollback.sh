@@ -8,11 +8,7 @@ rounds=${1:-9}
 source Benchmarks/daemon.sh
 
 "$binary" apps:create shop > /dev/null
-work=$scratch/work
-cp -r Tests/Fixtures/apps/healthcheck-app "$work"
-git -C "$work" init --quiet --initial-branch=main
-git -C "$work" add --all
-git -C "$work" commit --quiet -m one
+fixture_work_tree healthcheck-app
 git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
 git -C "$work" commit --quiet --allow-empty -m two
 git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null

@@ -60,6 +60,11 @@ public struct DeploySettings: Sendable {
     public func url(of app: AppName) -> String {
         "http://\(host(of: app))" + (publicPort == 80 ? "" : ":\(publicPort)")
     }
+
+    /// How long the app's old release gets to finish its requests after a switch: its own setting, else the daemon's.
+    public func drainTimeout(of app: App) -> Duration {
+        app.drainTimeout.map(Duration.seconds) ?? drainTimeout
+    }
 }
 
 public enum DeployError: UserFacingError {
@@ -571,15 +576,18 @@ public actor Deployer {
         }
 
         var instances: [Instance] = []
+        var upstreams: [Upstream] = []
         func start(_ batch: Range<Int>) async throws {
-            for index in batch { instances.append(try await supervisor.boot(specs[index])) }
+            for index in batch {
+                let instance = try await supervisor.boot(specs[index])
+                instances.append(instance)
+                upstreams.append(Upstream(host: "127.0.0.1", port: instance.port!))
+            }
         }
         func waitHealthy(_ batch: Range<Int>) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in batch {
-                    let (instance, upstream) = (
-                        instances[index], Upstream(host: "127.0.0.1", port: instances[index].port!)
-                    )
+                    let (instance, upstream) = (instances[index], upstreams[index])
                     let gate = HealthGate(
                         plan: plan,
                         host: settings.host(of: name),
@@ -613,7 +621,7 @@ public actor Deployer {
         }
         do {
             try await step(.health, of: releaseID) {
-                let what = count == 1 ? "web.1" : "each of web.1-\(count)"
+                let what = count == 1 ? "web.1" : "each of \(labels(0..<count))"
                 output.step(
                     plan.isDefault
                         ? "Waiting for \(what) to answer GET / twice in a row (up to 120s)"
@@ -633,7 +641,6 @@ public actor Deployer {
             for instance in instances { await supervisor.stop(instance) }
             throw BootFailure(instance: failed?.label ?? "web.1", cause: failed?.cause ?? error, lastOutput: lastLines)
         }
-        let upstreams = instances.map { Upstream(host: "127.0.0.1", port: $0.port!) }
         let stamp = ReleaseStamp(
             app: name.rawValue,
             release: version.number,
@@ -765,7 +772,7 @@ public actor Deployer {
     /// Drains the replaced set and stops its instances in the background; the push is not held up.
     private func retire(_ replaced: Replaced, of name: AppName, drainRecordedOn releaseID: Int64?) {
         let (previous, replacedSet) = replaced
-        let timeout = ((try? store.app(name).drainTimeout) ?? nil).map { Duration.seconds($0) } ?? settings.drainTimeout
+        let timeout = (try? store.app(name)).map(settings.drainTimeout(of:)) ?? settings.drainTimeout
         let window = settings.webSocketCloseWindow
         let id = UUID()
         drains[id] = Task {

@@ -214,11 +214,10 @@ public struct ProxyDrainCommand: AdminCommand {
 
     public func run(in context: CommandContext) async throws {
         if let seconds { try context.store.setDrainTimeout(Int(seconds), for: app) }
-        let own = try context.store.app(app).drainTimeout
-        let timeout = own.map(Duration.seconds) ?? context.settings.drainTimeout
+        let record = try context.store.app(app)
         context.output.print(
-            "\(app)'s old release gets \(timeout.components.seconds)s to finish its requests after a switch"
-                + (own == nil ? " (the daemon's default)" : "")
+            "\(app)'s old release gets \(context.settings.drainTimeout(of: record).components.seconds)s to finish its"
+                + " requests after a switch" + (record.drainTimeout == nil ? " (the daemon's default)" : "")
                 + "; requests still running then are answered 504"
         )
     }

@@ -5,8 +5,8 @@ import NIOHTTP1
 
 /// The limits the proxy puts on every client, whatever the app.
 public struct ClientLimits: Sendable, Equatable {
-    /// The request's URL and header fields together (names and values); answered 431.
-    /// NIO's parser holds at most 80 KiB of them, so that is the most this can be.
+    /// The request's URL and header fields together (names and values); answered 431. The parser holds a head
+    /// whole while it reads it, so `largestHeaderBytes` (NIO's default) bounds what an operator may allow.
     public var maxHeaderBytes: Int
     /// A request body; answered 413. nil: no limit.
     public var maxBodyBytes: Int?
@@ -23,7 +23,7 @@ public struct ClientLimits: Sendable, Equatable {
         requestTimeout: Duration = .seconds(60),
         idleTimeout: Duration = .seconds(75)
     ) {
-        self.maxHeaderBytes = min(maxHeaderBytes, Self.largestHeaderBytes)
+        self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
@@ -95,13 +95,14 @@ final class ClientSilenceTimer: ChannelInboundHandler, RemovableChannelHandler {
         guard timer == nil else { return }
         let now = NIODeadline.now()
         // Each candidate is at or before its deadline for any later read, since reads only move lastRead on.
-        let candidates = [limits.requestTimeout, limits.idleTimeout].map { timeout in
+        func candidate(_ timeout: Duration) -> NIODeadline {
             let deadline = lastRead + TimeAmount(timeout)
             return deadline > now ? deadline : now + TimeAmount(timeout)
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: candidates.min()!) {
+        let next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout))
+        timer = context.eventLoop.scheduleTask(deadline: next) {
             loopBound.value.fired(context: contextBound.value)
         }
     }

@@ -4,8 +4,15 @@ import NIOHTTP1
 
 extension HTTPHeaders {
     /// The comma-separated tokens of every `Connection` header, lowercased.
-    var connectionTokens: Set<String> {
-        Set(self["connection"].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespaceAndLowercase() })
+    var connectionTokens: [String] {
+        var tokens: [String] = []
+        for (name, value) in self where name.isCaseInsensitively("connection") {
+            for token in value.split(separator: ",") {
+                let token = token.trimmingWhitespaceAndLowercase()
+                if !token.isEmpty { tokens.append(token) }
+            }
+        }
+        return tokens
     }
 
     /// Removes the headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing
@@ -14,7 +21,8 @@ extension HTTPHeaders {
     /// costs one pass over the names and at most one new header list.
     mutating func removeHopByHop(keepingUpgrade: Bool) {
         guard contains(where: { Self.isHopByHop($0.name, keepingUpgrade: keepingUpgrade) }) else { return }
-        let named = namedByConnection
+        // Further names `Connection` lists; usually none, as `keep-alive`, `close` and `upgrade` are handled here.
+        let named = connectionTokens.filter { $0 != "close" && !Self.isHopByHop($0, keepingUpgrade: false) }
         var kept = HTTPHeaders()
         kept.reserveCapacity(count)
         for (name, value) in self where !Self.isHopByHop(name, keepingUpgrade: keepingUpgrade) {
@@ -22,21 +30,6 @@ extension HTTPHeaders {
             kept.add(name: name, value: value)
         }
         self = kept
-    }
-
-    /// Further header names that `Connection` lists as hop-by-hop (RFC 9110 §7.6.1): usually none, since the
-    /// usual tokens (`keep-alive`, `close`, `upgrade`) are handled on their own.
-    private var namedByConnection: [String] {
-        var names: [String] = []
-        for (name, value) in self where name.isCaseInsensitively("connection") {
-            for token in value.split(separator: ",") {
-                let token = token.trimmingWhitespaceAndLowercase()
-                if token != "close" && !token.isEmpty && !Self.isHopByHop(token, keepingUpgrade: false) {
-                    names.append(token)
-                }
-            }
-        }
-        return names
     }
 
     private static func isHopByHop(_ name: String, keepingUpgrade: Bool) -> Bool {
