@@ -1,10 +1,12 @@
 // posix_spawn with POSIX_SPAWN_SETSID, addchdir_np and addclosefrom_np, which need _GNU_SOURCE and so are
-// invisible from Swift's Glibc module.
+// invisible from Swift's Glibc module; and pidfd_open, which only `syscall` (variadic, so not callable from Swift) reaches.
 #define _GNU_SOURCE
 #include "CSlipwaySpawn.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int slipway_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
                   int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid) {
@@ -41,4 +43,8 @@ int slipway_spawn(const char *file, char *const argv[], char *const envp[], cons
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     return result;
+}
+
+int slipway_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -35,13 +35,25 @@ public struct Command: Sendable {
 public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signalled(Int32)
+    /// An adopted process ended: it is not our child, so its status went to its parent.
+    case unknown
 
     public var succeeded: Bool { self == .exited(0) }
+
+    /// The status as a shell reports it: 128 + n for a kill by signal n, 255 when unknown.
+    public var shellCode: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signalled(let signal): 128 + signal
+        case .unknown: 255
+        }
+    }
 
     public var description: String {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signalled(let signal): "was killed by signal \(signal)"
+        case .unknown: "ended (an earlier daemon started it, so how is not known)"
         }
     }
 }
@@ -60,27 +72,57 @@ public enum SpawnError: UserFacingError {
     }
 }
 
-/// A started child process, leader of its own process group.
+/// A started child process, leader of its own process group; or a process an earlier daemon started
+/// and this one adopted.
 public final class ChildProcess: Sendable {
     public let pid: pid_t
+    /// When the process started (see `ProcessTable.startTime`): with the pid, its identity.
+    public let startTime: UInt64?
     private let exit: Task<ExitStatus, Never>
     private let ended = ExitRecord()
 
-    fileprivate init(pid: pid_t) {
+    /// `waitForEnd` blocks until the process ends, so it gets a thread of its own rather than a cooperative-pool thread.
+    private init(pid: pid_t, startTime: UInt64?, waitForEnd: @escaping @Sendable () -> ExitStatus) {
         self.pid = pid
+        self.startTime = startTime
         let ended = self.ended
-        // waitpid blocks, so it gets a thread of its own rather than a cooperative-pool thread.
         self.exit = Task {
             await withCheckedContinuation { continuation in
                 Thread {
-                    var status: Int32 = 0
-                    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-                    let low = status & 0x7f
-                    let exitStatus: ExitStatus = low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
+                    let exitStatus = waitForEnd()
                     ended.status.withLock { $0 = exitStatus }
                     continuation.resume(returning: exitStatus)
                 }.start()
             }
+        }
+    }
+
+    /// Our own child: reaped with waitpid, which gives its status.
+    fileprivate convenience init(child pid: pid_t) {
+        // Read before the waiter can reap it; a child that already exited is a zombie and still has its stat.
+        self.init(pid: pid, startTime: ProcessTable.startTime(of: pid)) {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            let low = status & 0x7f
+            return low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
+        }
+    }
+
+    /// Takes over a process an earlier daemon started, if `pid` is still that process (it started at
+    /// `startTime`). It is not our child, so a pidfd tells when it ends.
+    public static func adopt(pid: pid_t, startTime: UInt64) -> ChildProcess? {
+        let pidfd = slipway_pidfd_open(pid)
+        guard pidfd >= 0 else { return nil }
+        // Checked while the pidfd is held: the process it refers to can no longer be replaced by a reuse of its pid.
+        guard ProcessTable.startTime(of: pid) == startTime, ProcessTable.isRunning(pid) else {
+            Glibc.close(pidfd)
+            return nil
+        }
+        return ChildProcess(pid: pid, startTime: startTime) {
+            var ended = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            while poll(&ended, 1, -1) == -1 && errno == EINTR {}
+            Glibc.close(pidfd)
+            return .unknown
         }
     }
 
@@ -204,7 +246,7 @@ public enum Spawner {
             }
         }
         guard result == 0 else { throw SpawnError.couldNotStart(command.executable, errno: result) }
-        return ChildProcess(pid: pid)
+        return ChildProcess(child: pid)
     }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

@@ -89,6 +89,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var idleTimeout: Int?
 
+    @Flag(
+        help: """
+            Stop every app instance when the daemon stops (env SLIPWAY_STOP_APPS=1). Without it, apps keep \
+            running and the next daemon adopts them.
+            """
+    )
+    var stopApps = false
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
@@ -121,7 +129,8 @@ struct ServeCommand: AsyncParsableCommand {
             bootBatch: max(
                 1,
                 try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: CPUs.available)
-            )
+            ),
+            stopApps: stopApps || environment["SLIPWAY_STOP_APPS"] == "1"
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info

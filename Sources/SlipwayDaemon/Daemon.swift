@@ -30,6 +30,8 @@ public struct DaemonConfiguration: Sendable {
     public var keepReleases: Int
     public var clientLimits: ClientLimits
     public var bootBatch: Int
+    /// Whether stopping the daemon stops the apps too; by default they keep running, to be adopted.
+    public var stopApps: Bool
 
     public init(
         data: DataDirectory,
@@ -43,7 +45,8 @@ public struct DaemonConfiguration: Sendable {
         stopGrace: Duration,
         keepReleases: Int,
         clientLimits: ClientLimits,
-        bootBatch: Int
+        bootBatch: Int,
+        stopApps: Bool
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -57,6 +60,7 @@ public struct DaemonConfiguration: Sendable {
         self.keepReleases = keepReleases
         self.clientLimits = clientLimits
         self.bootBatch = bootBatch
+        self.stopApps = stopApps
     }
 }
 
@@ -113,18 +117,26 @@ public enum Daemon {
             logger: logger
         )
         let proxy = ProxyServer(router: router, logger: logger, limits: configuration.clientLimits)
+        // Before the proxy listens, so that its first request already finds the apps an earlier daemon left running.
+        let adoption = ContinuousClock.now
+        await deployer.adopt()
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
         } catch {
             throw DaemonError.cannotListen("\(error)")
         }
+        logger.info(
+            "apps adopted, proxy listening",
+            metadata: ["adoption.duration": "\(ContinuousClock.now - adoption)"]
+        )
         let dispatcher = CommandDispatcher(deployer: deployer, store: store, settings: settings, logger: logger)
         let gate = AccessGate(store: store, dispatcher: dispatcher, settings: settings)
         let control = ControlServer(path: data.controlSocket, dispatcher: dispatcher, gate: gate, logger: logger)
+        // A graceful shutdown stops them last to first: the control socket first (a deploy under way is
+        // cancelled and tells its pusher, through the SSH session that is still up), the proxy last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ProxyService(proxy: proxy)),
-            .init(service: DeployerService(deployer: deployer)),
-            .init(service: ControlService(server: control)),
+            .init(service: DeployerService(deployer: deployer, stopApps: configuration.stopApps)),
         ]
         if let address = configuration.ssh {
             let ssh = try SSHServer(
@@ -136,6 +148,7 @@ public enum Daemon {
             )
             services.append(.init(service: SSHService(server: ssh, logger: logger)))
         }
+        services.append(.init(service: ControlService(server: control)))
 
         let group = ServiceGroup(
             configuration: .init(
@@ -201,13 +214,15 @@ enum InstanceRecorder {
     static func record(_ event: InstanceEvent, of instance: Instance, in store: AppDatabase, logger: Logger) {
         do {
             switch event {
-            case .started(let pid):
+            case .started(let pid, let startTime):
                 _ = try store.recordInstance(
                     InstanceRecord(
                         app: instance.spec.app,
                         release: instance.spec.release,
                         processType: instance.spec.processType,
+                        processIndex: instance.spec.index,
                         pid: pid,
+                        startTime: startTime,
                         port: instance.port
                     )
                 )
@@ -235,11 +250,12 @@ struct ProxyService: Service {
 
 struct DeployerService: Service {
     let deployer: Deployer
+    let stopApps: Bool
 
     func run() async throws {
         await deployer.restore()
         try? await gracefulShutdown()
-        await deployer.shutdown()
+        await deployer.shutdown(stopApps: stopApps)
     }
 }
 

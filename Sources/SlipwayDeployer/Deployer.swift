@@ -115,6 +115,10 @@ public actor Deployer {
     private var workers: [AppName: [Instance]] = [:]
     /// Drains in progress, so that a shutdown lets them finish.
     private var drains: [UUID: Task<Void, Never>] = [:]
+    /// Apps `adopt` could not give their whole scale, for `restore` to complete.
+    private var incomplete: Set<AppName> = []
+    /// The stop of what an earlier daemon left, started by `adopt`.
+    private var leftoverStop: Task<Void, Never>?
 
     struct ServingRelease {
         var release: Release
@@ -186,53 +190,166 @@ public actor Deployer {
 
     // MARK: Start and stop of the daemon
 
-    /// After a daemon start: deploys that were cut off are failed, and every live release boots again.
-    public func restore() async {
+    /// The first thing a starting daemon does, before the proxy listens, so that apps answer again at
+    /// once: it puts right what an earlier daemon left. Interrupted deploys fail. Instances of each live
+    /// release that still run (the same process: pid and start time) and pass one health check are adopted
+    /// and routed to again, without a restart. Every other process an earlier daemon started for an app
+    /// (an old release's instance, an unfinished build) is stopped; `restore` finishes that in the background.
+    public func adopt() async {
         do {
-            let interrupted = try store.failInterruptedReleases()
-            // Instances a daemon that died left behind: stopped, so that they hold no port or old code.
-            for instance in try store.runningInstances() {
-                let app = try AppName(validating: instance.appName)
-                if await supervisor.stopLeftover(
-                    pid: instance.pid,
-                    app: app,
-                    release: ReleaseVersion(instance.releaseNumber)
-                ) {
-                    logger.warning(
-                        "stopped an instance left by a previous daemon",
-                        metadata: ["app.name": "\(app)", "instance.pid": "\(instance.pid)"]
-                    )
-                }
-                try store.setInstanceStatus(pid: instance.pid, .stopped)
+            for release in try store.failInterruptedDeploys() {
+                logger.warning(
+                    "interrupted deploy marked failed",
+                    metadata: ["app.name": "\(release.appName)", "release.number": "\(release.number)"]
+                )
             }
-            if interrupted > 0 {
-                logger.warning("interrupted deploys marked failed", metadata: ["count": "\(interrupted)"])
-            }
+            var adopted: [Instance] = []
             for app in try store.apps() {
-                let name = app.appName
-                try applyRoutes(of: name)
-                guard let release = try store.liveRelease(of: name) else { continue }
-                let output = DeployOutput { [logger] line in logger.info("restore", metadata: ["output": "\(line)"]) }
-                do {
-                    let serving = try await boot(release, of: name, output: output, recordedOn: nil)
-                    _ = await serve(serving, of: name)
-                    try await replaceWorkers(with: release, of: name, output: output)
-                } catch {
-                    logger.error(
-                        "could not boot the live release again",
-                        metadata: [
-                            "app.name": "\(name)", "release.number": "\(release.number)", "error": "\(error)",
-                        ]
-                    )
-                }
+                try applyRoutes(of: app.appName)
+                adopted += await adoptLiveInstances(of: app)
+            }
+            let kept = Set(adopted.map(\.pid))
+            for record in try store.runningInstances() where !kept.contains(record.pid) {
+                try store.setInstanceStatus(pid: record.pid, .stopped)
+            }
+            let leftovers = ProcessTable.processes(carrying: ["SLIPWAY_DATA": settings.data.root])
+                .filter { $0.environment["SLIPWAY_RELEASE"] != nil && !kept.contains($0.session) }
+            leftoverStop = Task { [supervisor] in
+                await supervisor.stopLeftovers(processGroups: Set(leftovers.map(\.processGroup)))
+            }
+            if !leftovers.isEmpty {
+                logger.warning(
+                    "stopping processes an earlier daemon left",
+                    metadata: ["count": "\(leftovers.count)", "pids": "\(leftovers.map(\.pid))"]
+                )
             }
         } catch {
-            logger.error("could not restore apps", metadata: ["error": "\(error)"])
+            logger.error("could not adopt the running apps", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Waits for drains in progress, then stops every instance.
-    public func shutdown() async {
+    /// The instances of `app`'s live release that an earlier daemon started and that still run and answer:
+    /// adopted, routed to (web) and tracked (workers). An app with fewer than its scale is noted for `restore`.
+    private func adoptLiveInstances(of app: App) async -> [Instance] {
+        let name = app.appName
+        guard let release = try? store.liveRelease(of: name), let tree = release.tree,
+            let records = try? store.runningInstances(of: name).filter({ $0.releaseNumber == release.number })
+        else { return [] }
+        func adopt(_ type: String) async -> [Instance] {
+            guard let command = release.processTypeCommands[type] else { return [] }
+            var adopted: [Instance] = []
+            for index in stride(from: 1, through: max(type == "web" ? 1 : 0, app.scale(of: type)), by: 1) {
+                guard let record = records.last(where: { $0.processType == type && $0.processIndex == index }),
+                    let startTime = record.startTime,
+                    let spec = try? processSpec(
+                        release,
+                        of: name,
+                        type: type,
+                        index: index,
+                        command: command,
+                        tree: tree
+                    ),
+                    let instance = await supervisor.adopt(
+                        spec,
+                        pid: record.pid,
+                        startTime: UInt64(startTime),
+                        port: record.port
+                    )
+                else { continue }
+                adopted.append(instance)
+            }
+            return adopted
+        }
+
+        let web = await answering(await adopt("web"), of: name, tree: tree)
+        if !web.isEmpty {
+            let set = UpstreamSet(
+                release: ReleaseStamp(
+                    app: name.rawValue,
+                    release: release.number,
+                    commit: release.commitID ?? "",
+                    deployedAt: release.finishedAt ?? Date()
+                ),
+                upstreams: web.map { Upstream(host: "127.0.0.1", port: $0.port!) }
+            )
+            live[name] = ServingRelease(release: release, instances: web, set: set)
+            router.activate(set, for: name.rawValue)
+        }
+        var workerInstances: [Instance] = []
+        for type in release.processTypeCommands.keys.sorted() where type != "web" && type != "release" {
+            let adopted = await adopt(type)
+            workerInstances += adopted
+            if adopted.count < app.scale(of: type) { incomplete.insert(name) }
+        }
+        workers[name] = workerInstances
+        if web.count < max(1, app.scale(of: "web")) { incomplete.insert(name) }
+        return web + workerInstances
+    }
+
+    /// The adopted web instances that pass one try of the app's first health check; the others are stopped.
+    private func answering(_ instances: [Instance], of name: AppName, tree: ReleaseVersion) async -> [Instance] {
+        let check = ((try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard)
+            .checks.first
+        let host = settings.host(of: name)
+        return await withTaskGroup(of: Instance?.self) { group in
+            for instance in instances {
+                group.addTask { [supervisor] in
+                    let result = await HealthProbe.get(
+                        Upstream(host: "127.0.0.1", port: instance.port!),
+                        path: check?.path ?? "/",
+                        host: host,
+                        timeout: min(check?.timeout ?? .seconds(1), .seconds(1))
+                    )
+                    guard result.passes(content: check?.content) else {
+                        await supervisor.stop(instance)
+                        return nil
+                    }
+                    return instance
+                }
+            }
+            var answering: [Instance] = []
+            for await instance in group { if let instance { answering.append(instance) } }
+            return answering.sorted { $0.spec.index < $1.spec.index }
+        }
+    }
+
+    /// After `adopt`, in the background: the leftovers are stopped, unfinished and surplus release trees
+    /// removed, and each app that could not be adopted whole gets a complete new set of instances of its
+    /// live release, switched to like a restart (the adopted ones serve until then).
+    public func restore() async {
+        await leftoverStop?.value
+        guard let apps = try? store.apps() else { return }
+        for app in apps { _ = pruneTrees(of: app.appName) }
+        for name in incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
+            await lock(name, output: DeployOutput { _ in })
+            defer { locks.release(name) }
+            let output = DeployOutput { [logger] line in
+                logger.info("restore", metadata: ["app.name": "\(name)", "output": "\(line)"])
+            }
+            do {
+                guard let release = try store.liveRelease(of: name) else { continue }
+                if (live[name]?.instances.count ?? 0) < max(1, try store.app(name).scale(of: "web")) {
+                    let serving = try await boot(release, of: name, output: output, recordedOn: nil)
+                    if let replaced = await serve(serving, of: name) {
+                        retire(replaced, of: name, drainRecordedOn: nil)
+                    }
+                }
+                try await replaceWorkers(with: release, of: name, output: output)
+            } catch {
+                logger.error(
+                    "could not boot the live release again",
+                    metadata: ["app.name": "\(name)", "error": "\(error)"]
+                )
+            }
+        }
+        incomplete = []
+    }
+
+    /// On the daemon's way out (a deploy under way has been cancelled and its pusher told by now). By default
+    /// the apps keep running, drains included, for the next daemon to adopt or finish; with `stopApps`,
+    /// drains finish and every instance stops.
+    public func shutdown(stopApps: Bool) async {
+        guard stopApps else { return }
         for drain in drains.values { await drain.value }
         await supervisor.stopAll()
     }
@@ -518,7 +635,7 @@ public actor Deployer {
             releaseDirectory: settings.data.release(name, version),
             cacheDirectory: settings.data.cache(name),
             config: release.configValues,
-            baseEnvironment: settings.baseEnvironment
+            baseEnvironment: settings.baseEnvironment.merging(markers(of: release, of: name)) { $1 }
         )
 
         try await step(.checkout, of: releaseID) {
@@ -668,20 +785,29 @@ public actor Deployer {
         try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
         var environment = settings.baseEnvironment
         environment.merge(release.configValues) { _, config in config }
-        environment["SLIPWAY_RELEASE"] = release.version.description
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
-        environment["SLIPWAY_APP"] = name.rawValue
+        environment.merge(markers(of: release, of: name)) { _, marker in marker }
         environment["HTTP_FORWARDED_COUNT"] = "1"
         environment["DYNO"] = "\(type).\(index)"
         return InstanceSpec(
             app: name,
             release: release.version,
             processType: type,
+            index: index,
             command: command,
             directory: settings.data.release(name, tree),
             environment: environment,
             logFile: settings.data.logs(name) + "/\(type).\(index).log"
         )
+    }
+
+    /// Every process of a release (its build, release phase and instances) carries these, so that a
+    /// starting daemon finds what an earlier one left (`adopt`).
+    private func markers(of release: Release, of name: AppName) -> [String: String] {
+        [
+            "SLIPWAY_DATA": settings.data.root, "SLIPWAY_APP": name.rawValue,
+            "SLIPWAY_RELEASE": release.version.description,
+        ]
     }
 
     /// Step 5: the Procfile's `release:` command (migrations), once, with the release's build and
@@ -879,7 +1005,7 @@ public actor Deployer {
     }
 
     static func reason(for error: any Error) -> Reason {
-        if error is CancellationError { return Reason(headline: AppDatabase.interruptedReason) }
+        if error is CancellationError { return Reason(headline: AppDatabase.interruptedReason()) }
         guard let failure = error as? BootFailure else { return Reason(headline: error.userMessage) }
         let tail =
             failure.lastOutput.isEmpty

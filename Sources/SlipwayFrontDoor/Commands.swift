@@ -555,7 +555,7 @@ public struct PsCommand: AdminCommand {
         if instances.isEmpty { context.output.print("(none running)") }
         for instance in instances {
             context.output.print(
-                "\(instance.processType)  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
+                "\(instance.processType).\(instance.processIndex)  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
                     + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
                     + "  since \(Format.timestamp(instance.startedAt))"
             )
@@ -564,6 +564,8 @@ public struct PsCommand: AdminCommand {
 }
 
 struct InstanceSummary: Codable {
+    /// `web.1`, as DYNO names it.
+    var name: String
     var processType: String
     var release: String
     var status: String
@@ -572,6 +574,7 @@ struct InstanceSummary: Codable {
     var startedAt: Date
 
     init(_ record: InstanceRecord) {
+        name = "\(record.processType).\(record.processIndex)"
         processType = record.processType
         release = "v\(record.releaseNumber)"
         status = record.status.rawValue

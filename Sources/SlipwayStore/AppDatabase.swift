@@ -149,6 +149,12 @@ public final class AppDatabase: Sendable {
                 t.add(column: "stickySessions", .boolean).notNull().defaults(to: false)
             }
         }
+        migrator.registerMigration("v5 instance identity for adoption") { db in
+            try db.alter(table: "instance") { t in
+                t.add(column: "processIndex", .integer).notNull().defaults(to: 1)
+                t.add(column: "startTime", .integer)
+            }
+        }
         return migrator
     }
 
@@ -419,20 +425,35 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// Why a deploy that the daemon's stop cut off failed.
-    public static let interruptedReason = "the Slipway daemon stopped during this deploy; push again"
+    /// Why a deploy that the daemon's stop cut off failed (`during`: the step it was in, if known).
+    public static func interruptedReason(during step: DeployStep? = nil) -> String {
+        "interrupted: the Slipway daemon stopped during " + (step.map { "the \($0) step" } ?? "this deploy")
+            + "; push again"
+    }
 
-    /// A daemon that died mid-deploy left releases half done: they failed, the live one stays live.
-    public func failInterruptedReleases() throws -> Int {
+    /// A daemon that died mid-deploy left releases half done and steps open, all in one transaction: the
+    /// releases failed as interrupted (the live one stays live), and each open step failed. Returns the
+    /// interrupted releases.
+    public func failInterruptedDeploys() throws -> [Release] {
         try write { db in
+            let interrupted = try Release.filter(
+                [ReleaseStatus.building, ReleaseStatus.deploying].contains(Column("status"))
+            ).fetchAll(db)
+            let now = Date()
+            for release in interrupted {
+                let open = try DeployEvent.filter(Column("releaseID") == release.id && Column("finishedAt") == nil)
+                    .order(Column("id").desc).fetchOne(db)
+                try db.execute(
+                    sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE id = ?",
+                    arguments: [ReleaseStatus.failed, Self.interruptedReason(during: open?.step), now, release.id]
+                )
+            }
             try db.execute(
-                sql: "UPDATE release SET status = ?, failureReason = ?, finishedAt = ? WHERE status IN (?, ?)",
-                arguments: [
-                    ReleaseStatus.failed, Self.interruptedReason, Date(),
-                    ReleaseStatus.building, ReleaseStatus.deploying,
-                ]
+                sql: "UPDATE deployEvent SET outcome = ?, detail = COALESCE(detail, ?), finishedAt = ? "
+                    + "WHERE finishedAt IS NULL",
+                arguments: [StepOutcome.failed, "interrupted: the Slipway daemon stopped", now]
             )
-            return db.changesCount
+            return interrupted
         }
     }
 

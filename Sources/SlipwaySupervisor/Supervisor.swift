@@ -11,6 +11,8 @@ public struct InstanceSpec: Sendable {
     public var app: AppName
     public var release: ReleaseVersion
     public var processType: String
+    /// n of `web.n`: which of the type's instances this is.
+    public var index: Int
     /// The Procfile command: a shell command line, as on Heroku.
     public var command: String
     public var directory: String
@@ -23,6 +25,7 @@ public struct InstanceSpec: Sendable {
         app: AppName,
         release: ReleaseVersion,
         processType: String,
+        index: Int = 1,
         command: String,
         directory: String,
         environment: [String: String],
@@ -31,6 +34,7 @@ public struct InstanceSpec: Sendable {
         self.app = app
         self.release = release
         self.processType = processType
+        self.index = index
         self.command = command
         self.directory = directory
         self.environment = environment
@@ -41,7 +45,7 @@ public struct InstanceSpec: Sendable {
 
 /// What happened to an instance, for the daemon to record.
 public enum InstanceEvent: Sendable, Equatable {
-    case started(pid: Int32)
+    case started(pid: Int32, startTime: UInt64?)
     case serving
     case crashed(ExitStatus, restartIn: Duration?)
     case stopped(ExitStatus)
@@ -128,7 +132,28 @@ public actor Supervisor {
                 "instance.pid": "\(child.pid)", "instance.port": "\(port.map(String.init) ?? "-")",
             ]
         )
-        observer(instance, .started(pid: child.pid))
+        observer(instance, .started(pid: child.pid, startTime: child.startTime))
+        watch(instance, child: child)
+        return instance
+    }
+
+    /// Takes over an instance an earlier daemon started, if `pid` is still that process (it started at
+    /// `startTime`), without restarting it. It was serving, so it serves on: a crash restarts it from `spec` on `port`.
+    public func adopt(_ spec: InstanceSpec, pid: Int32, startTime: UInt64, port: Int?) -> Instance? {
+        guard let child = ChildProcess.adopt(pid: pid, startTime: startTime) else { return nil }
+        let instance = Instance(spec: spec, port: port, child: child)
+        instance.withState {
+            $0.phase = .serving
+            $0.servingSince = .now
+        }
+        instances[ObjectIdentifier(instance)] = instance
+        logger.info(
+            "instance adopted",
+            metadata: [
+                "app.name": "\(spec.app)", "release.number": "\(spec.release.number)",
+                "instance.pid": "\(pid)", "instance.port": "\(port.map(String.init) ?? "-")",
+            ]
+        )
         watch(instance, child: child)
         return instance
     }
@@ -168,31 +193,16 @@ public actor Supervisor {
         }
     }
 
-    /// Stops what is left of an instance a previous daemon started and never saw stop (it died
-    /// first). The pid is signalled only if that process still carries the instance's identity,
-    /// since a pid can be reused.
-    public nonisolated func stopLeftover(pid: Int32, app: AppName, release: ReleaseVersion) async -> Bool {
-        guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else {
-            return false
-        }
-        let variables = Set(environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
-        guard variables.contains("SLIPWAY_APP=\(app)"), variables.contains("SLIPWAY_RELEASE=\(release)") else {
-            return false
-        }
-        kill(-pid, SIGTERM)
-        for _ in 0..<Int(stopGrace / .milliseconds(100)) where Self.isRunning(pid) {
+    /// Stops process groups an earlier daemon left and nobody adopted (instances of a release that is no
+    /// longer live, a build it never finished): SIGTERM, then SIGKILL for what still runs after the grace period.
+    public nonisolated func stopLeftovers(processGroups: Set<pid_t>) async {
+        guard !processGroups.isEmpty else { return }
+        for group in processGroups { kill(-group, SIGTERM) }
+        let deadline = ContinuousClock.now + stopGrace
+        while ContinuousClock.now < deadline, processGroups.contains(where: ProcessTable.isRunning) {
             try? await Task.sleep(for: .milliseconds(100))
         }
-        kill(-pid, SIGKILL)
-        return true
-    }
-
-    /// Not someone else's child, so no waitpid: /proc says whether it still runs (a zombie does not).
-    private static func isRunning(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let afterName = stat.lastIndex(of: ")")
-        else { return false }
-        return !stat[afterName...].hasPrefix(") Z")
+        for group in processGroups { kill(-group, SIGKILL) }
     }
 
     /// The last `count` lines the instance wrote, for failure messages.
@@ -232,7 +242,7 @@ public actor Supervisor {
             do {
                 let replacement = try Self.spawn(instance.spec, port: instance.port)
                 instance.withState { $0.child = replacement }
-                observer(instance, .started(pid: replacement.pid))
+                observer(instance, .started(pid: replacement.pid, startTime: replacement.startTime))
                 watch(instance, child: replacement)
             } catch {
                 logger.error(

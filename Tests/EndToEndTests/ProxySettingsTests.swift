@@ -43,7 +43,7 @@ import Testing
             // A request slower than the app's 1 s drain timeout, running across a deploy, is cut off with 504.
             let slow = Task {
                 try HTTPConnection(port: daemon.port).get(
-                    "/slow?ms=6000",
+                    "/slow?ms=60000",
                     host: "shop.localhost",
                     headers: ["Cookie": cookie]
                 )

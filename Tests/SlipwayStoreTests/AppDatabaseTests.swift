@@ -67,10 +67,20 @@ import Testing
         _ = try store.createApp(shop)
         let v2 = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil, cause: "local")
         try store.markLive(v2.id!, of: shop)
-        _ = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil, cause: "local")
-        #expect(try store.failInterruptedReleases() == 1)
+        let v3 = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil, cause: "local")
+        try store.finishStep(try store.startStep(.build, of: v3.id!), outcome: .succeeded)
+        _ = try store.startStep(.health, of: v3.id!)
+        #expect(try store.failInterruptedDeploys().map(\.number) == [3])
         let statuses = try store.history(of: shop).map(\.release.status)
         #expect(statuses == [.failed, .live, .initial])
+        let interrupted = try store.release(ReleaseVersion(3), of: shop)
+        #expect(
+            interrupted.release.failureReason
+                == "interrupted: the Slipway daemon stopped during the health step; push again"
+        )
+        #expect(interrupted.events.map(\.outcome) == [.succeeded, .failed])
+        #expect(interrupted.events.allSatisfy { $0.finishedAt != nil })
+        #expect(try store.failInterruptedDeploys().isEmpty)
     }
 
     @Test func unknownAppsAndReleasesAreClearErrors() throws {

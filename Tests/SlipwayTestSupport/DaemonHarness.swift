@@ -71,9 +71,33 @@ public final class DaemonHarness: Sendable {
         try await run("git", ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"], in: workTree)
     }
 
-    /// SIGTERM, then wait; the daemon stops its instances on the way out.
-    public func stop() async {
+    /// SIGTERM, then wait. The daemon leaves its apps running, as in production; unless `leavingApps`
+    /// (for a test that restarts the daemon to adopt them), they are stopped here by their process ids.
+    public func stop(leavingApps: Bool = false) async {
         _ = await process.stop(grace: .seconds(20))
+        if !leavingApps { await stopApps() }
+    }
+
+    /// SIGKILL: the daemon dies at once, as in a crash; its apps run on.
+    public func kill() async {
+        process.signalGroup(SIGKILL)
+        _ = await process.waitForExit()
+    }
+
+    /// The processes the daemon started for its apps (instances, builds) that still run.
+    public func appProcesses() -> [ProcessTable.Entry] {
+        ProcessTable.processes(carrying: ["SLIPWAY_DATA": data])
+    }
+
+    /// Stops every process the daemon started for its apps: SIGTERM to each group, SIGKILL after 5 s.
+    public func stopApps() async {
+        let groups = Set(appProcesses().map(\.processGroup))
+        for group in groups { Glibc.kill(-group, SIGTERM) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, !appProcesses().isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for group in Set(appProcesses().map(\.processGroup)).union(groups) { Glibc.kill(-group, SIGKILL) }
     }
 
     public func remove() { directory.remove() }

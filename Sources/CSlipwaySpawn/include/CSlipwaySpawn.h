@@ -9,4 +9,7 @@
 int slipway_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
                   int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid);
 
+/// A pidfd for `pid` (readable once the process has ended, whoever its parent is), or -1 with errno set.
+int slipway_pidfd_open(pid_t pid);
+
 #endif

@@ -178,11 +178,7 @@ final class SSHProgramRelay {
     private func reportIfDone() {
         guard !reported, openOutputs == 0, let exitStatus else { return }
         reported = true
-        // A program killed by signal n ends the session with 128 + n, as a shell reports it.
-        switch exitStatus {
-        case .exited(let code): session?.programFinished(status: code)
-        case .signalled(let signal): session?.programFinished(status: 128 + signal)
-        }
+        session?.programFinished(status: exitStatus.shellCode)
     }
 }
 

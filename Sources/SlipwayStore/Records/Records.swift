@@ -159,17 +159,31 @@ public struct InstanceRecord: Sendable, Codable, Equatable, FetchableRecord, Mut
     public var appName: String
     public var releaseNumber: Int
     public var processType: String
+    /// n of `web.n`: which of the type's instances this is.
+    public var processIndex: Int
     public var pid: Int32
+    /// When the process started, in clock ticks since boot: with the pid, how a later daemon knows it is still this instance.
+    public var startTime: Int64?
     public var port: Int?
     public var status: InstanceStatus
     public var startedAt: Date
     public var stoppedAt: Date?
 
-    public init(app: AppName, release: ReleaseVersion, processType: String, pid: Int32, port: Int?) {
+    public init(
+        app: AppName,
+        release: ReleaseVersion,
+        processType: String,
+        processIndex: Int,
+        pid: Int32,
+        startTime: UInt64?,
+        port: Int?
+    ) {
         appName = app.rawValue
         releaseNumber = release.number
         self.processType = processType
+        self.processIndex = processIndex
         self.pid = pid
+        self.startTime = startTime.map { Int64(clamping: $0) }
         self.port = port
         status = .booting
         startedAt = Date()

@@ -1,0 +1,54 @@
+// ProcessTable: what /proc says about a process that may not be our child: its start time (which,
+// with the pid, tells a process from a later one that reuses the pid), whether it still runs, and
+// which processes carry given environment variables.
+import Foundation
+
+public enum ProcessTable {
+    /// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or nil if there is no such process.
+    public static func startTime(of pid: pid_t) -> UInt64? {
+        guard let fields = statFields(of: pid), fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// Whether `pid` runs (a zombie has ended, even if nobody reaped it yet).
+    public static func isRunning(_ pid: pid_t) -> Bool {
+        guard let state = statFields(of: pid)?.first else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    /// A process whose environment carries some given variables.
+    public struct Entry: Sendable, Equatable {
+        public var pid: pid_t
+        public var processGroup: pid_t
+        public var session: pid_t
+        public var environment: [String: String]
+    }
+
+    /// The running processes (of this user: others' environments cannot be read) whose environment
+    /// holds every one of `variables`, with those values.
+    public static func processes(carrying variables: [String: String]) -> [Entry] {
+        let wanted = variables.map { "\($0.key)=\($0.value)" }
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
+        return pids.compactMap { pid in
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { return nil }
+            let lines = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard wanted.allSatisfy(lines.contains), let fields = statFields(of: pid), fields.count > 3,
+                fields[0] != "Z", let group = pid_t(fields[2]), let session = pid_t(fields[3])
+            else { return nil }
+            var environment: [String: String] = [:]
+            for line in lines {
+                guard let equals = line.firstIndex(of: "=") else { continue }
+                environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
+            return Entry(pid: pid, processGroup: group, session: session, environment: environment)
+        }
+    }
+
+    /// The fields of /proc/PID/stat after the command name (which may hold spaces): state first.
+    private static func statFields(of pid: pid_t) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let nameEnd = stat.lastIndex(of: ")")
+        else { return nil }
+        return stat[stat.index(after: nameEnd)...].split(separator: " ")
+    }
+}

@@ -1,0 +1,165 @@
+// Fault injection against a real daemon: it is killed (SIGKILL) or stopped (SIGTERM) with apps running
+// and in the middle of each deploy step that can be held open, then started again on the same data.
+// Apps keep serving across it, the restarted daemon adopts the same processes, and every interrupted
+// deploy is cleaned up.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct CrashSafetyTests {
+    @Test func appsOutliveAKilledOrStoppedDaemonAndAreAdoptedWithoutARestart() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            #expect(try await daemon.cli(["ps:scale", "shop", "web=2"]).status.succeeded)
+            let before = try await servingInstances(of: daemon)
+            #expect(before.count == 2)
+
+            var current = daemon
+            for (round, crash) in [true, false].enumerated() {
+                if crash { await current.kill() } else { await current.stop(leavingApps: true) }
+                // No daemon: the instances, each in its own session, still answer on their own ports.
+                for instance in before {
+                    let direct = try HTTPConnection(port: instance.port).get("/", host: "shop.localhost")
+                    #expect(direct.body.hasPrefix("hello from shop release v2"), "round \(round): \(direct.body)")
+                }
+                let started = ContinuousClock.now
+                current = try await DaemonHarness(restartingIn: current)
+                try await waitUntil("shop answers through the restarted daemon") {
+                    (try? HTTPConnection(port: current.port).get("/", host: "shop.localhost").status) == 200
+                }
+                print("round \(round): shop answered \(ContinuousClock.now - started) after the daemon was started")
+                #expect(try await servingInstances(of: current) == before, "adopted, not restarted")
+                let dynos = try (0..<6).map { _ in
+                    try HTTPConnection(port: current.port).get("/env/DYNO", host: "shop.localhost").body
+                }
+                #expect(Set(dynos) == ["web.1", "web.2"])
+            }
+
+            // The adopted instances are a release like any other: the next deploy retires and stops them.
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)
+            let push = try await current.push(work, app: "shop")
+            #expect(push.output.contains("shop v3 is live"), "\(push.output)")
+            try await waitUntil("the adopted v2 instances stopped") {
+                before.allSatisfy { !ProcessTable.isRunning($0.pid) }
+            }
+            await current.stop()
+            #expect(current.appProcesses().isEmpty)
+        }
+    }
+
+    @Test func stopAppsStopsEveryInstanceWithTheDaemon() async throws {
+        try await DaemonHarness.with(arguments: ["--stop-apps"]) { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", "worker", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            #expect(try await daemon.cli(["ps:scale", "shop", "worker=1"]).status.succeeded)
+            #expect(daemon.appProcesses().count >= 2)
+            await daemon.stop(leavingApps: true)
+            #expect(daemon.appProcesses().isEmpty, "\(daemon.appProcesses())")
+        }
+    }
+
+    /// The steps a fixture can hold open; the checkout and the switch take no time to speak of.
+    enum HeldStep: String, CaseIterable, Sendable {
+        case build, release, health, drain
+    }
+
+    @Test(arguments: HeldStep.allCases)
+    func aDaemonKilledDuringADeployStepComesBackConsistent(_ step: HeldStep) async throws {
+        try await DaemonHarness.with(arguments: ["--drain-timeout", "120"]) { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let v2 = try await servingInstances(of: daemon)
+
+            let push: Task<(status: SlipwayBasics.ExitStatus, output: String), any Error>
+            var slow: Task<HTTPAnswer, any Error>?
+            if step == .drain {
+                // A request v2 is still answering holds the drain open after v3 goes live.
+                let port = daemon.port
+                slow = Task.detached {
+                    try HTTPConnection(port: port).get("/slow?ms=20000", host: "shop.localhost")
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)
+                push = Task { try await daemon.push(work, app: "shop") }
+                #expect(try await push.value.output.contains("shop v3 is live"))
+                try await waitUntil("v2 is draining") {
+                    try await daemon.cli(["releases:info", "shop", "v3"]).output.contains("drain")
+                }
+            } else {
+                try await commitFixture("node-hello", "hold-step", into: work, message: "v3, held at \(step)")
+                try step.rawValue.write(toFile: work + "/HOLD", atomically: true, encoding: .utf8)
+                try await run("git", ["add", "HOLD"], in: work)
+                try await run("git", ["commit", "--quiet", "-m", "hold \(step)"], in: work)
+                push = Task { try await daemon.push(work, app: "shop") }
+                try await waitUntil("the \(step) step is held") {
+                    FileManager.default.fileExists(atPath: daemon.data + "/holding-\(step)")
+                }
+            }
+
+            await daemon.kill()
+            _ = try? await push.value
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            try await waitUntil("shop answers through the restarted daemon") {
+                (try? HTTPConnection(port: restarted.port).get("/", host: "shop.localhost").status) == 200
+            }
+            let answer = try HTTPConnection(port: restarted.port).get("/", host: "shop.localhost")
+            let list = try await restarted.cli(["releases", "shop"]).output
+            let info = try await restarted.cli(["releases:info", "shop", "v3"]).output
+            if step == .drain {
+                #expect(answer.body.hasPrefix("hello from shop release v3"), "\(answer.body)")
+                #expect(list.contains("v3     live") && list.contains("v2     retired"), "\(list)")
+                #expect(info.contains("interrupted: the Slipway daemon stopped"), "the drain step is closed: \(info)")
+                try await waitUntil("the draining v2 instance was stopped") {
+                    v2.allSatisfy { !ProcessTable.isRunning($0.pid) }
+                }
+                _ = try? await slow?.value
+            } else {
+                #expect(answer.body.hasPrefix("hello from shop release v2"), "\(answer.body)")
+                #expect(try await servingInstances(of: restarted) == v2, "v2 was adopted, not restarted")
+                #expect(list.contains("v2     live"), "\(list)")
+                #expect(
+                    list.contains("v3     failed") && list.contains("interrupted: the Slipway daemon stopped"),
+                    "\(list)"
+                )
+                #expect(info.contains("the \(step) step"), "\(info)")
+                try await waitUntil("v3's processes were stopped") {
+                    !restarted.appProcesses().contains { $0.environment["SLIPWAY_RELEASE"] == "v3" }
+                }
+                if step == .build {
+                    try await waitUntil("v3's half-built tree was removed") {
+                        !FileManager.default.fileExists(atPath: restarted.data + "/apps/shop/releases/3")
+                    }
+                }
+            }
+            #expect(!list.contains("building") && !list.contains("deploying"), "\(list)")
+            await restarted.stop()
+        }
+    }
+
+    struct ServingInstance: Equatable, CustomStringConvertible {
+        var pid: pid_t
+        var port: Int
+        var description: String { "pid \(pid) on \(port)" }
+    }
+
+    /// The web instances `ps` lists as serving, in port order.
+    private func servingInstances(of daemon: DaemonHarness) async throws -> [ServingInstance] {
+        let json = try await daemon.cli(["ps", "shop", "--json"]).output
+        let rows = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
+        return rows.filter { $0["status"] as? String == "serving" && $0["processType"] as? String == "web" }
+            .compactMap { row in
+                guard let pid = row["pid"] as? Int, let port = row["port"] as? Int else { return nil }
+                return ServingInstance(pid: pid_t(pid), port: port)
+            }
+            .sorted { $0.port < $1.port }
+    }
+}
