@@ -89,6 +89,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var idleTimeout: Int?
 
+    @Option(
+        help: """
+            Seconds requests in flight get to finish when the daemon stops (env SLIPWAY_SHUTDOWN_TIMEOUT; \
+            default 10).
+            """
+    )
+    var shutdownTimeout: Int?
+
     @Flag(
         help: """
             Stop every app instance when the daemon stops (env SLIPWAY_STOP_APPS=1). Without it, apps keep \
@@ -130,7 +138,8 @@ struct ServeCommand: AsyncParsableCommand {
                 1,
                 try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: CPUs.available)
             ),
-            stopApps: stopApps || environment["SLIPWAY_STOP_APPS"] == "1"
+            stopApps: stopApps || environment["SLIPWAY_STOP_APPS"] == "1",
+            shutdownTimeout: .seconds(try wholeNumber(shutdownTimeout, "SLIPWAY_SHUTDOWN_TIMEOUT", default: 10))
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info

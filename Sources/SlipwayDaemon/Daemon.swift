@@ -32,6 +32,8 @@ public struct DaemonConfiguration: Sendable {
     public var bootBatch: Int
     /// Whether stopping the daemon stops the apps too; by default they keep running, to be adopted.
     public var stopApps: Bool
+    /// How long requests in flight get to finish when the daemon stops.
+    public var shutdownTimeout: Duration
 
     public init(
         data: DataDirectory,
@@ -46,7 +48,8 @@ public struct DaemonConfiguration: Sendable {
         keepReleases: Int,
         clientLimits: ClientLimits,
         bootBatch: Int,
-        stopApps: Bool
+        stopApps: Bool,
+        shutdownTimeout: Duration
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -61,6 +64,7 @@ public struct DaemonConfiguration: Sendable {
         self.clientLimits = clientLimits
         self.bootBatch = bootBatch
         self.stopApps = stopApps
+        self.shutdownTimeout = shutdownTimeout
     }
 }
 
@@ -135,7 +139,7 @@ public enum Daemon {
         // A graceful shutdown stops them last to first: the control socket first (a deploy under way is
         // cancelled and tells its pusher, through the SSH session that is still up), the proxy last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: ProxyService(proxy: proxy)),
+            .init(service: ProxyService(proxy: proxy, shutdownTimeout: configuration.shutdownTimeout)),
             .init(service: DeployerService(deployer: deployer, stopApps: configuration.stopApps)),
         ]
         if let address = configuration.ssh {
@@ -241,10 +245,11 @@ enum InstanceRecorder {
 
 struct ProxyService: Service {
     let proxy: ProxyServer
+    let shutdownTimeout: Duration
 
     func run() async throws {
         try? await gracefulShutdown()
-        await proxy.stop()
+        await proxy.stop(finishingWithin: shutdownTimeout)
     }
 }
 

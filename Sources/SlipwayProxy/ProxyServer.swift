@@ -66,15 +66,16 @@ public final class ProxyServer: Sendable {
         return bound
     }
 
-    /// Stops accepting and closes the listener; event streams and long polls end. Connections already
-    /// accepted finish on their own.
-    public func stop() async {
+    /// Stops accepting and closes the listener; event streams and long polls end. Requests in flight get up to
+    /// `timeout` to finish (see `Router.finishInFlight`).
+    public func stop(finishingWithin timeout: Duration) async {
         router.endWatches()
         let channel = listener.withLock { listener in
             defer { listener = nil }
             return listener
         }
         try? await channel?.close()
+        await router.finishInFlight(within: timeout)
     }
 }
 

@@ -76,6 +76,15 @@ public final class Router: Sendable {
         return replaced
     }
 
+    /// At shutdown, once nothing new is accepted: requests in flight on every app's live set finish, for at most
+    /// `timeout` (the rest are answered 504), and its WebSockets are closed at once, each with 1001 going away.
+    public func finishInFlight(within timeout: Duration) async {
+        let sets = table.withLock { Array($0.liveSets.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for set in sets { group.addTask { _ = await set.drain(timeout: timeout, webSocketWindow: .zero) } }
+        }
+    }
+
     /// Forgets the app and its hosts and ends its watches; returns its live set, if any, for the caller to drain.
     public func remove(app: String) -> UpstreamSet? {
         let (removed, watchers) = table.withLock { table in

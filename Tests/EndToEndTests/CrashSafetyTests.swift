@@ -66,6 +66,44 @@ import Glibc
         }
     }
 
+    @Test func aGracefulStopFinishesRequestsTellsThePusherAndLeavesTheAppRunning() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let v2 = try await servingInstances(of: daemon)
+            try await commitFixture("node-hello", "hold-step", into: work, message: "v3")
+            try "health".write(toFile: work + "/HOLD", atomically: true, encoding: .utf8)
+            try await run("git", ["add", "HOLD"], in: work)
+            try await run("git", ["commit", "--quiet", "-m", "hold the health step"], in: work)
+            let push = Task { try await daemon.push(work, app: "shop") }
+            try await waitUntil("the health step is held") {
+                FileManager.default.fileExists(atPath: daemon.data + "/holding-health")
+            }
+            let port = daemon.port
+            let slow = Task.detached { try HTTPConnection(port: port).get("/slow?ms=1500", host: "shop.localhost") }
+            try await Task.sleep(for: .milliseconds(300))
+
+            await daemon.stop(leavingApps: true)
+            let pushed = try await push.value
+            #expect(pushed.output.contains("interrupted: the Slipway daemon stopped"), "\(pushed.output)")
+            #expect(pushed.output.contains("shop v2 is still live"), "\(pushed.output)")
+            let answered = try await slow.value
+            #expect(answered.status == 200 && answered.body == "slow done\n", "in flight across the stop")
+            #expect(v2.allSatisfy { ProcessTable.isRunning($0.pid) })
+            #expect(!daemon.appProcesses().contains { $0.environment["SLIPWAY_RELEASE"] == "v3" })
+        }
+    }
+
+    @Test func theControlSocketIsOnlyForTheDaemonsUser() async throws {
+        try await DaemonHarness.with { daemon, _ in
+            var info = stat()
+            #expect(stat(daemon.data + "/control.sock", &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: daemon.data + "/control.sock.new"))
+        }
+    }
+
     /// The steps a fixture can hold open; the checkout and the switch take no time to speak of.
     enum HeldStep: String, CaseIterable, Sendable {
         case build, release, health, drain

@@ -223,7 +223,7 @@ struct ReleaseEndpointTests {
             try await blogStream.waitForClose()
             #expect(!shopStream.isClosed)
 
-            await proxy.server.stop()
+            await proxy.server.stop(finishingWithin: .zero)
             try await shopStream.waitFor("\r\n0\r\n\r\n")
             try await shopStream.waitForClose()
             try await shopPoll.waitFor("HTTP/1.1 304 Not Modified\r\n")

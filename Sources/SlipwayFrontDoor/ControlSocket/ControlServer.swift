@@ -7,6 +7,17 @@ import NIOCore
 import NIOPosix
 import SlipwayBasics
 
+public enum ControlServerError: UserFacingError {
+    case cannotListen(String, String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let path, let reason):
+            "cannot open the control socket \(path): \(reason); check the data directory's permissions"
+        }
+    }
+}
+
 public final class ControlServer: Sendable {
     private let path: String
     private let dispatcher: CommandDispatcher
@@ -22,14 +33,20 @@ public final class ControlServer: Sendable {
 
     /// Serves until the task is cancelled.
     public func run() async throws {
+        // Only the daemon's own user may send it commands: the socket is made 0600 under a temporary name and
+        // only then renamed into place, so there is no moment when another user could connect.
+        let unready = path + ".new"
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+            .bind(unixDomainSocketPath: unready, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        // Only the daemon's own user may send it commands.
-        chmod(path, 0o600)
+        guard chmod(unready, 0o600) == 0, rename(unready, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await server.channel.close()
+            throw ControlServerError.cannotListen(path, reason)
+        }
         logger.info("control socket listening", metadata: ["socket.path": "\(path)"])
         try await withTaskCancellationHandler {
             try await withThrowingDiscardingTaskGroup { group in

@@ -95,7 +95,7 @@ final class ProxyHarness: Sendable {
     func stop() async {
         for client in clients.withLock({ $0 }) { await client.close() }
         for client in rawClients.withLock({ $0 }) { await client.close() }
-        await server.stop()
+        await server.stop(finishingWithin: .zero)
         for backend in backends.withLock({ $0 }) { await backend.stop() }
     }
 }
