@@ -91,6 +91,22 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Seconds between liveness checks of each live web instance; 0 turns them off \
+            (env SLIPWAY_LIVENESS_INTERVAL; default 10).
+            """
+    )
+    var livenessInterval: Int?
+
+    @Option(
+        help: """
+            Failed liveness checks in a row that take an instance out of rotation and replace it \
+            (env SLIPWAY_LIVENESS_FAILURES; default 3).
+            """
+    )
+    var livenessFailures: Int?
+
+    @Option(
+        help: """
             Seconds requests in flight get to finish when the daemon stops (env SLIPWAY_SHUTDOWN_TIMEOUT; \
             default 10).
             """
@@ -139,7 +155,9 @@ struct ServeCommand: AsyncParsableCommand {
                 try wholeNumber(bootBatch, "SLIPWAY_BOOT_BATCH", default: CPUs.available)
             ),
             stopApps: stopApps || environment["SLIPWAY_STOP_APPS"] == "1",
-            shutdownTimeout: .seconds(try wholeNumber(shutdownTimeout, "SLIPWAY_SHUTDOWN_TIMEOUT", default: 10))
+            shutdownTimeout: .seconds(try wholeNumber(shutdownTimeout, "SLIPWAY_SHUTDOWN_TIMEOUT", default: 10)),
+            livenessInterval: .seconds(try wholeNumber(livenessInterval, "SLIPWAY_LIVENESS_INTERVAL", default: 10)),
+            livenessFailures: max(1, try wholeNumber(livenessFailures, "SLIPWAY_LIVENESS_FAILURES", default: 3))
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info

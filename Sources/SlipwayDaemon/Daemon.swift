@@ -34,6 +34,9 @@ public struct DaemonConfiguration: Sendable {
     public var stopApps: Bool
     /// How long requests in flight get to finish when the daemon stops.
     public var shutdownTimeout: Duration
+    /// How often live web instances are checked (zero: never), and how many failed checks in a row replace one.
+    public var livenessInterval: Duration
+    public var livenessFailures: Int
 
     public init(
         data: DataDirectory,
@@ -49,7 +52,9 @@ public struct DaemonConfiguration: Sendable {
         clientLimits: ClientLimits,
         bootBatch: Int,
         stopApps: Bool,
-        shutdownTimeout: Duration
+        shutdownTimeout: Duration,
+        livenessInterval: Duration,
+        livenessFailures: Int
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -65,6 +70,8 @@ public struct DaemonConfiguration: Sendable {
         self.bootBatch = bootBatch
         self.stopApps = stopApps
         self.shutdownTimeout = shutdownTimeout
+        self.livenessInterval = livenessInterval
+        self.livenessFailures = livenessFailures
     }
 }
 
@@ -111,6 +118,8 @@ public enum Daemon {
             webSocketCloseWindow: configuration.webSocketCloseWindow,
             keepReleases: configuration.keepReleases,
             bootBatch: configuration.bootBatch,
+            livenessInterval: configuration.livenessInterval,
+            livenessFailures: configuration.livenessFailures,
             baseEnvironment: baseEnvironment(data)
         )
         let deployer = Deployer(
@@ -232,10 +241,10 @@ enum InstanceRecorder {
                 )
             case .serving:
                 try store.setInstanceStatus(pid: instance.pid, .serving)
-            case .crashed:
-                try store.setInstanceStatus(pid: instance.pid, .crashed)
-            case .stopped:
-                try store.setInstanceStatus(pid: instance.pid, .stopped)
+            case .crashed(let status, _):
+                try store.setInstanceStatus(pid: instance.pid, .crashed, exitReason: status.description)
+            case .stopped(let status):
+                try store.setInstanceStatus(pid: instance.pid, .stopped, exitReason: status.description)
             }
         } catch {
             logger.error("could not record an instance event", metadata: ["error": "\(error)"])

@@ -28,6 +28,10 @@ public struct DeploySettings: Sendable {
     public var keepReleases: Int
     /// How many web instances of a release boot at once; the next batch starts when these are healthy.
     public var bootBatch: Int
+    /// How often each live web instance is checked after its switch.
+    public var livenessInterval: Duration
+    /// Failed checks in a row that take a live instance out of rotation to be replaced.
+    public var livenessFailures: Int
     /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
     public var baseEnvironment: [String: String]
 
@@ -41,6 +45,8 @@ public struct DeploySettings: Sendable {
         webSocketCloseWindow: Duration = .seconds(10),
         keepReleases: Int = 5,
         bootBatch: Int = 2,
+        livenessInterval: Duration = .seconds(10),
+        livenessFailures: Int = 3,
         baseEnvironment: [String: String]
     ) {
         self.data = data
@@ -52,6 +58,8 @@ public struct DeploySettings: Sendable {
         self.webSocketCloseWindow = webSocketCloseWindow
         self.keepReleases = keepReleases
         self.bootBatch = bootBatch
+        self.livenessInterval = livenessInterval
+        self.livenessFailures = livenessFailures
         self.baseEnvironment = baseEnvironment
     }
 
@@ -115,6 +123,8 @@ public actor Deployer {
     private var workers: [AppName: [Instance]] = [:]
     /// Drains in progress, so that a shutdown lets them finish.
     private var drains: [UUID: Task<Void, Never>] = [:]
+    /// The liveness watch of each app's live release.
+    private var liveness: [AppName: Task<Void, Never>] = [:]
     /// Apps `adopt` could not give their whole scale, for `restore` to complete.
     private var incomplete: Set<AppName> = []
     /// The stop of what an earlier daemon left, started by `adopt`.
@@ -177,6 +187,7 @@ public actor Deployer {
         await lock(name, output: DeployOutput { _ in })
         defer { locks.release(name) }
         _ = router.remove(app: name.rawValue)
+        liveness.removeValue(forKey: name)?.cancel()
         let instances = (live.removeValue(forKey: name)?.instances ?? []) + (workers.removeValue(forKey: name) ?? [])
         await withTaskGroup(of: Void.self) { group in
             for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
@@ -272,8 +283,7 @@ public actor Deployer {
                 ),
                 upstreams: web.map { Upstream(host: "127.0.0.1", port: $0.port!) }
             )
-            live[name] = ServingRelease(release: release, instances: web, set: set)
-            router.activate(set, for: name.rawValue)
+            _ = await serve(ServingRelease(release: release, instances: web, set: set), of: name)
         }
         var workerInstances: [Instance] = []
         for type in release.processTypeCommands.keys.sorted() where type != "web" && type != "release" {
@@ -854,7 +864,29 @@ public actor Deployer {
     private func serve(_ serving: ServingRelease, of name: AppName) async -> Replaced? {
         let set = router.activate(serving.set, for: name.rawValue)
         await supervisor.markServing(serving.instances)
+        watchLiveness(of: serving, of: name)
         return live.updateValue(serving, forKey: name).map { ($0, set ?? $0.set) }
+    }
+
+    /// Starts the liveness watch of the release that just went live (see `LivenessWatch`), ending the one before.
+    private func watchLiveness(of serving: ServingRelease, of name: AppName) {
+        liveness.removeValue(forKey: name)?.cancel()
+        guard settings.livenessInterval > .zero, let tree = serving.release.tree else { return }
+        let watch = LivenessWatch(
+            plan: (try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard,
+            host: settings.host(of: name),
+            interval: settings.livenessInterval,
+            failuresAllowed: max(1, settings.livenessFailures),
+            supervisor: supervisor,
+            logger: logger
+        )
+        liveness[name] = Task {
+            await withDiscardingTaskGroup { group in
+                for (slot, instance) in serving.instances.enumerated() {
+                    group.addTask { await watch.watch(instance, slot: slot, in: serving.set) }
+                }
+            }
+        }
     }
 
     /// The other process types (workers) follow the web switch: the old ones stop first, so that two

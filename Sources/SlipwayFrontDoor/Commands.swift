@@ -130,6 +130,11 @@ public struct ReleasesCommand: AdminCommand {
                 ].filter { !$0.isEmpty }.joined(separator: "  ")
             )
             if let reason = release.failureReason { context.output.print("       failed: \(reason)") }
+            if release.status == .live {
+                for loop in try context.store.crashLoops(of: app, release: release.version) {
+                    context.output.print("       crash-looping: \(loop)")
+                }
+            }
         }
     }
 }
@@ -559,6 +564,11 @@ public struct PsCommand: AdminCommand {
                     + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
                     + "  since \(Format.timestamp(instance.startedAt))"
             )
+        }
+        if let live = try context.store.liveRelease(of: app) {
+            for loop in try context.store.crashLoops(of: app, release: live.version) {
+                context.output.print("crash-looping: \(loop)")
+            }
         }
     }
 }

@@ -411,6 +411,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if !forwarding.responseStarted {
             if forwarding.mayRetryAfterStaleConnection(idempotent: exchange.request.isIdempotent) {
                 retry(exchange, forwarding, reason: reason, afterStalePooledConnection: true, context: context)
+            } else if forwarding.mayRetryElsewhere(idempotent: exchange.request.isIdempotent) {
+                retry(exchange, forwarding, reason: reason, afterStalePooledConnection: false, context: context)
             } else {
                 fail(exchange, forwarding, reason: reason, context: context)
             }

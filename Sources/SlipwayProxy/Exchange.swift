@@ -61,7 +61,7 @@ final class Forwarding {
         self.app = app
         self.claim = claim
         self.head = head
-        self.attempts = UpstreamAttempts(upstreams: claim.set.upstreams, first: claim.first)
+        self.attempts = UpstreamAttempts(upstreams: claim.set.upstreams, first: claim.first, resting: claim.resting)
     }
 
     func noteSent(_ body: ByteBuffer) {
@@ -79,6 +79,12 @@ final class Forwarding {
     /// sent) is safe to retry when the request can be sent again unchanged.
     func mayRetryAfterStaleConnection(idempotent: Bool) -> Bool {
         reused && (sentBodyBytes == 0 || (idempotent && replay != nil))
+    }
+
+    /// An instance that closed before any byte of its answer (it died, or was killed mid-request) left an
+    /// idempotent request that can be sent again unchanged free to go to another instance (RFC 9110, 9.2.2).
+    func mayRetryElsewhere(idempotent: Bool) -> Bool {
+        idempotent && (sentBodyBytes == 0 || replay != nil)
     }
 
     /// Puts everything sent on the failed connection back in front of what is still to send.

@@ -1,16 +1,19 @@
 // UpstreamAttempts: the order in which one request tries the instances of its set after a failure.
 
-/// Each instance at most once, starting at the one the claim picked and going on in turn, plus one fresh
-/// connection to the same instance when a kept-alive connection turned out to be stale.
+/// Each instance in rotation at most once, starting at the one the claim picked and going on in turn, plus one
+/// fresh connection to the same instance when a kept-alive connection turned out to be stale.
 struct UpstreamAttempts {
     let upstreams: [Upstream]
     let first: Int
+    /// Instances out of rotation (bit i: index i): never tried.
+    let resting: UInt64
     private var moves = 0
     private var freshRetryUsed = false
 
-    init(upstreams: [Upstream], first: Int) {
+    init(upstreams: [Upstream], first: Int, resting: UInt64 = 0) {
         self.upstreams = upstreams
         self.first = first
+        self.resting = resting
     }
 
     /// The index in the set of the instance being tried, or nil once every instance was tried.
@@ -29,7 +32,7 @@ struct UpstreamAttempts {
             freshRetryUsed = true
             return current
         }
-        moves += 1
+        repeat { moves += 1 } while currentIndex.map { $0 < 64 && resting & (1 << $0) != 0 } ?? false
         return current
     }
 }

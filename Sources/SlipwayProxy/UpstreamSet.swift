@@ -19,6 +19,8 @@ public final class UpstreamSet: Sendable {
         /// Open WebSocket tunnels, each with the action that tells both sides it is going away.
         var tunnels: [Int: @Sendable () -> Void] = [:]
         var draining = false
+        /// Instances out of rotation (bit i: index i), which get no new requests.
+        var resting: UInt64 = 0
         /// Tunnels refused because their 101 arrived after the drain had started.
         var tunnelsRefusedWhileDraining = 0
     }
@@ -34,6 +36,22 @@ public final class UpstreamSet: Sendable {
 
     /// WebSocket tunnels open through this set.
     public var openWebSockets: Int { state.withLock { $0.tunnels.count } }
+
+    /// Takes instance `index` out of rotation (it failed its liveness checks, or exited) or puts it back in (its
+    /// replacement passed its health check). Requests already on it are not touched. Only the first 64 instances
+    /// of a set can be taken out.
+    public func setInRotation(_ index: Int, _ inRotation: Bool) {
+        guard index < 64 else { return }
+        state.withLock { state in
+            if inRotation { state.resting &= ~(1 << index) } else { state.resting |= 1 << index }
+        }
+    }
+
+    /// The instances in rotation, by index.
+    public var inRotation: [Int] {
+        let resting = state.withLock { $0.resting }
+        return upstreams.indices.filter { $0 >= 64 || resting & (1 << $0) == 0 }
+    }
 
     /// Whether a drain has started: the set was replaced and takes no new tunnels.
     public var isDraining: Bool { state.withLock { $0.draining } }
@@ -82,20 +100,26 @@ public final class UpstreamSet: Sendable {
 
     /// Registers one request as in flight and picks the instance it tries first: the one a sticky session is
     /// pinned to (`pin`, an index in `upstreams`), else the one with the fewest requests outstanding (ties taken
-    /// in turn). After a failure the request tries the others in turn.
+    /// in turn), among those in rotation (all of them, if none is). After a failure the request tries the others
+    /// in rotation in turn.
     /// Only `Router.claim` calls this, under the lock that `Router.activate` takes.
     func claim(pin: Int?, sticky: Bool, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
         state.withLock { state in
             let count = upstreams.count
+            // With every instance out of rotation, all are tried after all: one of them may still answer.
+            let everyOne: UInt64 = count >= 64 ? .max : (1 << count) - 1
+            let resting = count > 64 || state.resting & everyOne != everyOne ? state.resting : 0
+            func rests(_ index: Int) -> Bool { index < 64 && resting & (1 << index) != 0 }
             var first = 0
-            if let pin, upstreams.indices.contains(pin) {
+            if let pin, upstreams.indices.contains(pin), !rests(pin) {
                 first = pin
             } else if count > 0 {
                 first = state.nextUpstream % count
                 state.nextUpstream &+= 1
+                while rests(first) { first = (first + 1) % count }
                 for offset in 1..<count {
                     let candidate = (first + offset) % count
-                    if state.outstanding[candidate] < state.outstanding[first] { first = candidate }
+                    if !rests(candidate), state.outstanding[candidate] < state.outstanding[first] { first = candidate }
                 }
             }
             if count > 0 { state.outstanding[first] += 1 }
@@ -105,6 +129,7 @@ public final class UpstreamSet: Sendable {
                 set: self,
                 ticket: state.nextTicket,
                 first: first,
+                resting: resting,
                 stickyPin: sticky ? (pin == first ? .kept(first) : .new) : nil
             )
         }
@@ -174,6 +199,8 @@ struct UpstreamClaim: Sendable {
     let ticket: Int
     /// Index in `set.upstreams`.
     let first: Int
+    /// The instances out of rotation when the request was claimed (bit i: index i).
+    let resting: UInt64
     /// For an app with sticky sessions: whether the client came pinned to the instance it was sent to.
     let stickyPin: StickyPin?
 

@@ -153,6 +153,7 @@ public final class AppDatabase: Sendable {
             try db.alter(table: "instance") { t in
                 t.add(column: "processIndex", .integer).notNull().defaults(to: 1)
                 t.add(column: "startTime", .integer)
+                t.add(column: "exitReason", .text)
             }
         }
         return migrator
@@ -568,15 +569,31 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// Updates the newest instance with process id `pid`.
-    public func setInstanceStatus(pid: Int32, _ status: InstanceStatus) throws {
+    /// Updates the newest instance with process id `pid`; `exitReason` says how it ended.
+    public func setInstanceStatus(pid: Int32, _ status: InstanceStatus, exitReason: String? = nil) throws {
         try write { db in
             let stoppedAt: Date? = status == .stopped || status == .crashed ? Date() : nil
             try db.execute(
-                sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt) "
-                    + "WHERE id = (SELECT MAX(id) FROM instance WHERE pid = ?)",
-                arguments: [status, stoppedAt, pid]
+                sql: "UPDATE instance SET status = ?, stoppedAt = COALESCE(?, stoppedAt), "
+                    + "exitReason = COALESCE(?, exitReason) WHERE id = (SELECT MAX(id) FROM instance WHERE pid = ?)",
+                arguments: [status, stoppedAt, exitReason, pid]
             )
+        }
+    }
+
+    /// Instances of `release` that crashed at least `CrashLoop.exits` times in the last `CrashLoop.window`.
+    public func crashLoops(of app: AppName, release: ReleaseVersion, now: Date = Date()) throws -> [CrashLoop] {
+        try read { db in
+            let crashes = try InstanceRecord.filter(
+                Column("appName") == app.rawValue && Column("releaseNumber") == release.number
+                    && Column("status") == InstanceStatus.crashed
+                    && Column("stoppedAt") >= now.addingTimeInterval(-CrashLoop.window)
+            ).order(Column("id")).fetchAll(db)
+            let byProcess = Dictionary(grouping: crashes) { "\($0.processType).\($0.processIndex)" }
+            return byProcess.compactMap { process, crashes in
+                crashes.count >= CrashLoop.exits
+                    ? CrashLoop(process: process, exits: crashes.count, lastExit: crashes.last?.exitReason) : nil
+            }.sorted { $0.process < $1.process }
         }
     }
 

@@ -68,6 +68,9 @@ public final class Instance: Sendable, CustomStringConvertible {
     /// The exit status if the instance has ended and is not being restarted.
     public var exitStatus: ExitStatus? { state.withLock { $0.exitStatus } }
 
+    /// Whether its process runs now (false while a crashed instance waits for its restart).
+    public var isRunning: Bool { state.withLock { $0.child.exitStatus == nil } }
+
     public var description: String { "\(spec.app) \(spec.release) \(spec.processType) (pid \(pid))" }
 
     fileprivate func withState<T>(_ body: (inout InstanceState) -> T) -> T { state.withLock { body(&$0) } }
@@ -165,6 +168,13 @@ public actor Supervisor {
             $0.servingSince = .now
         }
         observer(instance, .serving)
+    }
+
+    /// Replaces a serving instance that stopped answering: its process is stopped like a crash, and restarted on
+    /// the same port after the crash backoff.
+    public func restart(_ instance: Instance) async {
+        guard let child = instance.withState({ $0.phase == .serving ? $0.child : nil }) else { return }
+        _ = await child.stop(grace: stopGrace)
     }
 
     /// SIGTERM to the instance's process group, SIGKILL after the grace period.

@@ -120,10 +120,10 @@ import Glibc
             let push: Task<(status: SlipwayBasics.ExitStatus, output: String), any Error>
             var slow: Task<HTTPAnswer, any Error>?
             if step == .drain {
-                // A request v2 is still answering holds the drain open after v3 goes live.
+                // A request v2 is still answering holds the drain open after v3 goes live (until the kill).
                 let port = daemon.port
                 slow = Task.detached {
-                    try HTTPConnection(port: port).get("/slow?ms=20000", host: "shop.localhost")
+                    try HTTPConnection(port: port).get("/slow?ms=90000", host: "shop.localhost")
                 }
                 try await Task.sleep(for: .milliseconds(300))
                 try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)

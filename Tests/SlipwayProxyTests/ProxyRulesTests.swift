@@ -249,6 +249,11 @@ struct ProxyRulesTests {
         #expect(fromLast.currentIndex == 0)
         #expect(fromLast.next(afterStalePooledConnection: false) == b)
         #expect(fromLast.next(afterStalePooledConnection: false) == nil)
+
+        var skippingB = UpstreamAttempts(upstreams: [a, b, c], first: 0, resting: 0b010)
+        #expect(skippingB.current == a)
+        #expect(skippingB.next(afterStalePooledConnection: false) == c, "an instance out of rotation is not tried")
+        #expect(skippingB.next(afterStalePooledConnection: false) == nil)
     }
 }
 

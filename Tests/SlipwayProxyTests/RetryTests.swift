@@ -55,6 +55,28 @@ struct RetryTests {
         }
     }
 
+    @Test("a GET whose instance died before answering goes to another instance; a POST is not sent twice")
+    func diedMidRequest() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy(
+                "web",
+                host: "web.test",
+                release: 1,
+                to: [try await proxy.backend("a"), try await proxy.backend("b")]
+            )
+            let client = try await proxy.client()
+            for _ in 0..<4 {
+                let answer = try await client.get("/die-a", host: "web.test")
+                #expect(answer.status == 200 && answer.body == "b", "\(answer.status) \(answer.body)")
+            }
+            var statuses: [Int] = []
+            for _ in 0..<2 {
+                statuses.append(try await client.send(method: .POST, "/die-a", host: "web.test", body: "x=1").status)
+            }
+            #expect(statuses.sorted() == [200, 502], "one POST went to a, which died with it: \(statuses)")
+        }
+    }
+
     @Test("a POST whose body went out on a stale connection is not sent twice")
     func nonIdempotentNotRetried() async throws {
         try await ProxyHarness.with { proxy in

@@ -108,4 +108,34 @@ struct StickySessionTests {
             #expect(seen == ["a", "b"])
         }
     }
+
+    @Test("an instance out of rotation gets no new requests, not even pinned ones, until it is back")
+    func outOfRotation() async throws {
+        try await ProxyHarness.with { proxy in
+            let backends = [try await proxy.backend("a"), try await proxy.backend("b"), try await proxy.backend("c")]
+            proxy.deploy("web", host: "web.test", release: 1, to: backends)
+            proxy.router.setStickySessions(true, for: "web")
+            let set = try #require(proxy.router.liveSet(for: "web"))
+            let browser = try await proxy.client()
+            let pinnedToB = "slipway_instance=1.2"
+            #expect(try await browser.get("/", host: "web.test", headers: ["Cookie": pinnedToB]).body == "b")
+
+            set.setInRotation(1, false)
+            #expect(set.inRotation == [0, 2])
+            var seen: Set<String> = []
+            for _ in 0..<9 {
+                let answer = try await browser.get("/", host: "web.test", headers: ["Cookie": pinnedToB])
+                seen.insert(answer.body)
+                #expect(Self.pin(of: answer) != nil, "the client is pinned anew, to an instance in rotation")
+            }
+            #expect(seen.isSubset(of: ["a", "c"]) && !seen.isEmpty, "\(seen)")
+
+            // With every instance out, all are tried rather than none.
+            for index in 0..<3 { set.setInRotation(index, false) }
+            #expect(try await browser.get("/", host: "web.test").status == 200)
+
+            for index in 0..<3 { set.setInRotation(index, true) }
+            #expect(try await browser.get("/", host: "web.test", headers: ["Cookie": pinnedToB]).body == "b")
+        }
+    }
 }

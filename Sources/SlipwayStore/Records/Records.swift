@@ -168,6 +168,8 @@ public struct InstanceRecord: Sendable, Codable, Equatable, FetchableRecord, Mut
     public var status: InstanceStatus
     public var startedAt: Date
     public var stoppedAt: Date?
+    /// How it ended, as `exited with status 1`.
+    public var exitReason: String?
 
     public init(
         app: AppName,
@@ -190,6 +192,23 @@ public struct InstanceRecord: Sendable, Codable, Equatable, FetchableRecord, Mut
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// An instance of a release that keeps crashing: the supervisor restarts it with a growing delay.
+public struct CrashLoop: Sendable, Equatable, CustomStringConvertible {
+    /// This many exits within `window` seconds make a crash loop.
+    public static let exits = 3
+    public static let window: TimeInterval = 300
+
+    /// `web.1`
+    public var process: String
+    public var exits: Int
+    public var lastExit: String?
+
+    public var description: String {
+        "\(process) exited \(exits) times in the last \(Int(Self.window / 60)) minutes"
+            + (lastExit.map { " (last: it \($0))" } ?? "") + "; it is restarted with a growing delay"
+    }
 }
 
 /// A release with the steps of its deploy.

@@ -204,6 +204,9 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             } else {
                 respond(.ok, name, context: context)
             }
+        case "/die-\(name)":
+            // Like an instance killed while it worked on this request: the connection ends with no answer.
+            context.close(promise: nil)
         default:
             respond(.ok, name, context: context)
         }

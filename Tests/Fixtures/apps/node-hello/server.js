@@ -1,6 +1,9 @@
 // node-hello: Slipway's Node.js fixture. Routes:
 //   /            hello line naming the release and commit
 //   /health      503 "warming up" for WARMUP_SECONDS (env, default 0) after start, then 200 "ok"
+//                (500 "sick" for good once /sick was called)
+//   /sick        makes this instance's /health fail from now on, while / still answers
+//   /exit        answers, then exits with status 1 (a crash)
 //   /slow?ms=N   answers "slow done" after N ms
 //   /env/NAME    the value of env var NAME (404 when unset)
 //   /stream      server-sent events: "data: tick N" every 200 ms, five times
@@ -12,6 +15,7 @@ const port = Number(process.env.PORT || 5000);
 const release = process.env.SLIPWAY_RELEASE || 'unknown';
 const commit = (process.env.SLIPWAY_COMMIT || 'unknown').slice(0, 7);
 const warmUntil = Date.now() + Number(process.env.WARMUP_SECONDS || 0) * 1000;
+let sick = false;
 
 function text(res, status, body) {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -23,8 +27,15 @@ const server = http.createServer((req, res) => {
   if (url.pathname === '/') {
     text(res, 200, `hello from ${process.env.SLIPWAY_APP || 'node-hello'} release ${release} commit ${commit}\n`);
   } else if (url.pathname === '/health') {
-    if (Date.now() < warmUntil) text(res, 503, 'warming up\n');
+    if (sick) text(res, 500, 'sick\n');
+    else if (Date.now() < warmUntil) text(res, 503, 'warming up\n');
     else text(res, 200, 'ok\n');
+  } else if (url.pathname === '/sick') {
+    sick = true;
+    text(res, 200, 'feeling sick\n');
+  } else if (url.pathname === '/exit') {
+    text(res, 200, 'exiting\n');
+    setTimeout(() => process.exit(1), 50);
   } else if (url.pathname === '/slow') {
     setTimeout(() => text(res, 200, 'slow done\n'), Number(url.searchParams.get('ms')) || 0);
   } else if (url.pathname.startsWith('/env/')) {
