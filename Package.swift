@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "SlipwayCommands",
             dependencies: [
-                "SlipwayDaemon", "SlipwayFrontDoor", "SlipwayProxy", "SlipwayBasics",
+                "SlipwayDaemon", "SlipwayFrontDoor", "SlipwayProxy", "SlipwaySupervisor", "SlipwayBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

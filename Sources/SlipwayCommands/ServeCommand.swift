@@ -6,6 +6,7 @@ import Logging
 import SlipwayBasics
 import SlipwayDaemon
 import SlipwayProxy
+import SlipwaySupervisor
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,6 +108,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Size at which an instance's log file is rotated; 3 rotated copies are kept \
+            (env SLIPWAY_LOG_MAX_SIZE; suffix k, m or g; default 10m).
+            """
+    )
+    var logMaxSize: String?
+
+    @Option(
+        help: """
             Seconds requests in flight get to finish when the daemon stops (env SLIPWAY_SHUTDOWN_TIMEOUT; \
             default 10).
             """
@@ -157,7 +166,13 @@ struct ServeCommand: AsyncParsableCommand {
             stopApps: stopApps || environment["SLIPWAY_STOP_APPS"] == "1",
             shutdownTimeout: .seconds(try wholeNumber(shutdownTimeout, "SLIPWAY_SHUTDOWN_TIMEOUT", default: 10)),
             livenessInterval: .seconds(try wholeNumber(livenessInterval, "SLIPWAY_LIVENESS_INTERVAL", default: 10)),
-            livenessFailures: max(1, try wholeNumber(livenessFailures, "SLIPWAY_LIVENESS_FAILURES", default: 3))
+            livenessFailures: max(1, try wholeNumber(livenessFailures, "SLIPWAY_LIVENESS_FAILURES", default: 3)),
+            logLimit: LogLimit(
+                maxBytes: max(
+                    1024,
+                    try byteCount(logMaxSize, "--log-max-size", "SLIPWAY_LOG_MAX_SIZE", default: 10 << 20)
+                )
+            )
         )
         var logger = Logger(label: "slipway")
         logger.logLevel = .info

@@ -37,6 +37,8 @@ public struct DaemonConfiguration: Sendable {
     /// How often live web instances are checked (zero: never), and how many failed checks in a row replace one.
     public var livenessInterval: Duration
     public var livenessFailures: Int
+    /// How big an instance's log file grows before it is rotated.
+    public var logLimit: LogLimit
 
     public init(
         data: DataDirectory,
@@ -54,7 +56,8 @@ public struct DaemonConfiguration: Sendable {
         stopApps: Bool,
         shutdownTimeout: Duration,
         livenessInterval: Duration,
-        livenessFailures: Int
+        livenessFailures: Int,
+        logLimit: LogLimit
     ) {
         self.data = data
         self.httpHost = httpHost
@@ -72,6 +75,7 @@ public struct DaemonConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.livenessInterval = livenessInterval
         self.livenessFailures = livenessFailures
+        self.logLimit = logLimit
     }
 }
 
@@ -104,7 +108,11 @@ public enum Daemon {
         let lock = try prepare(data)
         defer { close(lock) }
         let store = try AppDatabase.open(path: data.database)
-        let supervisor = Supervisor(stopGrace: configuration.stopGrace, logger: logger) { instance, event in
+        let supervisor = Supervisor(
+            stopGrace: configuration.stopGrace,
+            logLimit: configuration.logLimit,
+            logger: logger
+        ) { instance, event in
             InstanceRecorder.record(event, of: instance, in: store, logger: logger)
         }
         let router = Router()
@@ -150,6 +158,7 @@ public enum Daemon {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ProxyService(proxy: proxy, shutdownTimeout: configuration.shutdownTimeout)),
             .init(service: DeployerService(deployer: deployer, stopApps: configuration.stopApps)),
+            .init(service: LogRotationService(supervisor: supervisor)),
         ]
         if let address = configuration.ssh {
             let ssh = try SSHServer(
@@ -270,6 +279,14 @@ struct DeployerService: Service {
         await deployer.restore()
         try? await gracefulShutdown()
         await deployer.shutdown(stopApps: stopApps)
+    }
+}
+
+struct LogRotationService: Service {
+    let supervisor: Supervisor
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await supervisor.keepLogsRotated(every: .seconds(10)) }
     }
 }
 

@@ -109,15 +109,18 @@ struct InstanceState: Sendable {
 public actor Supervisor {
     private let logger: Logger
     private let stopGrace: Duration
+    private let logLimit: LogLimit
     private let observer: @Sendable (Instance, InstanceEvent) -> Void
     private var instances: [ObjectIdentifier: Instance] = [:]
 
     public init(
         stopGrace: Duration = .seconds(30),
+        logLimit: LogLimit = LogLimit(),
         logger: Logger,
         observer: @escaping @Sendable (Instance, InstanceEvent) -> Void = { _, _ in }
     ) {
         self.stopGrace = stopGrace
+        self.logLimit = logLimit
         self.logger = logger
         self.observer = observer
     }
@@ -213,6 +216,20 @@ public actor Supervisor {
             try? await Task.sleep(for: .milliseconds(100))
         }
         for group in processGroups { kill(-group, SIGKILL) }
+    }
+
+    /// Rotates the log of every instance that outgrew the limit, every `interval`, until the task is cancelled.
+    public func keepLogsRotated(every interval: Duration) async {
+        while !Task.isCancelled {
+            for path in Set(instances.values.map(\.spec.logFile)) {
+                do {
+                    if try logLimit.rotate(path) { logger.info("instance log rotated", metadata: ["log.path": "\(path)"]) }
+                } catch {
+                    logger.warning("could not rotate an instance log", metadata: ["log.path": "\(path)", "error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
     }
 
     /// The last `count` lines the instance wrote, for failure messages.

@@ -32,6 +32,41 @@ import Glibc
         return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 
+    @Test func aLogOverItsLimitIsRotatedWhileTheInstanceKeepsWritingToIt() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let supervisor = Supervisor(
+            stopGrace: .seconds(2),
+            logLimit: LogLimit(maxBytes: 4000, keep: 2),
+            logger: Logger(label: "test")
+        )
+        let instance = try await supervisor.boot(
+            try spec("i=0; while true; do echo \"line $i\"; i=$((i+1)); sleep 0.002; done", in: directory)
+        )
+        let rotating = Task { await supervisor.keepLogsRotated(every: .milliseconds(100)) }
+        let log = instance.spec.logFile
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: log + ".2") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        rotating.cancel()
+        await rotating.value
+        try await Task.sleep(for: .milliseconds(200))
+        let current = try Data(contentsOf: URL(fileURLWithPath: log))
+        await supervisor.stop(instance)
+
+        #expect(FileManager.default.fileExists(atPath: log + ".2"))
+        #expect(!FileManager.default.fileExists(atPath: log + ".3"), "only two rotated copies are kept")
+        let older = try String(contentsOfFile: log + ".2", encoding: .utf8)
+        let newer = try String(contentsOfFile: log + ".1", encoding: .utf8)
+        func numbers(_ text: String) -> [Int] { text.split(separator: "\n").compactMap { Int($0.dropFirst(5)) } }
+        let (olderLast, newerFirst, newerLast) = (numbers(older).last, numbers(newer).first, numbers(newer).last)
+        #expect(olderLast != nil && newerFirst != nil, "\(older.prefix(100)) / \(newer.prefix(100))")
+        #expect((olderLast ?? .max) < (newerFirst ?? 0), "each copy holds later lines than the one before")
+        // The instance writes on at the start of the emptied file: no hole of zeros where the old lines were.
+        #expect(current.first != 0 && current.count < 40_000, "\(current.count) bytes")
+        #expect((numbers(String(decoding: current, as: UTF8.self)).first ?? 0) > (newerLast ?? .max))
+    }
+
     @Test func anInstanceGetsItsPortEnvironmentAndProfileScriptsAndLogsToItsFile() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
