@@ -106,6 +106,15 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var livenessFailures: Int?
 
+    @Option(help: "Builds that may run at once, over all apps (env SLIPWAY_MAX_BUILDS; default: the number of CPUs).")
+    var maxBuilds: Int?
+
+    @Option(
+        help:
+            "Seconds a build may run before it is stopped and its deploy fails (env SLIPWAY_BUILD_TIMEOUT; default 900)."
+    )
+    var buildTimeout: Int?
+
     @Option(
         help: """
             Size at which an instance's log file is rotated; 3 rotated copies are kept \
@@ -167,6 +176,8 @@ struct ServeCommand: AsyncParsableCommand {
             shutdownTimeout: .seconds(try wholeNumber(shutdownTimeout, "SLIPWAY_SHUTDOWN_TIMEOUT", default: 10)),
             livenessInterval: .seconds(try wholeNumber(livenessInterval, "SLIPWAY_LIVENESS_INTERVAL", default: 10)),
             livenessFailures: max(1, try wholeNumber(livenessFailures, "SLIPWAY_LIVENESS_FAILURES", default: 3)),
+            maxBuilds: max(1, try wholeNumber(maxBuilds, "SLIPWAY_MAX_BUILDS", default: CPUs.available)),
+            buildTimeout: .seconds(max(1, try wholeNumber(buildTimeout, "SLIPWAY_BUILD_TIMEOUT", default: 900))),
             logLimit: LogLimit(
                 maxBytes: max(
                     1024,

@@ -37,6 +37,9 @@ public struct DaemonConfiguration: Sendable {
     /// How often live web instances are checked (zero: never), and how many failed checks in a row replace one.
     public var livenessInterval: Duration
     public var livenessFailures: Int
+    /// How many builds run at once, and how long one may take.
+    public var maxBuilds: Int
+    public var buildTimeout: Duration
     /// How big an instance's log file grows before it is rotated.
     public var logLimit: LogLimit
 
@@ -57,6 +60,8 @@ public struct DaemonConfiguration: Sendable {
         shutdownTimeout: Duration,
         livenessInterval: Duration,
         livenessFailures: Int,
+        maxBuilds: Int,
+        buildTimeout: Duration,
         logLimit: LogLimit
     ) {
         self.data = data
@@ -75,6 +80,8 @@ public struct DaemonConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.livenessInterval = livenessInterval
         self.livenessFailures = livenessFailures
+        self.maxBuilds = maxBuilds
+        self.buildTimeout = buildTimeout
         self.logLimit = logLimit
     }
 }
@@ -126,6 +133,8 @@ public enum Daemon {
             webSocketCloseWindow: configuration.webSocketCloseWindow,
             keepReleases: configuration.keepReleases,
             bootBatch: configuration.bootBatch,
+            maxBuilds: configuration.maxBuilds,
+            buildTimeout: configuration.buildTimeout,
             livenessInterval: configuration.livenessInterval,
             livenessFailures: configuration.livenessFailures,
             baseEnvironment: baseEnvironment(data)

@@ -28,6 +28,10 @@ public struct DeploySettings: Sendable {
     public var keepReleases: Int
     /// How many web instances of a release boot at once; the next batch starts when these are healthy.
     public var bootBatch: Int
+    /// How many builds may run at once, over all apps.
+    public var maxBuilds: Int
+    /// How long a build may run before it is stopped and its deploy fails.
+    public var buildTimeout: Duration
     /// How often each live web instance is checked after its switch.
     public var livenessInterval: Duration
     /// Failed checks in a row that take a live instance out of rotation to be replaced.
@@ -45,6 +49,8 @@ public struct DeploySettings: Sendable {
         webSocketCloseWindow: Duration = .seconds(10),
         keepReleases: Int = 5,
         bootBatch: Int = 2,
+        maxBuilds: Int = 2,
+        buildTimeout: Duration = .seconds(900),
         livenessInterval: Duration = .seconds(10),
         livenessFailures: Int = 3,
         baseEnvironment: [String: String]
@@ -58,6 +64,8 @@ public struct DeploySettings: Sendable {
         self.webSocketCloseWindow = webSocketCloseWindow
         self.keepReleases = keepReleases
         self.bootBatch = bootBatch
+        self.maxBuilds = maxBuilds
+        self.buildTimeout = buildTimeout
         self.livenessInterval = livenessInterval
         self.livenessFailures = livenessFailures
         self.baseEnvironment = baseEnvironment
@@ -83,12 +91,16 @@ public enum DeployError: UserFacingError {
     case promoteToItself(AppName)
     case nothingToPromote(AppName)
     case copyFailed(String)
+    case buildTimedOut(Duration)
 
     public var description: String {
         switch self {
         case .promoteToItself(let app): "cannot promote \(app) to itself; name another app as the target"
         case .nothingToPromote(let app):
             "\(app) has no live release with a built tree to promote; deploy it first"
+        case .buildTimedOut(let limit):
+            "the build ran longer than \(limit.components.seconds)s and was stopped; make it faster, or raise the "
+                + "server's --build-timeout, then push again"
         case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
@@ -117,6 +129,7 @@ public actor Deployer {
     private let builder: ReleaseBuilder
     private let logger: Logger
     private var locks = DeployLocks()
+    private var buildSlots: BuildSlots
     /// The instances serving each app's live release.
     private var live: [AppName: ServingRelease] = [:]
     /// The instances of each app's other process types (workers): no port, no proxy.
@@ -142,6 +155,7 @@ public actor Deployer {
         self.supervisor = supervisor
         self.router = router
         self.builder = ReleaseBuilder(buildpacksDirectory: settings.buildpacksDirectory)
+        self.buildSlots = BuildSlots(limit: settings.maxBuilds)
         self.logger = logger
     }
 
@@ -648,12 +662,17 @@ public actor Deployer {
             baseEnvironment: settings.baseEnvironment.merging(markers(of: release, of: name)) { $1 }
         )
 
-        try await step(.checkout, of: releaseID) {
-            output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
-            _ = try builder.checkout(request)
-        }
-        let built = try await step(.build, of: releaseID) {
-            try await builder.build(request, output: output.sink)
+        let built: BuiltRelease
+        do {
+            try await step(.checkout, of: releaseID) {
+                output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
+                _ = try builder.checkout(request)
+            }
+            built = try await step(.build, of: releaseID) { try await build(request, output: output) }
+        } catch {
+            // A failed build's tree is of no use to anyone, and may be large (a build that filled the disk).
+            try? FileManager.default.removeItem(atPath: request.releaseDirectory)
+            throw error
         }
         let builtRelease = try store.recordBuild(
             of: releaseID,
@@ -670,6 +689,28 @@ public actor Deployer {
         try await runReleasePhase(builtRelease, of: name, output: output)
         let serving = try await boot(builtRelease, of: name, output: output, recordedOn: releaseID)
         try await activate(serving, of: name, output: output)
+    }
+
+    /// Runs a build in one of the build slots, and stops it at the build timeout.
+    private func build(_ request: BuildRequest, output: DeployOutput) async throws -> BuiltRelease {
+        if !buildSlots.tryAcquire() {
+            output.step(
+                "Waiting for a build slot: this server runs at most \(buildSlots.limit) build(s) at once"
+            )
+            await withCheckedContinuation { buildSlots.enqueue($0) }
+        }
+        defer { buildSlots.release() }
+        let (builder, timeout) = (self.builder, settings.buildTimeout)
+        return try await withThrowingTaskGroup(of: BuiltRelease?.self) { group in
+            group.addTask { try await builder.build(request, output: output.sink) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let built = try await group.next() ?? nil else { throw DeployError.buildTimedOut(timeout) }
+            return built
+        }
     }
 
     /// Steps 6-7: boots the web instances of `release` (its built tree, its web command, its config)

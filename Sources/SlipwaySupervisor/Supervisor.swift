@@ -223,9 +223,14 @@ public actor Supervisor {
         while !Task.isCancelled {
             for path in Set(instances.values.map(\.spec.logFile)) {
                 do {
-                    if try logLimit.rotate(path) { logger.info("instance log rotated", metadata: ["log.path": "\(path)"]) }
+                    if try logLimit.rotate(path) {
+                        logger.info("instance log rotated", metadata: ["log.path": "\(path)"])
+                    }
                 } catch {
-                    logger.warning("could not rotate an instance log", metadata: ["log.path": "\(path)", "error": "\(error)"])
+                    logger.warning(
+                        "could not rotate an instance log",
+                        metadata: ["log.path": "\(path)", "error": "\(error)"]
+                    )
                 }
             }
             try? await Task.sleep(for: interval)
@@ -261,7 +266,10 @@ public actor Supervisor {
         case .restart(let delay):
             logger.warning(
                 "instance crashed; restarting",
-                metadata: ["app.name": "\(instance.spec.app)", "exit": "\(status)", "restart.delay": "\(delay)"]
+                metadata: [
+                    "app.name": "\(instance.spec.app)", "release.number": "\(instance.spec.release.number)",
+                    "instance.pid": "\(child.pid)", "exit": "\(status)", "restart.delay": "\(delay)",
+                ]
             )
             observer(instance, .crashed(status, restartIn: delay))
             try? await Task.sleep(for: delay)
@@ -274,7 +282,10 @@ public actor Supervisor {
             } catch {
                 logger.error(
                     "instance restart failed",
-                    metadata: ["app.name": "\(instance.spec.app)", "error": "\(error)"]
+                    metadata: [
+                        "app.name": "\(instance.spec.app)", "release.number": "\(instance.spec.release.number)",
+                        "error": "\(error)",
+                    ]
                 )
                 instance.withState {
                     $0.phase = .ended
