@@ -1,7 +1,8 @@
 # Sourced by the benchmarks: picks the binary (argument 2, else the release build, else the debug
 # build), starts a daemon with its own data directory on a free loopback port, and stops it and
 # removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
-# (its hooks and buildpacks, also for a BINARY outside its .build). Defines fixture_work_tree.
+# (its hooks and buildpacks, also for a BINARY outside its .build). Defines fixture_work_tree. The daemon runs
+# with --stop-apps, so that its apps stop with it; a benchmark that restarts it sets `daemon` to the new pid.
 binary=${2:-}
 if [ -z "$binary" ]; then
     binary=.build/release/slipway
@@ -15,9 +16,10 @@ export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid
 # SLIPWAY_BENCH_CPUS pins the daemon (and so its apps) from the start, so it sizes its event loops to match.
 ${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
-    > "$scratch/daemon.log" 2>&1 &
+    --stop-apps > "$scratch/daemon.log" 2>&1 &
 daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
+trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
+    rm -rf "$scratch"' EXIT
 for _ in $(seq 100); do "$binary" apps >/dev/null 2>&1 && break; sleep 0.1; done
 
 # fixture_work_tree NAME: a git work tree of Tests/Fixtures/apps/NAME at $scratch/work-NAME with one commit;

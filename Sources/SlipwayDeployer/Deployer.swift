@@ -228,10 +228,14 @@ public actor Deployer {
                     metadata: ["app.name": "\(release.appName)", "release.number": "\(release.number)"]
                 )
             }
-            var adopted: [Instance] = []
-            for app in try store.apps() {
-                try applyRoutes(of: app.appName)
-                adopted += await adoptLiveInstances(of: app)
+            let apps = try store.apps()
+            for app in apps { try applyRoutes(of: app.appName) }
+            // The apps' health checks run side by side, so that one app's hung instance holds up no other app.
+            let adopted = await withTaskGroup(of: [Instance].self) { group in
+                for app in apps { group.addTask { await self.adoptLiveInstances(of: app) } }
+                var adopted: [Instance] = []
+                for await instances in group { adopted += instances }
+                return adopted
             }
             let kept = Set(adopted.map(\.pid))
             for record in try store.runningInstances() where !kept.contains(record.pid) {

@@ -6,6 +6,10 @@ import SlipwayBasics
 import SlipwayTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct BuildLimitTests {
     @Test func aBuildWaitsForASlotAndANeverEndingBuildHitsTheTimeout() async throws {
         try await DaemonHarness.with(arguments: ["--max-builds", "1", "--build-timeout", "6"]) { daemon, scratch in
@@ -37,6 +41,31 @@ import Testing
             #expect(!daemon.appProcesses().contains { $0.environment["SLIPWAY_RELEASE"] == "v3" })
             // The blog's build got the slot once shop's was stopped.
             #expect(blog.output.contains("blog v2 is live"), "\(blog.output)")
+        }
+    }
+}
+
+@Suite struct DiskFullTests {
+    @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs for the data directory needs root"))
+    func aBuildThatFillsTheDiskFailsCleanlyAndFreesItsSpace() async throws {
+        try await DaemonHarness.with(dataLimit: "96m") { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+
+            try await commitFixture("node-hello", "fill-disk", into: work, message: "v3 writes until the disk is full")
+            let full = try await daemon.push(work, app: "shop")
+            #expect(full.output.contains("No space left on device"), "\(full.output)")
+            #expect(full.output.contains("Deploy of shop v3 failed: "), "\(full.output)")
+            #expect(full.output.contains("shop v2 is still live"), "\(full.output)")
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").body.contains("release v2"))
+            #expect(!FileManager.default.fileExists(atPath: daemon.data + "/apps/shop/releases/3"), "its tree is gone")
+            let releases = try await daemon.cli(["releases", "shop"]).output
+            #expect(releases.contains("v3     failed"), "the failure is recorded: \(releases)")
+
+            // The space came back: the next deploy goes live.
+            try await commitFixture("node-hello", into: work, message: "v4")
+            #expect(try await daemon.push(work, app: "shop").output.contains("shop v4 is live"))
         }
     }
 }

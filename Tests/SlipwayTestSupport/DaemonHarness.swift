@@ -20,10 +20,22 @@ public final class DaemonHarness: Sendable {
 
     /// Starts the daemon (with extra `serve` arguments) and waits until its control socket answers.
     /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
-    public init(arguments: [String] = [], restartingIn previous: DaemonHarness? = nil) async throws {
+    /// With `dataLimit` (as `64m`), the data directory is a tmpfs of that size, so that a test can fill it; that
+    /// needs root.
+    public init(
+        arguments: [String] = [],
+        restartingIn previous: DaemonHarness? = nil,
+        dataLimit: String? = nil
+    ) async throws {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
         sshPort = previous?.sshPort ?? freePort()
+        if let dataLimit {
+            let data = directory.path + "/data"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            let mounted = try await run("mount", ["-t", "tmpfs", "-o", "size=\(dataLimit)", "tmpfs", data])
+            guard mounted.status.succeeded else { throw HarnessError.cannotMount(mounted.output) }
+        }
         var environment = toolEnvironment
         environment["SLIPWAY_DATA"] = nil
         process = try Spawner.start(
@@ -100,19 +112,25 @@ public final class DaemonHarness: Sendable {
         for group in Set(appProcesses().map(\.processGroup)).union(groups) { Glibc.kill(-group, SIGKILL) }
     }
 
-    public func remove() { directory.remove() }
+    public func remove() {
+        // A tmpfs data directory (see `dataLimit`) goes first; elsewhere this fails harmlessly.
+        umount(data)
+        directory.remove()
+    }
 }
 
 public enum HarnessError: Error, CustomStringConvertible {
     case daemonExited(ExitStatus, log: String)
     case notReady
     case failed(any Error, log: String)
+    case cannotMount(String)
 
     public var description: String {
         switch self {
         case .failed(let error, let log): "\(error)\n--- daemon log ---\n\(log)"
         case .daemonExited(let status, let log): "the daemon \(status):\n\(log)"
         case .notReady: "the daemon did not answer within 30 s"
+        case .cannotMount(let output): "could not mount a tmpfs for the data directory: \(output)"
         }
     }
 }
@@ -122,9 +140,10 @@ extension DaemonHarness {
     /// is stopped and both are removed, and a failure comes with the daemon's log.
     public static func with(
         arguments: [String] = [],
+        dataLimit: String? = nil,
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
-        let daemon = try await DaemonHarness(arguments: arguments)
+        let daemon = try await DaemonHarness(arguments: arguments, dataLimit: dataLimit)
         let work = try TemporaryDirectory("work")
         defer {
             work.remove()
