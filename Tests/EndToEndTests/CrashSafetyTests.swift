@@ -21,6 +21,9 @@ import Glibc
             let before = try await servingInstances(of: daemon)
             #expect(before.count == 2)
 
+            // Across both restarts a client sees refused connections while no daemon listens, and then only the
+            // live release: never an answer from a half-restored proxy (a 404 for an app not routed yet, a 502).
+            let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/", keep: 26)
             var current = daemon
             for (round, crash) in [true, false].enumerated() {
                 if crash { await current.kill() } else { await current.stop(leavingApps: true) }
@@ -41,6 +44,10 @@ import Glibc
                 }
                 #expect(Set(dynos) == ["web.1", "web.2"])
             }
+
+            let seen = await loop.stop()
+            #expect(seen["hello from shop release v2"] ?? 0 > 0, "\(seen)")
+            #expect(!seen.keys.contains { $0.hasPrefix("status") }, "\(seen)")
 
             // The adopted instances are a release like any other: the next deploy retires and stops them.
             try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)

@@ -2,6 +2,7 @@
 // driven through the real CLI and stopped by the test by its process id.
 import Foundation
 import SlipwayBasics
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,7 @@ public final class DaemonHarness: Sendable {
             ),
             logFile: directory.path + "/daemon.log"
         )
+        Self.started.withLock { $0[directory.path, default: []].append(process) }
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let status = process.exitStatus {
@@ -112,6 +114,16 @@ public final class DaemonHarness: Sendable {
         for group in Set(appProcesses().map(\.processGroup)).union(groups) { Glibc.kill(-group, SIGKILL) }
     }
 
+    /// Every daemon started on a data directory (restarts included), so that `with` stops them all.
+    private static let started = Mutex<[String: [ChildProcess]]>([:])
+
+    /// Stops every daemon started on this one's data directory that still runs, and their apps.
+    func stopAll() async {
+        let daemons = Self.started.withLock { $0.removeValue(forKey: directory.path) ?? [] }
+        for daemon in daemons { _ = await daemon.stop(grace: .seconds(20)) }
+        await stopApps()
+    }
+
     public func remove() {
         // A tmpfs data directory (see `dataLimit`) goes first; elsewhere this fails harmlessly.
         umount(data)
@@ -143,19 +155,56 @@ extension DaemonHarness {
         dataLimit: String? = nil,
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
-        let daemon = try await DaemonHarness(arguments: arguments, dataLimit: dataLimit)
-        let work = try TemporaryDirectory("work")
-        defer {
-            work.remove()
-            daemon.remove()
+        await DaemonSlots.shared.acquire()
+        let daemon: DaemonHarness
+        do {
+            daemon = try await DaemonHarness(arguments: arguments, dataLimit: dataLimit)
+        } catch {
+            await DaemonSlots.shared.release()
+            throw error
         }
+        let work = try TemporaryDirectory("work")
         do {
             try await body(daemon, work.path)
         } catch {
-            await daemon.stop()
+            await daemon.stopAll()
             let log = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+            work.remove()
+            daemon.remove()
+            await DaemonSlots.shared.release()
             throw HarnessError.failed(error, log: log)
         }
-        await daemon.stop()
+        await daemon.stopAll()
+        work.remove()
+        daemon.remove()
+        await DaemonSlots.shared.release()
+    }
+}
+
+/// At most three daemon tests at once: each builds and boots real apps, and on a two-core machine a crowd of
+/// them starves every daemon's timers and health checks until tests fail for want of CPU, not for a bug.
+actor DaemonSlots {
+    static let shared = DaemonSlots(limit: 3)
+
+    private let limit: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func acquire() async {
+        guard running >= limit else {
+            running += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            running -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }
