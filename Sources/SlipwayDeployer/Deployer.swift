@@ -314,7 +314,8 @@ public actor Deployer {
         return web + workerInstances
     }
 
-    /// The adopted web instances that pass one try of the app's first health check; the others are stopped.
+    /// The adopted web instances that pass one try (of at most a second) of the app's first health check; the
+    /// others are stopped.
     private func answering(_ instances: [Instance], of name: AppName, tree: ReleaseVersion) async -> [Instance] {
         let check = ((try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard)
             .checks.first
@@ -329,7 +330,8 @@ public actor Deployer {
                         timeout: min(check?.timeout ?? .seconds(1), .seconds(1))
                     )
                     guard result.passes(content: check?.content) else {
-                        await supervisor.stop(instance)
+                        // In the background: its grace period must not hold up the proxy's start.
+                        Task { await supervisor.stop(instance) }
                         return nil
                     }
                     return instance
