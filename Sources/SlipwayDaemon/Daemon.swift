@@ -177,7 +177,9 @@ public enum Daemon {
                 gate: gate,
                 logger: logger
             )
-            services.append(.init(service: SSHService(server: ssh, logger: logger)))
+            services.append(
+                .init(service: SSHService(server: ssh, shutdownTimeout: configuration.shutdownTimeout, logger: logger))
+            )
         }
         services.append(.init(service: ControlService(server: control)))
 
@@ -313,11 +315,12 @@ struct ControlService: Service {
 
 struct SSHService: Service {
     let server: SSHServer
+    let shutdownTimeout: Duration
     let logger: Logger
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await server.run { port in
+            try await server.run(finishingWithin: shutdownTimeout) { port in
                 logger.info("ssh server listening", metadata: ["ssh.port": "\(port)"])
             }
         }

@@ -74,8 +74,15 @@ import Glibc
     }
 
     @Test func aGracefulStopFinishesRequestsTellsThePusherAndLeavesTheAppRunning() async throws {
-        try await DaemonHarness.with { daemon, work in
+        try await DaemonHarness.with { daemon, scratch in
             try await daemon.cli(["apps:create", "shop"])
+            // The pusher is remote: the verdict has to get through the SSH session while the daemon stops.
+            let key = try await SSHKeyPair(in: scratch, name: "alice")
+            try await daemon.cli(["keys:add", "alice", "--role", "admin"], input: key.publicLine())
+            var sshEnvironment = toolEnvironment
+            sshEnvironment["GIT_SSH_COMMAND"] = key.gitSSHCommand(port: daemon.sshPort)
+            let remote = "ssh://git@127.0.0.1:\(daemon.sshPort)/shop"
+            let work = scratch + "/app"
             try await commitFixture("node-hello", into: work, message: "v2")
             #expect(try await daemon.push(work, app: "shop").status.succeeded)
             let v2 = try await servingInstances(of: daemon)
@@ -83,7 +90,7 @@ import Glibc
             try "health".write(toFile: work + "/HOLD", atomically: true, encoding: .utf8)
             try await run("git", ["add", "HOLD"], in: work)
             try await run("git", ["commit", "--quiet", "-m", "hold the health step"], in: work)
-            let push = Task { try await daemon.push(work, app: "shop") }
+            let push = Task { try await run("git", ["push", remote, "main"], in: work, environment: sshEnvironment) }
             try await waitUntil("the health step is held") {
                 FileManager.default.fileExists(atPath: daemon.data + "/holding-health")
             }
@@ -93,8 +100,13 @@ import Glibc
 
             await daemon.stop(leavingApps: true)
             let pushed = try await push.value
-            #expect(pushed.output.contains("interrupted: the Slipway daemon stopped"), "\(pushed.output)")
-            #expect(pushed.output.contains("shop v2 is still live"), "\(pushed.output)")
+            #expect(
+                pushed.output.contains(
+                    "remote: -----> Deploy of shop v3 failed: interrupted: the Slipway daemon stopped"
+                ),
+                "\(pushed.output)"
+            )
+            #expect(pushed.output.contains("remote:        shop v2 is still live"), "\(pushed.output)")
             let answered = try await slow.value
             #expect(answered.status == 200 && answered.body == "slow done\n", "in flight across the stop")
             #expect(v2.allSatisfy { ProcessTable.isRunning($0.pid) })

@@ -259,6 +259,47 @@ import Glibc
         #expect(outcome.code != 0)
     }
 
+    @Test func aShutdownCancelsAnInProcessCommandAndItsLastWordsReachTheClient() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keygen = try await run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/id"])
+        #expect(keygen.succeeded)
+        let server = try SSHServer(
+            host: "127.0.0.1",
+            port: 0,
+            hostKeyPath: directory + "/host_key",
+            gate: TestGate(knownKeys: [try ServerFixture.publicKey(directory + "/id")], root: directory),
+            logger: quietLogger
+        )
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let serving = Task {
+            defer { announce.finish() }
+            try await server.run(finishingWithin: .seconds(5)) { announce.yield($0) }
+        }
+        var portIterator = ports.makeAsyncIterator()
+        let port = try #require(await portIterator.next())
+        let fixture = ServerFixture(directory: directory, port: port)
+        let client = try start(
+            "/usr/bin/ssh",
+            fixture.sshArguments() + ["git@127.0.0.1", "until-cancelled"],
+            stdin: .held
+        )
+        defer {
+            serving.cancel()
+            if client.child.exitStatus == nil { client.child.signalGroup(SIGKILL) }
+        }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: directory + "/until-cancelled.started") {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+
+        serving.cancel()
+        try await serving.value
+        let outcome = try await client.wait(timeout: .seconds(10))
+        #expect(outcome.code == 75, "\(outcome)")
+        #expect(outcome.stderr == "interrupted: the server is stopping\n", "\(outcome)")
+        #expect(connectionRefused(port: port))
+    }
+
     @Test func theHostKeyIsMadeOnceAndKeptPrivate() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

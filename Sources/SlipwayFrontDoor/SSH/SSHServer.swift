@@ -54,8 +54,12 @@ public final class SSHServer: Sendable {
     public var hostPublicKey: String { String(openSSHPublicKey: hostKey.publicKey) }
 
     /// Binds, reports the bound port (useful with port 0), and serves until the task is cancelled; then closes the
-    /// listener and every connection, and stops the programs sessions started before returning.
-    public func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+    /// listener, gives the commands and programs under way up to `timeout` to end (see `SSHSessions.finish`), and
+    /// closes every connection and stops what is left before returning.
+    public func run(
+        finishingWithin timeout: Duration = .zero,
+        onListening: @Sendable (Int) -> Void = { _ in }
+    ) async throws {
         let sessions = SSHSessions()
         let (hostKey, gate, logger) = (self.hostKey, self.gate, self.logger)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -80,7 +84,8 @@ public final class SSHServer: Sendable {
         } onCancel: {
             listener.close(promise: nil)
         }
-        await sessions.endAll()
+        // This task is cancelled by now, and the wait must not be: it gets a task of its own.
+        await Task { await sessions.finish(within: timeout) }.value
         logger.info("SSH server stopped")
     }
 
@@ -215,6 +220,9 @@ final class SSHSessions: Sendable {
     private struct State {
         var connections: [ObjectIdentifier: any Channel] = [:]
         var programs: [pid_t: ChildProcess] = [:]
+        /// In-process commands under way, by number; a task is filed once it exists.
+        var commands: [Int: Task<Void, Never>?] = [:]
+        var nextCommand = 0
         var ended = false
     }
 
@@ -245,6 +253,47 @@ final class SSHSessions: Sendable {
 
     func remove(_ program: ChildProcess) {
         _ = state.withLock { $0.programs.removeValue(forKey: program.pid) }
+    }
+
+    /// Runs an in-process command as a task a shutdown can cancel and wait for; nil once shutting down.
+    func run(_ command: @escaping @Sendable () async -> Void) -> Task<Void, Never>? {
+        let number: Int? = state.withLock { state in
+            guard !state.ended else { return nil }
+            state.nextCommand += 1
+            state.commands[state.nextCommand] = .some(nil)
+            return state.nextCommand
+        }
+        guard let number else { return nil }
+        let task = Task {
+            await command()
+            _ = self.state.withLock { $0.commands.removeValue(forKey: number) }
+        }
+        let cancelled = state.withLock { state in
+            if state.commands[number] != nil { state.commands[number] = task }
+            return state.ended
+        }
+        if cancelled { task.cancel() }
+        return task
+    }
+
+    /// A graceful end: no new connections, programs or commands; the commands under way are cancelled (a deploy
+    /// tells its client it was interrupted); then up to `timeout` for them and the programs under way (a push)
+    /// to end and their clients to read the last words and hang up. What is left then is ended by `endAll`.
+    func finish(within timeout: Duration) async {
+        let commands = state.withLock { state in
+            state.ended = true
+            return state.commands.values.compactMap { $0 }
+        }
+        for command in commands { command.cancel() }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, state.withLock({ !$0.programs.isEmpty || !$0.commands.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let readingDeadline = min(deadline, ContinuousClock.now + .seconds(1))
+        while ContinuousClock.now < readingDeadline, state.withLock({ !$0.connections.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        await endAll()
     }
 
     /// Closes every connection, then stops every program that has not ended with its session.

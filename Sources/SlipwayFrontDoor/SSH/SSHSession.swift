@@ -229,10 +229,11 @@ final class SSHSessionHandler: ChannelDuplexHandler {
             let type: SSHChannelData.DataType = stream == .standardOutput ? .channel : .stdErr
             try? await eventLoop.flatSubmit { this.value.writeOutput(ByteBuffer(bytes: bytes), type: type) }.get()
         }
-        task = Task {
+        task = sessions.run {
             let status = await run(input, output)
             eventLoop.execute { this.value.finish(status) }
         }
+        if task == nil { refuse("slipway: the server is shutting down; try again in a moment", status: 1) }
     }
 
     // MARK: Called by the program relay
