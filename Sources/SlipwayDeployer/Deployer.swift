@@ -264,6 +264,8 @@ public actor Deployer {
         guard let release = try? store.liveRelease(of: name), let tree = release.tree,
             let records = try? store.runningInstances(of: name).filter({ $0.releaseNumber == release.number })
         else { return [] }
+        // A daemon that died inside the switch may have pointed `current` at a release that never went live.
+        try? Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, tree))
         func adopt(_ type: String) async -> [Instance] {
             guard let command = release.processTypeCommands[type] else { return [] }
             var adopted: [Instance] = []

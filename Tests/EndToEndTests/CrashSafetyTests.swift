@@ -198,6 +198,13 @@ import Glibc
                 }
             }
             #expect(!list.contains("building") && !list.contains("deploying"), "\(list)")
+            let current = try FileManager.default.destinationOfSymbolicLink(
+                atPath: restarted.data + "/apps/shop/current"
+            )
+            #expect(
+                current.hasSuffix("/releases/\(step == .drain ? 3 : 2)"),
+                "current points at the live tree: \(current)"
+            )
             await restarted.stop()
         }
     }
