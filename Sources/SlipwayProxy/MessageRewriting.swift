@@ -8,7 +8,7 @@ extension HTTPHeaders {
         var tokens: [String] = []
         for (name, value) in self where name.isCaseInsensitively("connection") {
             for token in value.split(separator: ",") {
-                let token = token.trimmingWhitespaceAndLowercase()
+                let token = token.trimmingWhitespace().lowercased()
                 if !token.isEmpty { tokens.append(token) }
             }
         }
@@ -55,12 +55,6 @@ extension HTTPHeaders {
             }
         }
         return nil
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingWhitespaceAndLowercase() -> String {
-        String(self).trimmingWhitespace().lowercased()
     }
 }
 

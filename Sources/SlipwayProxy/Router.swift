@@ -188,9 +188,16 @@ public final class Router: Sendable {
     }
 }
 
-extension String {
+extension StringProtocol where UTF8View: BidirectionalCollection {
+    /// Without the spaces and tabs at either end. Headers pass here on every request, so it works on the UTF-8
+    /// bytes: spaces and tabs are single bytes, so the first byte kept starts a character, and the end is right
+    /// after a character's last byte.
     func trimmingWhitespace() -> String {
-        let trimmed = self.drop(while: { $0 == " " || $0 == "\t" })
-        return String(trimmed.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        let bytes = utf8
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isWhitespace($0) }),
+            let last = bytes.lastIndex(where: { !isWhitespace($0) })
+        else { return "" }
+        return String(self[first..<bytes.index(after: last)])
     }
 }

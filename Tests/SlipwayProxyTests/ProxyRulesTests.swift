@@ -18,6 +18,15 @@ struct ProxyRulesTests {
         #expect(Router.normalize(host: "[::1]:8080") == "[::1]")
     }
 
+    @Test("header values lose the spaces and tabs at their ends, and only those")
+    func trimming() {
+        #expect(" keep-alive\t".trimmingWhitespace() == "keep-alive")
+        #expect("\t \t".trimmingWhitespace() == "")
+        #expect("".trimmingWhitespace() == "")
+        #expect("  héllo wörld ☃ ".trimmingWhitespace() == "héllo wörld ☃")
+        #expect("a, b ,c".split(separator: ",").map { $0.trimmingWhitespace() } == ["a", "b", "c"])
+    }
+
     @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
     func upgradeHeaders() {
         var ids = RequestIDSource()
