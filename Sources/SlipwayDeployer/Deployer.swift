@@ -1,7 +1,9 @@
 // SlipwayDeployer: the deploy state machine of DESIGN.md ("A deploy, step by step"). Holds the
-// per-app deploy locks, records every step as an event, boots the new release beside the live
-// one, gates it on its health checks, switches the proxy in one step, then drains and retires
-// the old instances. It uses the builder, supervisor, proxy and store through their APIs.
+// per-app deploy locks and the build slots, records every step as an event, boots the new release
+// beside the live one, gates it on its health checks, switches the proxy in one step, then drains
+// and retires the old instances; watches the live instances' liveness; and at a daemon's start,
+// adopts what an earlier daemon left running and cleans up what it left half done. It uses the
+// builder, supervisor, proxy and store through their APIs.
 import Foundation
 import Logging
 import SlipwayBasics

@@ -1,6 +1,7 @@
-// SlipwaySupervisor: starts app instances in their own session with their output in log files,
-// watches them, restarts a serving instance that crashed (with backoff), and stops them with
-// SIGTERM to the process group, then SIGKILL after a grace period. It decides nothing about routing.
+// SlipwaySupervisor: starts app instances in their own session with their output in log files (so
+// they outlive the daemon), adopts those an earlier daemon left, watches them, restarts a serving
+// instance that crashed (with backoff), rotates their logs, and stops them with SIGTERM to the process
+// group, then SIGKILL after a grace period. It decides nothing about routing.
 import Foundation
 import Logging
 import SlipwayBasics
