@@ -144,6 +144,9 @@ public actor Deployer {
     private var incomplete: Set<AppName> = []
     /// The stop of what an earlier daemon left, started by `adopt`.
     private var leftoverStop: Task<Void, Never>?
+    /// A test hook for fault injection (env SLIPWAY_TEST_HOLD_STEP=switch, …): that step, its work done, says so in
+    /// `<data>/holding-STEP` and waits instead of finishing, so that a test can kill the daemon at that point.
+    private let heldStep = ProcessInfo.processInfo.environment["SLIPWAY_TEST_HOLD_STEP"].flatMap(DeployStep.init)
 
     struct ServingRelease {
         var release: Release
@@ -1050,6 +1053,10 @@ public actor Deployer {
         let event = try store.startStep(step, of: releaseID)
         do {
             let result = try await body()
+            if step == heldStep {
+                FileManager.default.createFile(atPath: settings.data.root + "/holding-\(step)", contents: nil)
+                try await Task.sleep(for: .seconds(3600))
+            }
             try store.finishStep(event, outcome: .succeeded)
             return result
         } catch {

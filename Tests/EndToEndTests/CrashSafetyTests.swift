@@ -123,18 +123,36 @@ import Glibc
         }
     }
 
-    /// The steps a fixture can hold open; the checkout and the switch take no time to speak of.
+    /// Each step of a deploy. The hold-step fixture holds the build, the release phase and the health check open;
+    /// a slow request holds the drain; the checkout and the switch, which take milliseconds, are held at their end
+    /// by the daemon's test hook (SLIPWAY_TEST_HOLD_STEP).
     enum HeldStep: String, CaseIterable, Sendable {
-        case build, release, health, drain
+        case checkout, build, release, health, `switch`, drain
+
+        var byHook: Bool { self == .checkout || self == .switch }
+        /// Whether v3 is live once the daemon comes back: the switch had happened.
+        var switched: Bool { self == .switch || self == .drain }
     }
 
     @Test(arguments: HeldStep.allCases)
     func aDaemonKilledDuringADeployStepComesBackConsistent(_ step: HeldStep) async throws {
-        try await DaemonHarness.with(arguments: ["--drain-timeout", "120"]) { daemon, work in
-            try await daemon.cli(["apps:create", "shop"])
+        try await DaemonHarness.with(arguments: ["--drain-timeout", "120"]) { first, work in
+            try await first.cli(["apps:create", "shop"])
             try await commitFixture("node-hello", into: work, message: "v2")
-            #expect(try await daemon.push(work, app: "shop").status.succeeded)
-            let v2 = try await servingInstances(of: daemon)
+            #expect(try await first.push(work, app: "shop").status.succeeded)
+            let v2 = try await servingInstances(of: first)
+            let daemon: DaemonHarness
+            if step.byHook {
+                // The hook holds every deploy's step, so it is switched on after v2: a daemon with it adopts v2.
+                await first.stop(leavingApps: true)
+                daemon = try await DaemonHarness(
+                    arguments: ["--drain-timeout", "120"],
+                    environment: ["SLIPWAY_TEST_HOLD_STEP": step.rawValue],
+                    restartingIn: first
+                )
+            } else {
+                daemon = first
+            }
 
             let push: Task<(status: SlipwayBasics.ExitStatus, output: String), any Error>
             var slow: Task<HTTPAnswer, any Error>?
@@ -152,10 +170,14 @@ import Glibc
                     try await daemon.cli(["releases:info", "shop", "v3"]).output.contains("drain")
                 }
             } else {
-                try await commitFixture("node-hello", "hold-step", into: work, message: "v3, held at \(step)")
-                try step.rawValue.write(toFile: work + "/HOLD", atomically: true, encoding: .utf8)
-                try await run("git", ["add", "HOLD"], in: work)
-                try await run("git", ["commit", "--quiet", "-m", "hold \(step)"], in: work)
+                if step.byHook {
+                    try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)
+                } else {
+                    try await commitFixture("node-hello", "hold-step", into: work, message: "v3, held at \(step)")
+                    try step.rawValue.write(toFile: work + "/HOLD", atomically: true, encoding: .utf8)
+                    try await run("git", ["add", "HOLD"], in: work)
+                    try await run("git", ["commit", "--quiet", "-m", "hold \(step)"], in: work)
+                }
                 push = Task { try await daemon.push(work, app: "shop") }
                 try await waitUntil("the \(step) step is held") {
                     FileManager.default.fileExists(atPath: daemon.data + "/holding-\(step)")
@@ -171,11 +193,11 @@ import Glibc
             let answer = try HTTPConnection(port: restarted.port).get("/", host: "shop.localhost")
             let list = try await restarted.cli(["releases", "shop"]).output
             let info = try await restarted.cli(["releases:info", "shop", "v3"]).output
-            if step == .drain {
+            if step.switched {
                 #expect(answer.body.hasPrefix("hello from shop release v3"), "\(answer.body)")
                 #expect(list.contains("v3     live") && list.contains("v2     retired"), "\(list)")
-                #expect(info.contains("interrupted: the Slipway daemon stopped"), "the drain step is closed: \(info)")
-                try await waitUntil("the draining v2 instance was stopped") {
+                #expect(info.contains("interrupted: the Slipway daemon stopped"), "the \(step) step is closed: \(info)")
+                try await waitUntil("the replaced v2 instance was stopped") {
                     v2.allSatisfy { !ProcessTable.isRunning($0.pid) }
                 }
                 _ = try? await slow?.value
@@ -191,7 +213,7 @@ import Glibc
                 try await waitUntil("v3's processes were stopped") {
                     !restarted.appProcesses().contains { $0.environment["SLIPWAY_RELEASE"] == "v3" }
                 }
-                if step == .build {
+                if step == .checkout || step == .build {
                     try await waitUntil("v3's half-built tree was removed") {
                         !FileManager.default.fileExists(atPath: restarted.data + "/apps/shop/releases/3")
                     }
@@ -202,7 +224,7 @@ import Glibc
                 atPath: restarted.data + "/apps/shop/current"
             )
             #expect(
-                current.hasSuffix("/releases/\(step == .drain ? 3 : 2)"),
+                current.hasSuffix("/releases/\(step.switched ? 3 : 2)"),
                 "current points at the live tree: \(current)"
             )
             await restarted.stop()

@@ -23,8 +23,10 @@ public final class DaemonHarness: Sendable {
     /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
     /// With `dataLimit` (as `64m`), the data directory is a tmpfs of that size, so that a test can fill it; that
     /// needs root.
+    /// `environment` is added to the daemon's.
     public init(
         arguments: [String] = [],
+        environment extra: [String: String] = [:],
         restartingIn previous: DaemonHarness? = nil,
         dataLimit: String? = nil
     ) async throws {
@@ -37,7 +39,7 @@ public final class DaemonHarness: Sendable {
             let mounted = try await run("mount", ["-t", "tmpfs", "-o", "size=\(dataLimit)", "tmpfs", data])
             guard mounted.status.succeeded else { throw HarnessError.cannotMount(mounted.output) }
         }
-        var environment = toolEnvironment
+        var environment = toolEnvironment.merging(extra) { $1 }
         environment["SLIPWAY_DATA"] = nil
         process = try Spawner.start(
             Command(
@@ -152,13 +154,14 @@ extension DaemonHarness {
     /// is stopped and both are removed, and a failure comes with the daemon's log.
     public static func with(
         arguments: [String] = [],
+        environment: [String: String] = [:],
         dataLimit: String? = nil,
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
         await DaemonSlots.shared.acquire()
         let daemon: DaemonHarness
         do {
-            daemon = try await DaemonHarness(arguments: arguments, dataLimit: dataLimit)
+            daemon = try await DaemonHarness(arguments: arguments, environment: environment, dataLimit: dataLimit)
         } catch {
             await DaemonSlots.shared.release()
             throw error
