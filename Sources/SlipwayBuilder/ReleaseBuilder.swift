@@ -72,6 +72,9 @@ public struct ReleaseBuilder: Sendable {
     }
 
     /// Detects, compiles and releases the checked-out tree, streaming buildpack output to `output`.
+    /// A build's scratch folder is its release tree's path with this suffix.
+    public static let scratchSuffix = ".scratch"
+
     public func build(
         _ request: BuildRequest,
         output: @escaping @Sendable (String) -> Void
@@ -80,7 +83,19 @@ public struct ReleaseBuilder: Sendable {
     {
         let buildDirectory = request.releaseDirectory
         let healthChecks = try HealthCheckPlan.read(fromReleaseDirectory: buildDirectory)
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-build-\(UUID())").path
+        // Beside the tree, not in /tmp: it holds the config vars (ENV_DIR), so it is the daemon user's only, and a
+        // daemon killed mid-build leaves it where the next start removes it (see `scratchSuffix`).
+        let scratch = buildDirectory + Self.scratchSuffix
+        try? FileManager.default.removeItem(atPath: scratch)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: scratch,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        } catch {
+            throw .couldNotPrepare(error.localizedDescription)
+        }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let environment = request.baseEnvironment.merging(
             request.config.filter { $0.key.isEnvironmentVariableName },

@@ -234,7 +234,10 @@ public actor Deployer {
                 )
             }
             let apps = try store.apps()
-            for app in apps { try applyRoutes(of: app.appName) }
+            for app in apps {
+                try applyRoutes(of: app.appName)
+                removeBuildScratch(of: app.appName)
+            }
             // The apps' health checks run side by side, so that one app's hung instance holds up no other app.
             let adopted = await withTaskGroup(of: [Instance].self) { group in
                 for app in apps { group.addTask { await self.adoptLiveInstances(of: app) } }
@@ -319,6 +322,16 @@ public actor Deployer {
         workers[name] = workerInstances
         if web.count < max(1, app.scale(of: "web")) { incomplete.insert(name) }
         return web + workerInstances
+    }
+
+    /// No build runs yet: the scratch folders (with their copy of the config vars) of builds an earlier daemon
+    /// did not finish go.
+    private func removeBuildScratch(of name: AppName) {
+        let releases = settings.data.releases(name)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: releases)) ?? []
+        where entry.hasSuffix(ReleaseBuilder.scratchSuffix) {
+            try? FileManager.default.removeItem(atPath: releases + "/" + entry)
+        }
     }
 
     /// The adopted web instances that pass one try (of at most a second) of the app's first health check; the

@@ -184,6 +184,11 @@ import Glibc
                 }
             }
 
+            if step == .build {
+                var info = stat()
+                #expect(stat(daemon.data + "/apps/shop/releases/3.scratch", &info) == 0, "the build has its scratch")
+                #expect(info.st_mode & 0o777 == 0o700, "only the daemon's user reads the config vars in it")
+            }
             await daemon.kill()
             _ = try? await push.value
             let restarted = try await DaemonHarness(restartingIn: daemon)
@@ -218,6 +223,8 @@ import Glibc
                         !FileManager.default.fileExists(atPath: restarted.data + "/apps/shop/releases/3")
                     }
                 }
+                // The build's scratch folder, with its copy of the config vars, is gone too.
+                #expect(!FileManager.default.fileExists(atPath: restarted.data + "/apps/shop/releases/3.scratch"))
             }
             #expect(!list.contains("building") && !list.contains("deploying"), "\(list)")
             let current = try FileManager.default.destinationOfSymbolicLink(
