@@ -44,6 +44,18 @@ public enum ProcessTable {
         }
     }
 
+    /// Stops process groups that are not our children (so no waitpid): SIGTERM to each, then SIGKILL for what
+    /// still runs after `grace`.
+    public static func stop(processGroups: Set<pid_t>, grace: Duration) async {
+        guard !processGroups.isEmpty else { return }
+        for group in processGroups { kill(-group, SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, processGroups.contains(where: isRunning) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for group in processGroups { kill(-group, SIGKILL) }
+    }
+
     /// The fields of /proc/PID/stat after the command name (which may hold spaces): state first.
     private static func statFields(of pid: pid_t) -> [Substring]? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

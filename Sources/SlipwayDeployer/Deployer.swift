@@ -131,7 +131,8 @@ public actor Deployer {
     private let builder: ReleaseBuilder
     private let logger: Logger
     private var locks = DeployLocks()
-    private var buildSlots: BuildSlots
+    /// At most `settings.maxBuilds` builds at once, so that pushes to many apps cannot starve the live ones.
+    private var buildSlots: Slots
     /// The instances serving each app's live release.
     private var live: [AppName: ServingRelease] = [:]
     /// The instances of each app's other process types (workers): no port, no proxy.
@@ -160,7 +161,7 @@ public actor Deployer {
         self.supervisor = supervisor
         self.router = router
         self.builder = ReleaseBuilder(buildpacksDirectory: settings.buildpacksDirectory)
-        self.buildSlots = BuildSlots(limit: settings.maxBuilds)
+        self.buildSlots = Slots(limit: settings.maxBuilds)
         self.logger = logger
     }
 
@@ -337,19 +338,13 @@ public actor Deployer {
     /// The adopted web instances that pass one try (of at most a second) of the app's first health check; the
     /// others are stopped.
     private func answering(_ instances: [Instance], of name: AppName, tree: ReleaseVersion) async -> [Instance] {
-        let check = ((try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard)
-            .checks.first
+        let plan = servingPlan(of: name, tree: tree)
         let host = settings.host(of: name)
         return await withTaskGroup(of: Instance?.self) { group in
             for instance in instances {
                 group.addTask { [supervisor] in
-                    let result = await HealthProbe.get(
-                        Upstream(host: "127.0.0.1", port: instance.port!),
-                        path: check?.path ?? "/",
-                        host: host,
-                        timeout: min(check?.timeout ?? .seconds(1), .seconds(1))
-                    )
-                    guard result.passes(content: check?.content) else {
+                    let upstream = Upstream(host: "127.0.0.1", port: instance.port!)
+                    guard await plan.tryFirstCheck(upstream, host: host, within: .seconds(1)).passed else {
                         // In the background: its grace period must not hold up the proxy's start.
                         Task { await supervisor.stop(instance) }
                         return nil
@@ -361,6 +356,12 @@ public actor Deployer {
             for await instance in group { if let instance { answering.append(instance) } }
             return answering.sorted { $0.spec.index < $1.spec.index }
         }
+    }
+
+    /// The health checks of a release already serving: its app.json's, or the default ones if it cannot be read now
+    /// (it was read when the release booted).
+    private func servingPlan(of name: AppName, tree: ReleaseVersion) -> HealthCheckPlan {
+        (try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard
     }
 
     /// After `adopt`, in the background: the leftovers are stopped, unfinished and surplus release trees
@@ -940,7 +941,7 @@ public actor Deployer {
         liveness.removeValue(forKey: name)?.cancel()
         guard settings.livenessInterval > .zero, let tree = serving.release.tree else { return }
         let watch = LivenessWatch(
-            plan: (try? HealthCheckPlan.read(fromReleaseDirectory: settings.data.release(name, tree))) ?? .standard,
+            plan: servingPlan(of: name, tree: tree),
             host: settings.host(of: name),
             interval: settings.livenessInterval,
             failuresAllowed: max(1, settings.livenessFailures),

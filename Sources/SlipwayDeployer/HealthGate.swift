@@ -70,6 +70,27 @@ struct HealthGate {
     }
 }
 
+extension HealthCheckPlan {
+    /// One try of the plan's first check, the one that keeps being asked once an instance serves (adoption,
+    /// liveness), within `limit`: its result, and whether it passed.
+    func tryFirstCheck(
+        _ upstream: Upstream,
+        host: String,
+        within limit: Duration
+    ) async -> (
+        passed: Bool, result: ProbeResult
+    ) {
+        let check = checks.first
+        let result = await HealthProbe.get(
+            upstream,
+            path: check?.path ?? "/",
+            host: host,
+            timeout: min(check?.timeout ?? limit, limit)
+        )
+        return (result.passes(content: check?.content), result)
+    }
+}
+
 /// Shows the pusher what a booting instance writes, as it writes it.
 final class LogFollower: Sendable {
     private let path: String

@@ -19,7 +19,6 @@ struct LivenessWatch: Sendable {
     /// Watches instance `slot` of `set` until the task is cancelled (the release was replaced).
     func watch(_ instance: Instance, slot: Int, in set: UpstreamSet) async {
         let upstream = set.upstreams[slot]
-        let check = plan.checks.first
         var failures = 0
         while !Task.isCancelled {
             // Between checks an exit is seen within a tenth of a second, not at the next check.
@@ -30,13 +29,8 @@ struct LivenessWatch: Sendable {
             guard !Task.isCancelled, instance.exitStatus == nil else { return }
             let problem: String
             if instance.isRunning {
-                let result = await HealthProbe.get(
-                    upstream,
-                    path: check?.path ?? "/",
-                    host: host,
-                    timeout: min(check?.timeout ?? .seconds(5), interval)
-                )
-                if result.passes(content: check?.content) {
+                let (passed, result) = await plan.tryFirstCheck(upstream, host: host, within: interval)
+                if passed {
                     failures = 0
                     continue
                 }

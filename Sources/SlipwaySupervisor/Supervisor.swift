@@ -132,13 +132,7 @@ public actor Supervisor {
         let child = try Self.spawn(spec, port: port)
         let instance = Instance(spec: spec, port: port, child: child)
         instances[ObjectIdentifier(instance)] = instance
-        logger.info(
-            "instance started",
-            metadata: [
-                "app.name": "\(spec.app)", "release.number": "\(spec.release.number)",
-                "instance.pid": "\(child.pid)", "instance.port": "\(port.map(String.init) ?? "-")",
-            ]
-        )
+        logger.info("instance started", metadata: Self.metadata(of: instance))
         observer(instance, .started(pid: child.pid, startTime: child.startTime))
         watch(instance, child: child)
         return instance
@@ -154,15 +148,16 @@ public actor Supervisor {
             $0.servingSince = .now
         }
         instances[ObjectIdentifier(instance)] = instance
-        logger.info(
-            "instance adopted",
-            metadata: [
-                "app.name": "\(spec.app)", "release.number": "\(spec.release.number)",
-                "instance.pid": "\(pid)", "instance.port": "\(port.map(String.init) ?? "-")",
-            ]
-        )
+        logger.info("instance adopted", metadata: Self.metadata(of: instance))
         watch(instance, child: child)
         return instance
+    }
+
+    private static func metadata(of instance: Instance) -> Logger.Metadata {
+        [
+            "app.name": "\(instance.spec.app)", "release.number": "\(instance.spec.release.number)",
+            "instance.pid": "\(instance.pid)", "instance.port": "\(instance.port.map(String.init) ?? "-")",
+        ]
     }
 
     /// The instance passed its health check: from now on a crash means a restart.
@@ -208,15 +203,9 @@ public actor Supervisor {
     }
 
     /// Stops process groups an earlier daemon left and nobody adopted (instances of a release that is no
-    /// longer live, a build it never finished): SIGTERM, then SIGKILL for what still runs after the grace period.
+    /// longer live, a build it never finished), with this supervisor's grace period.
     public nonisolated func stopLeftovers(processGroups: Set<pid_t>) async {
-        guard !processGroups.isEmpty else { return }
-        for group in processGroups { kill(-group, SIGTERM) }
-        let deadline = ContinuousClock.now + stopGrace
-        while ContinuousClock.now < deadline, processGroups.contains(where: ProcessTable.isRunning) {
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        for group in processGroups { kill(-group, SIGKILL) }
+        await ProcessTable.stop(processGroups: processGroups, grace: stopGrace)
     }
 
     /// Rotates the log of every instance that outgrew the limit, every `interval`, until the task is cancelled.

@@ -222,9 +222,11 @@ import Glibc
         }
     }
 
-    @Test func cancellingRunClosesThePortAndEndsSessions() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// A server with one known key in `directory`, for a test that cancels it (shuts it down) itself.
+    private func startServing(
+        in directory: String,
+        finishingWithin timeout: Duration
+    ) async throws -> (ServerFixture, serving: Task<Void, any Error>) {
         let keygen = try await run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/id"])
         #expect(keygen.succeeded)
         let server = try SSHServer(
@@ -237,11 +239,18 @@ import Glibc
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
         let serving = Task {
             defer { announce.finish() }
-            try await server.run { announce.yield($0) }
+            try await server.run(finishingWithin: timeout) { announce.yield($0) }
         }
         var portIterator = ports.makeAsyncIterator()
         let port = try #require(await portIterator.next())
-        let fixture = ServerFixture(directory: directory, port: port)
+        return (ServerFixture(directory: directory, port: port), serving)
+    }
+
+    @Test func cancellingRunClosesThePortAndEndsSessions() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (fixture, serving) = try await startServing(in: directory, finishingWithin: .zero)
+        let port = fixture.port
         let client = try start("/usr/bin/ssh", fixture.sshArguments() + ["git@127.0.0.1", "sleep"], stdin: .held)
         defer {
             serving.cancel()
@@ -262,23 +271,8 @@ import Glibc
     @Test func aShutdownCancelsAnInProcessCommandAndItsLastWordsReachTheClient() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let keygen = try await run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/id"])
-        #expect(keygen.succeeded)
-        let server = try SSHServer(
-            host: "127.0.0.1",
-            port: 0,
-            hostKeyPath: directory + "/host_key",
-            gate: TestGate(knownKeys: [try ServerFixture.publicKey(directory + "/id")], root: directory),
-            logger: quietLogger
-        )
-        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        let serving = Task {
-            defer { announce.finish() }
-            try await server.run(finishingWithin: .seconds(5)) { announce.yield($0) }
-        }
-        var portIterator = ports.makeAsyncIterator()
-        let port = try #require(await portIterator.next())
-        let fixture = ServerFixture(directory: directory, port: port)
+        let (fixture, serving) = try await startServing(in: directory, finishingWithin: .seconds(5))
+        let port = fixture.port
         let client = try start(
             "/usr/bin/ssh",
             fixture.sshArguments() + ["git@127.0.0.1", "until-cancelled"],

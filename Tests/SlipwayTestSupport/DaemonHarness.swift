@@ -107,13 +107,7 @@ public final class DaemonHarness: Sendable {
 
     /// Stops every process the daemon started for its apps: SIGTERM to each group, SIGKILL after 5 s.
     public func stopApps() async {
-        let groups = Set(appProcesses().map(\.processGroup))
-        for group in groups { Glibc.kill(-group, SIGTERM) }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline, !appProcesses().isEmpty {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        for group in Set(appProcesses().map(\.processGroup)).union(groups) { Glibc.kill(-group, SIGKILL) }
+        await ProcessTable.stop(processGroups: Set(appProcesses().map(\.processGroup)), grace: .seconds(5))
     }
 
     /// Every daemon started on a data directory (restarts included), so that `with` stops them all.
@@ -187,27 +181,14 @@ extension DaemonHarness {
 /// At most three daemon tests at once: each builds and boots real apps, and on a two-core machine a crowd of
 /// them starves every daemon's timers and health checks until tests fail for want of CPU, not for a bug.
 actor DaemonSlots {
-    static let shared = DaemonSlots(limit: 3)
+    static let shared = DaemonSlots()
 
-    private let limit: Int
-    private var running = 0
-    private var waiting: [CheckedContinuation<Void, Never>] = []
-
-    init(limit: Int) { self.limit = limit }
+    private var slots = Slots(limit: 3)
 
     func acquire() async {
-        guard running >= limit else {
-            running += 1
-            return
-        }
-        await withCheckedContinuation { waiting.append($0) }
+        guard !slots.tryAcquire() else { return }
+        await withCheckedContinuation { slots.enqueue($0) }
     }
 
-    func release() {
-        if waiting.isEmpty {
-            running -= 1
-        } else {
-            waiting.removeFirst().resume()
-        }
-    }
+    func release() { slots.release() }
 }
