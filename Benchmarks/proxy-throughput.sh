@@ -2,7 +2,8 @@
 # Proxy throughput and latency next to nginx: the same app instance (healthcheck-app, node) loaded by wrk
 # directly, through nginx configured as a competent reverse proxy (upstream keepalive), and through
 # Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99 per target, the
-# medians, Slipway's ratio to nginx, and the daemon's resident memory idle and under load.
+# medians, Slipway's ratio to nginx, the CPU time each proxy spends per request, and the daemon's resident
+# memory idle and under load.
 # The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
 # as nginx runs one worker); wrk (-t2 -c64, keep-alive) runs on core 1.
 # Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
@@ -53,23 +54,31 @@ for pid in $daemon $instance_pid $nginx_master $(pgrep -P $nginx_master); do tas
 rss() { awk '/VmRSS/ { print $2 / 1024 }' "/proc/$daemon/status"; }
 idle_rss=$(rss)
 
-run() {  # target url host
-    local output
+# ticks PID...: the user and system CPU clock ticks the processes have used so far.
+ticks() { for pid in "$@"; do sed 's/.*) //' "/proc/$pid/stat"; done | awk '{ u += $12; s += $13 } END { print u + 0, s + 0 }'; }
+
+run() {  # target url host [proxy pids, whose CPU time per request is reported]
+    local output before after
+    before=$(ticks ${4:-})
     output=$(taskset -c 1 wrk -t2 -c64 -d"${seconds}s" --latency -H "Host: $3" "$2")
-    python3 - "$1" "$output" <<'PY' >> "$scratch/results"
+    after=$(ticks ${4:-})
+    python3 - "$1" "$output" "$before" "$after" "$(getconf CLK_TCK)" <<'PY' >> "$scratch/results"
 import re, sys
-target, text = sys.argv[1], sys.argv[2]
+target, text, before, after, hz = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), int(sys.argv[5])
 def ms(value):
     number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 if "Requests/sec" not in text:
     sys.exit(f"wrk against {target} printed no result:\n{text}")
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+requests = int(re.search(r"(\d+) requests in", text).group(1))
 p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.MULTILINE).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))
+user, system = ((int(a) - int(b)) * 1e6 / hz / requests for a, b in zip(after, before))
 errors = re.search(r"Socket errors: (.*)", text)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(target, rps, p50, p99, (errors.group(1) if errors else "none").replace(" ", "_"), non2xx.group(1) if non2xx else 0)
+print(target, rps, p50, p99, user, system, (errors.group(1) if errors else "none").replace(" ", "_"),
+      non2xx.group(1) if non2xx else 0)
 PY
 }
 
@@ -77,10 +86,10 @@ PY
 peak_rss=$idle_rss
 for round in $(seq "$rounds"); do
     run direct "http://127.0.0.1:$instance_port/" shop.localhost
-    run nginx "http://127.0.0.1:$nginx_port/" shop.localhost
+    run nginx "http://127.0.0.1:$nginx_port/" shop.localhost "$(pgrep -P $nginx_master)"
     ( while sleep 0.5; do rss; done > "$scratch/rss" ) &
     sampler=$!
-    run slipway "http://127.0.0.1:$port/" shop.localhost
+    run slipway "http://127.0.0.1:$port/" shop.localhost $daemon
     kill $sampler; wait $sampler 2>/dev/null || true
     peak_rss=$(sort -n "$scratch/rss" <(echo "$peak_rss") | tail -1)
 done
@@ -88,15 +97,17 @@ done
 python3 - "$scratch/results" "$idle_rss" "$peak_rss" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
-print(f"{'target':8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}  socket errors / non-2xx")
-for target, rps, p50, p99, errors, non2xx in rows:
-    print(f"{target:8} {float(rps):9.0f} {float(p50):7.2f} {float(p99):7.2f}  {errors} / {non2xx}")
+print(f"{'target':8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'proxy CPU us/request':>21}  socket errors / non-2xx")
+for target, rps, p50, p99, user, system, errors, non2xx in rows:
+    cpu = f"{float(user) + float(system):5.1f} ({float(user):.1f} user)" if target != "direct" else "-"
+    print(f"{target:8} {float(rps):9.0f} {float(p50):7.2f} {float(p99):7.2f} {cpu:>21}  {errors} / {non2xx}")
 medians = {}
 for target in ("direct", "nginx", "slipway"):
     mine = [r for r in rows if r[0] == target]
-    medians[target] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3)]
-    rps, p50, p99 = medians[target]
-    print(f"median {target:8} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+    medians[target] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3, 4, 5)]
+    rps, p50, p99, user, system = medians[target]
+    cpu = f"  proxy CPU {user + system:.1f} us/request ({user:.1f} user, {system:.1f} system)" if target != "direct" else ""
+    print(f"median {target:8} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms{cpu}")
 print(f"slipway / nginx throughput: {medians['slipway'][0] / medians['nginx'][0]:.2f}"
       f"   nginx / direct: {medians['nginx'][0] / medians['direct'][0]:.2f}"
       f"   slipway / direct: {medians['slipway'][0] / medians['direct'][0]:.2f}")
