@@ -17,6 +17,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let silence: ClientSilenceTimer
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
+    /// Where a proxied answer is written: below the response encoder, which only the proxy's own answers pass
+    /// through. An instance's answer is already HTTP, and is copied to the client as it came.
+    private var rawOutput: ChannelHandlerContext?
     private var clientIP: String?
     private var requestIDs = RequestIDSource()
 
@@ -74,12 +77,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         clientIP = context.channel.remoteAddress?.ipAddress
         logger[metadataKey: "client.address"] = "\(clientIP ?? "unknown")"
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        rawOutput = nil
     }
 
     // MARK: Requests from the client
@@ -166,10 +171,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
+            var upstreamHead = context.channel.allocator.buffer(capacity: 512)
+            MessageRewriting.writeUpstreamRequestHead(
+                for: head,
+                clientIP: clientIP,
+                requestIDs: &requestIDs,
+                into: &upstreamHead
+            )
             let forwarding = Forwarding(
                 app: app,
                 claim: claim,
-                head: MessageRewriting.upstreamRequestHead(for: head, clientIP: clientIP, requestIDs: &requestIDs)
+                head: upstreamHead,
+                bodyIsChunked: head.headers.contains(name: "transfer-encoding")
             )
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
@@ -271,22 +284,41 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         connection.handler.owner = self
+        connection.handler.reader.answeringHEAD = exchange.request.method == .HEAD
+        connection.handler.reader.dechunk = false
         forwarding.connection = connection
         forwarding.reused = reused
-        connection.handler.send(.head(forwarding.head))
+        connection.handler.send(forwarding.head)
         sendRequest(exchange, forwarding, on: connection)
         resumeClientReads(context: context)
     }
 
     /// Sends the body parts that arrived since the last call, and the end once the client sent it.
     private func sendRequest(_ exchange: Exchange, _ forwarding: Forwarding, on connection: UpstreamConnection) {
-        for body in forwarding.unsent {
-            connection.handler.send(.body(.byteBuffer(body)))
+        for body in forwarding.unsent where body.readableBytes > 0 {
+            if forwarding.bodyIsChunked {
+                var size = connection.channel.allocator.buffer(capacity: 18)
+                size.writeString(String(body.readableBytes, radix: 16))
+                size.writeStaticString("\r\n")
+                connection.handler.send(size)
+                connection.handler.send(body)
+                connection.handler.send(ByteBuffer(staticString: "\r\n"))
+            } else {
+                connection.handler.send(body)
+            }
             forwarding.noteSent(body)
         }
         forwarding.unsent.removeAll(keepingCapacity: true)
         if exchange.requestEnded && !forwarding.endSent {
-            connection.handler.send(.end(forwarding.trailers))
+            if forwarding.bodyIsChunked {
+                var last = connection.channel.allocator.buffer(capacity: 64)
+                last.writeStaticString("0\r\n")
+                for (name, value) in forwarding.trailers ?? [:] {
+                    last.writeString("\(name): \(value)\r\n")
+                }
+                last.writeStaticString("\r\n")
+                connection.handler.send(last)
+            }
             forwarding.endSent = true
         }
         connection.handler.flush()
@@ -320,8 +352,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
 
-    func upstream(_ handler: UpstreamHandler, received part: HTTPClientResponsePart) {
-        guard let context, let exchange, let forwarding = exchange.forwarding,
+    func upstream(_ handler: UpstreamHandler, received part: InstanceResponseReader.Part) {
+        guard let context, let rawOutput, let exchange, let forwarding = exchange.forwarding,
             let connection = forwarding.connection, connection.handler === handler
         else {
             // An idle instance connection must not speak; one that does is out of step, so drop it.
@@ -331,10 +363,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         switch part {
         case .head(let head):
-            receivedHead(head, exchange, forwarding, context: context)
+            receivedHead(head, exchange, forwarding, handler: handler, context: context)
         case .body(let body):
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        case .end(let trailers):
+            if forwarding.clientFraming.wrapsInChunks {
+                var size = context.channel.allocator.buffer(capacity: 18)
+                size.writeString(String(body.readableBytes, radix: 16))
+                size.writeStaticString("\r\n")
+                rawOutput.write(NIOAny(size), promise: nil)
+                rawOutput.write(NIOAny(body), promise: nil)
+                rawOutput.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+            } else {
+                rawOutput.write(NIOAny(body), promise: nil)
+            }
+        case .end:
             if forwarding.upgrading {
                 becomeTunnel(exchange, forwarding, connection, context: context)
                 return
@@ -347,39 +388,48 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             } else {
                 connection.close()
             }
-            writeEnd(of: exchange, trailers: trailers, context: context)
+            let last = forwarding.clientFraming.wrapsInChunks ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            rawOutput.writeAndFlush(NIOAny(last), promise: written)
+            answered(exchange, when: written.futureResult)
         }
     }
 
     private func receivedHead(
-        _ head: HTTPResponseHead,
+        _ head: InstanceResponseHead,
         _ exchange: Exchange,
         _ forwarding: Forwarding,
+        handler: UpstreamHandler,
         context: ChannelHandlerContext
     ) {
         forwarding.responseStarted = true
         forwarding.replay = nil
-        if head.status == .switchingProtocols {
+        if head.status == 101 {
             guard exchange.request.isWebSocketUpgrade else {
                 fail(exchange, forwarding, reason: "it switched protocols unasked", context: context)
                 return
             }
             forwarding.upgrading = true
         }
-        forwarding.instanceKeepsAlive = head.isKeepAlive
-        let (clientHead, closeAfter) = MessageRewriting.clientResponseHead(
+        forwarding.instanceKeepsAlive = head.keepAlive
+        var clientHead = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        let framing = MessageRewriting.writeClientResponseHead(
             for: head,
             requestMethod: exchange.request.method,
             clientVersion: exchange.request.version,
             release: forwarding.claim.set.release,
             keepAlive: exchange.keepAlive,
-            stickyCookie: stickyCookie(for: forwarding)
+            stickyCookie: stickyCookie(for: forwarding),
+            into: &clientHead
         )
-        if closeAfter { exchange.keepAlive = false }
-        let interim = head.status.code < 200 && head.status != .switchingProtocols
-        if !interim { exchange.responseHeadSent = true }
-        context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
-        if interim || forwarding.upgrading { context.flush() }
+        if !head.isInterim {
+            forwarding.clientFraming = framing
+            handler.reader.dechunk = framing.dechunks
+            if framing.closeAfter { exchange.keepAlive = false }
+            exchange.responseHeadSent = true
+        }
+        rawOutput?.write(NIOAny(clientHead), promise: nil)
+        if head.isInterim || forwarding.upgrading { context.flush() }
     }
 
     /// The pin to set when the answering instance is not the one the client's cookie already names.
@@ -453,7 +503,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
-        written.futureResult.assumeIsolated().whenComplete { _ in
+        answered(exchange, when: written.futureResult)
+    }
+
+    private func answered(_ exchange: Exchange, when written: EventLoopFuture<Void>) {
+        written.assumeIsolated().whenComplete { _ in
             exchange.releaseClaim()
             exchange.responseDone = true
             guard self.exchange === exchange, let context = self.context else { return }
@@ -603,11 +657,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             client.removeHandler(silence, promise: nil)
             // Encoders go first, so the bytes the decoders hand over on removal pass through as they are.
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
-            instance.removeHandler(try instance.handler(type: HTTPRequestEncoder.self), promise: nil)
-            instance.removeHandler(connection.handler, promise: nil)
+            // Both hand the bytes that came after the handshake to the tunnel as they leave.
             let decodersRemoved = [
                 client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)),
-                instance.removeHandler(try instance.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)),
+                instance.removeHandler(connection.handler),
             ]
             client.removeHandler(context: context, promise: nil)
             let handedOver = EventLoopFuture.andAllComplete(decodersRemoved, on: clientChannel.eventLoop)

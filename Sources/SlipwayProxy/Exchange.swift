@@ -39,7 +39,10 @@ final class Forwarding {
 
     let app: String
     let claim: UpstreamClaim
-    let head: HTTPRequestHead
+    /// The request head for the instance, as bytes, sent again as they are on a retry.
+    let head: ByteBuffer
+    /// The client's body came chunked, and goes on re-chunked.
+    let bodyIsChunked: Bool
     var attempts: UpstreamAttempts
     /// Counts connection attempts, so the answer of an abandoned one is recognised and ignored.
     var attempt = 0
@@ -56,11 +59,13 @@ final class Forwarding {
     var responseStarted = false
     var upgrading = false
     var instanceKeepsAlive = true
+    var clientFraming = ClientFraming()
 
-    init(app: String, claim: UpstreamClaim, head: HTTPRequestHead) {
+    init(app: String, claim: UpstreamClaim, head: ByteBuffer, bodyIsChunked: Bool) {
         self.app = app
         self.claim = claim
         self.head = head
+        self.bodyIsChunked = bodyIsChunked
         self.attempts = UpstreamAttempts(upstreams: claim.set.upstreams, first: claim.first, resting: claim.resting)
     }
 

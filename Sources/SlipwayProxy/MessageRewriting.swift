@@ -1,5 +1,6 @@
 // MessageRewriting: how a client's request head becomes the head sent to an instance, and how an
 // instance's response head becomes the one the client sees (hop-by-hop headers, X-Forwarded-*, framing).
+import NIOCore
 import NIOHTTP1
 
 extension HTTPHeaders {
@@ -14,26 +15,13 @@ extension HTTPHeaders {
         }
         return tokens
     }
+}
 
-    /// Removes the headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing
-    /// headers the decoders have already consumed. `Upgrade` stays for a WebSocket handshake.
-    /// Every request and answer passes here, so the common case (none, or only `Connection: keep-alive`)
-    /// costs one pass over the names and at most one new header list.
-    mutating func removeHopByHop(keepingUpgrade: Bool) {
-        guard contains(where: { Self.isHopByHop($0.name, keepingUpgrade: keepingUpgrade) }) else { return }
-        // Further names `Connection` lists; usually none, as `keep-alive`, `close` and `upgrade` are handled here.
-        let named = connectionTokens.filter { $0 != "close" && !Self.isHopByHop($0, keepingUpgrade: false) }
-        var kept = HTTPHeaders()
-        kept.reserveCapacity(count)
-        for (name, value) in self where !Self.isHopByHop(name, keepingUpgrade: keepingUpgrade) {
-            if !named.isEmpty, named.contains(name.lowercased()) { continue }
-            kept.add(name: name, value: value)
-        }
-        self = kept
-    }
-
-    private static func isHopByHop(_ name: String, keepingUpgrade: Bool) -> Bool {
-        switch name.utf8.count {
+/// Headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing headers the
+/// proxy sets itself. `Upgrade` stays for a WebSocket handshake.
+enum HopByHop {
+    static func contains(_ name: UnsafeRawBufferPointer, keepingUpgrade: Bool) -> Bool {
+        switch name.count {
         case 2: name.isCaseInsensitively("te")
         case 7: name.isCaseInsensitively("trailer") || (!keepingUpgrade && name.isCaseInsensitively("upgrade"))
         case 10: name.isCaseInsensitively("connection") || name.isCaseInsensitively("keep-alive")
@@ -41,6 +29,11 @@ extension HTTPHeaders {
         case 17: name.isCaseInsensitively("transfer-encoding")
         default: false
         }
+    }
+
+    static func contains(_ name: String, keepingUpgrade: Bool) -> Bool {
+        var name = name
+        return name.withUTF8 { contains(UnsafeRawBufferPointer($0), keepingUpgrade: keepingUpgrade) }
     }
 }
 
@@ -96,91 +89,183 @@ extension HTTPRequestHead {
     }
 }
 
+/// How a proxied answer's body reaches the client.
+struct ClientFraming {
+    /// The client connection closes after this answer.
+    var closeAfter = false
+    /// The instance's body has no length and the client takes chunks: the proxy makes them.
+    var wrapsInChunks = false
+    /// The instance's chunks reach an HTTP/1.0 client as plain data.
+    var dechunks = false
+}
+
 enum MessageRewriting {
-    /// The head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the original
-    /// Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the body will be
-    /// re-encoded.
-    static func upstreamRequestHead(
+    /// Writes the head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the
+    /// original Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the
+    /// body will be sent (a chunked body is re-chunked). Written as bytes in one pass over the client's headers.
+    static func writeUpstreamRequestHead(
         for head: HTTPRequestHead,
         clientIP: String?,
-        requestIDs: inout RequestIDSource
-    ) -> HTTPRequestHead {
-        var headers = head.headers
-        let bodyWasChunked = headers.contains(name: "transfer-encoding")
+        requestIDs: inout RequestIDSource,
+        into buffer: inout ByteBuffer
+    ) {
+        let headers = head.headers
+        let bodyIsChunked = headers.contains(name: "transfer-encoding")
         let webSocket = head.isWebSocketUpgrade
-        headers.removeHopByHop(keepingUpgrade: webSocket)
-        if webSocket { headers.add(name: "Connection", value: "Upgrade") }
-        if bodyWasChunked {
-            headers.remove(name: "content-length")
-            headers.add(name: "Transfer-Encoding", value: "chunked")
-        }
-
-        if let clientIP {
-            let earlier = headers["x-forwarded-for"].joined(separator: ", ")
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: earlier.isEmpty ? clientIP : "\(earlier), \(clientIP)")
-        }
-        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
-        if let host = headers.first(name: "host") {
-            headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
+        // Further names `Connection` lists; usually none, as `keep-alive`, `close` and `upgrade` are handled here.
+        var named: [String] = []
+        if headers.contains(name: "connection") {
+            named = headers.connectionTokens.filter { $0 != "close" && !HopByHop.contains($0, keepingUpgrade: false) }
         }
         // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
         // is replaced, as is a missing one.
-        let given = headers["x-request-id"]
-        if given.count != 1 || !isLoggable(requestID: given[0]) {
-            headers.replaceOrAdd(name: "X-Request-Id", value: requestIDs.next())
+        let givenIDs = headers["x-request-id"]
+        let keepsRequestID = givenIDs.count == 1 && isLoggable(requestID: givenIDs[0])
+
+        buffer.writeString(head.method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        var earlierForwardedFor: [String] = []
+        var host: String?
+        for (name, value) in headers {
+            var name = name
+            let dropped = name.withUTF8 { utf8 in
+                let bytes = UnsafeRawBufferPointer(utf8)
+                if HopByHop.contains(bytes, keepingUpgrade: webSocket) { return true }
+                switch bytes.count {
+                case 4 where bytes.isCaseInsensitively("host"):
+                    if host == nil { host = value }
+                case 12 where bytes.isCaseInsensitively("x-request-id"):
+                    return !keepsRequestID
+                case 14 where bytes.isCaseInsensitively("content-length"):
+                    return bodyIsChunked
+                case 15 where bytes.isCaseInsensitively("x-forwarded-for"):
+                    guard clientIP != nil else { break }
+                    earlierForwardedFor.append(value)
+                    return true
+                case 16 where bytes.isCaseInsensitively("x-forwarded-host"):
+                    return true
+                case 17 where bytes.isCaseInsensitively("x-forwarded-proto"):
+                    return true
+                default:
+                    break
+                }
+                return !named.isEmpty && named.contains(String(decoding: bytes, as: UTF8.self).lowercased())
+            }
+            if dropped { continue }
+            writeField(name, value, into: &buffer)
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        if webSocket { buffer.writeStaticString("Connection: Upgrade\r\n") }
+        if bodyIsChunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if let clientIP {
+            buffer.writeStaticString("X-Forwarded-For: ")
+            for earlier in earlierForwardedFor {
+                buffer.writeString(earlier)
+                buffer.writeStaticString(", ")
+            }
+            buffer.writeString(clientIP)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
+        if let host { writeField("X-Forwarded-Host", host, into: &buffer) }
+        if !keepsRequestID { writeField("X-Request-Id", requestIDs.next(), into: &buffer) }
+        buffer.writeStaticString("\r\n")
     }
 
-    /// The head the client sees for an instance's response, and whether the client connection must close
-    /// after it (the body runs until the instance closes and the client cannot take chunked encoding).
-    static func clientResponseHead(
-        for response: HTTPResponseHead,
+    /// Writes the head the client sees for an instance's response head: the client's HTTP version, no
+    /// hop-by-hop headers, the release, and framing the client understands. The instance's header lines are
+    /// copied as they came. Returns how the body must be framed for the client.
+    static func writeClientResponseHead(
+        for response: InstanceResponseHead,
         requestMethod: HTTPMethod,
         clientVersion: HTTPVersion,
         release: ReleaseStamp,
         keepAlive: Bool,
-        stickyCookie: String? = nil
-    ) -> (head: HTTPResponseHead, closeAfter: Bool) {
-        let code = response.status.code
-        var headers = response.headers
-        let bodyWasChunked = headers.contains(name: "transfer-encoding")
-        headers.removeHopByHop(keepingUpgrade: code == 101)
-        if bodyWasChunked { headers.remove(name: "content-length") }
+        stickyCookie: String? = nil,
+        into buffer: inout ByteBuffer
+    ) -> ClientFraming {
+        let code = response.status
+        let modernClient = clientVersion.isAtLeastHTTP11
+        var framing = ClientFraming(closeAfter: !keepAlive)
+        switch response.framing {
+        case .chunked:
+            if !modernClient { framing = ClientFraming(closeAfter: true, dechunks: true) }
+        case .untilClose:
+            if modernClient { framing.wrapsInChunks = true } else { framing.closeAfter = true }
+        case .none, .length:
+            break
+        }
+        let passesChunks = response.framing == .chunked && !framing.dechunks
 
-        if (100..<200).contains(code) && code != 101 {
-            return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)
-        }
-        headers.replaceOrAdd(name: "Slipway-Release", value: release.version)
-        if let stickyCookie {
-            // A session cookie for this host only, out of scripts' reach.
-            headers.add(
-                name: "Set-Cookie",
-                value: "\(Router.stickyCookieName)=\(stickyCookie); Path=/; HttpOnly; SameSite=Lax"
-            )
-        }
-        if let type = headers.first(name: "content-type"), type.utf8.count >= 9,
-            type.utf8.prefix(9).lazy.map({ $0 | 0x20 }).elementsEqual("text/html".utf8)  // ASCII lowercase, in place
-        {
-            // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).
-            headers.add(name: "Server-Timing", value: "slipway;desc=\"\(release.version)\"")
-        }
-        if code == 101 {
-            headers.add(name: "Connection", value: "Upgrade")
-            return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), false)
-        }
-
-        var closeAfter = !keepAlive
-        let hasBody = requestMethod != .HEAD && code != 204 && code != 304
-        if hasBody && !headers.contains(name: "content-length") {
-            if clientVersion.isAtLeastHTTP11 {
-                headers.add(name: "Transfer-Encoding", value: "chunked")
-            } else {
-                closeAfter = true
+        buffer.writeStaticString(modernClient ? "HTTP/1.1 " : "HTTP/1.0 ")
+        response.bytes.withUnsafeReadableBytes { raw in
+            var lines = HeadLines(raw)
+            guard let statusLine = lines.next() else { return }
+            // The code and reason phrase, after "HTTP/1.x ".
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[statusLine.lowerBound + 9..<statusLine.upperBound]))
+            buffer.writeStaticString("\r\n")
+            while let line = lines.next() {
+                // The reader checked every line; a line it would refuse never gets here.
+                guard let field = try? HeadLines.field(of: line, in: raw) else { continue }
+                let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+                if isDropped(name, from: response, passingChunks: passesChunks) { continue }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[line]))
+                buffer.writeStaticString("\r\n")
             }
         }
-        addConnectionHeader(to: &headers, clientVersion: clientVersion, close: closeAfter)
-        return (HTTPResponseHead(version: clientVersion, status: response.status, headers: headers), closeAfter)
+        guard !response.isInterim else {
+            buffer.writeStaticString("\r\n")
+            return framing
+        }
+        writeField("Slipway-Release", release.version, into: &buffer)
+        if let stickyCookie {
+            // A session cookie for this host only, out of scripts' reach.
+            buffer.writeStaticString("Set-Cookie: ")
+            buffer.writeString(Router.stickyCookieName)
+            buffer.writeStaticString("=")
+            buffer.writeString(stickyCookie)
+            buffer.writeStaticString("; Path=/; HttpOnly; SameSite=Lax\r\n")
+        }
+        if response.isHTML {
+            // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).
+            buffer.writeStaticString("Server-Timing: slipway;desc=\"")
+            buffer.writeString(release.version)
+            buffer.writeStaticString("\"\r\n")
+        }
+        if code == 101 {
+            buffer.writeStaticString("Connection: Upgrade\r\n\r\n")
+            return framing
+        }
+        if framing.wrapsInChunks { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if framing.closeAfter {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if !modernClient {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        return framing
+    }
+
+    /// A response header the client must not get as the instance sent it.
+    private static func isDropped(
+        _ name: UnsafeRawBufferPointer,
+        from response: InstanceResponseHead,
+        passingChunks: Bool
+    ) -> Bool {
+        if name.count == 17 && name.isCaseInsensitively("transfer-encoding") { return !passingChunks }
+        if HopByHop.contains(name, keepingUpgrade: response.status == 101) { return true }
+        if name.count == 14 && name.isCaseInsensitively("content-length") { return response.transferEncoded }
+        if !response.isInterim && name.count == 15 && name.isCaseInsensitively("slipway-release") { return true }
+        return !response.namedByConnection.isEmpty
+            && response.namedByConnection.contains(String(decoding: name, as: UTF8.self).lowercased())
+    }
+
+    private static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
     }
 
     private static func isLoggable(requestID: String) -> Bool {

@@ -1,12 +1,12 @@
-// UpstreamHandler: the last handler of a connection from the proxy to one app instance. It hands every
-// response part to the client connection that owns it, and reads only while that client can take more.
+// UpstreamHandler: the only handler of a connection from the proxy to one app instance. It sends the
+// request bytes the client connection gives it, finds the parts of the instance's answer in what comes
+// back, hands each to the client connection that owns it, and reads only while that client can take more.
 import NIOCore
-import NIOHTTP1
 
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Weak: the client connection owns its instance connections, not the other way round.
     weak var owner: ClientConnectionHandler?
@@ -14,18 +14,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The first error this connection saw, as the reason a 502 gives.
     private(set) var failure: (any Error)?
     private var pendingRead = false
+    var reader = InstanceResponseReader()
+    /// Bytes read and not yet handed on: an incomplete head or chunk line, or a tunnel's first bytes.
+    private var received = ByteBuffer()
 
-    /// Adds the HTTP/1.1 client codec and this handler to a new instance connection.
     static func configure(_ channel: any Channel) throws {
-        var encoding = HTTPRequestEncoder.Configuration()
-        encoding.automaticallySetFramingHeaders = false  // MessageRewriting sets them to match the client's body
-        try channel.pipeline.syncOperations.addHandlers([
-            HTTPRequestEncoder(configuration: encoding),
-            ByteToMessageHandler(
-                HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
-            ),
-            UpstreamHandler(),
-        ])
+        try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -36,8 +30,18 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = nil
     }
 
-    func send(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Leaving the pipeline for a tunnel: the bytes that came after the 101 go to the handler that takes over.
+    func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
+        if received.readableBytes > 0 {
+            let rest = received
+            received = ByteBuffer()
+            context.fireChannelRead(NIOAny(rest))
+        }
+        context.leavePipeline(removalToken: removalToken)
+    }
+
+    func send(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func flush() {
@@ -60,12 +64,30 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let owner else {
-            // Nobody waits for this connection's answer any more.
-            context.close(promise: nil)
+        let bytes = unwrapInboundIn(data)
+        guard let owner, !reader.hasSwitchedProtocols else {
+            if reader.hasSwitchedProtocols {
+                received.writeImmutableBuffer(bytes)
+            } else {
+                // Nobody waits for this connection's answer any more.
+                context.close(promise: nil)
+            }
             return
         }
-        owner.upstream(self, received: unwrapInboundIn(data))
+        if received.readableBytes == 0 {
+            received = bytes
+        } else {
+            received.writeImmutableBuffer(bytes)
+        }
+        do {
+            while self.context != nil, self.owner === owner, let part = try reader.next(from: &received) {
+                owner.upstream(self, received: part)
+            }
+        } catch {
+            failed(error, context: context)
+            return
+        }
+        if received.readableBytes == 0 { received = ByteBuffer() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -74,11 +96,21 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        do {
+            // A body that runs until the instance closes ends here.
+            if let owner, let end = try reader.connectionClosed() { owner.upstream(self, received: end) }
+        } catch {
+            if failure == nil { failure = error }
+        }
         owner?.upstreamClosed(self)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed(error, context: context)
+    }
+
+    private func failed(_ error: any Error, context: ChannelHandlerContext) {
         if failure == nil { failure = error }
         context.close(promise: nil)
     }

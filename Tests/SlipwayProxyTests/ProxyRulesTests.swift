@@ -1,6 +1,7 @@
 // Specifications for the proxy's rules without sockets: header rewriting, host names, claims and
 // drains counted by the set, and the order in which instances are retried.
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
@@ -27,9 +28,42 @@ struct ProxyRulesTests {
         #expect("a, b ,c".split(separator: ",").map { $0.trimmingWhitespace() } == ["a", "b", "c"])
     }
 
+    /// The head written for the instance, as its lines.
+    func upstreamHead(_ head: HTTPRequestHead, clientIP: String? = "127.0.0.1") -> [String] {
+        var ids = RequestIDSource()
+        var buffer = ByteBuffer()
+        MessageRewriting.writeUpstreamRequestHead(for: head, clientIP: clientIP, requestIDs: &ids, into: &buffer)
+        let text = String(buffer: buffer)
+        #expect(text.hasSuffix("\r\n\r\n"))
+        return text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+    }
+
+    /// The head the client gets for an instance's head, its lines, and the framing chosen.
+    func clientHead(
+        _ text: String,
+        method: HTTPMethod = .GET,
+        clientVersion: HTTPVersion = .http1_1
+    ) throws -> (lines: [String], framing: ClientFraming) {
+        var reader = InstanceResponseReader()
+        reader.answeringHEAD = method == .HEAD
+        var bytes = ByteBuffer(string: text)
+        guard case .head(let head) = try reader.next(from: &bytes) else { throw HeadMissing() }
+        var buffer = ByteBuffer()
+        let framing = MessageRewriting.writeClientResponseHead(
+            for: head,
+            requestMethod: method,
+            clientVersion: clientVersion,
+            release: release,
+            keepAlive: true,
+            into: &buffer
+        )
+        return (String(buffer: buffer).components(separatedBy: "\r\n").filter { !$0.isEmpty }, framing)
+    }
+
+    struct HeadMissing: Error {}
+
     @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
     func upgradeHeaders() {
-        var ids = RequestIDSource()
         let ws = HTTPRequestHead(
             version: .http1_1,
             method: .GET,
@@ -38,9 +72,11 @@ struct ProxyRulesTests {
                 "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
             ]
         )
-        let forwarded = MessageRewriting.upstreamRequestHead(for: ws, clientIP: "127.0.0.1", requestIDs: &ids)
-        #expect(forwarded.headers["upgrade"] == ["websocket"])
-        #expect(forwarded.headers["connection"] == ["Upgrade"])
+        let forwarded = upstreamHead(ws)
+        #expect(forwarded.first == "GET /ws HTTP/1.1")
+        #expect(forwarded.contains("Upgrade: websocket"))
+        #expect(forwarded.contains("Connection: Upgrade"))
+        #expect(!forwarded.contains { $0.hasPrefix("Connection: keep-alive") })
 
         let h2c = HTTPRequestHead(
             version: .http1_1,
@@ -50,24 +86,31 @@ struct ProxyRulesTests {
                 "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
             ]
         )
-        let plain = MessageRewriting.upstreamRequestHead(for: h2c, clientIP: nil, requestIDs: &ids)
-        #expect(!plain.headers.contains(name: "upgrade"))
-        #expect(!plain.headers.contains(name: "http2-settings"))
+        let plain = upstreamHead(h2c, clientIP: nil)
+        #expect(!plain.contains { $0.lowercased().hasPrefix("upgrade") || $0.lowercased().hasPrefix("connection") })
+        #expect(!plain.contains { $0.lowercased().hasPrefix("http2-settings") })
         #expect(h2c.endsHTTPOnThisConnection)
     }
 
     @Test("headers a Connection header names are removed with the hop-by-hop ones; the rest keep their order")
     func connectionNamedHeaders() {
-        var headers: HTTPHeaders = [
-            "Host": "a.test", "Connection": "keep-alive, X-Hop", "Keep-Alive": "timeout=5", "X-Hop": "1",
-            "Accept": "*/*", "TE": "trailers", "Cookie": "a=b",
-        ]
-        headers.removeHopByHop(keepingUpgrade: false)
-        #expect(headers.map(\.name) == ["Host", "Accept", "Cookie"])
-
-        var plain: HTTPHeaders = ["Host": "a.test", "Accept": "*/*"]
-        plain.removeHopByHop(keepingUpgrade: false)
-        #expect(plain.map(\.name) == ["Host", "Accept"])
+        let head = HTTPRequestHead(
+            version: .http1_0,
+            method: .GET,
+            uri: "/a?b",
+            headers: [
+                "Host": "a.test", "Connection": "keep-alive, X-Hop", "Keep-Alive": "timeout=5", "X-Hop": "1",
+                "Accept": "*/*", "TE": "trailers", "Cookie": "a=b", "X-Forwarded-For": "10.0.0.1",
+                "X-Request-Id": "abc",
+            ]
+        )
+        let forwarded = upstreamHead(head)
+        #expect(
+            forwarded == [
+                "GET /a?b HTTP/1.1", "Host: a.test", "Accept: */*", "Cookie: a=b", "X-Request-Id: abc",
+                "X-Forwarded-For: 10.0.0.1, 127.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Host: a.test",
+            ]
+        )
 
         var ids = RequestIDSource()
         let made = (0..<100).map { _ in ids.next() }
@@ -77,54 +120,105 @@ struct ProxyRulesTests {
 
     @Test("a chunked request body is re-chunked toward the app")
     func chunkedRequest() {
-        var ids = RequestIDSource()
         let head = HTTPRequestHead(
             version: .http1_1,
             method: .POST,
             uri: "/",
             headers: [
-                "Host": "a.test", "Transfer-Encoding": "chunked",
+                "Host": "a.test", "Transfer-Encoding": "chunked", "Content-Length": "3",
             ]
         )
-        let forwarded = MessageRewriting.upstreamRequestHead(for: head, clientIP: nil, requestIDs: &ids)
-        #expect(forwarded.headers["transfer-encoding"] == ["chunked"])
+        let forwarded = upstreamHead(head)
+        #expect(forwarded.filter { $0.lowercased().hasPrefix("transfer-encoding") } == ["Transfer-Encoding: chunked"])
+        #expect(!forwarded.contains { $0.lowercased().hasPrefix("content-length") })
     }
 
     @Test("responses carry Slipway-Release and framing the client understands")
-    func responseFraming() {
-        let unframed = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Keep-Alive": "timeout=5"])
-        let modern = MessageRewriting.clientResponseHead(
-            for: unframed,
-            requestMethod: .GET,
-            clientVersion: .http1_1,
-            release: release,
-            keepAlive: true
+    func responseFraming() throws {
+        let unframed = "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Type: text/html\r\n\r\n"
+        let modern = try clientHead(unframed)
+        #expect(
+            modern.lines == [
+                "HTTP/1.1 200 OK", "Content-Type: text/html", "Slipway-Release: v7",
+                "Server-Timing: slipway;desc=\"v7\"", "Transfer-Encoding: chunked",
+            ]
         )
-        #expect(modern.head.headers["slipway-release"] == ["v7"])
-        #expect(modern.head.headers["transfer-encoding"] == ["chunked"])
-        #expect(!modern.head.headers.contains(name: "keep-alive"))
-        #expect(!modern.closeAfter)
+        #expect(modern.framing.wrapsInChunks && !modern.framing.closeAfter)
 
-        let old = MessageRewriting.clientResponseHead(
-            for: unframed,
-            requestMethod: .GET,
-            clientVersion: .http1_0,
-            release: release,
-            keepAlive: true
-        )
-        #expect(!old.head.headers.contains(name: "transfer-encoding"))
-        #expect(old.closeAfter)
-        #expect(old.head.headers["connection"] == ["close"])
+        let old = try clientHead(unframed, clientVersion: .http1_0)
+        #expect(!old.lines.contains { $0.hasPrefix("Transfer-Encoding") })
+        #expect(old.lines.first == "HTTP/1.0 200 OK")
+        #expect(old.lines.last == "Connection: close")
+        #expect(old.framing.closeAfter)
 
-        let chunked = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Transfer-Encoding": "chunked"])
-        let head = MessageRewriting.clientResponseHead(
-            for: chunked,
-            requestMethod: .HEAD,
-            clientVersion: .http1_1,
-            release: release,
-            keepAlive: true
-        )
-        #expect(!head.head.headers.contains(name: "transfer-encoding"))
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n"
+        #expect(try clientHead(chunked).lines == ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "Slipway-Release: v7"])
+        let toOld = try clientHead(chunked, clientVersion: .http1_0)
+        #expect(toOld.framing.dechunks && toOld.framing.closeAfter)
+        #expect(!toOld.lines.contains { $0.hasPrefix("Transfer-Encoding") })
+        #expect(try clientHead(chunked, method: .HEAD).lines == ["HTTP/1.1 200 OK", "Slipway-Release: v7"])
+
+        let named = "HTTP/1.1 204 No Content\nConnection: X-Secret\nX-Secret: 1\nSlipway-Release: v1\nX-Kept: 2\n\n"
+        #expect(try clientHead(named).lines == ["HTTP/1.1 204 No Content", "X-Kept: 2", "Slipway-Release: v7"])
+    }
+
+    @Test("an instance's answers are found in its bytes however they are split, and bad framing is refused")
+    func readingAnswers() throws {
+        let answers =
+            "HTTP/1.1 100 Continue\r\n\r\n"
+            + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+            + "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n"
+            + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        // Every split of the stream into two reads gives the same parts.
+        for split in 0...answers.utf8.count {
+            for dechunk in [false, true] {
+                var reader = InstanceResponseReader()
+                reader.dechunk = dechunk
+                var received = ByteBuffer()
+                var seen: [String] = []
+                for piece in [answers.utf8.prefix(split), answers.utf8.dropFirst(split)] {
+                    received.writeBytes(Array(piece))
+                    while let part = try reader.next(from: &received) {
+                        switch part {
+                        case .head(let head): seen.append("head \(head.status)")
+                        case .body(let body): seen.append(String(buffer: body))
+                        case .end: seen.append("end")
+                        }
+                    }
+                }
+                let body = seen.filter { !$0.hasPrefix("head") && $0 != "end" }.joined()
+                #expect(seen.filter { $0.hasPrefix("head") || $0 == "end" } == [
+                    "head 100", "head 200", "end", "head 200", "end", "head 200", "end",
+                ])
+                #expect(body == (dechunk ? "hellohello world" : "hello5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n"))
+                #expect(reader.isBetweenAnswers)
+            }
+        }
+
+        for bad in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", "HTTP/2 200\r\n\r\n", "\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ] {
+            var reader = InstanceResponseReader()
+            var bytes = ByteBuffer(string: bad)
+            #expect(throws: InstanceResponseError.self, "\(bad.debugDescription)") {
+                while try reader.next(from: &bytes) != nil {}
+            }
+        }
+
+        var untilClose = InstanceResponseReader()
+        var bytes = ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nall of it")
+        guard case .head(let head) = try untilClose.next(from: &bytes) else { throw HeadMissing() }
+        #expect(head.framing == .untilClose && !head.keepAlive)
+        #expect(try untilClose.next(from: &bytes).map { if case .body(let b) = $0 { String(buffer: b) } else { "" } } == "all of it")
+        #expect(try untilClose.connectionClosed().map { if case .end = $0 { true } else { false } } == true)
+
+        var cut = InstanceResponseReader()
+        var short = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        while try cut.next(from: &short) != nil {}
+        #expect(throws: InstanceResponseError.endedMidAnswer) { try cut.connectionClosed() }
     }
 
     @Test("If-None-Match matches the ETag in a list, weakly, or as *")

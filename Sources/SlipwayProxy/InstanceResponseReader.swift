@@ -1,0 +1,432 @@
+// InstanceResponseReader: finds the parts of an instance's answers in the bytes of its connection: each
+// head (status, framing, whether the instance keeps the connection open), the body as it arrives, and the
+// end. Bodies are handed on as the instance framed them, so a proxied answer is copied, never re-encoded:
+// decoding every answer into header strings and encoding it again cost more CPU than the rest of the proxy.
+import NIOCore
+
+/// An instance's response head: what the proxy needs to frame and rewrite it, and its bytes.
+struct InstanceResponseHead {
+    var status: Int
+    var isHTTP11: Bool
+    /// The instance keeps the connection open after this answer.
+    var keepAlive: Bool
+    var framing: InstanceBodyFraming
+    /// The instance sent a `Transfer-Encoding`, so its `Content-Length`, if any, does not count.
+    var transferEncoded: Bool
+    var isHTML: Bool
+    /// Further hop-by-hop headers the `Connection` header names (lowercased); almost always none.
+    var namedByConnection: [String]
+    /// The head as received, from the status line to the blank line.
+    var bytes: ByteBuffer
+
+    var isInterim: Bool { (100..<200).contains(status) && status != 101 }
+}
+
+enum InstanceBodyFraming: Equatable {
+    /// No body: the answer to a HEAD, a 1xx, 204 or 304.
+    case none
+    case length(Int)
+    case chunked
+    /// The body ends when the instance closes the connection.
+    case untilClose
+}
+
+enum InstanceResponseError: Error, CustomStringConvertible, Equatable {
+    case malformed(String)
+    case headTooLarge
+    case endedMidAnswer
+
+    var description: String {
+        switch self {
+        case .malformed(let what): "it sent a malformed response (\(what))"
+        case .headTooLarge: "its response head is larger than \(InstanceResponseReader.maxHeadBytes) bytes"
+        case .endedMidAnswer: "the connection closed in the middle of its answer"
+        }
+    }
+}
+
+struct InstanceResponseReader {
+    enum Part {
+        case head(InstanceResponseHead)
+        /// Body bytes: as framed by the instance, or only the data of its chunks when `dechunk` is set.
+        case body(ByteBuffer)
+        case end
+    }
+
+    static let maxHeadBytes = 80 * 1024
+    private static let maxChunkLineBytes = 4096
+
+    private enum State: Equatable {
+        case head
+        case length(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+        /// After a 101 the bytes belong to the tunnel, not to HTTP.
+        case switched
+    }
+
+    private var state = State.head
+    private var endPending = false
+    /// The request being answered is a HEAD: its answer has no body, whatever its headers say.
+    var answeringHEAD = false
+    /// Hand on only the data of chunks (for an HTTP/1.0 client), not their framing.
+    var dechunk = false
+
+    /// Between answers, where an idle instance must stay silent.
+    var isBetweenAnswers: Bool { state == .head && !endPending }
+    var hasSwitchedProtocols: Bool { state == .switched }
+
+    /// The next part found in `buffer`, whose bytes it consumes; nil when more bytes are needed.
+    mutating func next(from buffer: inout ByteBuffer) throws(InstanceResponseError) -> Part? {
+        if endPending {
+            endPending = false
+            return .end
+        }
+        switch state {
+        case .head:
+            return try readHead(from: &buffer)
+        case .length(let remaining):
+            guard buffer.readableBytes > 0 else { return nil }
+            let count = min(remaining, buffer.readableBytes)
+            if count == remaining { finishAnswer() } else { state = .length(remaining: remaining - count) }
+            return .body(buffer.readSlice(length: count)!)
+        case .chunkSize, .chunkData, .chunkDataEnd, .trailers:
+            return try readChunks(from: &buffer)
+        case .untilClose:
+            guard buffer.readableBytes > 0 else { return nil }
+            return .body(buffer.readSlice(length: buffer.readableBytes)!)
+        case .switched:
+            return nil
+        }
+    }
+
+    /// The instance closed its connection: the end of a body that runs until then, or an answer cut short.
+    mutating func connectionClosed() throws(InstanceResponseError) -> Part? {
+        switch state {
+        case .untilClose:
+            state = .head
+            return .end
+        case .head, .switched:
+            return nil
+        default:
+            throw .endedMidAnswer
+        }
+    }
+
+    private mutating func finishAnswer() {
+        state = .head
+        endPending = true
+    }
+
+    // MARK: Heads
+
+    private mutating func readHead(from buffer: inout ByteBuffer) throws(InstanceResponseError) -> Part? {
+        guard let length = buffer.withUnsafeReadableBytes({ HeadLines.headLength(in: $0) }) else {
+            if buffer.readableBytes > Self.maxHeadBytes { throw .headTooLarge }
+            return nil
+        }
+        guard length <= Self.maxHeadBytes else { throw .headTooLarge }
+        let bytes = buffer.readSlice(length: length)!
+        var head = try bytes.withUnsafeReadableBytes { raw throws(InstanceResponseError) in
+            try Self.parseHead(raw, bytes: bytes, answeringHEAD: answeringHEAD)
+        }
+        switch head.framing {
+        case .none:
+            if head.status == 101 {
+                state = .switched
+                endPending = true
+            } else if !head.isInterim {
+                finishAnswer()
+            }
+        case .length(let count):
+            if count == 0 { finishAnswer() } else { state = .length(remaining: count) }
+        case .chunked:
+            state = .chunkSize
+        case .untilClose:
+            state = .untilClose
+            head.keepAlive = false
+        }
+        return .head(head)
+    }
+
+    private static func parseHead(
+        _ raw: UnsafeRawBufferPointer,
+        bytes: ByteBuffer,
+        answeringHEAD: Bool
+    ) throws(InstanceResponseError) -> InstanceResponseHead {
+        var lines = HeadLines(raw)
+        guard let statusLine = lines.next() else { throw .malformed("no status line") }
+        // "HTTP/1.x NNN reason"
+        let prefix = "HTTP/1.".utf8
+        guard statusLine.count >= 12, raw[statusLine.lowerBound..<statusLine.lowerBound + 7].elementsEqual(prefix),
+            let minor = digit(raw[statusLine.lowerBound + 7]), raw[statusLine.lowerBound + 8] == UInt8(ascii: " ")
+        else { throw .malformed("bad status line") }
+        var status = 0
+        for index in statusLine.lowerBound + 9..<statusLine.lowerBound + 12 {
+            guard let value = digit(raw[index]) else { throw .malformed("bad status code") }
+            status = status * 10 + value
+        }
+        guard status >= 100 else { throw .malformed("bad status code") }
+
+        var contentLength: Int?
+        var transferEncoded = false
+        var chunkedLast = false
+        var close = false
+        var keepAliveToken = false
+        var isHTML = false
+        var named: [String] = []
+        while let line = lines.next() {
+            let field = try HeadLines.field(of: line, in: raw)
+            let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+            let value = UnsafeRawBufferPointer(rebasing: raw[field.value])
+            switch name.count {
+            case 10 where name.isCaseInsensitively("connection"):
+                for token in value.split(separator: UInt8(ascii: ",")) {
+                    let token = UnsafeRawBufferPointer(rebasing: token).trimmingWhitespace()
+                    if token.isCaseInsensitively("close") {
+                        close = true
+                    } else if token.isCaseInsensitively("keep-alive") {
+                        keepAliveToken = true
+                    } else if !token.isEmpty && !token.isCaseInsensitively("upgrade") {
+                        named.append(String(decoding: token, as: UTF8.self).lowercased())
+                    }
+                }
+            case 12 where name.isCaseInsensitively("content-type"):
+                isHTML = value.count >= 9 && UnsafeRawBufferPointer(rebasing: value[..<9]).isCaseInsensitively("text/html")
+            case 14 where name.isCaseInsensitively("content-length"):
+                guard !value.isEmpty, value.count <= 18, let length = Int(decimal: value) else {
+                    throw .malformed("bad Content-Length")
+                }
+                if let contentLength, contentLength != length { throw .malformed("conflicting Content-Length") }
+                contentLength = length
+            case 17 where name.isCaseInsensitively("transfer-encoding"):
+                transferEncoded = true
+                let last = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).last
+                chunkedLast = last.map { UnsafeRawBufferPointer(rebasing: $0).trimmingWhitespace() }?
+                    .isCaseInsensitively("chunked") ?? false
+            default:
+                break
+            }
+        }
+
+        let framing: InstanceBodyFraming
+        if answeringHEAD || status < 200 || status == 204 || status == 304 {
+            framing = .none
+        } else if transferEncoded {
+            framing = chunkedLast ? .chunked : .untilClose
+        } else if let contentLength {
+            framing = .length(contentLength)
+        } else {
+            framing = .untilClose
+        }
+        return InstanceResponseHead(
+            status: status,
+            isHTTP11: minor >= 1,
+            keepAlive: minor >= 1 ? !close : keepAliveToken && !close,
+            framing: framing,
+            transferEncoded: transferEncoded,
+            isHTML: isHTML,
+            namedByConnection: named,
+            bytes: bytes
+        )
+    }
+
+    // MARK: Chunked bodies
+
+    /// Walks the chunk framing as far as the bytes go. Framed bodies are handed on in one slice per read;
+    /// with `dechunk`, each piece of chunk data is a slice of its own and the framing is dropped.
+    private mutating func readChunks(from buffer: inout ByteBuffer) throws(InstanceResponseError) -> Part? {
+        var consumed = 0
+        let readable = buffer.readableBytes
+        while consumed < readable {
+            switch state {
+            case .chunkSize, .trailers:
+                guard let line = try chunkLine(in: buffer, from: consumed) else { return handOn(consumed, &buffer) }
+                consumed = line.next
+                if state == .chunkSize {
+                    state = line.size == 0 ? .trailers : .chunkData(remaining: line.size)
+                } else if line.isEmpty {
+                    state = .head
+                    guard dechunk else {
+                        endPending = true
+                        return handOn(consumed, &buffer)
+                    }
+                    buffer.moveReaderIndex(forwardBy: consumed)
+                    return .end
+                }
+            case .chunkData(let remaining):
+                let count = min(remaining, readable - consumed)
+                state = count == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - count)
+                if dechunk {
+                    buffer.moveReaderIndex(forwardBy: consumed)
+                    return .body(buffer.readSlice(length: count)!)
+                }
+                consumed += count
+            case .chunkDataEnd:
+                let at = buffer.readerIndex + consumed
+                if buffer.getInteger(at: at, as: UInt8.self) == UInt8(ascii: "\r") {
+                    guard consumed + 1 < readable else { return handOn(consumed, &buffer) }
+                    consumed += 1
+                }
+                guard buffer.getInteger(at: buffer.readerIndex + consumed, as: UInt8.self) == UInt8(ascii: "\n") else {
+                    throw .malformed("chunk data not followed by CRLF")
+                }
+                consumed += 1
+                state = .chunkSize
+            default:
+                preconditionFailure("readChunks outside a chunked body")
+            }
+        }
+        return handOn(consumed, &buffer)
+    }
+
+    /// A chunk-size or trailer line starting `offset` bytes into `buffer`, once it is all there: the size
+    /// (for a chunk-size line), whether the line is empty (the end of the trailers), and where the next begins.
+    private func chunkLine(
+        in buffer: ByteBuffer,
+        from offset: Int
+    ) throws(InstanceResponseError) -> (size: Int, isEmpty: Bool, next: Int)? {
+        try buffer.withUnsafeReadableBytes { raw throws(InstanceResponseError) in
+            let rest = UnsafeRawBufferPointer(rebasing: raw[offset...])
+            guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+                if rest.count > Self.maxChunkLineBytes { throw .malformed("chunk line too long") }
+                return nil
+            }
+            var line = UnsafeRawBufferPointer(rebasing: rest[..<newline])
+            if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            var size = 0
+            if state == .chunkSize {
+                // Chunk extensions (after ";") are passed on, not interpreted.
+                let digits = UnsafeRawBufferPointer(rebasing: line.prefix { $0 != UInt8(ascii: ";") })
+                guard let value = Int(hexadecimal: digits.trimmingWhitespace()) else {
+                    throw .malformed("bad chunk size")
+                }
+                size = value
+            }
+            return (size, line.isEmpty, offset + newline + 1)
+        }
+    }
+
+    /// The framed bytes walked so far, as one body part; with `dechunk` they are only framing, and dropped.
+    private func handOn(_ consumed: Int, _ buffer: inout ByteBuffer) -> Part? {
+        guard consumed > 0 else { return nil }
+        guard !dechunk else {
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return nil
+        }
+        return .body(buffer.readSlice(length: consumed)!)
+    }
+
+    private static func digit(_ byte: UInt8) -> Int? {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+}
+
+/// The lines of an HTTP head in its bytes, each without its line ending (CRLF, or a bare LF as RFC 9112
+/// allows a recipient to accept), and the fields in them.
+struct HeadLines {
+    private let raw: UnsafeRawBufferPointer
+    private var position = 0
+
+    init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+
+    /// The length of the head at the start of `raw`, up to and including its blank line, once it is all there.
+    static func headLength(in raw: UnsafeRawBufferPointer) -> Int? {
+        var start = 0
+        while let newline = UnsafeRawBufferPointer(rebasing: raw[start...]).firstIndex(of: UInt8(ascii: "\n")) {
+            let end = start + newline
+            // A line that is empty, or only a CR, ends the head.
+            if end == start || (end == start + 1 && raw[start] == UInt8(ascii: "\r")) { return end + 1 }
+            start = end + 1
+        }
+        return nil
+    }
+
+    /// The next non-empty line, as a range of `raw`.
+    mutating func next() -> Range<Int>? {
+        guard position < raw.count,
+            let newline = UnsafeRawBufferPointer(rebasing: raw[position...]).firstIndex(of: UInt8(ascii: "\n"))
+        else { return nil }
+        var end = position + newline
+        let start = position
+        position = end + 1
+        if end > start && raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return end > start ? start..<end : nil
+    }
+
+    struct Field {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
+
+    /// The name and the trimmed value of a header line. A folded line, a name with spaces or a control
+    /// character in a value is refused: they are how one message is smuggled inside another.
+    static func field(of line: Range<Int>, in raw: UnsafeRawBufferPointer) throws(InstanceResponseError) -> Field {
+        guard let colon = raw[line].firstIndex(of: UInt8(ascii: ":")), colon > line.lowerBound else {
+            throw .malformed("a header line without a name")
+        }
+        for byte in raw[line.lowerBound..<colon] where byte <= 0x20 || byte >= 0x7f {
+            throw .malformed("a header name with a space or control character")
+        }
+        var start = colon + 1
+        var end = line.upperBound
+        while start < end && (raw[start] == 0x20 || raw[start] == 0x09) { start += 1 }
+        while end > start && (raw[end - 1] == 0x20 || raw[end - 1] == 0x09) { end -= 1 }
+        for byte in raw[start..<end] where (byte < 0x20 && byte != 0x09) || byte == 0x7f {
+            throw .malformed("a control character in a header value")
+        }
+        return Field(name: line.lowerBound..<colon, value: start..<end)
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// ASCII case-insensitive equality with a lowercase `name`.
+    func isCaseInsensitively(_ name: StaticString) -> Bool {
+        count == name.utf8CodeUnitCount
+            && elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { byte, lower in
+                byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+            }
+    }
+
+    func trimmingWhitespace() -> UnsafeRawBufferPointer {
+        var start = startIndex
+        var end = endIndex
+        while start < end && (self[start] == 0x20 || self[start] == 0x09) { start += 1 }
+        while end > start && (self[end - 1] == 0x20 || self[end - 1] == 0x09) { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: self[start..<end])
+    }
+}
+
+extension Int {
+    /// A non-negative decimal number made only of digits, without overflow.
+    init?(decimal bytes: UnsafeRawBufferPointer) {
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            value = times + Int(byte - UInt8(ascii: "0"))
+        }
+        self = value
+    }
+
+    /// A chunk size: hexadecimal digits, at most 15 of them so that it fits.
+    init?(hexadecimal bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty, bytes.count <= 15 else { return nil }
+        var value = 0
+        for byte in bytes {
+            let digit: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(byte - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = Int(byte - UInt8(ascii: "A")) + 10
+            default: return nil
+            }
+            value = value << 4 | digit
+        }
+        self = value
+    }
+}
