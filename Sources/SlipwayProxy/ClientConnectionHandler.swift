@@ -20,6 +20,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Where a proxied answer is written: below the response encoder, which only the proxy's own answers pass
     /// through. An instance's answer is already HTTP, and is copied to the client as it came.
     private var rawOutput: ChannelHandlerContext?
+    /// A proxied answer's bytes gathered while one read of its instance is handed on, and written at once:
+    /// one write for a small answer's head, body and end instead of three.
+    private var outgoing: ByteBuffer?
+    /// Larger body pieces are written as they are, not copied.
+    private static let gatherLimit = 16 * 1024
     private var clientIP: String?
     private var requestIDs = RequestIDSource()
 
@@ -366,14 +371,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             receivedHead(head, exchange, forwarding, handler: handler, context: context)
         case .body(let body):
             if forwarding.clientFraming.wrapsInChunks {
-                var size = context.channel.allocator.buffer(capacity: 18)
-                size.writeString(String(body.readableBytes, radix: 16))
-                size.writeStaticString("\r\n")
-                rawOutput.write(NIOAny(size), promise: nil)
-                rawOutput.write(NIOAny(body), promise: nil)
-                rawOutput.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+                outgoing.setOrWriteImmutableBuffer(ByteBuffer(string: String(body.readableBytes, radix: 16) + "\r\n"))
+                gather(body, into: rawOutput)
+                outgoing.setOrWriteImmutableBuffer(ByteBuffer(staticString: "\r\n"))
             } else {
-                rawOutput.write(NIOAny(body), promise: nil)
+                gather(body, into: rawOutput)
             }
         case .end:
             if forwarding.upgrading {
@@ -388,11 +390,26 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             } else {
                 connection.close()
             }
-            let last = forwarding.clientFraming.wrapsInChunks ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
+            if forwarding.clientFraming.wrapsInChunks {
+                outgoing.setOrWriteImmutableBuffer(ByteBuffer(staticString: "0\r\n\r\n"))
+            }
             let written = context.eventLoop.makePromise(of: Void.self)
-            rawOutput.writeAndFlush(NIOAny(last), promise: written)
+            rawOutput.writeAndFlush(NIOAny(outgoing.take() ?? ByteBuffer()), promise: written)
             answered(exchange, when: written.futureResult)
         }
+    }
+
+    private func gather(_ body: ByteBuffer, into rawOutput: ChannelHandlerContext) {
+        if body.readableBytes > Self.gatherLimit {
+            writeOutgoing()
+            rawOutput.write(NIOAny(body), promise: nil)
+        } else {
+            outgoing.setOrWriteImmutableBuffer(body)
+        }
+    }
+
+    private func writeOutgoing() {
+        if let bytes = outgoing.take() { rawOutput?.write(NIOAny(bytes), promise: nil) }
     }
 
     private func receivedHead(
@@ -412,7 +429,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             forwarding.upgrading = true
         }
         forwarding.instanceKeepsAlive = head.keepAlive
-        var clientHead = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        var expected = head.bytes.readableBytes + 256
+        if case .length(let length) = head.framing, length <= Self.gatherLimit { expected += length }
+        var clientHead = context.channel.allocator.buffer(capacity: expected)
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
             requestMethod: exchange.request.method,
@@ -428,8 +447,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             if framing.closeAfter { exchange.keepAlive = false }
             exchange.responseHeadSent = true
         }
-        rawOutput?.write(NIOAny(clientHead), promise: nil)
-        if head.isInterim || forwarding.upgrading { context.flush() }
+        if head.isInterim || forwarding.upgrading {
+            rawOutput?.write(NIOAny(clientHead), promise: nil)
+            context.flush()
+        } else {
+            outgoing = clientHead
+        }
     }
 
     /// The pin to set when the answering instance is not the one the client's cookie already names.
@@ -441,6 +464,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func upstreamReadComplete(_ handler: UpstreamHandler) {
+        writeOutgoing()
         context?.flush()
     }
 
@@ -453,6 +477,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             pooled = nil
             return
         }
+        writeOutgoing()
         guard let context, let exchange, let forwarding = exchange.forwarding,
             forwarding.connection?.handler === handler
         else { return }
@@ -688,6 +713,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             exchange.forwarding = nil
         }
         exchange = nil
+        outgoing = nil
         pooled?.close()
         pooled = nil
         queued.removeAll()

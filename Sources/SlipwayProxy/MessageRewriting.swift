@@ -205,14 +205,33 @@ enum MessageRewriting {
             // The code and reason phrase, after "HTTP/1.x ".
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[statusLine.lowerBound + 9..<statusLine.upperBound]))
             buffer.writeStaticString("\r\n")
+            // Kept lines that end in CRLF are copied in runs, as many lines in one copy as possible.
+            var run: Range<Int>?
+            func copyRun() {
+                if let copied = run.take() { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[copied])) }
+            }
             while let line = lines.next() {
                 // The reader checked every line; a line it would refuse never gets here.
-                guard let field = try? HeadLines.field(of: line, in: raw) else { continue }
-                let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
-                if isDropped(name, from: response, passingChunks: passesChunks) { continue }
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[line]))
-                buffer.writeStaticString("\r\n")
+                guard let field = try? HeadLines.field(of: line, in: raw),
+                    !isDropped(UnsafeRawBufferPointer(rebasing: raw[field.name]), from: response, passingChunks: passesChunks)
+                else {
+                    copyRun()
+                    continue
+                }
+                if line.upperBound + 1 < raw.count && raw[line.upperBound] == UInt8(ascii: "\r") {
+                    if let current = run, current.upperBound == line.lowerBound {
+                        run = current.lowerBound..<line.upperBound + 2
+                    } else {
+                        copyRun()
+                        run = line.lowerBound..<line.upperBound + 2
+                    }
+                } else {
+                    copyRun()
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[line]))
+                    buffer.writeStaticString("\r\n")
+                }
             }
+            copyRun()
         }
         guard !response.isInterim else {
             buffer.writeStaticString("\r\n")
