@@ -23,6 +23,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A proxied answer's bytes gathered while one read of its instance is handed on, and written at once:
     /// one write for a small answer's head, body and end instead of three.
     private var outgoing: ByteBuffer?
+    /// Bytes of a proxied answer were written and not flushed yet.
+    private var unflushed = false
     /// Larger body pieces are written as they are, not copied.
     private static let gatherLimit = 16 * 1024
     private var clientIP: String?
@@ -393,9 +395,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             if forwarding.clientFraming.wrapsInChunks {
                 outgoing.setOrWriteImmutableBuffer(ByteBuffer(staticString: "0\r\n\r\n"))
             }
-            let written = context.eventLoop.makePromise(of: Void.self)
-            rawOutput.writeAndFlush(NIOAny(outgoing.take() ?? ByteBuffer()), promise: written)
-            answered(exchange, when: written.futureResult)
+            unflushed = false
+            writeLast(NIOAny(outgoing.take() ?? ByteBuffer()), of: exchange, to: rawOutput)
         }
     }
 
@@ -403,13 +404,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if body.readableBytes > Self.gatherLimit {
             writeOutgoing()
             rawOutput.write(NIOAny(body), promise: nil)
+            unflushed = true
         } else {
             outgoing.setOrWriteImmutableBuffer(body)
         }
     }
 
     private func writeOutgoing() {
-        if let bytes = outgoing.take() { rawOutput?.write(NIOAny(bytes), promise: nil) }
+        guard let bytes = outgoing.take() else { return }
+        rawOutput?.write(NIOAny(bytes), promise: nil)
+        unflushed = true
     }
 
     private func receivedHead(
@@ -465,7 +469,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func upstreamReadComplete(_ handler: UpstreamHandler) {
         writeOutgoing()
-        context?.flush()
+        if unflushed {
+            unflushed = false
+            context?.flush()
+        }
     }
 
     func upstreamBecameWritable(_ handler: UpstreamHandler) {
@@ -524,25 +531,34 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         writeEnd(of: exchange, trailers: nil, context: context)
     }
 
-    /// The claim ends when the end of the answer has been written, so a drain waits for the bytes, not the instance.
     func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
-        answered(exchange, when: written.futureResult)
+        writeLast(wrapOutboundOut(.end(trailers)), of: exchange, to: context)
     }
 
-    private func answered(_ exchange: Exchange, when written: EventLoopFuture<Void>) {
-        written.assumeIsolated().whenComplete { _ in
-            exchange.releaseClaim()
-            exchange.responseDone = true
-            guard self.exchange === exchange, let context = self.context else { return }
-            if exchange.keepAlive {
-                self.finishIfDone(exchange, context: context)
-            } else if !exchange.requestEnded {
-                self.closeLingering(context: context)
-            } else {
-                context.close(promise: nil)
-            }
+    /// Writes the last bytes of an answer. The claim ends here: the instance has said all it will, and a drain
+    /// need not wait for a slow client to read it. A connection that closes after the answer waits until the
+    /// bytes are written, since closing drops what is not.
+    private func writeLast(_ data: NIOAny, of exchange: Exchange, to output: ChannelHandlerContext) {
+        exchange.releaseClaim()
+        guard !exchange.keepAlive else {
+            output.writeAndFlush(data, promise: nil)
+            answered(exchange)
+            return
+        }
+        let written = output.eventLoop.makePromise(of: Void.self)
+        output.writeAndFlush(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in self.answered(exchange) }
+    }
+
+    private func answered(_ exchange: Exchange) {
+        exchange.responseDone = true
+        guard self.exchange === exchange, let context else { return }
+        if exchange.keepAlive {
+            finishIfDone(exchange, context: context)
+        } else if !exchange.requestEnded {
+            closeLingering(context: context)
+        } else {
+            context.close(promise: nil)
         }
     }
 
