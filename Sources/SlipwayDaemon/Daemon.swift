@@ -297,7 +297,7 @@ struct LogRotationService: Service {
     let supervisor: Supervisor
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await supervisor.keepLogsRotated(every: .seconds(10)) }
+        await cancelWhenGracefulShutdown { await supervisor.keepLogsRotated(every: .seconds(10)) }
     }
 }
 

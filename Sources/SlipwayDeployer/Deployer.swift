@@ -1068,7 +1068,7 @@ public actor Deployer {
         do {
             let result = try await body()
             if step == heldStep {
-                FileManager.default.createFile(atPath: settings.data.root + "/holding-\(step)", contents: nil)
+                _ = FileManager.default.createFile(atPath: settings.data.root + "/holding-\(step)", contents: nil)
                 try await Task.sleep(for: .seconds(3600))
             }
             try store.finishStep(event, outcome: .succeeded)

@@ -304,10 +304,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func sendRequest(_ exchange: Exchange, _ forwarding: Forwarding, on connection: UpstreamConnection) {
         for body in forwarding.unsent where body.readableBytes > 0 {
             if forwarding.bodyIsChunked {
-                var size = connection.channel.allocator.buffer(capacity: 18)
-                size.writeString(String(body.readableBytes, radix: 16))
-                size.writeStaticString("\r\n")
-                connection.handler.send(size)
+                connection.handler.send(MessageRewriting.chunkSizeLine(body.readableBytes))
                 connection.handler.send(body)
                 connection.handler.send(ByteBuffer(staticString: "\r\n"))
             } else {
@@ -373,7 +370,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             receivedHead(head, exchange, forwarding, handler: handler, context: context)
         case .body(let body):
             if forwarding.clientFraming.wrapsInChunks {
-                outgoing.setOrWriteImmutableBuffer(ByteBuffer(string: String(body.readableBytes, radix: 16) + "\r\n"))
+                outgoing.setOrWriteImmutableBuffer(MessageRewriting.chunkSizeLine(body.readableBytes))
                 gather(body, into: rawOutput)
                 outgoing.setOrWriteImmutableBuffer(ByteBuffer(staticString: "\r\n"))
             } else {

@@ -195,7 +195,8 @@ struct InstanceResponseReader {
                     }
                 }
             case 12 where name.isCaseInsensitively("content-type"):
-                isHTML = value.count >= 9 && UnsafeRawBufferPointer(rebasing: value[..<9]).isCaseInsensitively("text/html")
+                isHTML =
+                    value.count >= 9 && UnsafeRawBufferPointer(rebasing: value[..<9]).isCaseInsensitively("text/html")
             case 14 where name.isCaseInsensitively("content-length"):
                 guard !value.isEmpty, value.count <= 18, let length = Int(decimal: value) else {
                     throw .malformed("bad Content-Length")
@@ -205,7 +206,8 @@ struct InstanceResponseReader {
             case 17 where name.isCaseInsensitively("transfer-encoding"):
                 transferEncoded = true
                 let last = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).last
-                chunkedLast = last.map { UnsafeRawBufferPointer(rebasing: $0).trimmingWhitespace() }?
+                chunkedLast =
+                    last.map { UnsafeRawBufferPointer(rebasing: $0).trimmingWhitespace() }?
                     .isCaseInsensitively("chunked") ?? false
             default:
                 break

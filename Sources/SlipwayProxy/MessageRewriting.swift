@@ -213,7 +213,11 @@ enum MessageRewriting {
             while let line = lines.next() {
                 // The reader checked every line; a line it would refuse never gets here.
                 guard let field = try? HeadLines.field(of: line, in: raw),
-                    !isDropped(UnsafeRawBufferPointer(rebasing: raw[field.name]), from: response, passingChunks: passesChunks)
+                    !isDropped(
+                        UnsafeRawBufferPointer(rebasing: raw[field.name]),
+                        from: response,
+                        passingChunks: passesChunks
+                    )
                 else {
                     copyRun()
                     continue
@@ -278,6 +282,11 @@ enum MessageRewriting {
         if !response.isInterim && name.count == 15 && name.isCaseInsensitively("slipway-release") { return true }
         return !response.namedByConnection.isEmpty
             && response.namedByConnection.contains(String(decoding: name, as: UTF8.self).lowercased())
+    }
+
+    /// The line that opens a chunk of `count` bytes in a chunked body.
+    static func chunkSizeLine(_ count: Int) -> ByteBuffer {
+        ByteBuffer(string: String(count, radix: 16) + "\r\n")
     }
 
     private static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {

@@ -33,6 +33,42 @@ struct ConnectionTests {
         }
     }
 
+    @Test("an answer without a length is chunked for HTTP/1.1 clients; chunks reach HTTP/1.0 clients as plain data")
+    func framingPerClientVersion() async throws {
+        try await ProxyHarness.with { proxy in
+            let backend = try await proxy.backend("web")
+            proxy.deploy("web", host: "web.test", release: 1, to: [backend])
+            let modern = try await proxy.rawClient()
+            try await modern.send("GET /until-close HTTP/1.1\r\nHost: web.test\r\n\r\n")
+            let chunked = try await modern.waitFor("0\r\n\r\n")
+            #expect(chunked.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(chunked.contains("Transfer-Encoding: chunked\r\n"))
+            let body = try #require(chunked.range(of: "\r\n\r\n")).upperBound
+            // However the app's writes were split into chunks, they hold its bytes, then the last chunk.
+            var lines = chunked[body...].components(separatedBy: "\r\n")
+            var data = ""
+            while let size = lines.first.flatMap({ Int($0, radix: 16) }), size > 0, lines.count > 1 {
+                #expect(lines[1].utf8.count == size)
+                data += lines[1]
+                lines.removeFirst(2)
+            }
+            #expect(data == "abcdef")
+            #expect(lines == ["0", "", ""])
+            // The client connection stays open for the next request.
+            try await modern.send("GET / HTTP/1.1\r\nHost: web.test\r\n\r\n")
+            #expect(try await modern.waitFor("\r\n\r\nweb").contains("HTTP/1.1 200 OK"))
+
+            let old = try await proxy.rawClient()
+            try await old.send("GET /stream HTTP/1.0\r\nHost: web.test\r\n\r\n")
+            _ = try await old.waitFor("first\n")
+            backend.finishStreams()
+            try await old.waitForClose()
+            #expect(old.text.hasPrefix("HTTP/1.0 200 OK\r\n"))
+            #expect(!old.text.contains("Transfer-Encoding"))
+            #expect(old.text.hasSuffix("\r\n\r\nfirst\nlast\n"))
+        }
+    }
+
     @Test("a chunked request body streams through to the app")
     func chunkedRequestBody() async throws {
         try await ProxyHarness.with { proxy in

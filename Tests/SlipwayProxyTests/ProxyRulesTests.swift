@@ -152,7 +152,9 @@ struct ProxyRulesTests {
         #expect(old.framing.closeAfter)
 
         let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n"
-        #expect(try clientHead(chunked).lines == ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "Slipway-Release: v7"])
+        #expect(
+            try clientHead(chunked).lines == ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "Slipway-Release: v7"]
+        )
         let toOld = try clientHead(chunked, clientVersion: .http1_0)
         #expect(toOld.framing.dechunks && toOld.framing.closeAfter)
         #expect(!toOld.lines.contains { $0.hasPrefix("Transfer-Encoding") })
@@ -187,10 +189,14 @@ struct ProxyRulesTests {
                     }
                 }
                 let body = seen.filter { !$0.hasPrefix("head") && $0 != "end" }.joined()
-                #expect(seen.filter { $0.hasPrefix("head") || $0 == "end" } == [
-                    "head 100", "head 200", "end", "head 200", "end", "head 200", "end",
-                ])
-                #expect(body == (dechunk ? "hellohello world" : "hello5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n"))
+                #expect(
+                    seen.filter { $0.hasPrefix("head") || $0 == "end" } == [
+                        "head 100", "head 200", "end", "head 200", "end", "head 200", "end",
+                    ]
+                )
+                #expect(
+                    body == (dechunk ? "hellohello world" : "hello5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n")
+                )
                 #expect(reader.isBetweenAnswers)
             }
         }
@@ -212,7 +218,10 @@ struct ProxyRulesTests {
         var bytes = ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nall of it")
         guard case .head(let head) = try untilClose.next(from: &bytes) else { throw HeadMissing() }
         #expect(head.framing == .untilClose && !head.keepAlive)
-        #expect(try untilClose.next(from: &bytes).map { if case .body(let b) = $0 { String(buffer: b) } else { "" } } == "all of it")
+        #expect(
+            try untilClose.next(from: &bytes).map { if case .body(let b) = $0 { String(buffer: b) } else { "" } }
+                == "all of it"
+        )
         #expect(try untilClose.connectionClosed().map { if case .end = $0 { true } else { false } } == true)
 
         var cut = InstanceResponseReader()

@@ -193,6 +193,12 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
                 promise: nil
             )
             pumpLarge(context: context)
+        case "/until-close":
+            // An HTTP/1.0-style answer: no length, the body ends when the app closes the connection.
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_0, status: .ok))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "abc")))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "def")))), promise: nil)
+            context.close(promise: nil)
         case "/hang":
             break  // never answers
         case "/page":
