@@ -20,9 +20,21 @@ struct RetryTests {
                 #expect(response.status == 200)
                 #expect(response.body == "live")
             }
-            // The claim ends once the proxy has written the answer, a moment after the client may have read it.
+            // The claim ends when the proxy hands the answer's end on, a moment after the client may have read it.
             #expect(await eventually { proxy.router.liveSet(for: "web")?.inFlight == 0 })
             withExtendedLifetime(dead) {}
+        }
+    }
+
+    @Test("an instance that answers with something other than HTTP gets the client a 502 saying so")
+    func notHTTP() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("web", host: "web.test", release: 1, to: [try await proxy.backend("web")])
+            let client = try await proxy.client()
+            let response = try await client.get("/not-http", host: "web.test")
+            #expect(response.status == 502)
+            #expect(response.body == "web is not answering: it sent a malformed response (bad status line).\n")
+            #expect(try await client.get("/", host: "web.test").body == "web")
         }
     }
 
@@ -36,7 +48,7 @@ struct RetryTests {
             let response = try await client.get("/", host: "web.test")
             #expect(response.status == 502)
             #expect(response.body == "web is not answering: connection refused.\n")
-            // The claim ends once the proxy has written the answer, a moment after the client may have read it.
+            // The claim ends when the proxy hands the answer's end on, a moment after the client may have read it.
             #expect(await eventually { proxy.router.liveSet(for: "web")?.inFlight == 0 })
             #expect(try await client.get("/", host: "web.test").status == 502)
             withExtendedLifetime(dead) {}

@@ -199,6 +199,10 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "abc")))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "def")))), promise: nil)
             context.close(promise: nil)
+        case "/not-http":
+            // Bytes that are no HTTP answer, written below the response encoder.
+            let raw = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+            raw?.writeAndFlush(NIOAny(ByteBuffer(string: "SSH-2.0-OpenSSH_9.2\r\n\r\n")), promise: nil)
         case "/hang":
             break  // never answers
         case "/page":
