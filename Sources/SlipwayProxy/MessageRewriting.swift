@@ -318,24 +318,16 @@ extension HTTPVersion {
 /// Request ids: 128 bits in hex, as nginx's `$request_id`. Unique, not secret, so a SplitMix64 sequence per
 /// client connection, seeded once from the system, spares every request two `getrandom` calls.
 struct RequestIDSource {
-    private var state: UInt64
+    private var bits: SplitMix64
 
     init() {
         var system = SystemRandomNumberGenerator()
-        state = system.next()
-    }
-
-    private mutating func nextBits() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
+        bits = SplitMix64(seed: system.next())
     }
 
     /// 32 lowercase hex digits, written in place.
     mutating func next() -> String {
-        let halves = (nextBits(), nextBits())
+        let halves = (bits.next(), bits.next())
         return String(unsafeUninitializedCapacity: 32) { buffer in
             for index in 0..<32 {
                 let half = index < 16 ? halves.0 : halves.1
@@ -344,5 +336,20 @@ struct RequestIDSource {
             }
             return 32
         }
+    }
+}
+
+/// SplitMix64: a fast generator of well-mixed 64-bit values from a seed; not for secrets.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
     }
 }

@@ -230,6 +230,42 @@ struct ProxyRulesTests {
         #expect(throws: InstanceResponseError.endedMidAnswer) { try cut.connectionClosed() }
     }
 
+    @Test("bytes that are not a well-formed answer are refused or waited on, never a crash or a runaway body")
+    func readingNoise() {
+        // A fixed seed, so a failure can be replayed.
+        var random = SplitMix64(seed: 0x5EED)
+        let pieces = [
+            "HTTP/1.1 200 OK\r\n", "HTTP/1.0 204 x\n", "Content-Length: 3\r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Transfer-Encoding: chunked\r\n", "Transfer-Encoding: gzip\r\n", "Connection: close, x\r\n", "\r\n", "\n",
+            "abc", "5\r\nhello\r\n", "0\r\n\r\n", "fffffffffffffffff\r\n", ": empty\r\n", " folded\r\n", "\u{0}", "\r",
+        ]
+        for _ in 0..<3000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0..<12, using: &random) { text += pieces.randomElement(using: &random)! }
+            var bytes = Array(text.utf8)
+            if Int.random(in: 0..<4, using: &random) == 0, !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+            var reader = InstanceResponseReader()
+            reader.dechunk = Bool.random(using: &random)
+            var received = ByteBuffer()
+            var bodyBytes = 0
+            do {
+                for piece in [bytes.prefix(bytes.count / 2), bytes.dropFirst(bytes.count / 2)] {
+                    received.writeBytes(Array(piece))
+                    while let part = try reader.next(from: &received) {
+                        if case .body(let body) = part { bodyBytes += body.readableBytes }
+                    }
+                }
+                _ = try reader.connectionClosed()
+            } catch {
+                continue
+            }
+            #expect(bodyBytes <= bytes.count)
+        }
+    }
+
     @Test("If-None-Match matches the ETag in a list, weakly, or as *")
     func etagMatching() {
         #expect(ReleaseEndpoint.matches(etag: "\"web-v7\"", ifNoneMatch: ["\"a\", \"web-v7\""]))
