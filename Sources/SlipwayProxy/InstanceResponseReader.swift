@@ -75,8 +75,6 @@ struct InstanceResponseReader {
     /// Hand on only the data of chunks (for an HTTP/1.0 client), not their framing.
     var dechunk = false
 
-    /// Between answers, where an idle instance must stay silent.
-    var isBetweenAnswers: Bool { state == .head && !endPending }
     var hasSwitchedProtocols: Bool { state == .switched }
 
     /// The next part found in `buffer`, whose bytes it consumes; nil when more bytes are needed.
@@ -385,14 +383,7 @@ struct HeadLines {
 }
 
 extension UnsafeRawBufferPointer {
-    /// ASCII case-insensitive equality with a lowercase `name`.
-    func isCaseInsensitively(_ name: StaticString) -> Bool {
-        count == name.utf8CodeUnitCount
-            && elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { byte, lower in
-                byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
-            }
-    }
-
+    /// Without the spaces and tabs at its ends, as header values are read.
     func trimmingWhitespace() -> UnsafeRawBufferPointer {
         var start = startIndex
         var end = endIndex

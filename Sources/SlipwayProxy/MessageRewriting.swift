@@ -32,8 +32,8 @@ enum HopByHop {
     }
 
     static func contains(_ name: String, keepingUpgrade: Bool) -> Bool {
-        var name = name
-        return name.withUTF8 { contains(UnsafeRawBufferPointer($0), keepingUpgrade: keepingUpgrade) }
+        var bytes = name
+        return bytes.withUTF8 { contains(UnsafeRawBufferPointer($0), keepingUpgrade: keepingUpgrade) }
     }
 }
 
@@ -54,9 +54,16 @@ extension HTTPHeaders {
 extension String {
     /// ASCII case-insensitive equality with a lowercase `name`, without making a lowercased copy.
     func isCaseInsensitively(_ name: StaticString) -> Bool {
-        let other = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        return utf8.count == other.count
-            && utf8.elementsEqual(other) { byte, lower in
+        var bytes = self
+        return bytes.withUTF8 { UnsafeRawBufferPointer($0).isCaseInsensitively(name) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// ASCII case-insensitive equality with a lowercase `name`.
+    func isCaseInsensitively(_ name: StaticString) -> Bool {
+        count == name.utf8CodeUnitCount
+            && elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { byte, lower in
                 byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
             }
     }
