@@ -38,7 +38,7 @@ struct TestGate: SSHGate {
         case "until-cancelled":
             // Like a deploy run over SSH: it goes on until the server shuts down, then says so.
             return .inProcess(readsInput: false) { [root] _, output in
-                FileManager.default.createFile(atPath: root + "/until-cancelled.started", contents: nil)
+                _ = FileManager.default.createFile(atPath: root + "/until-cancelled.started", contents: nil)
                 while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
                 await output.write("interrupted: the server is stopping\n", to: .standardError)
                 return 75

@@ -29,20 +29,16 @@ public struct TemporaryDirectory: Sendable {
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A loopback port nobody listens on right now.
+/// Ports for the daemons and servers tests start: below the instances' ports, and so, like them, out of reach of
+/// the outgoing connections the tests make by the thousand.
+private let testPorts = LoopbackPorts(
+    range: (LoopbackPorts.instances.range.lowerBound - 6000)..<LoopbackPorts.instances.range.lowerBound
+)
+
+/// A loopback port nothing holds right now, and no other test will be given.
 public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard let port = testPorts.take() else { preconditionFailure("no free loopback port in \(testPorts.range)") }
+    return port
 }
 
 /// The environment tests run tools with: ours, plus a git identity.

@@ -1,0 +1,43 @@
+// LoopbackPorts: instance ports stay out of the kernel's ephemeral range, come in turn, and skip a port
+// something holds, checked against real sockets.
+import Foundation
+import SlipwayTestSupport
+import Testing
+
+@testable import SlipwayBasics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct LoopbackPortsTests {
+    @Test func instancePortsAreBelowTheEphemeralRangeAndNeverTheSameTwiceInARow() throws {
+        let first = try #require(LoopbackPorts.instances.take())
+        let second = try #require(LoopbackPorts.instances.take())
+        #expect(first != second)
+        for port in [first, second] {
+            #expect(port < LoopbackPorts.ephemeral.lowerBound)
+            #expect(LoopbackPorts.instances.range.contains(port))
+        }
+    }
+
+    @Test func aPortSomethingListensOnIsSkipped() throws {
+        let held = freePort()
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(held).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let listening = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 1) == 0
+            }
+        }
+        try #require(listening)
+
+        #expect(LoopbackPorts(range: held..<held + 1).take() == nil)
+        let pair = LoopbackPorts(range: held..<held + 2)
+        for _ in 0..<3 { #expect(pair.take() != held, "the held port is skipped, also after the range wraps") }
+    }
+}
