@@ -71,10 +71,10 @@ public struct ReleaseBuilder: Sendable {
         }
     }
 
-    /// Detects, compiles and releases the checked-out tree, streaming buildpack output to `output`.
     /// A build's scratch folder is its release tree's path with this suffix.
     public static let scratchSuffix = ".scratch"
 
+    /// Detects, compiles and releases the checked-out tree, streaming buildpack output to `output`.
     public func build(
         _ request: BuildRequest,
         output: @escaping @Sendable (String) -> Void

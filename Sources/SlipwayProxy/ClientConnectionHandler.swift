@@ -178,19 +178,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
+            let bodyIsChunked = head.headers.contains(name: "transfer-encoding")
             var upstreamHead = context.channel.allocator.buffer(capacity: 512)
             MessageRewriting.writeUpstreamRequestHead(
                 for: head,
+                rechunkingBody: bodyIsChunked,
                 clientIP: clientIP,
                 requestIDs: &requestIDs,
                 into: &upstreamHead
             )
-            let forwarding = Forwarding(
-                app: app,
-                claim: claim,
-                head: upstreamHead,
-                bodyIsChunked: head.headers.contains(name: "transfer-encoding")
-            )
+            let forwarding = Forwarding(app: app, claim: claim, head: upstreamHead, bodyIsChunked: bodyIsChunked)
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
                 fail(exchange, forwarding, reason: "its release has no running instances", context: context)

@@ -357,6 +357,12 @@ struct HeadLines {
         return end > start ? start..<end : nil
     }
 
+    /// Where the name of a header line is (up to its colon), without checking it; nil if it has none.
+    static func name(of line: Range<Int>, in raw: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard let colon = raw[line].firstIndex(of: UInt8(ascii: ":")), colon > line.lowerBound else { return nil }
+        return line.lowerBound..<colon
+    }
+
     struct Field {
         var name: Range<Int>
         var value: Range<Int>
@@ -365,9 +371,8 @@ struct HeadLines {
     /// The name and the trimmed value of a header line. A folded line, a name with spaces or a control
     /// character in a value is refused: they are how one message is smuggled inside another.
     static func field(of line: Range<Int>, in raw: UnsafeRawBufferPointer) throws(InstanceResponseError) -> Field {
-        guard let colon = raw[line].firstIndex(of: UInt8(ascii: ":")), colon > line.lowerBound else {
-            throw .malformed("a header line without a name")
-        }
+        guard let name = name(of: line, in: raw) else { throw .malformed("a header line without a name") }
+        let colon = name.upperBound
         for byte in raw[line.lowerBound..<colon] where byte <= 0x20 || byte >= 0x7f {
             throw .malformed("a header name with a space or control character")
         }

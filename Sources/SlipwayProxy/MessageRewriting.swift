@@ -109,25 +109,22 @@ struct ClientFraming {
 enum MessageRewriting {
     /// Writes the head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the
     /// original Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the
-    /// body will be sent (a chunked body is re-chunked). Written as bytes in one pass over the client's headers.
+    /// body will be sent (`rechunkingBody`: the client's chunked body is sent re-chunked). Written as bytes in one
+    /// pass over the client's headers.
     static func writeUpstreamRequestHead(
         for head: HTTPRequestHead,
+        rechunkingBody: Bool,
         clientIP: String?,
         requestIDs: inout RequestIDSource,
         into buffer: inout ByteBuffer
     ) {
         let headers = head.headers
-        let bodyIsChunked = headers.contains(name: "transfer-encoding")
         let webSocket = head.isWebSocketUpgrade
         // Further names `Connection` lists; usually none, as `keep-alive`, `close` and `upgrade` are handled here.
         var named: [String] = []
         if headers.contains(name: "connection") {
             named = headers.connectionTokens.filter { $0 != "close" && !HopByHop.contains($0, keepingUpgrade: false) }
         }
-        // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
-        // is replaced, as is a missing one.
-        let givenIDs = headers["x-request-id"]
-        let keepsRequestID = givenIDs.count == 1 && isLoggable(requestID: givenIDs[0])
 
         buffer.writeString(head.method.rawValue)
         buffer.writeStaticString(" ")
@@ -135,6 +132,7 @@ enum MessageRewriting {
         buffer.writeStaticString(" HTTP/1.1\r\n")
         var earlierForwardedFor: [String] = []
         var host: String?
+        var givenRequestIDs: [String] = []
         for (name, value) in headers {
             var name = name
             let dropped = name.withUTF8 { utf8 in
@@ -144,9 +142,10 @@ enum MessageRewriting {
                 case 4 where bytes.isCaseInsensitively("host"):
                     if host == nil { host = value }
                 case 12 where bytes.isCaseInsensitively("x-request-id"):
-                    return !keepsRequestID
+                    givenRequestIDs.append(value)
+                    return true
                 case 14 where bytes.isCaseInsensitively("content-length"):
-                    return bodyIsChunked
+                    return rechunkingBody
                 case 15 where bytes.isCaseInsensitively("x-forwarded-for"):
                     guard clientIP != nil else { break }
                     earlierForwardedFor.append(value)
@@ -163,8 +162,12 @@ enum MessageRewriting {
             if dropped { continue }
             writeField(name, value, into: &buffer)
         }
+        // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
+        // is replaced, as is a missing one.
+        let keepsRequestID = givenRequestIDs.count == 1 && isLoggable(requestID: givenRequestIDs[0])
+        writeField("X-Request-Id", keepsRequestID ? givenRequestIDs[0] : requestIDs.next(), into: &buffer)
         if webSocket { buffer.writeStaticString("Connection: Upgrade\r\n") }
-        if bodyIsChunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if rechunkingBody { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if let clientIP {
             buffer.writeStaticString("X-Forwarded-For: ")
             for earlier in earlierForwardedFor {
@@ -176,7 +179,6 @@ enum MessageRewriting {
         }
         buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
         if let host { writeField("X-Forwarded-Host", host, into: &buffer) }
-        if !keepsRequestID { writeField("X-Request-Id", requestIDs.next(), into: &buffer) }
         buffer.writeStaticString("\r\n")
     }
 
@@ -218,13 +220,9 @@ enum MessageRewriting {
                 if let copied = run.take() { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[copied])) }
             }
             while let line = lines.next() {
-                // The reader checked every line; a line it would refuse never gets here.
-                guard let field = try? HeadLines.field(of: line, in: raw),
-                    !isDropped(
-                        UnsafeRawBufferPointer(rebasing: raw[field.name]),
-                        from: response,
-                        passingChunks: passesChunks
-                    )
+                // The reader checked every line when it parsed the head; only the names matter here.
+                guard let name = HeadLines.name(of: line, in: raw),
+                    !isDropped(UnsafeRawBufferPointer(rebasing: raw[name]), from: response, passingChunks: passesChunks)
                 else {
                     copyRun()
                     continue

@@ -256,10 +256,9 @@ public actor Supervisor {
         case .restart(let delay):
             logger.warning(
                 "instance crashed; restarting",
-                metadata: [
-                    "app.name": "\(instance.spec.app)", "release.number": "\(instance.spec.release.number)",
-                    "instance.pid": "\(child.pid)", "exit": "\(status)", "restart.delay": "\(delay)",
-                ]
+                metadata: Self.metadata(of: instance).merging(["exit": "\(status)", "restart.delay": "\(delay)"]) {
+                    $1
+                }
             )
             observer(instance, .crashed(status, restartIn: delay))
             try? await Task.sleep(for: delay)
@@ -272,10 +271,7 @@ public actor Supervisor {
             } catch {
                 logger.error(
                     "instance restart failed",
-                    metadata: [
-                        "app.name": "\(instance.spec.app)", "release.number": "\(instance.spec.release.number)",
-                        "error": "\(error)",
-                    ]
+                    metadata: Self.metadata(of: instance).merging(["error": "\(error)"]) { $1 }
                 )
                 instance.withState {
                     $0.phase = .ended

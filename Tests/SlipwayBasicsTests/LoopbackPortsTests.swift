@@ -25,14 +25,8 @@ import Glibc
         let held = freePort()
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(held).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let listening = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 1) == 0
-            }
+        let listening = LoopbackPorts.withAddress(port: held) {
+            bind(listener, $0, $1) == 0 && listen(listener, 1) == 0
         }
         try #require(listening)
 

@@ -32,7 +32,13 @@ struct ProxyRulesTests {
     func upstreamHead(_ head: HTTPRequestHead, clientIP: String? = "127.0.0.1") -> [String] {
         var ids = RequestIDSource()
         var buffer = ByteBuffer()
-        MessageRewriting.writeUpstreamRequestHead(for: head, clientIP: clientIP, requestIDs: &ids, into: &buffer)
+        MessageRewriting.writeUpstreamRequestHead(
+            for: head,
+            rechunkingBody: head.headers.contains(name: "transfer-encoding"),
+            clientIP: clientIP,
+            requestIDs: &ids,
+            into: &buffer
+        )
         let text = String(buffer: buffer)
         #expect(text.hasSuffix("\r\n\r\n"))
         return text.components(separatedBy: "\r\n").filter { !$0.isEmpty }

@@ -212,17 +212,9 @@ public final class HTTPConnection {
 /// A blocking TCP connection to 127.0.0.1:`port` whose reads give up after `receiveTimeout` seconds.
 func connectToLoopback(port: Int, receiveTimeout: Int) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let connected = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
+    let connected = LoopbackPorts.withAddress(port: port) { connect(fd, $0, $1) == 0 }
     guard connected else {
         close(fd)
         throw HTTPClientError.refused
