@@ -1,20 +1,28 @@
 // ClientConnectionHandler: one client's keep-alive HTTP/1.1 connection. For each request it picks the
 // app and its live set, claims an instance, forwards the request, streams the answer back, retries
-// instances that cannot be reached, and turns a WebSocket handshake into a tunnel.
+// instances that cannot be reached, turns a WebSocket handshake into a tunnel, and answers a client that
+// goes silent or sends what is not a request.
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
 final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     let router: Router
     let noticeSettings: ReleaseNoticeSettings
     private let limits: ClientLimits
-    private let silence: ClientSilenceTimer
+    private var reader: ClientRequestReader
+    /// Bytes read and not yet handed on: the start of a head, or requests pipelined behind the current one.
+    private var received = ClientConnectionHandler.noBytes
+    /// What `received` is once all of it was handed on, so a connection between requests keeps no read buffer.
+    private static let noBytes = ByteBuffer()
+    /// When the client last sent anything, for the 408 and idle deadlines.
+    private var lastRead = NIODeadline.now()
+    private var silenceCheck: Scheduled<Void>?
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
     /// Where a proxied answer is written: below the response encoder, which only the proxy's own answers pass
@@ -30,10 +38,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var clientIP: String?
     private var requestIDs = RequestIDSource()
 
-    /// The request being answered. Requests pipelined behind it wait in `queued`.
+    /// The request being answered. Requests pipelined behind it wait, unread, in `received`.
     private(set) var exchange: Exchange?
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
-    private var workingOffQueue = false
+    private var readingRequests = false
     /// The instance connection left open by the previous request, reused only for the same instance of the same set.
     private var pooled: UpstreamConnection?
     private var heldRead = false
@@ -45,17 +52,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
-        silence: ClientSilenceTimer,
         logger: Logger
     ) {
         self.router = router
         self.noticeSettings = noticeSettings
         self.limits = limits
-        self.silence = silence
+        self.reader = ClientRequestReader(maxHeadBytes: limits.maxHeaderBytes)
         self.logger = logger
     }
 
-    /// Adds the HTTP/1.1 server codec and a handler for one client connection.
+    /// Adds the encoder of the proxy's own answers and a handler for one client connection.
     static func configure(
         _ channel: any Channel,
         router: Router,
@@ -64,21 +70,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         logger: Logger
     ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
-        encoding.automaticallySetFramingHeaders = false  // MessageRewriting frames each answer itself
-        let silence = ClientSilenceTimer(limits: limits)
+        encoding.automaticallySetFramingHeaders = false  // LocalResponse frames each answer itself
         try channel.pipeline.syncOperations.addHandlers([
-            silence,
             HTTPResponseEncoder(configuration: encoding),
-            ByteToMessageHandler(
-                HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits.decoderLimits)
-            ),
-            ClientConnectionHandler(
-                router: router,
-                noticeSettings: noticeSettings,
-                limits: limits,
-                silence: silence,
-                logger: logger
-            ),
+            ClientConnectionHandler(router: router, noticeSettings: noticeSettings, limits: limits, logger: logger),
         ])
     }
 
@@ -87,27 +82,56 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         clientIP = context.channel.remoteAddress?.ipAddress
         logger[metadataKey: "client.address"] = "\(clientIP ?? "unknown")"
+        if context.channel.isActive { scheduleSilenceCheck(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         rawOutput = nil
+        silenceCheck?.cancel()
+        silenceCheck = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        scheduleSilenceCheck(context: context)
+        context.fireChannelActive()
     }
 
     // MARK: Requests from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        silence.unparsedBytes = false
+        lastRead = .now()
         guard !lingering else { return }
-        let part = unwrapInboundIn(data)
-        if exchange?.requestEnded == true || !queued.isEmpty {
-            queued.append(part)
-            return
+        var bytes = unwrapInboundIn(data)
+        if received.readableBytes == 0 {
+            received = bytes
+        } else {
+            received.writeBuffer(&bytes)
         }
-        handle(part, context: context)
+        readRequests(context: context)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    /// Hands on the parts of the current request found in `received`, and goes on with the requests behind it
+    /// only once it has been answered: one request at a time, in order.
+    private func readRequests(context: ChannelHandlerContext) {
+        guard !readingRequests else { return }  // the loop further up the stack goes on
+        readingRequests = true
+        defer { readingRequests = false }
+        defer { if received.readableBytes == 0 { received = Self.noBytes } }
+        while !lingering, exchange?.requestEnded != true {
+            let part: ClientRequestReader.Part?
+            do {
+                part = try reader.next(from: &received)
+            } catch {
+                refuse(error, context: context)
+                return
+            }
+            guard let part else { return }
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: ClientRequestReader.Part, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             begin(head, context: context)
@@ -123,25 +147,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 forwarding.unsent.append(body)
                 if let connection = forwarding.connection { sendRequest(exchange, forwarding, on: connection) }
             }
-        case .end(let trailers):
-            silence.requestBodyPending = false
+        case .end:
             guard let exchange else { return }
             exchange.requestEnded = true
             if let forwarding = exchange.forwarding {
-                forwarding.trailers = trailers
                 if let connection = forwarding.connection { sendRequest(exchange, forwarding, on: connection) }
             }
             finishIfDone(exchange, context: context)
         }
     }
 
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func begin(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         exchangeCount += 1
         let exchange = Exchange(id: exchangeCount, request: head)
         self.exchange = exchange
-        silence.requestBodyPending = true
 
-        guard let host = head.headers.first(name: "host"), !host.isEmpty else {
+        guard let host = head.host, !host.isEmpty else {
             respond(
                 .text(.badRequest, "This request has no Host header, so Slipway cannot tell which app it is for.\n"),
                 to: exchange,
@@ -164,7 +185,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = exchange.id
-        let claim = router.claim(host: host, path: head.path, headers: head.headers) {
+        let claim = router.claim(host: host, path: head.path, stickyCookie: head.cookie(named: Router.stickyCookieName))
+        {
             handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) }
         }
         switch claim {
@@ -178,16 +200,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
-            let bodyIsChunked = head.headers.contains(name: "transfer-encoding")
-            var upstreamHead = context.channel.allocator.buffer(capacity: 512)
+            var upstreamHead = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
             MessageRewriting.writeUpstreamRequestHead(
                 for: head,
-                rechunkingBody: bodyIsChunked,
                 clientIP: clientIP,
                 requestIDs: &requestIDs,
                 into: &upstreamHead
             )
-            let forwarding = Forwarding(app: app, claim: claim, head: upstreamHead, bodyIsChunked: bodyIsChunked)
+            let forwarding = Forwarding(
+                app: app,
+                claim: claim,
+                head: upstreamHead,
+                bodyIsChunked: head.framing == .chunked
+            )
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
                 fail(exchange, forwarding, reason: "its release has no running instances", context: context)
@@ -311,15 +336,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         forwarding.unsent.removeAll(keepingCapacity: true)
         if exchange.requestEnded && !forwarding.endSent {
-            if forwarding.bodyIsChunked {
-                var last = connection.channel.allocator.buffer(capacity: 64)
-                last.writeStaticString("0\r\n")
-                for (name, value) in forwarding.trailers ?? [:] {
-                    last.writeString("\(name): \(value)\r\n")
-                }
-                last.writeStaticString("\r\n")
-                connection.handler.send(last)
-            }
+            if forwarding.bodyIsChunked { connection.handler.send(ByteBuffer(staticString: "0\r\n\r\n")) }
             forwarding.endSent = true
         }
         connection.handler.flush()
@@ -511,11 +528,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func respond(_ response: LocalResponse, to exchange: Exchange, context: ChannelHandlerContext) {
         // A client waiting for `100 Continue` never sends the body we would have to skip to reach its next request.
-        if !exchange.requestEnded,
-            exchange.request.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
-        {
-            exchange.keepAlive = false
-        }
+        if !exchange.requestEnded && exchange.request.expectsContinue { exchange.keepAlive = false }
         let head = response.head(clientVersion: exchange.request.version, close: !exchange.keepAlive)
         exchange.responseHeadSent = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -561,7 +574,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// for a moment, and only then closes, as nginx's lingering close does.
     private func closeLingering(context: ChannelHandlerContext) {
         lingering = true
-        queued.removeAll()
+        received = Self.noBytes
         context.close(mode: .output, promise: nil)
         let channel = context.channel
         context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
@@ -569,10 +582,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// 413 for a declared body over the limit (the parser already refused heads over theirs with 431).
-    private func limitRefusal(for head: HTTPRequestHead) -> LocalResponse? {
-        guard let most = limits.maxBodyBytes, let length = head.headers.first(name: "content-length").flatMap(Int.init),
-            length > most
-        else { return nil }
+    private func limitRefusal(for head: ClientRequestHead) -> LocalResponse? {
+        guard let most = limits.maxBodyBytes, case .length(let length) = head.framing, length > most else { return nil }
         return .bodyTooLarge(most)
     }
 
@@ -611,10 +622,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// An answer to bytes that never became a request head (a stalled or malformed one): the connection closes after it.
     private func respondWithoutRequest(_ response: LocalResponse, context: ChannelHandlerContext) {
         exchangeCount += 1
-        let placeholder = Exchange(
-            id: exchangeCount,
-            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
-        )
+        let placeholder = Exchange(id: exchangeCount, request: .unread)
         placeholder.requestEnded = true
         placeholder.keepAlive = false
         exchange = placeholder
@@ -625,12 +633,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func finishIfDone(_ exchange: Exchange, context: ChannelHandlerContext) {
         guard self.exchange === exchange, exchange.responseDone, exchange.requestEnded else { return }
         self.exchange = nil
-        guard !workingOffQueue else { return }  // the loop below, further up the stack, goes on
-        workingOffQueue = true
-        while self.exchange?.requestEnded != true, let part = queued.popFirst() {
-            handle(part, context: context)
-        }
-        workingOffQueue = false
+        readRequests(context: context)
         resumeClientReads(context: context)
     }
 
@@ -688,17 +691,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let instance = instanceChannel.pipeline.syncOperations
             try client.addHandler(clientSide)
             try instance.addHandler(instanceSide)
-            // A WebSocket may stay quiet for long; its liveness is the app's and the browser's business.
-            client.removeHandler(silence, promise: nil)
-            // Encoders go first, so the bytes the decoders hand over on removal pass through as they are.
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
-            // Both hand the bytes that came after the handshake to the tunnel as they leave.
-            let decodersRemoved = [
-                client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)),
-                instance.removeHandler(connection.handler),
-            ]
+            // What the client sent after its handshake goes through the tunnel, as does what the app sent after
+            // its 101, which the instance connection's handler hands on as it leaves. Leaving, this handler
+            // also stops the silence deadlines: a WebSocket's liveness is the app's and the browser's business.
+            if received.readableBytes > 0 { context.fireChannelRead(NIOAny(received)) }
+            let handedOver = instance.removeHandler(connection.handler)
             client.removeHandler(context: context, promise: nil)
-            let handedOver = EventLoopFuture.andAllComplete(decodersRemoved, on: clientChannel.eventLoop)
             handedOver.assumeIsolated().whenComplete { _ in
                 clientSide.start()
                 instanceSide.start()
@@ -724,39 +723,35 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         exchange = nil
         outgoing = nil
+        received = Self.noBytes
         pooled?.close()
         pooled = nil
-        queued.removeAll()
+        silenceCheck?.cancel()
+        silenceCheck = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else {
-            context.close(promise: nil)
-            return
-        }
+        context.close(promise: nil)
+    }
+
+    /// Bytes that are not a request the proxy passes on: answered with what is wrong, then the connection
+    /// closes, since nothing after them can be read.
+    private func refuse(_ error: ClientRequestError, context: ChannelHandlerContext) {
         logger.info("malformed request", metadata: ["error": "\(error)"])
-        let badRequest =
-            error as? HTTPParserError == .headerOverflow
-            ? LocalResponse.text(
-                .requestHeaderFieldsTooLarge,
-                "This request's URL and headers are larger than the \(limits.maxHeaderBytes) bytes allowed.\n"
-            )
-            : LocalResponse.text(.badRequest, "This request is not valid HTTP/1.1.\n")
+        let refusal = LocalResponse.text(error.status, "\(error)\n")
         guard let exchange else {
-            respondWithoutRequest(badRequest, context: context)
+            respondWithoutRequest(refusal, context: context)
             return
         }
-        // Nothing after the broken bytes can be parsed: finish what we can, then close.
         exchange.keepAlive = false
-        guard !exchange.requestEnded else { return }
         exchange.forwarding?.connection?.close()
         exchange.forwarding = nil
         if exchange.responseHeadSent {
             exchange.releaseClaim()
             context.close(promise: nil)
         } else {
-            respond(badRequest, to: exchange, context: context)
+            respond(refusal, to: exchange, context: context)
         }
     }
 
@@ -767,17 +762,35 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.fireChannelWritabilityChanged()
     }
 
-    /// A keep-alive connection silent between requests is closed, with the instance connection it keeps;
-    /// a long answer (server-sent events) is not idleness.
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event as? ClientSilenceTimer.Event {
-        case .idle:
-            if exchange == nil && queued.isEmpty { context.close(promise: nil) }
-        case .requestStalled:
-            requestStalled(context: context)
-        case nil:
-            context.fireUserInboundEventTriggered(event)
+    // MARK: Silence
+
+    /// One check per connection, never later than either deadline, so a busy connection costs a clock read per
+    /// read and nothing per request: reads only move `lastRead` on.
+    private func scheduleSilenceCheck(context: ChannelHandlerContext) {
+        guard silenceCheck == nil else { return }
+        let now = NIODeadline.now()
+        func candidate(_ timeout: Duration) -> NIODeadline {
+            let deadline = lastRead + TimeAmount(timeout)
+            return deadline > now ? deadline : now + TimeAmount(timeout)
         }
+        let next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout))
+        silenceCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) { self.checkSilence() }
+    }
+
+    /// A client silent for `requestTimeout` in the middle of a request gets a 408. A keep-alive connection
+    /// silent for `idleTimeout` between requests is closed, with the instance connection it keeps; a long
+    /// answer (server-sent events) is not idleness.
+    private func checkSilence() {
+        silenceCheck = nil
+        guard let context, context.channel.isActive else { return }
+        let silence = NIODeadline.now() - lastRead
+        if exchange.map({ !$0.requestEnded }) ?? (received.readableBytes > 0) {
+            if silence >= TimeAmount(limits.requestTimeout) { requestStalled(context: context) }
+        } else if exchange == nil, silence >= TimeAmount(limits.idleTimeout) {
+            context.close(promise: nil)
+            return
+        }
+        scheduleSilenceCheck(context: context)
     }
 
     /// Request backpressure: hold client reads while pipelined requests wait, while the instance connection is
@@ -792,8 +805,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private var holdsClientReads: Bool {
         if lingering { return false }
-        if !queued.isEmpty { return true }
-        guard let exchange, !exchange.requestEnded, let forwarding = exchange.forwarding else { return false }
+        guard let exchange else { return false }
+        if exchange.requestEnded { return received.readableBytes > 0 }  // requests pipelined behind it wait unread
+        guard let forwarding = exchange.forwarding else { return false }
         guard let connection = forwarding.connection else { return true }
         return !connection.handler.isWritable
     }

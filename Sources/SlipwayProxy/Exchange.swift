@@ -6,7 +6,7 @@ import NIOHTTP1
 /// One request on a client connection and the state of its answer.
 final class Exchange {
     let id: Int
-    let request: HTTPRequestHead
+    let request: ClientRequestHead
     /// Whether the client connection stays open after this answer.
     var keepAlive: Bool
     var requestEnded = false
@@ -20,10 +20,10 @@ final class Exchange {
     /// Set while the proxy holds the request open for the app's next release.
     var releaseWait: ReleaseWait?
 
-    init(id: Int, request: HTTPRequestHead) {
+    init(id: Int, request: ClientRequestHead) {
         self.id = id
         self.request = request
-        self.keepAlive = request.isKeepAlive && !request.endsHTTPOnThisConnection
+        self.keepAlive = request.keepAlive && !request.endsHTTPOnThisConnection
     }
 
     func releaseClaim() {
@@ -50,7 +50,6 @@ final class Forwarding {
     var reused = false
     /// Body parts received and not yet sent (an array: most requests have none, and an empty one costs nothing).
     var unsent: [ByteBuffer] = []
-    var trailers: HTTPHeaders?
     var endSent = false
     var sentBodyBytes = 0
     /// The body parts sent so far, for a retry; nil once over the limit or once the answer started.

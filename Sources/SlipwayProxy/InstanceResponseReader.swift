@@ -160,11 +160,11 @@ struct InstanceResponseReader {
         // "HTTP/1.x NNN reason"
         let prefix = "HTTP/1.".utf8
         guard statusLine.count >= 12, raw[statusLine.lowerBound..<statusLine.lowerBound + 7].elementsEqual(prefix),
-            let minor = digit(raw[statusLine.lowerBound + 7]), raw[statusLine.lowerBound + 8] == UInt8(ascii: " ")
+            let minor = raw[statusLine.lowerBound + 7].decimalDigit, raw[statusLine.lowerBound + 8] == UInt8(ascii: " ")
         else { throw .malformed("bad status line") }
         var status = 0
         for index in statusLine.lowerBound + 9..<statusLine.lowerBound + 12 {
-            guard let value = digit(raw[index]) else { throw .malformed("bad status code") }
+            guard let value = raw[index].decimalDigit else { throw .malformed("bad status code") }
             status = status * 10 + value
         }
         guard status >= 100 else { throw .malformed("bad status code") }
@@ -172,26 +172,16 @@ struct InstanceResponseReader {
         var contentLength: Int?
         var transferEncoded = false
         var chunkedLast = false
-        var close = false
-        var keepAliveToken = false
+        var connection = ConnectionOptions()
         var isHTML = false
-        var named: [String] = []
         while let line = lines.next() {
-            let field = try HeadLines.field(of: line, in: raw)
+            let field: HeadLines.Field
+            do { field = try HeadLines.field(of: line, in: raw) } catch { throw .malformed(error.what) }
             let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
             let value = UnsafeRawBufferPointer(rebasing: raw[field.value])
             switch name.count {
             case 10 where name.isCaseInsensitively("connection"):
-                for token in value.split(separator: UInt8(ascii: ",")) {
-                    let token = UnsafeRawBufferPointer(rebasing: token).trimmingWhitespace()
-                    if token.isCaseInsensitively("close") {
-                        close = true
-                    } else if token.isCaseInsensitively("keep-alive") {
-                        keepAliveToken = true
-                    } else if !token.isEmpty && !token.isCaseInsensitively("upgrade") {
-                        named.append(String(decoding: token, as: UTF8.self).lowercased())
-                    }
-                }
+                connection.add(value)
             case 12 where name.isCaseInsensitively("content-type"):
                 isHTML =
                     value.count >= 9 && UnsafeRawBufferPointer(rebasing: value[..<9]).isCaseInsensitively("text/html")
@@ -225,11 +215,11 @@ struct InstanceResponseReader {
         return InstanceResponseHead(
             status: status,
             isHTTP11: minor >= 1,
-            keepAlive: minor >= 1 ? !close : keepAliveToken && !close,
+            keepAlive: minor >= 1 ? !connection.close : connection.keepAlive && !connection.close,
             framing: framing,
             transferEncoded: transferEncoded,
             isHTML: isHTML,
-            namedByConnection: named,
+            namedByConnection: connection.named,
             bytes: bytes
         )
     }
@@ -319,10 +309,6 @@ struct InstanceResponseReader {
         }
         return .body(buffer.readSlice(length: consumed)!)
     }
-
-    private static func digit(_ byte: UInt8) -> Int? {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? Int(byte - UInt8(ascii: "0")) : nil
-    }
 }
 
 /// The lines of an HTTP head in its bytes, each without its line ending (CRLF, or a bare LF as RFC 9112
@@ -368,20 +354,25 @@ struct HeadLines {
         var value: Range<Int>
     }
 
+    /// What is wrong with a head, in a few words.
+    struct Malformed: Error {
+        var what: String
+    }
+
     /// The name and the trimmed value of a header line. A folded line, a name with spaces or a control
     /// character in a value is refused: they are how one message is smuggled inside another.
-    static func field(of line: Range<Int>, in raw: UnsafeRawBufferPointer) throws(InstanceResponseError) -> Field {
-        guard let name = name(of: line, in: raw) else { throw .malformed("a header line without a name") }
+    static func field(of line: Range<Int>, in raw: UnsafeRawBufferPointer) throws(Malformed) -> Field {
+        guard let name = name(of: line, in: raw) else { throw Malformed(what: "a header line without a name") }
         let colon = name.upperBound
         for byte in raw[line.lowerBound..<colon] where byte <= 0x20 || byte >= 0x7f {
-            throw .malformed("a header name with a space or control character")
+            throw Malformed(what: "a header name with a space or control character")
         }
         var start = colon + 1
         var end = line.upperBound
         while start < end && (raw[start] == 0x20 || raw[start] == 0x09) { start += 1 }
         while end > start && (raw[end - 1] == 0x20 || raw[end - 1] == 0x09) { end -= 1 }
         for byte in raw[start..<end] where (byte < 0x20 && byte != 0x09) || byte == 0x7f {
-            throw .malformed("a control character in a header value")
+            throw Malformed(what: "a control character in a header value")
         }
         return Field(name: line.lowerBound..<colon, value: start..<end)
     }
@@ -398,15 +389,55 @@ extension UnsafeRawBufferPointer {
     }
 }
 
+/// What a `Connection` header says: the three options the proxy acts on, and the further hop-by-hop
+/// headers it names (lowercased).
+struct ConnectionOptions {
+    var close = false
+    var keepAlive = false
+    var upgrade = false
+    var named: [String] = []
+
+    /// Adds the tokens of one `Connection` header's value.
+    mutating func add(_ value: UnsafeRawBufferPointer) {
+        for token in value.split(separator: UInt8(ascii: ",")) {
+            let token = UnsafeRawBufferPointer(rebasing: token).trimmingWhitespace()
+            if token.isCaseInsensitively("close") {
+                close = true
+            } else if token.isCaseInsensitively("keep-alive") {
+                keepAlive = true
+            } else if token.isCaseInsensitively("upgrade") {
+                upgrade = true
+            } else if !token.isEmpty {
+                named.append(String(decoding: token, as: UTF8.self).lowercased())
+            }
+        }
+    }
+}
+
+extension UInt8 {
+    var decimalDigit: Int? {
+        self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") ? Int(self - UInt8(ascii: "0")) : nil
+    }
+
+    var hexadecimalDigit: Int? {
+        switch self {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(self - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(self - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(self - UInt8(ascii: "A")) + 10
+        default: nil
+        }
+    }
+}
+
 extension Int {
     /// A non-negative decimal number made only of digits, without overflow.
     init?(decimal bytes: UnsafeRawBufferPointer) {
         var value = 0
         for byte in bytes {
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            guard let digit = byte.decimalDigit else { return nil }
             let (times, overflow) = value.multipliedReportingOverflow(by: 10)
             guard !overflow else { return nil }
-            value = times + Int(byte - UInt8(ascii: "0"))
+            value = times + digit
         }
         self = value
     }
@@ -416,13 +447,7 @@ extension Int {
         guard !bytes.isEmpty, bytes.count <= 15 else { return nil }
         var value = 0
         for byte in bytes {
-            let digit: Int
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(byte - UInt8(ascii: "a")) + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = Int(byte - UInt8(ascii: "A")) + 10
-            default: return nil
-            }
+            guard let digit = byte.hexadecimalDigit else { return nil }
             value = value << 4 | digit
         }
         self = value

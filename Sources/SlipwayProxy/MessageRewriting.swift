@@ -3,20 +3,6 @@
 import NIOCore
 import NIOHTTP1
 
-extension HTTPHeaders {
-    /// The comma-separated tokens of every `Connection` header, lowercased.
-    var connectionTokens: [String] {
-        var tokens: [String] = []
-        for (name, value) in self where name.isCaseInsensitively("connection") {
-            for token in value.split(separator: ",") {
-                let token = token.trimmingWhitespace().lowercased()
-                if !token.isEmpty { tokens.append(token) }
-            }
-        }
-        return tokens
-    }
-}
-
 /// Headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing headers the
 /// proxy sets itself. `Upgrade` stays for a WebSocket handshake.
 enum HopByHop {
@@ -30,33 +16,6 @@ enum HopByHop {
         default: false
         }
     }
-
-    static func contains(_ name: String, keepingUpgrade: Bool) -> Bool {
-        var bytes = name
-        return bytes.withUTF8 { contains(UnsafeRawBufferPointer($0), keepingUpgrade: keepingUpgrade) }
-    }
-}
-
-extension HTTPHeaders {
-    /// The value of the first cookie called `name` in the request's Cookie headers.
-    func cookie(named name: String) -> Substring? {
-        for header in self["cookie"] {
-            for pair in header.split(separator: ";") {
-                let pair = pair.drop(while: { $0 == " " })
-                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
-                return pair[pair.index(after: equals)...]
-            }
-        }
-        return nil
-    }
-}
-
-extension String {
-    /// ASCII case-insensitive equality with a lowercase `name`, without making a lowercased copy.
-    func isCaseInsensitively(_ name: StaticString) -> Bool {
-        var bytes = self
-        return bytes.withUTF8 { UnsafeRawBufferPointer($0).isCaseInsensitively(name) }
-    }
 }
 
 extension UnsafeRawBufferPointer {
@@ -66,33 +25,6 @@ extension UnsafeRawBufferPointer {
             && elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { byte, lower in
                 byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
             }
-    }
-}
-
-extension HTTPRequestHead {
-    /// Asks to switch to the WebSocket protocol: the only upgrade the proxy passes through.
-    var isWebSocketUpgrade: Bool {
-        headers.contains(name: "upgrade") && headers.connectionTokens.contains("upgrade")
-            && headers["upgrade"].contains { $0.lowercased().contains("websocket") }
-    }
-
-    /// The request decoder parses nothing after such a request (llhttp treats it as a protocol switch),
-    /// so the client connection must close after its response unless it becomes a tunnel.
-    var endsHTTPOnThisConnection: Bool {
-        method == .CONNECT || (headers.contains(name: "upgrade") && headers.connectionTokens.contains("upgrade"))
-    }
-
-    /// Safe to send twice: a request on a stale keep-alive connection may be retried even after its body went out.
-    var isIdempotent: Bool {
-        switch method {
-        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE: true
-        default: false
-        }
-    }
-
-    /// The path without its query string.
-    var path: Substring {
-        uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri[...]
     }
 }
 
@@ -108,78 +40,75 @@ struct ClientFraming {
 
 enum MessageRewriting {
     /// Writes the head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the
-    /// original Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and framing that matches how the
-    /// body will be sent (`rechunkingBody`: the client's chunked body is sent re-chunked). Written as bytes in one
-    /// pass over the client's headers.
+    /// original Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and `Transfer-Encoding: chunked`
+    /// for a chunked body, which is sent re-chunked. The client's other header lines are copied as they came,
+    /// in runs: the reader checked each one.
     static func writeUpstreamRequestHead(
-        for head: HTTPRequestHead,
-        rechunkingBody: Bool,
+        for head: ClientRequestHead,
         clientIP: String?,
         requestIDs: inout RequestIDSource,
         into buffer: inout ByteBuffer
     ) {
-        let headers = head.headers
-        let webSocket = head.isWebSocketUpgrade
-        // Further names `Connection` lists; usually none, as `keep-alive`, `close` and `upgrade` are handled here.
-        var named: [String] = []
-        if headers.contains(name: "connection") {
-            named = headers.connectionTokens.filter { $0 != "close" && !HopByHop.contains($0, keepingUpgrade: false) }
-        }
-
-        buffer.writeString(head.method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        var earlierForwardedFor: [String] = []
-        var host: String?
-        var givenRequestIDs: [String] = []
-        for (name, value) in headers {
-            var name = name
-            let dropped = name.withUTF8 { utf8 in
-                let bytes = UnsafeRawBufferPointer(utf8)
-                if HopByHop.contains(bytes, keepingUpgrade: webSocket) { return true }
-                switch bytes.count {
-                case 4 where bytes.isCaseInsensitively("host"):
-                    if host == nil { host = value }
-                case 12 where bytes.isCaseInsensitively("x-request-id"):
-                    givenRequestIDs.append(value)
-                    return true
-                case 14 where bytes.isCaseInsensitively("content-length"):
-                    return rechunkingBody
-                case 15 where bytes.isCaseInsensitively("x-forwarded-for"):
-                    guard clientIP != nil else { break }
-                    earlierForwardedFor.append(value)
-                    return true
-                case 16 where bytes.isCaseInsensitively("x-forwarded-host"):
-                    return true
-                case 17 where bytes.isCaseInsensitively("x-forwarded-proto"):
-                    return true
-                default:
-                    break
+        head.bytes.withUnsafeReadableBytes { raw in
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[..<head.methodAndTargetLength]))
+            buffer.writeStaticString("HTTP/1.1\r\n")
+            var lines = HeadLines(raw)
+            guard let requestLine = lines.next() else { return }
+            var run = requestLine.upperBound + 2
+            var earlierForwardedFor: [Range<Int>] = []
+            var givenRequestIDs: [Range<Int>] = []
+            while let line = lines.next() {
+                guard let field = try? HeadLines.field(of: line, in: raw) else { continue }
+                let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+                if name.count == 12 && name.isCaseInsensitively("x-request-id") {
+                    givenRequestIDs.append(field.value)
+                } else if clientIP != nil && name.count == 15 && name.isCaseInsensitively("x-forwarded-for") {
+                    earlierForwardedFor.append(field.value)
+                } else if !isDropped(name, from: head) {
+                    continue
                 }
-                return !named.isEmpty && named.contains(String(decoding: bytes, as: UTF8.self).lowercased())
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[run..<line.lowerBound]))
+                run = line.upperBound + 2
             }
-            if dropped { continue }
-            writeField(name, value, into: &buffer)
-        }
-        // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
-        // is replaced, as is a missing one.
-        let keepsRequestID = givenRequestIDs.count == 1 && isLoggable(requestID: givenRequestIDs[0])
-        writeField("X-Request-Id", keepsRequestID ? givenRequestIDs[0] : requestIDs.next(), into: &buffer)
-        if webSocket { buffer.writeStaticString("Connection: Upgrade\r\n") }
-        if rechunkingBody { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if let clientIP {
-            buffer.writeStaticString("X-Forwarded-For: ")
-            for earlier in earlierForwardedFor {
-                buffer.writeString(earlier)
-                buffer.writeStaticString(", ")
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[run..<raw.count - 2]))
+            // A client's request id is kept so logs can be joined across hops; one that cannot be a log token
+            // is replaced, as is a missing one.
+            buffer.writeStaticString("X-Request-Id: ")
+            if givenRequestIDs.count == 1,
+                isLoggable(requestID: UnsafeRawBufferPointer(rebasing: raw[givenRequestIDs[0]]))
+            {
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[givenRequestIDs[0]]))
+            } else {
+                buffer.writeString(requestIDs.next())
             }
-            buffer.writeString(clientIP)
             buffer.writeStaticString("\r\n")
+            if let clientIP {
+                buffer.writeStaticString("X-Forwarded-For: ")
+                for earlier in earlierForwardedFor {
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[earlier]))
+                    buffer.writeStaticString(", ")
+                }
+                buffer.writeString(clientIP)
+                buffer.writeStaticString("\r\n")
+            }
         }
+        if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
+        if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
-        if let host { writeField("X-Forwarded-Host", host, into: &buffer) }
+        if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")
+    }
+
+    /// A request header the instance must not get: hop-by-hop ones and the X-Forwarded-* the proxy sets.
+    private static func isDropped(_ name: UnsafeRawBufferPointer, from request: ClientRequestHead) -> Bool {
+        if HopByHop.contains(name, keepingUpgrade: request.isWebSocketUpgrade) { return true }
+        switch name.count {
+        case 16 where name.isCaseInsensitively("x-forwarded-host"): return true
+        case 17 where name.isCaseInsensitively("x-forwarded-proto"): return true
+        default: break
+        }
+        return !request.namedByConnection.isEmpty
+            && request.namedByConnection.contains(String(decoding: name, as: UTF8.self).lowercased())
     }
 
     /// Writes the head the client sees for an instance's response head: the client's HTTP version, no
@@ -301,8 +230,8 @@ enum MessageRewriting {
         buffer.writeStaticString("\r\n")
     }
 
-    private static func isLoggable(requestID: String) -> Bool {
-        (1...200).contains(requestID.utf8.count) && requestID.utf8.allSatisfy { (0x21...0x7e).contains($0) }
+    private static func isLoggable(requestID: UnsafeRawBufferPointer) -> Bool {
+        (1...200).contains(requestID.count) && requestID.allSatisfy { (0x21...0x7e).contains($0) }
     }
 
     /// HTTP/1.1 keeps connections alive unless told; HTTP/1.0 closes them unless told.

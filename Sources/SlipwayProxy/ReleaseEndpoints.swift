@@ -69,10 +69,10 @@ enum ReleaseEndpoint {
         _ body: String,
         contentType: String,
         etag: String,
-        to request: HTTPRequestHead
+        to request: ClientRequestHead
     ) -> LocalResponse {
         var headers: HTTPHeaders = ["Cache-Control": "no-cache", "ETag": etag]
-        if matches(etag: etag, ifNoneMatch: request.headers["if-none-match"]) {
+        if matches(etag: etag, ifNoneMatch: request.values(of: "if-none-match")) {
             return LocalResponse(status: .notModified, headers: headers, body: "")
         }
         headers.add(name: "Content-Type", value: contentType)
@@ -84,17 +84,17 @@ enum ReleaseEndpoint {
     static func etag(of release: ReleaseStamp) -> String { "\"\(release.app)-\(release.version)\"" }
 
     /// The release as JSON, or 304 when the client's If-None-Match already names it.
-    static func versionResponse(to request: HTTPRequestHead, release: ReleaseStamp) -> LocalResponse {
+    static func versionResponse(to request: ClientRequestHead, release: ReleaseStamp) -> LocalResponse {
         revalidated(json(for: release), contentType: "application/json", etag: etag(of: release), to: request)
     }
 
     /// Whether the request's If-None-Match names `release`: a long poll on it waits for the next one.
-    static func clientHas(_ release: ReleaseStamp, _ request: HTTPRequestHead) -> Bool {
-        matches(etag: etag(of: release), ifNoneMatch: request.headers["if-none-match"])
+    static func clientHas(_ release: ReleaseStamp, _ request: ClientRequestHead) -> Bool {
+        matches(etag: etag(of: release), ifNoneMatch: request.values(of: "if-none-match"))
     }
 
     /// `?wait=SECONDS`, capped at `longest`; nil without it (or with 0), so the answer comes at once.
-    static func longPollWait(in request: HTTPRequestHead, longest: Duration) -> Duration? {
+    static func longPollWait(in request: ClientRequestHead, longest: Duration) -> Duration? {
         let query = request.uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
@@ -136,7 +136,7 @@ enum ReleaseEndpoint {
 
     /// The head of an event stream: never cached, never buffered by a proxy in front (nginx reads
     /// X-Accel-Buffering), chunked for HTTP/1.1 and ended by closing for HTTP/1.0.
-    static func eventStreamHead(for request: HTTPRequestHead) -> HTTPResponseHead {
+    static func eventStreamHead(for request: ClientRequestHead) -> HTTPResponseHead {
         var headers: HTTPHeaders = [
             "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -157,14 +157,14 @@ enum ReleaseEndpoint {
     }
 
     /// The release a reconnecting client last heard of (`12` or `v12`); nil when it heard of none.
-    static func lastEventID(in request: HTTPRequestHead) -> Int? {
-        guard let value = request.headers.first(name: "last-event-id")?.trimmingWhitespace() else { return nil }
+    static func lastEventID(in request: ClientRequestHead) -> Int? {
+        guard let value = request.values(of: "last-event-id").first?.trimmingWhitespace() else { return nil }
         return Int(value.hasPrefix("v") ? String(value.dropFirst()) : value)
     }
 
     // MARK: client.js
 
-    static func clientScriptResponse(to request: HTTPRequestHead) -> LocalResponse {
+    static func clientScriptResponse(to request: ClientRequestHead) -> LocalResponse {
         revalidated(
             ClientScript.source,
             contentType: "text/javascript; charset=utf-8",

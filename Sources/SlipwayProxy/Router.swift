@@ -135,11 +135,11 @@ public final class Router: Sendable {
     /// Picks the live set for a Host header and claims an upstream of it, under the lock `activate` takes:
     /// so a request belongs either to the set that is live after a switch or to the drain of the one before.
     /// A path under the app's endpoint prefix claims nothing: the proxy answers it itself, even in maintenance.
-    /// For an app with sticky sessions, the client's pin cookie (in `headers`) picks the instance.
+    /// For an app with sticky sessions, the client's pin cookie (`stickyCookie`, read only then) picks the instance.
     func claim(
         host: String,
         path: Substring,
-        headers: HTTPHeaders,
+        stickyCookie: @autoclosure () -> Substring?,
         onDrainDeadline cancel: @escaping @Sendable () -> Void
     ) -> Claim {
         let host = Router.normalize(host: host)
@@ -154,7 +154,7 @@ public final class Router: Sendable {
             guard table.stickyApps.contains(app) else {
                 return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cancel))
             }
-            let pin = headers.cookie(named: Router.stickyCookieName).flatMap(set.pinnedInstance(cookieValue:))
+            let pin = stickyCookie().flatMap(set.pinnedInstance(cookieValue:))
             return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cancel))
         }
     }

@@ -28,13 +28,12 @@ struct ProxyRulesTests {
         #expect("a, b ,c".split(separator: ",").map { $0.trimmingWhitespace() } == ["a", "b", "c"])
     }
 
-    /// The head written for the instance, as its lines.
-    func upstreamHead(_ head: HTTPRequestHead, clientIP: String? = "127.0.0.1") -> [String] {
+    /// The head a client's request text becomes for the instance, as its lines.
+    func upstreamHead(_ request: String, clientIP: String? = "127.0.0.1") throws -> [String] {
         var ids = RequestIDSource()
         var buffer = ByteBuffer()
         MessageRewriting.writeUpstreamRequestHead(
-            for: head,
-            rechunkingBody: head.headers.contains(name: "transfer-encoding"),
+            for: try requestHead(request),
             clientIP: clientIP,
             requestIDs: &ids,
             into: &buffer
@@ -42,6 +41,13 @@ struct ProxyRulesTests {
         let text = String(buffer: buffer)
         #expect(text.hasSuffix("\r\n\r\n"))
         return text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+    }
+
+    func requestHead(_ text: String) throws -> ClientRequestHead {
+        var reader = ClientRequestReader(maxHeadBytes: 32 * 1024)
+        var bytes = ByteBuffer(string: text)
+        guard case .head(let head) = try reader.next(from: &bytes) else { throw HeadMissing() }
+        return head
     }
 
     /// The head the client gets for an instance's head, its lines, and the framing chosen.
@@ -69,54 +75,46 @@ struct ProxyRulesTests {
     struct HeadMissing: Error {}
 
     @Test("a WebSocket handshake keeps Upgrade and Connection: Upgrade; other upgrades lose them")
-    func upgradeHeaders() {
-        let ws = HTTPRequestHead(
-            version: .http1_1,
-            method: .GET,
-            uri: "/ws",
-            headers: [
-                "Host": "a.test", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
-            ]
-        )
-        let forwarded = upstreamHead(ws)
+    func upgradeHeaders() throws {
+        let ws = "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n"
+        #expect(try requestHead(ws).isWebSocketUpgrade)
+        let forwarded = try upstreamHead(ws)
         #expect(forwarded.first == "GET /ws HTTP/1.1")
         #expect(forwarded.contains("Upgrade: websocket"))
         #expect(forwarded.contains("Connection: Upgrade"))
         #expect(!forwarded.contains { $0.hasPrefix("Connection: keep-alive") })
 
-        let h2c = HTTPRequestHead(
-            version: .http1_1,
-            method: .GET,
-            uri: "/",
-            headers: [
-                "Host": "a.test", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "x",
-            ]
-        )
-        let plain = upstreamHead(h2c, clientIP: nil)
+        let h2c =
+            "GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            + "HTTP2-Settings: x\r\n\r\n"
+        let plain = try upstreamHead(h2c, clientIP: nil)
         #expect(!plain.contains { $0.lowercased().hasPrefix("upgrade") || $0.lowercased().hasPrefix("connection") })
         #expect(!plain.contains { $0.lowercased().hasPrefix("http2-settings") })
-        #expect(h2c.endsHTTPOnThisConnection)
+        #expect(try requestHead(h2c).endsHTTPOnThisConnection)
+        #expect(try !requestHead(h2c).isWebSocketUpgrade)
     }
 
     @Test("headers a Connection header names are removed with the hop-by-hop ones; the rest keep their order")
-    func connectionNamedHeaders() {
-        let head = HTTPRequestHead(
-            version: .http1_0,
-            method: .GET,
-            uri: "/a?b",
-            headers: [
-                "Host": "a.test", "Connection": "keep-alive, X-Hop", "Keep-Alive": "timeout=5", "X-Hop": "1",
-                "Accept": "*/*", "TE": "trailers", "Cookie": "a=b", "X-Forwarded-For": "10.0.0.1",
-                "X-Request-Id": "abc",
-            ]
+    func connectionNamedHeaders() throws {
+        let forwarded = try upstreamHead(
+            "GET /a?b HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
+                + "X-Hop: 1\r\nAccept: */*\r\nTE: trailers\r\nCookie: a=b\r\nX-Forwarded-For: 10.0.0.1\r\n"
+                + "X-Request-Id: abc\r\n\r\n"
         )
-        let forwarded = upstreamHead(head)
         #expect(
             forwarded == [
                 "GET /a?b HTTP/1.1", "Host: a.test", "Accept: */*", "Cookie: a=b", "X-Request-Id: abc",
                 "X-Forwarded-For: 10.0.0.1, 127.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Host: a.test",
             ]
         )
+        // Without the client's address, an earlier X-Forwarded-For stays where it was.
+        let unaddressed = try upstreamHead(
+            "GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nHost: a.test\r\nX-Request-Id: bad id\r\n\r\n",
+            clientIP: nil
+        )
+        #expect(unaddressed.prefix(3) == ["GET / HTTP/1.1", "X-Forwarded-For: 10.0.0.1", "Host: a.test"])
+        #expect(!unaddressed.contains("X-Request-Id: bad id"))
+        #expect(unaddressed.contains { $0.hasPrefix("X-Request-Id: ") && $0.utf8.count == 14 + 32 })
 
         var ids = RequestIDSource()
         let made = (0..<100).map { _ in ids.next() }
@@ -125,17 +123,12 @@ struct ProxyRulesTests {
     }
 
     @Test("a chunked request body is re-chunked toward the app")
-    func chunkedRequest() {
-        let head = HTTPRequestHead(
-            version: .http1_1,
-            method: .POST,
-            uri: "/",
-            headers: [
-                "Host": "a.test", "Transfer-Encoding": "chunked", "Content-Length": "3",
-            ]
+    func chunkedRequest() throws {
+        let forwarded = try upstreamHead(
+            "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: Chunked\r\nX-Sent: 1\r\n\r\n"
         )
-        let forwarded = upstreamHead(head)
         #expect(forwarded.filter { $0.lowercased().hasPrefix("transfer-encoding") } == ["Transfer-Encoding: chunked"])
+        #expect(forwarded.contains("X-Sent: 1"))
         #expect(!forwarded.contains { $0.lowercased().hasPrefix("content-length") })
     }
 
@@ -291,8 +284,18 @@ struct ProxyRulesTests {
         #expect(router.activate(set, for: "web") == nil)
 
         guard
-            case .claimed(_, let first) = router.claim(host: "WEB.test", path: "/", headers: [:], onDrainDeadline: {}),
-            case .claimed(_, let second) = router.claim(host: "web.test", path: "/", headers: [:], onDrainDeadline: {})
+            case .claimed(_, let first) = router.claim(
+                host: "WEB.test",
+                path: "/",
+                stickyCookie: nil,
+                onDrainDeadline: {}
+            ),
+            case .claimed(_, let second) = router.claim(
+                host: "web.test",
+                path: "/",
+                stickyCookie: nil,
+                onDrainDeadline: {}
+            )
         else {
             Issue.record("web.test should be claimed")
             return
@@ -320,7 +323,7 @@ struct ProxyRulesTests {
                 case .claimed(_, let claim) = router.claim(
                     host: "web.test",
                     path: "/",
-                    headers: [:],
+                    stickyCookie: nil,
                     onDrainDeadline: {}
                 )
             else {
@@ -355,10 +358,15 @@ struct ProxyRulesTests {
             case .claimed(_, let finishing) = router.claim(
                 host: "web.test",
                 path: "/",
-                headers: [:],
+                stickyCookie: nil,
                 onDrainDeadline: { cutOff.add() }
             ),
-            case .claimed = router.claim(host: "web.test", path: "/", headers: [:], onDrainDeadline: { cutOff.add() })
+            case .claimed = router.claim(
+                host: "web.test",
+                path: "/",
+                stickyCookie: nil,
+                onDrainDeadline: { cutOff.add() }
+            )
         else {
             Issue.record("web.test should be claimed")
             return

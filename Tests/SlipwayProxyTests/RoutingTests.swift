@@ -128,4 +128,33 @@ struct RoutingTests {
             try await raw.waitForClose()
         }
     }
+
+    @Test("a request smuggled behind an ambiguous one never reaches the app; the client is told what was wrong")
+    func smuggling() async throws {
+        try await ProxyHarness.with { proxy in
+            let backend = try await proxy.backend("web")
+            proxy.deploy("web", host: "web.test", release: 1, to: [backend])
+            let attempts = [
+                ("Content-Length: 44\r\nTransfer-Encoding: chunked", "400 Bad Request", "both Content-Length and"),
+                ("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity", "400 Bad Request", "more than one"),
+                ("Transfer-Encoding: xchunked", "501 Not Implemented", "Transfer-Encoding is not supported"),
+                ("Content-Length: 0\nX: y", "400 Bad Request", "a line that does not end in CRLF"),
+            ]
+            for (headers, status, sentence) in attempts {
+                let raw = try await proxy.rawClient()
+                try await raw.send(
+                    "POST / HTTP/1.1\r\nHost: web.test\r\n\(headers)\r\n\r\n"
+                        + "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: web.test\r\n\r\n"
+                )
+                try await raw.waitForClose()
+                #expect(raw.text.hasPrefix("HTTP/1.1 \(status)\r\n"), "\(headers)")
+                #expect(raw.text.contains(sentence), "\(headers)")
+                #expect(raw.text.contains("Connection: close\r\n"))
+            }
+            #expect(backend.requestCount == 0)
+            // The proxy still serves everybody else.
+            let client = try await proxy.client()
+            #expect(try await client.get("/", host: "web.test").status == 200)
+        }
+    }
 }
