@@ -58,12 +58,13 @@ enum MessageRewriting {
             var earlierForwardedFor: [Range<Int>] = []
             var givenRequestIDs: [Range<Int>] = []
             while let line = lines.next() {
-                guard let field = try? HeadLines.field(of: line, in: raw) else { continue }
-                let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+                // The reader checked every line when it parsed the head; most lines need only their name here.
+                guard let nameRange = HeadLines.name(of: line, in: raw) else { continue }
+                let name = UnsafeRawBufferPointer(rebasing: raw[nameRange])
                 if name.count == 12 && name.isCaseInsensitively("x-request-id") {
-                    givenRequestIDs.append(field.value)
+                    if let field = try? HeadLines.field(of: line, in: raw) { givenRequestIDs.append(field.value) }
                 } else if clientIP != nil && name.count == 15 && name.isCaseInsensitively("x-forwarded-for") {
-                    earlierForwardedFor.append(field.value)
+                    if let field = try? HeadLines.field(of: line, in: raw) { earlierForwardedFor.append(field.value) }
                 } else if !isDropped(name, from: head) {
                     continue
                 }
