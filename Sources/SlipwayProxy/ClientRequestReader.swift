@@ -263,12 +263,11 @@ struct ClientRequestReader {
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
             buffer.moveReaderIndex(forwardBy: 2)
         }
-        guard let length = buffer.withUnsafeReadableBytes({ HeadLines.headLength(in: $0) }) else {
-            if buffer.readableBytes > maxHeadBytes { throw .headTooLarge(limit: maxHeadBytes) }
-            return nil
+        let taken: ByteBuffer?
+        do { taken = try HeadLines.takeHead(from: &buffer, longest: maxHeadBytes) } catch {
+            throw .headTooLarge(limit: maxHeadBytes)
         }
-        guard length <= maxHeadBytes else { throw .headTooLarge(limit: maxHeadBytes) }
-        let bytes = buffer.readSlice(length: length)!
+        guard let bytes = taken else { return nil }
         let head = try bytes.withUnsafeReadableBytes { raw throws(ClientRequestError) in
             try Self.parseHead(raw, bytes: bytes)
         }

@@ -122,12 +122,9 @@ struct InstanceResponseReader {
     // MARK: Heads
 
     private mutating func readHead(from buffer: inout ByteBuffer) throws(InstanceResponseError) -> Part? {
-        guard let length = buffer.withUnsafeReadableBytes({ HeadLines.headLength(in: $0) }) else {
-            if buffer.readableBytes > Self.maxHeadBytes { throw .headTooLarge }
-            return nil
-        }
-        guard length <= Self.maxHeadBytes else { throw .headTooLarge }
-        let bytes = buffer.readSlice(length: length)!
+        let taken: ByteBuffer?
+        do { taken = try HeadLines.takeHead(from: &buffer, longest: Self.maxHeadBytes) } catch { throw .headTooLarge }
+        guard let bytes = taken else { return nil }
         var head = try bytes.withUnsafeReadableBytes { raw throws(InstanceResponseError) in
             try Self.parseHead(raw, bytes: bytes, answeringHEAD: answeringHEAD)
         }
@@ -319,8 +316,22 @@ struct HeadLines {
 
     init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
 
+    /// A head is, or will be, longer than allowed.
+    struct TooLarge: Error {}
+
+    /// The head at the start of `buffer`, up to and including its blank line, taken from it once it is all
+    /// there; nil before. Throws as soon as it is, or must become, longer than `longest`.
+    static func takeHead(from buffer: inout ByteBuffer, longest: Int) throws(TooLarge) -> ByteBuffer? {
+        guard let length = buffer.withUnsafeReadableBytes({ headLength(in: $0) }) else {
+            if buffer.readableBytes > longest { throw TooLarge() }
+            return nil
+        }
+        guard length <= longest else { throw TooLarge() }
+        return buffer.readSlice(length: length)!
+    }
+
     /// The length of the head at the start of `raw`, up to and including its blank line, once it is all there.
-    static func headLength(in raw: UnsafeRawBufferPointer) -> Int? {
+    private static func headLength(in raw: UnsafeRawBufferPointer) -> Int? {
         var start = 0
         while let newline = UnsafeRawBufferPointer(rebasing: raw[start...]).firstIndex(of: UInt8(ascii: "\n")) {
             let end = start + newline
