@@ -581,7 +581,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         resumeClientReads(context: context)
     }
 
-    /// 413 for a declared body over the limit (the parser already refused heads over theirs with 431).
+    /// 413 for a declared body over the limit (the reader already refused heads over theirs with 431).
     private func limitRefusal(for head: ClientRequestHead) -> LocalResponse? {
         guard let most = limits.maxBodyBytes, case .length(let length) = head.framing, length > most else { return nil }
         return .bodyTooLarge(most)
