@@ -318,13 +318,21 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         forwarding.connection = connection
         forwarding.reused = reused
         connection.handler.send(forwarding.head)
-        sendRequest(exchange, forwarding, on: connection)
+        sendRequest(exchange, forwarding, on: connection, afterHead: true)
         resumeClientReads(context: context)
     }
 
-    /// Sends the body parts that arrived since the last call, and the end once the client sent it.
-    private func sendRequest(_ exchange: Exchange, _ forwarding: Forwarding, on connection: UpstreamConnection) {
+    /// Sends the body parts that arrived since the last call, and the end once the client sent it; flushes what
+    /// was written, the head included when it was just written (`afterHead`).
+    private func sendRequest(
+        _ exchange: Exchange,
+        _ forwarding: Forwarding,
+        on connection: UpstreamConnection,
+        afterHead: Bool = false
+    ) {
+        var wrote = afterHead
         for body in forwarding.unsent where body.readableBytes > 0 {
+            wrote = true
             if forwarding.bodyIsChunked {
                 connection.handler.send(MessageRewriting.chunkSizeLine(body.readableBytes))
                 connection.handler.send(body)
@@ -336,10 +344,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         forwarding.unsent.removeAll(keepingCapacity: true)
         if exchange.requestEnded && !forwarding.endSent {
-            if forwarding.bodyIsChunked { connection.handler.send(ByteBuffer(staticString: "0\r\n\r\n")) }
+            if forwarding.bodyIsChunked {
+                connection.handler.send(ByteBuffer(staticString: "0\r\n\r\n"))
+                wrote = true
+            }
             forwarding.endSent = true
         }
-        connection.handler.flush()
+        if wrote { connection.handler.flush() }
     }
 
     private func retry(

@@ -229,7 +229,7 @@ struct ClientRequestReader {
     /// A line at the start of `buffer` once it is all there: its length without the CRLF, and where the next begins.
     private func line(in buffer: ByteBuffer, longest: Int) throws(ClientRequestError) -> (length: Int, next: Int)? {
         try buffer.withUnsafeReadableBytes { raw throws(ClientRequestError) in
-            let newline = raw.firstIndex(of: UInt8(ascii: "\n"))
+            let newline = raw.newline(from: 0)
             guard (newline ?? raw.count) <= longest else {
                 throw state == .chunkSize ? .malformed("a chunk line too long") : .headTooLarge(limit: maxHeadBytes)
             }

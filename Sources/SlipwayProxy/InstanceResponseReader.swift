@@ -4,6 +4,10 @@
 // decoding every answer into header strings and encoding it again cost more CPU than the rest of the proxy.
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An instance's response head: what the proxy needs to frame and rewrite it, and its bytes.
 struct InstanceResponseHead {
     var status: Int
@@ -278,7 +282,7 @@ struct InstanceResponseReader {
     ) throws(InstanceResponseError) -> (size: Int, isEmpty: Bool, next: Int)? {
         try buffer.withUnsafeReadableBytes { raw throws(InstanceResponseError) in
             let rest = UnsafeRawBufferPointer(rebasing: raw[offset...])
-            guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+            guard let newline = rest.newline(from: 0) else {
                 if rest.count > Self.maxChunkLineBytes { throw .malformed("chunk line too long") }
                 return nil
             }
@@ -333,8 +337,7 @@ struct HeadLines {
     /// The length of the head at the start of `raw`, up to and including its blank line, once it is all there.
     private static func headLength(in raw: UnsafeRawBufferPointer) -> Int? {
         var start = 0
-        while let newline = UnsafeRawBufferPointer(rebasing: raw[start...]).firstIndex(of: UInt8(ascii: "\n")) {
-            let end = start + newline
+        while let end = raw.newline(from: start) {
             // A line that is empty, or only a CR, ends the head.
             if end == start || (end == start + 1 && raw[start] == UInt8(ascii: "\r")) { return end + 1 }
             start = end + 1
@@ -344,10 +347,8 @@ struct HeadLines {
 
     /// The next non-empty line, as a range of `raw`.
     mutating func next() -> Range<Int>? {
-        guard position < raw.count,
-            let newline = UnsafeRawBufferPointer(rebasing: raw[position...]).firstIndex(of: UInt8(ascii: "\n"))
-        else { return nil }
-        var end = position + newline
+        guard let newline = raw.newline(from: position) else { return nil }
+        var end = newline
         let start = position
         position = end + 1
         if end > start && raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
@@ -390,6 +391,14 @@ struct HeadLines {
 }
 
 extension UnsafeRawBufferPointer {
+    /// Where the first LF at or after `start` is. Every head is scanned for its lines, so this is memchr's job.
+    func newline(from start: Int) -> Int? {
+        guard start < count, let base = baseAddress,
+            let found = memchr(base + start, Int32(UInt8(ascii: "\n")), count - start)
+        else { return nil }
+        return base.distance(to: UnsafeRawPointer(found))
+    }
+
     /// Without the spaces and tabs at its ends, as header values are read.
     func trimmingWhitespace() -> UnsafeRawBufferPointer {
         var start = startIndex
