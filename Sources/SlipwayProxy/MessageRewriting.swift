@@ -80,7 +80,7 @@ enum MessageRewriting {
             {
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[givenRequestIDs[0]]))
             } else {
-                buffer.writeString(requestIDs.next())
+                requestIDs.write(into: &buffer)
             }
             buffer.writeStaticString("\r\n")
             if let clientIP {
@@ -260,14 +260,14 @@ struct RequestIDSource {
         bits = SplitMix64(seed: system.next())
     }
 
-    /// 32 lowercase hex digits, written in place.
-    mutating func next() -> String {
+    /// The next id, 32 lowercase hex digits, written straight into `buffer` (no string per request).
+    mutating func write(into buffer: inout ByteBuffer) {
         let halves = (bits.next(), bits.next())
-        return String(unsafeUninitializedCapacity: 32) { buffer in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { bytes in
             for index in 0..<32 {
                 let half = index < 16 ? halves.0 : halves.1
                 let digit = UInt8(truncatingIfNeeded: half >> (UInt64(15 - index % 16) * 4)) & 0xf
-                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                bytes[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
             }
             return 32
         }

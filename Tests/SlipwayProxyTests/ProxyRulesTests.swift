@@ -117,7 +117,11 @@ struct ProxyRulesTests {
         #expect(unaddressed.contains { $0.hasPrefix("X-Request-Id: ") && $0.utf8.count == 14 + 32 })
 
         var ids = RequestIDSource()
-        let made = (0..<100).map { _ in ids.next() }
+        let made = (0..<100).map { _ in
+            var buffer = ByteBuffer()
+            ids.write(into: &buffer)
+            return String(buffer: buffer)
+        }
         #expect(Set(made).count == 100)
         #expect(made.allSatisfy { $0.utf8.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
     }
