@@ -84,10 +84,11 @@ struct WebSocketTests {
             }
             let times = toldAt.values.sorted()
             #expect(times.count == clients.count)
-            // The first is told at the window's start, the last at 5/6 of it (1250 ms); the bound leaves room for a
-            // loaded machine (runs saw 570 and 770 ms) while still telling "spread" from "all at the end".
+            // The first is told at the window's start, the last at 5/6 of it (1250 ms). This loop may see the first
+            // late on a loaded machine (a CI run saw the two 864 ms apart), never the last early: the bound leaves
+            // room for that while still telling "spread" from "all at once".
             #expect(times.first! < .milliseconds(1250), "\(times)")
-            #expect(times.last! - times.first! > .milliseconds(900), "not spread: \(times)")
+            #expect(times.last! - times.first! > .milliseconds(600), "not spread: \(times)")
             #expect(closedAfterAnswer.values.allSatisfy { $0 < .seconds(1) }, "\(closedAfterAnswer)")
             #expect(await draining.value == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 6))
             #expect(await eventually { backend.closeFramesReceived == 6 })
