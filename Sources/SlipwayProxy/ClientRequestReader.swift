@@ -181,22 +181,23 @@ struct ClientRequestReader {
             case .head:
                 return try readHead(from: &buffer)
             case .length(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                state = count == remaining ? .ending : .length(remaining: remaining - count)
-                return .body(buffer.readSlice(length: count)!)
+                guard let (data, left) = Self.data(upTo: remaining, from: &buffer) else { return nil }
+                state = left == 0 ? .ending : .length(remaining: left)
+                return .body(data)
             case .chunkSize:
-                guard let line = try line(in: buffer, longest: Self.maxChunkLineBytes) else { return nil }
+                let tooLong = ClientRequestError.malformed("a chunk line too long")
+                guard let line = try Self.line(in: buffer, longest: Self.maxChunkLineBytes, orElse: tooLong) else {
+                    return nil
+                }
                 let size = try buffer.withUnsafeReadableBytes { raw throws(ClientRequestError) in
                     try Self.chunkSize(UnsafeRawBufferPointer(rebasing: raw[..<line.length]))
                 }
                 buffer.moveReaderIndex(forwardBy: line.next)
                 state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                state = count == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - count)
-                return .body(buffer.readSlice(length: count)!)
+                guard let (data, left) = Self.data(upTo: remaining, from: &buffer) else { return nil }
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
+                return .body(data)
             case .chunkDataEnd:
                 guard buffer.readableBytes >= 2 else { return nil }
                 guard buffer.readInteger(as: UInt16.self) == 0x0D0A else {
@@ -205,16 +206,16 @@ struct ClientRequestReader {
                 state = .chunkSize
             case .trailers(let seen):
                 // Trailers are read and dropped, as nginx does: the body goes on re-framed, without them.
-                guard let line = try line(in: buffer, longest: maxHeadBytes - seen) else { return nil }
-                let malformed = buffer.withUnsafeReadableBytes { raw -> String? in
-                    do throws(HeadLines.Malformed) {
-                        if line.length > 0 { _ = try HeadLines.field(of: 0..<line.length, in: raw) }
-                        return nil
-                    } catch {
-                        return error.what
+                let tooLarge = ClientRequestError.headTooLarge(limit: maxHeadBytes)
+                guard let line = try Self.line(in: buffer, longest: maxHeadBytes - seen, orElse: tooLarge) else {
+                    return nil
+                }
+                try buffer.withUnsafeReadableBytes { raw throws(ClientRequestError) in
+                    guard line.length > 0 else { return }
+                    do throws(HeadLines.Malformed) { _ = try HeadLines.field(of: 0..<line.length, in: raw) } catch {
+                        throw .malformed("a bad trailer: \(error.what)")
                     }
                 }
-                if let malformed { throw .malformed("a bad trailer: \(malformed)") }
                 buffer.moveReaderIndex(forwardBy: line.next)
                 state = line.length == 0 ? .ending : .trailers(bytes: seen + line.next)
             case .ending:
@@ -226,13 +227,23 @@ struct ClientRequestReader {
         }
     }
 
-    /// A line at the start of `buffer` once it is all there: its length without the CRLF, and where the next begins.
-    private func line(in buffer: ByteBuffer, longest: Int) throws(ClientRequestError) -> (length: Int, next: Int)? {
+    /// Up to `remaining` bytes of body data from `buffer`, and how many are still to come; nil when it has none.
+    private static func data(upTo remaining: Int, from buffer: inout ByteBuffer) -> (ByteBuffer, left: Int)? {
+        guard buffer.readableBytes > 0 else { return nil }
+        let count = min(remaining, buffer.readableBytes)
+        return (buffer.readSlice(length: count)!, remaining - count)
+    }
+
+    /// A line at the start of `buffer` once it is all there: its length without the CRLF, and where the next
+    /// begins. A line that is, or will be, longer than `longest` is refused with `tooLong`.
+    private static func line(
+        in buffer: ByteBuffer,
+        longest: Int,
+        orElse tooLong: ClientRequestError
+    ) throws(ClientRequestError) -> (length: Int, next: Int)? {
         try buffer.withUnsafeReadableBytes { raw throws(ClientRequestError) in
             let newline = raw.newline(from: 0)
-            guard (newline ?? raw.count) <= longest else {
-                throw state == .chunkSize ? .malformed("a chunk line too long") : .headTooLarge(limit: maxHeadBytes)
-            }
+            guard (newline ?? raw.count) <= longest else { throw tooLong }
             guard let newline else { return nil }
             guard newline > 0, raw[newline - 1] == UInt8(ascii: "\r") else {
                 throw .malformed("a line that does not end in CRLF")
@@ -335,7 +346,7 @@ struct ClientRequestReader {
                 connection.add(value)
             case 14 where name.isCaseInsensitively("content-length"):
                 guard contentLength == nil else { throw .malformed("more than one Content-Length header") }
-                guard !value.isEmpty, value.count <= 18, let length = Int(decimal: value) else {
+                guard let length = Int(decimal: value) else {
                     throw .malformed("a bad Content-Length")
                 }
                 contentLength = length

@@ -187,7 +187,7 @@ struct InstanceResponseReader {
                 isHTML =
                     value.count >= 9 && UnsafeRawBufferPointer(rebasing: value[..<9]).isCaseInsensitively("text/html")
             case 14 where name.isCaseInsensitively("content-length"):
-                guard !value.isEmpty, value.count <= 18, let length = Int(decimal: value) else {
+                guard let length = Int(decimal: value) else {
                     throw .malformed("bad Content-Length")
                 }
                 if let contentLength, contentLength != length { throw .malformed("conflicting Content-Length") }
@@ -450,14 +450,13 @@ extension UInt8 {
 }
 
 extension Int {
-    /// A non-negative decimal number made only of digits, without overflow.
+    /// A length: decimal digits only, at most 18 of them so that it fits.
     init?(decimal bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
         var value = 0
         for byte in bytes {
             guard let digit = byte.decimalDigit else { return nil }
-            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            value = times + digit
+            value = value * 10 + digit
         }
         self = value
     }

@@ -16,6 +16,11 @@ enum HopByHop {
         default: false
         }
     }
+
+    /// Whether a message's `Connection` header named this header (`named`: lowercased, almost always empty).
+    static func isNamed(_ name: UnsafeRawBufferPointer, in named: [String]) -> Bool {
+        !named.isEmpty && named.contains(String(decoding: name, as: UTF8.self).lowercased())
+    }
 }
 
 extension UnsafeRawBufferPointer {
@@ -108,8 +113,7 @@ enum MessageRewriting {
         case 17 where name.isCaseInsensitively("x-forwarded-proto"): return true
         default: break
         }
-        return !request.namedByConnection.isEmpty
-            && request.namedByConnection.contains(String(decoding: name, as: UTF8.self).lowercased())
+        return HopByHop.isNamed(name, in: request.namedByConnection)
     }
 
     /// Writes the head the client sees for an instance's response head: the client's HTTP version, no
@@ -215,8 +219,7 @@ enum MessageRewriting {
         if HopByHop.contains(name, keepingUpgrade: response.status == 101) { return true }
         if name.count == 14 && name.isCaseInsensitively("content-length") { return response.transferEncoded }
         if !response.isInterim && name.count == 15 && name.isCaseInsensitively("slipway-release") { return true }
-        return !response.namedByConnection.isEmpty
-            && response.namedByConnection.contains(String(decoding: name, as: UTF8.self).lowercased())
+        return HopByHop.isNamed(name, in: response.namedByConnection)
     }
 
     /// The line that opens a chunk of `count` bytes in a chunked body.
