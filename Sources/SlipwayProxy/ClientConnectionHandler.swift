@@ -31,12 +31,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A proxied answer's bytes gathered while one read of its instance is handed on, and written at once:
     /// one write for a small answer's head, body and end instead of three.
     private var outgoing: ByteBuffer?
+    /// `outgoing` begins with an answer head, in `spareAnswerHead`'s storage.
+    private var outgoingHasHead = false
+    /// The storage of the heads this connection writes, kept for the next request: once the socket has taken
+    /// the bytes, nothing else holds it and it is written again without an allocation. Larger ones are let go.
+    private var spareRequestHead = ByteBuffer()
+    private var spareAnswerHead = ByteBuffer()
+    private static let spareHeadLimit = 4096
     /// Bytes of a proxied answer were written and not flushed yet.
     private var unflushed = false
     /// Larger body pieces are written as they are, not copied.
     private static let gatherLimit = 16 * 1024
     private var clientIP: String?
     private var requestIDs = RequestIDSource()
+    /// What a drain's deadline calls to cut off one of this connection's requests, made once per connection.
+    /// It holds this handler, so `handlerRemoved` lets go of it.
+    private var tellCutOff: @Sendable (_ request: Int) -> Void = { _ in }
 
     /// The request being answered. Requests pipelined behind it wait, unread, in `received`.
     private(set) var exchange: Exchange?
@@ -79,6 +89,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        tellCutOff = { id in handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) } }
         rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         clientIP = context.channel.remoteAddress?.ipAddress
         logger[metadataKey: "client.address"] = "\(clientIP ?? "unknown")"
@@ -88,6 +100,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         rawOutput = nil
+        tellCutOff = { _ in }
         silenceCheck?.cancel()
         silenceCheck = nil
     }
@@ -183,12 +196,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             respond(refusal, to: exchange, context: context)
             return
         }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let id = exchange.id
-        let claim = router.claim(host: host, path: head.path, stickyCookie: head.cookie(named: Router.stickyCookieName))
-        {
-            handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) }
-        }
+        let claim = router.claim(
+            host: host,
+            path: head.path,
+            stickyCookie: head.cookie(named: Router.stickyCookieName),
+            onDrainDeadline: DrainCutOff(request: exchange.id, tell: tellCutOff)
+        )
         switch claim {
         case .unknownHost(let host):
             respond(.unknownHost(host), to: exchange, context: context)
@@ -200,7 +213,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
-            var upstreamHead = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+            var upstreamHead = Self.reuse(&spareRequestHead, capacity: head.bytes.readableBytes + 256)
             MessageRewriting.writeUpstreamRequestHead(
                 for: head,
                 clientIP: clientIP,
@@ -213,6 +226,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 head: upstreamHead,
                 bodyIsChunked: head.framing == .chunked
             )
+            if upstreamHead.capacity <= Self.spareHeadLimit { spareRequestHead = upstreamHead }
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
                 fail(exchange, forwarding, reason: "its release has no running instances", context: context)
@@ -418,8 +432,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 outgoing.setOrWriteImmutableBuffer(ByteBuffer(staticString: "0\r\n\r\n"))
             }
             unflushed = false
-            writeLast(NIOAny(outgoing.take() ?? ByteBuffer()), of: exchange, to: rawOutput)
+            let answer = outgoing.take() ?? ByteBuffer()
+            writeLast(NIOAny(answer), of: exchange, to: rawOutput)
+            if outgoingHasHead, answer.capacity <= Self.spareHeadLimit { spareAnswerHead = answer }
+            outgoingHasHead = false
         }
+    }
+
+    /// A buffer for a head, in `spare`'s storage when nothing else holds that any more.
+    private static func reuse(_ spare: inout ByteBuffer, capacity: Int) -> ByteBuffer {
+        var buffer = spare
+        spare = ByteBuffer()
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
     }
 
     private func gather(_ body: ByteBuffer, into rawOutput: ChannelHandlerContext) {
@@ -433,6 +458,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func writeOutgoing() {
+        outgoingHasHead = false
         guard let bytes = outgoing.take() else { return }
         rawOutput?.write(NIOAny(bytes), promise: nil)
         unflushed = true
@@ -457,7 +483,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         forwarding.instanceKeepsAlive = head.keepAlive
         var expected = head.bytes.readableBytes + 256
         if case .length(let length) = head.framing, length <= Self.gatherLimit { expected += length }
-        var clientHead = context.channel.allocator.buffer(capacity: expected)
+        var clientHead = Self.reuse(&spareAnswerHead, capacity: expected)
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
             requestMethod: exchange.request.method,
@@ -478,6 +504,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.flush()
         } else {
             outgoing = clientHead
+            outgoingHasHead = true
         }
     }
 
@@ -690,7 +717,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let set = forwarding.claim.set
         let (clientSide, instanceSide) = GlueHandler.pair()
         let goingAway = NIOLoopBound(clientSide, eventLoop: context.eventLoop)
-        let tunnel = set.openTunnel(replacing: forwarding.claim.ticket) {
+        let tunnel = set.openTunnel(replacing: forwarding.claim) {
             goingAway.eventLoop.execute { goingAway.value.goAway() }
         }
         exchange.claim = nil
@@ -734,6 +761,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         exchange = nil
         outgoing = nil
+        outgoingHasHead = false
         received = Self.noBytes
         pooled?.close()
         pooled = nil

@@ -7,18 +7,34 @@ import Synchronization
 public final class Router: Sendable {
     private let table = Mutex(RouteTable())
 
+    /// How one app's requests are routed.
+    private struct Route {
+        let app: String
+        var live: UpstreamSet?
+        var inMaintenance = false
+        /// Where the app's Slipway endpoints answer.
+        var endpointPrefix = Router.defaultEndpointPrefix
+        /// A cookie pins each client to one instance.
+        var sticky = false
+    }
+
     /// A value, so a change is built aside and swapped in whole under the lock.
     private struct RouteTable {
-        var appByHost: [String: String] = [:]
-        var liveSets: [String: UpstreamSet] = [:]
-        var inMaintenance: Set<String> = []
-        /// Apps whose Slipway endpoints moved away from `defaultEndpointPrefix`.
-        var endpointPrefixes: [String: String] = [:]
-        /// Apps whose clients a cookie pins to one instance.
-        var stickyApps: Set<String> = []
+        var apps: [String: Route] = [:]
+        var hostsByApp: [String: [String]] = [:]
+        /// Each host's route, copied in: a request costs one lookup, and a change rewrites the app's hosts.
+        var routeByHost: [String: Route] = [:]
         /// Per app, the open event streams and long polls waiting for its next release.
         var watchers: [String: [Int: ReleaseWatcher]] = [:]
         var nextWatcher = 0
+
+        /// Changes the app's route (making it if it is new) and every copy of it under its hosts.
+        mutating func change(_ app: String, _ body: (inout Route) -> Void) {
+            var route = apps[app] ?? Route(app: app)
+            body(&route)
+            apps[app] = route
+            for host in hostsByApp[app] ?? [] { routeByHost[host] = route }
+        }
     }
 
     /// Where the version endpoint, the event stream and client.js answer unless an app chose another path.
@@ -29,37 +45,40 @@ public final class Router: Sendable {
 
     public init() {}
 
-    /// Makes `hosts` (lowercased, no port) route to `app`, replacing the app's earlier hosts.
+    /// Makes `hosts` (lowercased, no port) route to `app`, replacing the app's earlier hosts and taking them
+    /// from any other app that had them.
     /// An app with hosts but no live set answers 503.
     public func setHosts(_ hosts: [String], for app: String) {
         let normalized = hosts.map(Router.normalize(host:)).filter { !$0.isEmpty }
         table.withLock { table in
             var next = table
-            next.appByHost = next.appByHost.filter { $0.value != app }
-            for host in normalized { next.appByHost[host] = app }
+            for host in next.hostsByApp[app] ?? [] { next.routeByHost.removeValue(forKey: host) }
+            for host in normalized {
+                if let other = next.routeByHost[host]?.app, other != app {
+                    next.hostsByApp[other]?.removeAll { $0 == host }
+                }
+            }
+            next.hostsByApp[app] = normalized
+            next.change(app) { _ in }
             table = next
         }
     }
 
     /// While on, the app's hosts answer 503 with a maintenance page; its live set keeps running.
     public func setMaintenance(_ on: Bool, for app: String) {
-        table.withLock { table in
-            if on { table.inMaintenance.insert(app) } else { table.inMaintenance.remove(app) }
-        }
+        table.withLock { $0.change(app) { $0.inMaintenance = on } }
     }
 
     /// The path under which the app's Slipway endpoints answer (requests under it never reach the app);
     /// nil puts them back at `defaultEndpointPrefix`.
     public func setEndpointPrefix(_ prefix: String?, for app: String) {
-        table.withLock { $0.endpointPrefixes[app] = prefix == Router.defaultEndpointPrefix ? nil : prefix }
+        table.withLock { $0.change(app) { $0.endpointPrefix = prefix ?? Router.defaultEndpointPrefix } }
     }
 
     /// While on, a cookie pins each client to the instance of the live release that first answered it; after a
     /// switch the client's next request pins it to an instance of the new release.
     public func setStickySessions(_ on: Bool, for app: String) {
-        table.withLock { table in
-            if on { table.stickyApps.insert(app) } else { table.stickyApps.remove(app) }
-        }
+        table.withLock { $0.change(app) { $0.sticky = on } }
     }
 
     /// The atomic switch: from now on every new request to the app's hosts claims `set`.
@@ -67,8 +86,8 @@ public final class Router: Sendable {
     @discardableResult
     public func activate(_ set: UpstreamSet, for app: String) -> UpstreamSet? {
         let (replaced, watchers) = table.withLock { table in
-            let replaced = table.liveSets[app]
-            table.liveSets[app] = set
+            let replaced = table.apps[app]?.live
+            table.change(app) { $0.live = set }
             let isNews = replaced?.release.release != set.release.release
             return (replaced, isNews ? Array(table.watchers[app, default: [:]].values) : [])
         }
@@ -79,7 +98,7 @@ public final class Router: Sendable {
     /// At shutdown, once nothing new is accepted: requests in flight on every app's live set finish, for at most
     /// `timeout` (the rest are answered 504), and its WebSockets are closed at once, each with 1001 going away.
     public func finishInFlight(within timeout: Duration) async {
-        let sets = table.withLock { Array($0.liveSets.values) }
+        let sets = table.withLock { $0.apps.values.compactMap(\.live) }
         await withTaskGroup(of: Void.self) { group in
             for set in sets { group.addTask { _ = await set.drain(timeout: timeout, webSocketWindow: .zero) } }
         }
@@ -89,14 +108,11 @@ public final class Router: Sendable {
     public func remove(app: String) -> UpstreamSet? {
         let (removed, watchers) = table.withLock { table in
             var next = table
-            next.appByHost = next.appByHost.filter { $0.value != app }
-            next.inMaintenance.remove(app)
-            next.endpointPrefixes.removeValue(forKey: app)
-            next.stickyApps.remove(app)
+            let route = next.apps.removeValue(forKey: app)
+            for host in next.hostsByApp.removeValue(forKey: app) ?? [] { next.routeByHost.removeValue(forKey: host) }
             let watchers = next.watchers.removeValue(forKey: app)
-            let removed = next.liveSets.removeValue(forKey: app)
             table = next
-            return (removed, watchers)
+            return (route?.live, watchers)
         }
         for watcher in (watchers ?? [:]).values { watcher(.ended) }
         return removed
@@ -108,7 +124,7 @@ public final class Router: Sendable {
         table.withLock { table in
             table.nextWatcher += 1
             table.watchers[app, default: [:]][table.nextWatcher] = watcher
-            return (table.nextWatcher, table.liveSets[app]?.release)
+            return (table.nextWatcher, table.apps[app]?.live?.release)
         }
     }
 
@@ -129,7 +145,7 @@ public final class Router: Sendable {
     }
 
     public func liveSet(for app: String) -> UpstreamSet? {
-        table.withLock { $0.liveSets[app] }
+        table.withLock { $0.apps[app]?.live }
     }
 
     /// Picks the live set for a Host header and claims an upstream of it, under the lock `activate` takes:
@@ -140,22 +156,24 @@ public final class Router: Sendable {
         host: String,
         path: Substring,
         stickyCookie: @autoclosure () -> Substring?,
-        onDrainDeadline cancel: @escaping @Sendable () -> Void
+        onDrainDeadline cutOff: DrainCutOff
     ) -> Claim {
         let host = Router.normalize(host: host)
         return table.withLock { table in
-            guard let app = table.appByHost[host] else { return .unknownHost(host) }
-            let prefix = table.endpointPrefixes[app] ?? Router.defaultEndpointPrefix
-            if path.hasPrefix(prefix) {
-                return .endpoint(app: app, name: String(path.dropFirst(prefix.count)), live: table.liveSets[app])
+            guard let route = table.routeByHost[host] else { return .unknownHost(host) }
+            let app = route.app
+            // Compared as bytes: a prefix is ASCII, and Character comparison would cost every request.
+            if path.utf8.starts(with: route.endpointPrefix.utf8) {
+                let name = Substring(path.utf8.dropFirst(route.endpointPrefix.utf8.count))
+                return .endpoint(app: app, name: String(name), live: route.live)
             }
-            guard !table.inMaintenance.contains(app) else { return .maintenance(app: app) }
-            guard let set = table.liveSets[app] else { return .noLiveRelease(app: app) }
-            guard table.stickyApps.contains(app) else {
-                return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cancel))
+            guard !route.inMaintenance else { return .maintenance(app: app) }
+            guard let set = route.live else { return .noLiveRelease(app: app) }
+            guard route.sticky else {
+                return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cutOff))
             }
             let pin = stickyCookie().flatMap(set.pinnedInstance(cookieValue:))
-            return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cancel))
+            return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cutOff))
         }
     }
 

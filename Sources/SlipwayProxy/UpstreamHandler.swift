@@ -8,8 +8,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Weak: the client connection owns its instance connections, not the other way round.
-    weak var owner: ClientConnectionHandler?
+    /// The client connection this one answers. Strong, because a weak reference would move the client handler's
+    /// reference count to a side table that every retain of it then pays, several times per request. The cycle
+    /// ends when this connection does: `close()`, `channelInactive` and `handlerRemoved` let go of the owner.
+    var owner: ClientConnectionHandler?
     private(set) var context: ChannelHandlerContext?
     /// The first error this connection saw, as the reason a 502 gives.
     private(set) var failure: (any Error)?
@@ -28,6 +30,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        owner = nil
     }
 
     /// Leaving the pipeline for a tunnel: the bytes that came after the 101 go to the handler that takes over.
@@ -103,6 +106,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if failure == nil { failure = error }
         }
         owner?.upstreamClosed(self)
+        owner = nil
         context.fireChannelInactive()
     }
 

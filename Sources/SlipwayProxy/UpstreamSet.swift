@@ -11,9 +11,8 @@ public final class UpstreamSet: Sendable {
     private struct State {
         var nextUpstream = 0
         var nextTicket = 0
-        /// Claimed HTTP requests: the instance each went to first, and the action that cuts it off at the
-        /// drain deadline.
-        var requests: [Int: (upstream: Int, cutOff: @Sendable () -> Void)] = [:]
+        /// Claimed HTTP requests: the instance each went to first, and how it is cut off at the drain deadline.
+        var requests: [Int: (upstream: Int, cutOff: DrainCutOff)] = [:]
         /// Claimed requests per instance (by index in `upstreams`), for least-outstanding balancing.
         var outstanding: [Int]
         /// Open WebSocket tunnels, each with the action that tells both sides it is going away.
@@ -80,7 +79,7 @@ public final class UpstreamSet: Sendable {
             state.requests.removeAll()
             return (cutOff, state.tunnelsRefusedWhileDraining)
         }
-        for cancel in cutOff { cancel() }
+        for request in cutOff { request() }
         await tunnelsClosed
         return DrainReport(
             finished: max(0, atStart - cutOff.count),
@@ -103,7 +102,7 @@ public final class UpstreamSet: Sendable {
     /// in turn), among those in rotation (all of them, if none is). After a failure the request tries the others
     /// in rotation in turn.
     /// Only `Router.claim` calls this, under the lock that `Router.activate` takes.
-    func claim(pin: Int?, sticky: Bool, onDrainDeadline cancel: @escaping @Sendable () -> Void) -> UpstreamClaim {
+    func claim(pin: Int?, sticky: Bool, onDrainDeadline cutOff: DrainCutOff) -> UpstreamClaim {
         state.withLock { state in
             let count = upstreams.count
             // With every instance out of rotation, all are tried after all: one of them may still answer.
@@ -124,7 +123,7 @@ public final class UpstreamSet: Sendable {
             }
             if count > 0 { state.outstanding[first] += 1 }
             state.nextTicket += 1
-            state.requests[state.nextTicket] = (first, cancel)
+            state.requests[state.nextTicket] = (first, cutOff)
             return UpstreamClaim(
                 set: self,
                 ticket: state.nextTicket,
@@ -158,8 +157,8 @@ public final class UpstreamSet: Sendable {
 
     /// Turns a claimed request whose upgrade succeeded into an open tunnel.
     /// Returns nil when the set is already draining: the caller closes the tunnel at once.
-    func openTunnel(replacing ticket: Int, close: @escaping @Sendable () -> Void) -> Int? {
-        release(ticket: ticket)
+    func openTunnel(replacing claim: UpstreamClaim, close: @escaping @Sendable () -> Void) -> Int? {
+        release(ticket: claim.ticket)
         return state.withLock { state in
             if state.draining {
                 state.tunnelsRefusedWhileDraining += 1
@@ -191,6 +190,15 @@ public struct DrainReport: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(finished) requests finished, \(cancelled) cut off at the deadline, \(webSocketsClosed) WebSockets closed"
     }
+}
+
+/// How a drain tells a client connection that the deadline cut off one of its requests: the connection's
+/// action, made once per connection so that a request allocates none, and the request's number on it.
+struct DrainCutOff: Sendable {
+    let request: Int
+    let tell: @Sendable (_ request: Int) -> Void
+
+    func callAsFunction() { tell(request) }
 }
 
 /// One request's hold on a set: the ticket a drain counts, and the instance to try first.

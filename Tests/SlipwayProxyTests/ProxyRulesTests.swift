@@ -292,13 +292,13 @@ struct ProxyRulesTests {
                 host: "WEB.test",
                 path: "/",
                 stickyCookie: nil,
-                onDrainDeadline: {}
+                onDrainDeadline: DrainCutOff(request: 0) { _ in }
             ),
             case .claimed(_, let second) = router.claim(
                 host: "web.test",
                 path: "/",
                 stickyCookie: nil,
-                onDrainDeadline: {}
+                onDrainDeadline: DrainCutOff(request: 0) { _ in }
             )
         else {
             Issue.record("web.test should be claimed")
@@ -328,7 +328,7 @@ struct ProxyRulesTests {
                     host: "web.test",
                     path: "/",
                     stickyCookie: nil,
-                    onDrainDeadline: {}
+                    onDrainDeadline: DrainCutOff(request: 0) { _ in }
                 )
             else {
                 throw ClaimRefused()
@@ -357,19 +357,20 @@ struct ProxyRulesTests {
         router.setHosts(["web.test"], for: "web")
         let set = UpstreamSet(release: release, upstreams: [Upstream(host: "127.0.0.1", port: 1)])
         router.activate(set, for: "web")
-        let cutOff = Counter()
+        let cutOff = Mutex<[Int]>([])
+        let tell: @Sendable (Int) -> Void = { request in cutOff.withLock { $0.append(request) } }
         guard
             case .claimed(_, let finishing) = router.claim(
                 host: "web.test",
                 path: "/",
                 stickyCookie: nil,
-                onDrainDeadline: { cutOff.add() }
+                onDrainDeadline: DrainCutOff(request: 1, tell: tell)
             ),
             case .claimed = router.claim(
                 host: "web.test",
                 path: "/",
                 stickyCookie: nil,
-                onDrainDeadline: { cutOff.add() }
+                onDrainDeadline: DrainCutOff(request: 2, tell: tell)
             )
         else {
             Issue.record("web.test should be claimed")
@@ -381,21 +382,48 @@ struct ProxyRulesTests {
         #expect(await eventually { set.isDraining })
         finishing.release()
         #expect(await draining.value == DrainReport(finished: 1, cancelled: 1, webSocketsClosed: 0))
-        #expect(cutOff.value == 1)
+        #expect(cutOff.withLock { $0 } == [2], "the connection is told which of its requests was cut off")
         #expect(set.inFlight == 0)
+    }
+
+    @Test("a host given to another app goes with it, and a removed app's hosts route nowhere")
+    func hostsMove() {
+        let router = Router()
+        router.setHosts(["shop.test", "www.shop.test"], for: "shop")
+        router.setHosts(["www.shop.test"], for: "blog")
+        router.setMaintenance(true, for: "shop")
+        func app(at host: String) -> String? {
+            switch router.claim(
+                host: host,
+                path: "/",
+                stickyCookie: nil,
+                onDrainDeadline: DrainCutOff(request: 0) { _ in }
+            ) {
+            case .unknownHost: nil
+            case .noLiveRelease(let app), .maintenance(let app), .endpoint(let app, _, _), .claimed(let app, _): app
+            }
+        }
+        #expect(app(at: "shop.test") == "shop")
+        #expect(app(at: "www.shop.test") == "blog", "a change to shop does not take its old host back")
+        router.setHosts(["shop.example"], for: "shop")
+        #expect(app(at: "shop.test") == nil)
+        #expect(app(at: "shop.example") == "shop")
+        _ = router.remove(app: "shop")
+        #expect(app(at: "shop.example") == nil)
+        #expect(app(at: "www.shop.test") == "blog")
     }
 
     @Test("a tunnel opened after the drain started is refused and counted as closed")
     func tunnelDuringDrain() async {
         let set = UpstreamSet(release: release, upstreams: [])
-        let claim = set.claim(pin: nil, sticky: false, onDrainDeadline: {})
-        let open = set.openTunnel(replacing: claim.ticket, close: {})
+        let claim = set.claim(pin: nil, sticky: false, onDrainDeadline: DrainCutOff(request: 0) { _ in })
+        let open = set.openTunnel(replacing: claim, close: {})
         #expect(open != nil)
         #expect(set.openWebSockets == 1)
         let report = await set.drain(timeout: .seconds(1))
         #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
-        let late = set.claim(pin: nil, sticky: false, onDrainDeadline: {})
-        #expect(set.openTunnel(replacing: late.ticket, close: {}) == nil)
+        let late = set.claim(pin: nil, sticky: false, onDrainDeadline: DrainCutOff(request: 0) { _ in })
+        #expect(set.openTunnel(replacing: late, close: {}) == nil)
     }
 
     @Test("a failed instance is tried once; a stale kept-alive connection gets one fresh retry")
@@ -422,11 +450,4 @@ struct ProxyRulesTests {
         #expect(skippingB.next(afterStalePooledConnection: false) == c, "an instance out of rotation is not tried")
         #expect(skippingB.next(afterStalePooledConnection: false) == nil)
     }
-}
-
-/// A thread-safe tally for callbacks the set runs on the draining task.
-final class Counter: Sendable {
-    private let count = Mutex(0)
-    func add() { count.withLock { $0 += 1 } }
-    var value: Int { count.withLock { $0 } }
 }
