@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Proxy throughput and latency next to nginx: the same app instance (healthcheck-app, node) loaded by wrk
-# directly, through nginx configured as a competent reverse proxy (upstream keepalive), and through
-# Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99 per target, the
-# medians, Slipway's ratio to nginx, the CPU time each proxy spends per request, and the daemon's resident
-# memory idle and under load.
+# Proxy throughput and latency next to nginx and HAProxy: the same app instance (healthcheck-app, node) loaded
+# by wrk directly, through nginx and HAProxy each configured as a competent reverse proxy (keep-alive to the
+# instance), and through Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99
+# per target, the medians, Slipway's ratio to each, the CPU time each proxy spends per request, and the
+# daemon's resident memory idle and under load. HAProxy is left out, with a note, where it is not installed.
 # The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
-# as nginx runs one worker); wrk (-t2 -c64, keep-alive) runs on core 1.
+# as nginx runs one worker and HAProxy one thread); wrk (-t2 -c64, keep-alive) runs on core 1.
 # Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 seconds=${2:-10}
 command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light"; exit 1; }
+command -v haproxy > /dev/null || echo "haproxy is not installed (apt-get install haproxy): measuring without it"
 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
 
 "$binary" apps:create shop > /dev/null
@@ -47,10 +48,36 @@ http {
 CONF
 nginx -p "$scratch/nginx" -c "$scratch/nginx/nginx.conf" &
 nginx_master=$!
-trap 'kill -TERM $nginx_master 2>/dev/null; wait $nginx_master 2>/dev/null; kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
+haproxy_pid=
+trap 'kill -TERM $nginx_master $haproxy_pid 2>/dev/null; wait $nginx_master $haproxy_pid 2>/dev/null
+    kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nginx_port/" > /dev/null 2>&1 && break; sleep 0.1; done
 
-for pid in $daemon $instance_pid $nginx_master $(pgrep -P $nginx_master); do taskset -a -pc 0 "$pid" > /dev/null; done
+if command -v haproxy > /dev/null; then
+    haproxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat > "$scratch/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option forwardfor
+    http-reuse always
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:$haproxy_port
+    default_backend shop
+backend shop
+    server instance 127.0.0.1:$instance_port
+CONF
+    haproxy -db -q -f "$scratch/haproxy.cfg" &
+    haproxy_pid=$!
+    for _ in $(seq 50); do curl -fs "http://127.0.0.1:$haproxy_port/" > /dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+for pid in $daemon $instance_pid $nginx_master $(pgrep -P $nginx_master) $haproxy_pid; do taskset -a -pc 0 "$pid" > /dev/null; done
 rss() { awk '/VmRSS/ { print $2 / 1024 }' "/proc/$daemon/status"; }
 idle_rss=$(rss)
 
@@ -87,6 +114,7 @@ peak_rss=$idle_rss
 for round in $(seq "$rounds"); do
     run direct "http://127.0.0.1:$instance_port/" shop.localhost
     run nginx "http://127.0.0.1:$nginx_port/" shop.localhost "$(pgrep -P $nginx_master)"
+    [ -z "$haproxy_pid" ] || run haproxy "http://127.0.0.1:$haproxy_port/" shop.localhost "$haproxy_pid"
     ( while sleep 0.5; do rss; done > "$scratch/rss" ) &
     sampler=$!
     run slipway "http://127.0.0.1:$port/" shop.localhost $daemon
@@ -102,14 +130,23 @@ for target, rps, p50, p99, user, system, errors, non2xx in rows:
     cpu = f"{float(user) + float(system):5.1f} ({float(user):.1f} user)" if target != "direct" else "-"
     print(f"{target:8} {float(rps):9.0f} {float(p50):7.2f} {float(p99):7.2f} {cpu:>21}  {errors} / {non2xx}")
 medians = {}
-for target in ("direct", "nginx", "slipway"):
+for target in ("direct", "nginx", "haproxy", "slipway"):
     mine = [r for r in rows if r[0] == target]
+    if not mine:
+        continue
     medians[target] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3, 4, 5)]
     rps, p50, p99, user, system = medians[target]
     cpu = f"  proxy CPU {user + system:.1f} us/request ({user:.1f} user, {system:.1f} system)" if target != "direct" else ""
     print(f"median {target:8} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms{cpu}")
-print(f"slipway / nginx throughput: {medians['slipway'][0] / medians['nginx'][0]:.2f}"
-      f"   nginx / direct: {medians['nginx'][0] / medians['direct'][0]:.2f}"
-      f"   slipway / direct: {medians['slipway'][0] / medians['direct'][0]:.2f}")
+proxies = [p for p in ("nginx", "haproxy") if p in medians]
+print("   ".join(f"slipway / {p} throughput: {medians['slipway'][0] / medians[p][0]:.2f}" for p in proxies))
+# The machine's speed drifts: a round's targets ran back to back, so their ratio within the round is the steadier one.
+def per_round(target):
+    return [float(r[1]) for r in rows if r[0] == target]
+print("   ".join(
+    f"slipway / {p} per round: " + " ".join(f"{a / b:.2f}" for a, b in zip(per_round("slipway"), per_round(p)))
+    + f" (median {statistics.median(a / b for a, b in zip(per_round('slipway'), per_round(p))):.2f})"
+    for p in proxies))
+print("   ".join(f"{p} / direct: {medians[p][0] / medians['direct'][0]:.2f}" for p in proxies + ["slipway"]))
 print(f"daemon RSS: idle {float(sys.argv[2]):.1f} MiB, peak under load {float(sys.argv[3]):.1f} MiB")
 PY

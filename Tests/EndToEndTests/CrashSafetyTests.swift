@@ -94,8 +94,7 @@ import Glibc
             try await waitUntil("the health step is held") {
                 FileManager.default.fileExists(atPath: daemon.data + "/holding-health")
             }
-            let port = daemon.port
-            let slow = Task.detached { try HTTPConnection(port: port).get("/slow?ms=1500", host: "shop.localhost") }
+            let slow = try await HTTPConnection.startGet(port: daemon.port, "/slow?ms=1500", host: "shop.localhost")
             try await Task.sleep(for: .milliseconds(300))
 
             await daemon.stop(leavingApps: true)
@@ -158,10 +157,7 @@ import Glibc
             var slow: Task<HTTPAnswer, any Error>?
             if step == .drain {
                 // A request v2 is still answering holds the drain open after v3 goes live (until the kill).
-                let port = daemon.port
-                slow = Task.detached {
-                    try HTTPConnection(port: port).get("/slow?ms=90000", host: "shop.localhost")
-                }
+                slow = try await HTTPConnection.startGet(port: daemon.port, "/slow?ms=90000", host: "shop.localhost")
                 try await Task.sleep(for: .milliseconds(300))
                 try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v3"], in: work)
                 push = Task { try await daemon.push(work, app: "shop") }

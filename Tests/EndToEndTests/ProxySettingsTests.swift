@@ -41,13 +41,12 @@ import Testing
             #expect(try await daemon.cli(["proxy:sticky", "shop", "maybe"]).status == .exited(64))
 
             // A request slower than the app's 1 s drain timeout, running across a deploy, is cut off with 504.
-            let slow = Task {
-                try HTTPConnection(port: daemon.port).get(
-                    "/slow?ms=60000",
-                    host: "shop.localhost",
-                    headers: ["Cookie": cookie]
-                )
-            }
+            let slow = try await HTTPConnection.startGet(
+                port: daemon.port,
+                "/slow?ms=60000",
+                host: "shop.localhost",
+                headers: ["Cookie": cookie]
+            )
             try await Task.sleep(for: .milliseconds(300))
             let deploy = try await daemon.cli(["config:set", "shop", "COLOUR=blue"])
             #expect(deploy.status.succeeded, "\(deploy.output)")

@@ -106,9 +106,7 @@ public final class HTTPConnection {
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public func get(_ path: String, host: String, headers: [String: String] = [:]) throws -> HTTPAnswer {
-        var request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\n"
-        for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        request += "\r\n"
+        let request = Self.request(path, host: host, headers: headers)
         if fd < 0 { try connect() }
         do {
             try send(request)
@@ -119,6 +117,46 @@ public final class HTTPConnection {
             try send(request)
             return try readResponse()
         }
+    }
+
+    /// Sends a GET on a new connection now and reads its answer on a thread of its own. For a request that
+    /// must have reached the server before the test goes on: a blocking call in a task may wait for a thread of
+    /// the cooperative pool to start at all, which on a loaded machine took long enough to miss a deploy.
+    public static func startGet(
+        port: Int,
+        _ path: String,
+        host: String,
+        headers: [String: String] = [:]
+    ) async throws -> Task<HTTPAnswer, any Error> {
+        let (sent, sending) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let answer = Task {
+            try await withCheckedThrowingContinuation { (answered: CheckedContinuation<HTTPAnswer, any Error>) in
+                Thread {
+                    let connection = HTTPConnection(port: port)
+                    do {
+                        try connection.connect()
+                        try connection.send(request(path, host: host, headers: headers))
+                    } catch {
+                        sending.yield(.failure(error))
+                        answered.resume(throwing: error)
+                        return
+                    }
+                    sending.yield(.success(()))
+                    answered.resume(with: Result { try connection.readResponse() })
+                }.start()
+            }
+        }
+        for await result in sent {
+            try result.get()
+            break
+        }
+        return answer
+    }
+
+    private static func request(_ path: String, host: String, headers: [String: String]) -> String {
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        return request + "\r\n"
     }
 
     public func close() {
