@@ -121,7 +121,7 @@ extension ClientConnectionHandler {
             answerVersion(release, app: wait.app, to: exchange, context: context)
         case .ended where wait.isStream:
             endWait(of: exchange)
-            writeEnd(of: exchange, trailers: nil, context: context)
+            writeEnd(of: exchange, context: context)
         case .ended:
             // Nothing new to tell: the client asks again, and hears then whether the app is still there.
             endWait(of: exchange)

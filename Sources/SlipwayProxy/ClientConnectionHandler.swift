@@ -226,7 +226,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 head: upstreamHead,
                 bodyIsChunked: head.framing == .chunked
             )
-            if upstreamHead.capacity <= Self.spareHeadLimit { spareRequestHead = upstreamHead }
+            Self.keep(upstreamHead, as: &spareRequestHead)
             exchange.forwarding = forwarding
             guard let first = forwarding.attempts.current else {
                 fail(exchange, forwarding, reason: "its release has no running instances", context: context)
@@ -434,7 +434,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             unflushed = false
             let answer = outgoing.take() ?? ByteBuffer()
             writeLast(NIOAny(answer), of: exchange, to: rawOutput)
-            if outgoingHasHead, answer.capacity <= Self.spareHeadLimit { spareAnswerHead = answer }
+            if outgoingHasHead { Self.keep(answer, as: &spareAnswerHead) }
             outgoingHasHead = false
         }
     }
@@ -445,6 +445,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         spare = ByteBuffer()
         buffer.clear(minimumCapacity: capacity)
         return buffer
+    }
+
+    /// Keeps a written head's storage as `spare`, unless it is too large to hold on an idle connection.
+    private static func keep(_ head: ByteBuffer, as spare: inout ByteBuffer) {
+        if head.capacity <= spareHeadLimit { spare = head }
     }
 
     private func gather(_ body: ByteBuffer, into rawOutput: ChannelHandlerContext) {
@@ -573,11 +578,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if response.sendsBody(to: exchange.request.method) {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
         }
-        writeEnd(of: exchange, trailers: nil, context: context)
+        writeEnd(of: exchange, context: context)
     }
 
-    func writeEnd(of exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
-        writeLast(wrapOutboundOut(.end(trailers)), of: exchange, to: context)
+    func writeEnd(of exchange: Exchange, context: ChannelHandlerContext) {
+        writeLast(wrapOutboundOut(.end(nil)), of: exchange, to: context)
     }
 
     /// Writes the last bytes of an answer. The claim ends here: the instance has said all it will, and a drain

@@ -374,7 +374,7 @@ struct ClientRequestReader {
             version: version,
             host: host,
             framing: transferEncoded ? .chunked : .length(contentLength ?? 0),
-            keepAlive: version == .http1_1 ? !connection.close : connection.keepAlive && !connection.close,
+            keepAlive: connection.keepsAlive(http11: version == .http1_1),
             upgrade: upgrade,
             isWebSocketUpgrade: upgrade && webSocket,
             expectsContinue: expectsContinue,

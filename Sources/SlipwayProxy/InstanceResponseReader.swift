@@ -11,7 +11,6 @@ import Glibc
 /// An instance's response head: what the proxy needs to frame and rewrite it, and its bytes.
 struct InstanceResponseHead {
     var status: Int
-    var isHTTP11: Bool
     /// The instance keeps the connection open after this answer.
     var keepAlive: Bool
     var framing: InstanceBodyFraming
@@ -215,8 +214,7 @@ struct InstanceResponseReader {
         }
         return InstanceResponseHead(
             status: status,
-            isHTTP11: minor >= 1,
-            keepAlive: minor >= 1 ? !connection.close : connection.keepAlive && !connection.close,
+            keepAlive: connection.keepsAlive(http11: minor >= 1),
             framing: framing,
             transferEncoded: transferEncoded,
             isHTML: isHTML,
@@ -416,6 +414,12 @@ struct ConnectionOptions {
     var keepAlive = false
     var upgrade = false
     var named: [String] = []
+
+    /// Whether the connection stays open after this message: HTTP/1.1's default unless `close`, HTTP/1.0's
+    /// only with `keep-alive`.
+    func keepsAlive(http11: Bool) -> Bool {
+        !close && (http11 || keepAlive)
+    }
 
     /// Adds the tokens of one `Connection` header's value.
     mutating func add(_ value: UnsafeRawBufferPointer) {

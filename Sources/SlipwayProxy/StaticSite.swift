@@ -159,11 +159,12 @@ private final class StaticFileHandler: ChannelInboundHandler {
             send(response, to: request, context: context)
             return
         }
-        switch StaticSite.resolve(path: request.uri.requestPath, root: root) {
+        let requestPath = request.uri.requestPath
+        switch StaticSite.resolve(path: requestPath, root: root) {
         case .refused:
             send(.text(.forbidden, "That path leads outside the site.\n"), to: request, context: context)
         case .missing:
-            send(.text(.notFound, "Nothing is served at \(request.uri.requestPath).\n"), to: request, context: context)
+            send(.text(.notFound, "Nothing is served at \(requestPath).\n"), to: request, context: context)
         case .file(let path):
             let loop = context.eventLoop
             NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
@@ -174,7 +175,7 @@ private final class StaticFileHandler: ChannelInboundHandler {
                     self.send(file: contents, path: path, to: request, context: context)
                 case .failure:
                     self.send(
-                        .text(.notFound, "Nothing is served at \(request.uri.requestPath).\n"),
+                        .text(.notFound, "Nothing is served at \(requestPath).\n"),
                         to: request,
                         context: context
                     )
