@@ -78,6 +78,10 @@ CONF
 fi
 
 for pid in $daemon $instance_pid $nginx_master $(pgrep -P $nginx_master) $haproxy_pid; do taskset -a -pc 0 "$pid" > /dev/null; done
+# The comparison assumes one event loop, like nginx's one worker and HAProxy's one thread: a build that ignores
+# the daemon's loop count (one per CPU it may run on) would run two here, taking turns on core 0.
+loops=$(cat /proc/$daemon/task/*/comm | grep -c '^NIO-SGLTN-' || true)
+[ "$loops" = 1 ] || { echo "the daemon, pinned to core 0, runs $loops event loops instead of 1: check its build flags"; exit 1; }
 rss() { awk '/VmRSS/ { print $2 / 1024 }' "/proc/$daemon/status"; }
 idle_rss=$(rss)
 

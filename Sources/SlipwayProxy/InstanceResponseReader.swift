@@ -193,10 +193,9 @@ struct InstanceResponseReader {
                 contentLength = length
             case 17 where name.isCaseInsensitively("transfer-encoding"):
                 transferEncoded = true
-                let last = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).last
-                chunkedLast =
-                    last.map { UnsafeRawBufferPointer(rebasing: $0).trimmingWhitespace() }?
-                    .isCaseInsensitively("chunked") ?? false
+                let lastComma = value.lastIndex(of: UInt8(ascii: ",")).map { $0 + 1 } ?? value.startIndex
+                chunkedLast = UnsafeRawBufferPointer(rebasing: value[lastComma...]).trimmingWhitespace()
+                    .isCaseInsensitively("chunked")
             default:
                 break
             }
@@ -423,8 +422,12 @@ struct ConnectionOptions {
 
     /// Adds the tokens of one `Connection` header's value.
     mutating func add(_ value: UnsafeRawBufferPointer) {
-        for token in value.split(separator: UInt8(ascii: ",")) {
-            let token = UnsafeRawBufferPointer(rebasing: token).trimmingWhitespace()
+        // Token by token in place: every answer has a Connection header, and splitting it allocated an array.
+        var start = value.startIndex
+        while start < value.endIndex {
+            let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
+            let token = UnsafeRawBufferPointer(rebasing: value[start..<end]).trimmingWhitespace()
+            start = end + 1
             if token.isCaseInsensitively("close") {
                 close = true
             } else if token.isCaseInsensitively("keep-alive") {

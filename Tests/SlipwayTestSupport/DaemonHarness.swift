@@ -23,12 +23,13 @@ public final class DaemonHarness: Sendable {
     /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
     /// With `dataLimit` (as `64m`), the data directory is a tmpfs of that size, so that a test can fill it; that
     /// needs root.
-    /// `environment` is added to the daemon's.
+    /// `environment` is added to the daemon's. With `cpu`, the daemon runs pinned to that CPU (taskset).
     public init(
         arguments: [String] = [],
         environment extra: [String: String] = [:],
         restartingIn previous: DaemonHarness? = nil,
-        dataLimit: String? = nil
+        dataLimit: String? = nil,
+        pinnedTo cpu: Int? = nil
     ) async throws {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
@@ -41,16 +42,14 @@ public final class DaemonHarness: Sendable {
         }
         var environment = toolEnvironment.merging(extra) { $1 }
         environment["SLIPWAY_DATA"] = nil
+        let serve =
+            [
+                Self.binary, "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
+                "--ssh", "127.0.0.1:\(sshPort)", "--drain-timeout", "5", "--stop-grace", "5",
+            ] + arguments
+        let command = cpu.map { ["/usr/bin/taskset", "-c", "\($0)"] + serve } ?? serve
         process = try Spawner.start(
-            Command(
-                Self.binary,
-                [
-                    "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
-                    "--ssh", "127.0.0.1:\(sshPort)",
-                    "--drain-timeout", "5", "--stop-grace", "5",
-                ] + arguments,
-                environment: environment
-            ),
+            Command(command[0], Array(command.dropFirst()), environment: environment),
             logFile: directory.path + "/daemon.log"
         )
         Self.started.withLock { $0[directory.path, default: []].append(process) }
@@ -150,12 +149,18 @@ extension DaemonHarness {
         arguments: [String] = [],
         environment: [String: String] = [:],
         dataLimit: String? = nil,
+        pinnedTo cpu: Int? = nil,
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
         await DaemonSlots.shared.acquire()
         let daemon: DaemonHarness
         do {
-            daemon = try await DaemonHarness(arguments: arguments, environment: environment, dataLimit: dataLimit)
+            daemon = try await DaemonHarness(
+                arguments: arguments,
+                environment: environment,
+                dataLimit: dataLimit,
+                pinnedTo: cpu
+            )
         } catch {
             await DaemonSlots.shared.release()
             throw error
