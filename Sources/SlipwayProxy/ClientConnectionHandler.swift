@@ -183,7 +183,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             )
             return
         }
-        guard head.method != .CONNECT else {
+        guard !head.method.isCONNECT else {
             respond(
                 .text(.methodNotAllowed, "Slipway does not proxy CONNECT requests.\n"),
                 to: exchange,
@@ -199,7 +199,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let claim = router.claim(
             host: host,
             path: head.path,
-            stickyCookie: head.cookie(named: Router.stickyCookieName),
+            // The exchange holds the head, so the cookie, read only for a sticky app, costs no copy of it.
+            stickyCookie: exchange.request.cookie(named: Router.stickyCookieName),
             onDrainDeadline: DrainCutOff(request: exchange.id, tell: tellCutOff)
         )
         switch claim {
@@ -327,7 +328,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         connection.handler.owner = self
-        connection.handler.reader.answeringHEAD = exchange.request.method == .HEAD
+        connection.handler.reader.answeringHEAD = exchange.request.method.isHEAD
         connection.handler.reader.dechunk = false
         forwarding.connection = connection
         forwarding.reused = reused
@@ -491,7 +492,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var clientHead = Self.reuse(&spareAnswerHead, capacity: expected)
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
-            requestMethod: exchange.request.method,
             clientVersion: exchange.request.version,
             release: forwarding.claim.set.release,
             keepAlive: exchange.keepAlive,

@@ -47,7 +47,7 @@ struct ClientRequestHead: Sendable {
 
     /// Nothing after such a request is HTTP, so the client connection closes after its answer unless it
     /// becomes a tunnel.
-    var endsHTTPOnThisConnection: Bool { method == .CONNECT || upgrade }
+    var endsHTTPOnThisConnection: Bool { method.isCONNECT || upgrade }
 
     /// Safe to send twice: a request on a stale keep-alive connection may be retried even after its body went out.
     var isIdempotent: Bool {

@@ -28,6 +28,6 @@ struct LocalResponse {
     }
 
     func sendsBody(to method: HTTPMethod) -> Bool {
-        method != .HEAD && status.mayHaveResponseBody && !body.isEmpty
+        !method.isHEAD && status.mayHaveResponseBody && !body.isEmpty
     }
 }

@@ -121,7 +121,6 @@ enum MessageRewriting {
     /// copied as they came. Returns how the body must be framed for the client.
     static func writeClientResponseHead(
         for response: InstanceResponseHead,
-        requestMethod: HTTPMethod,
         clientVersion: HTTPVersion,
         release: ReleaseStamp,
         keepAlive: Bool,
@@ -246,6 +245,12 @@ enum MessageRewriting {
             headers.replaceOrAdd(name: "Connection", value: "keep-alive")
         }
     }
+}
+
+extension HTTPMethod {
+    // Matched by case: NIO's `==` on methods compares their names as strings, which every request paid for.
+    var isHEAD: Bool { if case .HEAD = self { true } else { false } }
+    var isCONNECT: Bool { if case .CONNECT = self { true } else { false } }
 }
 
 extension HTTPVersion {

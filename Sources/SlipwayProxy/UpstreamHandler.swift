@@ -138,12 +138,19 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 /// An open connection to one instance, kept between requests of a client when the next one picks
-/// the same instance of the same set.
-struct UpstreamConnection {
+/// the same instance of the same set. A class: it is handed around several times per request.
+final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
     let set: ObjectIdentifier
     let upstream: Upstream
+
+    init(channel: any Channel, handler: UpstreamHandler, set: ObjectIdentifier, upstream: Upstream) {
+        self.channel = channel
+        self.handler = handler
+        self.set = set
+        self.upstream = upstream
+    }
 
     func close() { handler.close() }
 }

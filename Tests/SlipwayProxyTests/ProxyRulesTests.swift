@@ -63,7 +63,6 @@ struct ProxyRulesTests {
         var buffer = ByteBuffer()
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
-            requestMethod: method,
             clientVersion: clientVersion,
             release: release,
             keepAlive: true,
