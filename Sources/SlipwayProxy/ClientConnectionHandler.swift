@@ -25,6 +25,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var silenceCheck: Scheduled<Void>?
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
+    /// The client's channel, held while this handler is in its pipeline: asked whether it is writable on every
+    /// read of an instance's answer, which through `context` would cost a lookup each time.
+    private var channel: (any Channel)?
     /// Where a proxied answer is written: below the response encoder, which only the proxy's own answers pass
     /// through. An instance's answer is already HTTP, and is copied to the client as it came.
     private var rawOutput: ChannelHandlerContext?
@@ -89,6 +92,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        channel = context.channel
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         tellCutOff = { id in handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) } }
         rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
@@ -99,6 +103,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        channel = nil
         rawOutput = nil
         tellCutOff = { _ in }
         silenceCheck?.cancel()
@@ -394,7 +399,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     // MARK: Events from instance connections
 
-    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+    var clientIsWritable: Bool { channel?.isWritable ?? false }
 
     func upstream(_ handler: UpstreamHandler, received part: InstanceResponseReader.Part) {
         guard let context, let rawOutput, let exchange, let forwarding = exchange.forwarding,
@@ -493,7 +498,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
             clientVersion: exchange.request.version,
-            release: forwarding.claim.set.release,
+            releaseVersion: forwarding.claim.set.version,
             keepAlive: exchange.keepAlive,
             stickyCookie: stickyCookie(for: forwarding),
             into: &clientHead
@@ -853,7 +858,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if exchange.requestEnded { return received.readableBytes > 0 }  // requests pipelined behind it wait unread
         guard let forwarding = exchange.forwarding else { return false }
         guard let connection = forwarding.connection else { return true }
-        return !connection.handler.isWritable
+        return !connection.channel.isWritable
     }
 
     private func resumeClientReads(context: ChannelHandlerContext) {
@@ -872,7 +877,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     ) {
         var metadata: Logger.Metadata = [
             "app.name": "\(forwarding.app)",
-            "release.version": "\(forwarding.claim.set.release.version)",
+            "release.version": "\(forwarding.claim.set.version)",
         ]
         if let upstream { metadata["upstream"] = "\(upstream)" }
         if let reason { metadata["reason"] = "\(reason)" }

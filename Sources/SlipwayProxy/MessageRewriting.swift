@@ -26,10 +26,15 @@ enum HopByHop {
 extension UnsafeRawBufferPointer {
     /// ASCII case-insensitive equality with a lowercase `name`.
     func isCaseInsensitively(_ name: StaticString) -> Bool {
-        count == name.utf8CodeUnitCount
-            && elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { byte, lower in
-                byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
-            }
+        guard count == name.utf8CodeUnitCount else { return false }
+        let lowercase = name.utf8Start
+        for index in 0..<count {
+            let byte = self[index]
+            let lower = lowercase[index]
+            guard byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+            else { return false }
+        }
+        return true
     }
 }
 
@@ -122,7 +127,7 @@ enum MessageRewriting {
     static func writeClientResponseHead(
         for response: InstanceResponseHead,
         clientVersion: HTTPVersion,
-        release: ReleaseStamp,
+        releaseVersion: String,
         keepAlive: Bool,
         stickyCookie: String? = nil,
         into buffer: inout ByteBuffer
@@ -179,7 +184,7 @@ enum MessageRewriting {
             buffer.writeStaticString("\r\n")
             return framing
         }
-        writeField("Slipway-Release", release.version, into: &buffer)
+        writeField("Slipway-Release", releaseVersion, into: &buffer)
         if let stickyCookie {
             // A session cookie for this host only, out of scripts' reach.
             buffer.writeStaticString("Set-Cookie: ")
@@ -191,7 +196,7 @@ enum MessageRewriting {
         if response.isHTML {
             // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).
             buffer.writeStaticString("Server-Timing: slipway;desc=\"")
-            buffer.writeString(release.version)
+            buffer.writeString(releaseVersion)
             buffer.writeStaticString("\"\r\n")
         }
         if code == 101 {

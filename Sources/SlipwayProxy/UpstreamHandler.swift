@@ -56,8 +56,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.close(promise: nil)
     }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-
     /// The client can take more: read the response again if a read was held back.
     func resumeReading() {
         if pendingRead {

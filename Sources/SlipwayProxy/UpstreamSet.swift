@@ -5,6 +5,8 @@ import Synchronization
 /// The instances of one release that serve an app: requests claim one of them, a drain waits for them.
 public final class UpstreamSet: Sendable {
     public let release: ReleaseStamp
+    /// The release's name (`v12`), made once: every answer carries it.
+    let version: String
     public let upstreams: [Upstream]
     private let state: Mutex<State>
 
@@ -26,6 +28,7 @@ public final class UpstreamSet: Sendable {
 
     public init(release: ReleaseStamp, upstreams: [Upstream]) {
         self.release = release
+        self.version = release.version
         self.upstreams = upstreams
         self.state = Mutex(State(outstanding: Array(repeating: 0, count: upstreams.count)))
     }

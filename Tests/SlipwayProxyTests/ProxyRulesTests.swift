@@ -64,7 +64,7 @@ struct ProxyRulesTests {
         let framing = MessageRewriting.writeClientResponseHead(
             for: head,
             clientVersion: clientVersion,
-            release: release,
+            releaseVersion: release.version,
             keepAlive: true,
             into: &buffer
         )
