@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proxy throughput and latency next to nginx and HAProxy: the same app instance (healthcheck-app, node) loaded
 # by wrk directly, through nginx and HAProxy each configured as a competent reverse proxy (keep-alive to the
-# instance), and through Slipway's proxy, alternating, ROUNDS rounds of SECONDS each. Prints req/s and p50/p99
+# instance) doing the header work Slipway's proxy does on every request (X-Forwarded-For, -Proto and -Host, an
+# X-Request-Id kept or made, the release stamped on the answer), and through Slipway's proxy, alternating,
+# ROUNDS rounds of SECONDS each. Prints req/s and p50/p99
 # per target, the medians, Slipway's ratio to each, the CPU time each proxy spends per request, and the
 # daemon's resident memory idle and under load. HAProxy is left out, with a note, where it is not installed.
 # The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
@@ -31,6 +33,7 @@ pid $scratch/nginx/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
+    map \$http_x_request_id \$kept_request_id { default \$http_x_request_id; "" \$request_id; }
     upstream shop { server 127.0.0.1:$instance_port; keepalive 64; }
     server {
         listen 127.0.0.1:$nginx_port;
@@ -41,6 +44,9 @@ http {
             proxy_set_header Host \$host;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Request-Id \$kept_request_id;
+            add_header Slipway-Release v1;
             proxy_buffering off;
         }
     }
@@ -68,6 +74,10 @@ defaults
     timeout server 30s
 frontend web
     bind 127.0.0.1:$haproxy_port
+    http-request set-header X-Request-Id %[uuid()] unless { req.hdr(x-request-id) -m found }
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-response set-header Slipway-Release v1
     default_backend shop
 backend shop
     server instance 127.0.0.1:$instance_port
