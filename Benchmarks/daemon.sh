@@ -1,8 +1,9 @@
 # Sourced by the benchmarks: picks the binary (argument 2, else the release build, else the debug
 # build), starts a daemon with its own data directory on a free loopback port, and stops it and
 # removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
-# (its hooks and buildpacks, also for a BINARY outside its .build). Defines fixture_work_tree. The daemon runs
-# with --stop-apps, so that its apps stop with it; a benchmark that restarts it sets `daemon` to the new pid.
+# (its hooks and buildpacks, also for a BINARY outside its .build). Defines free_port and fixture_work_tree. The
+# daemon runs with --stop-apps, so that its apps stop with it; a benchmark that restarts it sets `daemon` to the
+# new pid.
 binary=${2:-}
 if [ -z "$binary" ]; then
     binary=.build/release/slipway
@@ -10,7 +11,9 @@ if [ -z "$binary" ]; then
 fi
 binary=$(realpath "$binary")
 scratch=$(mktemp -d /tmp/slipway-bench-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# free_port: a loopback port nothing listens on.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 export SLIPWAY_DATA=$scratch/data
 export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid

@@ -3,9 +3,9 @@
 # by wrk directly, through nginx and HAProxy each configured as a competent reverse proxy (keep-alive to the
 # instance) doing the header work Slipway's proxy does on every request (X-Forwarded-For, -Proto and -Host, an
 # X-Request-Id kept or made, the release stamped on the answer), and through Slipway's proxy, alternating,
-# ROUNDS rounds of SECONDS each. Prints req/s and p50/p99
-# per target, the medians, Slipway's ratio to each, the CPU time each proxy spends per request, and the
-# daemon's resident memory idle and under load. HAProxy is left out, with a note, where it is not installed.
+# ROUNDS rounds of SECONDS each. Prints req/s and p50/p99 per target, the medians, Slipway's ratio to each
+# (overall and per round), the CPU time each proxy spends per request, and the daemon's resident memory idle
+# and under load. HAProxy is left out, with a note, where it is not installed.
 # The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
 # as nginx runs one worker and HAProxy one thread); wrk (-t2 -c64, keep-alive) runs on core 1.
 # Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
@@ -23,7 +23,7 @@ git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
 read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
     'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
 
-nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+nginx_port=$(free_port)
 mkdir -p "$scratch/nginx/logs"
 cat > "$scratch/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -60,7 +60,7 @@ trap 'kill -TERM $nginx_master $haproxy_pid 2>/dev/null; wait $nginx_master $hap
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nginx_port/" > /dev/null 2>&1 && break; sleep 0.1; done
 
 if command -v haproxy > /dev/null; then
-    haproxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    haproxy_port=$(free_port)
     cat > "$scratch/haproxy.cfg" <<CONF
 global
     nbthread 1
@@ -155,11 +155,12 @@ for target in ("direct", "nginx", "haproxy", "slipway"):
 proxies = [p for p in ("nginx", "haproxy") if p in medians]
 print("   ".join(f"slipway / {p} throughput: {medians['slipway'][0] / medians[p][0]:.2f}" for p in proxies))
 # The machine's speed drifts: a round's targets ran back to back, so their ratio within the round is the steadier one.
-def per_round(target):
-    return [float(r[1]) for r in rows if r[0] == target]
+def round_ratios(proxy):
+    rps = lambda target: [float(r[1]) for r in rows if r[0] == target]
+    return [a / b for a, b in zip(rps("slipway"), rps(proxy))]
 print("   ".join(
-    f"slipway / {p} per round: " + " ".join(f"{a / b:.2f}" for a, b in zip(per_round("slipway"), per_round(p)))
-    + f" (median {statistics.median(a / b for a, b in zip(per_round('slipway'), per_round(p))):.2f})"
+    f"slipway / {p} per round: " + " ".join(f"{r:.2f}" for r in round_ratios(p))
+    + f" (median {statistics.median(round_ratios(p)):.2f})"
     for p in proxies))
 print("   ".join(f"{p} / direct: {medians[p][0] / medians['direct'][0]:.2f}" for p in proxies + ["slipway"]))
 print(f"daemon RSS: idle {float(sys.argv[2]):.1f} MiB, peak under load {float(sys.argv[3]):.1f} MiB")
