@@ -15,6 +15,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     let router: Router
     let noticeSettings: ReleaseNoticeSettings
     private let limits: ClientLimits
+    /// Flushes this connection's and its instance connections' writes at the end of the event loop's turn.
+    private let sendBatch: SendBatch
     private var reader: ClientRequestReader
     /// Bytes read and not yet handed on: the start of a head, or requests pipelined behind the current one.
     private var received = ClientConnectionHandler.noBytes
@@ -65,11 +67,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
+        sendBatch: SendBatch,
         logger: Logger
     ) {
         self.router = router
         self.noticeSettings = noticeSettings
         self.limits = limits
+        self.sendBatch = sendBatch
         self.reader = ClientRequestReader(maxHeadBytes: limits.maxHeaderBytes)
         self.logger = logger
     }
@@ -80,13 +84,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
+        sendBatch: SendBatch,
         logger: Logger
     ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
         encoding.automaticallySetFramingHeaders = false  // LocalResponse frames each answer itself
         try channel.pipeline.syncOperations.addHandlers([
             HTTPResponseEncoder(configuration: encoding),
-            ClientConnectionHandler(router: router, noticeSettings: noticeSettings, limits: limits, logger: logger),
+            ClientConnectionHandler(
+                router: router,
+                noticeSettings: noticeSettings,
+                limits: limits,
+                sendBatch: sendBatch,
+                logger: logger
+            ),
         ])
     }
 
@@ -343,7 +354,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Sends the body parts that arrived since the last call, and the end once the client sent it; flushes what
-    /// was written, the head included when it was just written (`afterHead`).
+    /// was written at the end of the turn, the head included when it was just written (`afterHead`).
     private func sendRequest(
         _ exchange: Exchange,
         _ forwarding: Forwarding,
@@ -370,7 +381,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             }
             forwarding.endSent = true
         }
-        if wrote { connection.handler.flush() }
+        if wrote, let instance = connection.handler.context { sendBatch.flush(instance) }
     }
 
     private func retry(
@@ -510,6 +521,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             exchange.responseHeadSent = true
         }
         if head.isInterim || forwarding.upgrading {
+            // Sent at once, not with the turn's batch: a 101's tunnel removes the handler the batch flushes through.
             rawOutput?.write(NIOAny(clientHead), promise: nil)
             context.flush()
         } else {
@@ -528,9 +540,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func upstreamReadComplete(_ handler: UpstreamHandler) {
         writeOutgoing()
-        if unflushed {
+        if unflushed, let rawOutput {
             unflushed = false
-            context?.flush()
+            sendBatch.flush(rawOutput)
         }
     }
 
@@ -591,12 +603,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Writes the last bytes of an answer. The claim ends here: the instance has said all it will, and a drain
-    /// need not wait for a slow client to read it. A connection that closes after the answer waits until the
-    /// bytes are written, since closing drops what is not.
+    /// need not wait for a slow client to read it. The bytes leave with the turn's batch. A connection that closes
+    /// after the answer sends them at once and waits until they are written, since closing drops what is not.
     private func writeLast(_ data: NIOAny, of exchange: Exchange, to output: ChannelHandlerContext) {
         exchange.releaseClaim()
         guard !exchange.keepAlive else {
-            output.writeAndFlush(data, promise: nil)
+            output.write(data, promise: nil)
+            sendBatch.flush(output)
             answered(exchange)
             return
         }

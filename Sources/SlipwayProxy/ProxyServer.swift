@@ -13,6 +13,7 @@ public final class ProxyServer: Sendable {
     private let limits: ClientLimits
     private let noticeSettings: ReleaseNoticeSettings
     private let listener = Mutex<(any Channel)?>(nil)
+    private let sendBatches = SendBatch.PerLoop()
 
     public init(
         router: Router,
@@ -34,6 +35,7 @@ public final class ProxyServer: Sendable {
         let logger = self.logger
         let limits = self.limits
         let noticeSettings = self.noticeSettings
+        let sendBatches = self.sendBatches
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -46,6 +48,7 @@ public final class ProxyServer: Sendable {
                         router: router,
                         noticeSettings: noticeSettings,
                         limits: limits,
+                        sendBatch: sendBatches.batch(on: channel.eventLoop),
                         logger: logger
                     )
                 }

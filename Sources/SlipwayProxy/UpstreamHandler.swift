@@ -47,10 +47,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
-    func flush() {
-        context?.flush()
-    }
-
     func close() {
         owner = nil
         context?.close(promise: nil)
