@@ -8,11 +8,12 @@
 # and under load. HAProxy is left out, with a note, where it is not installed.
 # The instance and the proxy under test share core 0 (the daemon starts pinned, so it runs one event loop,
 # as nginx runs one worker and HAProxy one thread); wrk (-t2 -c64, keep-alive) runs on core 1.
-# Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 3 rounds of 10 s)
+# Usage: Benchmarks/proxy-throughput.sh [ROUNDS] [SECONDS] [BINARY]   (default 10 rounds of 3 s: on a noisy
+# machine, many short rounds pair the targets more closely than a few long ones, for the per-round ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-3}
-seconds=${2:-10}
+rounds=${1:-10}
+seconds=${2:-3}
 command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light"; exit 1; }
 command -v haproxy > /dev/null || echo "haproxy is not installed (apt-get install haproxy): measuring without it"
 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
