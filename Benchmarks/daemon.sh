@@ -21,7 +21,8 @@ export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTE
 ${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
     --stop-apps > "$scratch/daemon.log" 2>&1 &
 daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
+# set +e: `wait` fails for a child stopped by SIGTERM, which under set -e would end the trap early.
+trap 'set +e; kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
     rm -rf "$scratch"' EXIT
 for _ in $(seq 100); do "$binary" apps >/dev/null 2>&1 && break; sleep 0.1; done
 
