@@ -1,9 +1,9 @@
 # Sourced by the benchmarks: picks the binary (argument 2, else the release build, else the debug
 # build), starts a daemon with its own data directory on a free loopback port, and stops it and
 # removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
-# (its hooks and buildpacks, also for a BINARY outside its .build). Defines free_port and fixture_work_tree. The
-# daemon runs with --stop-apps, so that its apps stop with it; a benchmark that restarts it sets `daemon` to the
-# new pid.
+# (its hooks and buildpacks, also for a BINARY outside its .build). Defines free_port, fixture_work_tree and
+# stop_daemon. The daemon runs with --stop-apps, so that its apps stop with it; a benchmark that restarts it
+# sets `daemon` to the new pid.
 binary=${2:-}
 if [ -z "$binary" ]; then
     binary=.build/release/slipway
@@ -21,9 +21,15 @@ export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTE
 ${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
     --stop-apps > "$scratch/daemon.log" 2>&1 &
 daemon=$!
-# set +e: `wait` fails for a child stopped by SIGTERM, which under set -e would end the trap early.
-trap 'set +e; kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
-    rm -rf "$scratch"' EXIT
+# stop_daemon: stops the daemon, and so its apps. A benchmark with its own exit trap calls it after stopping
+# what it started itself. Each trap runs with set +e: `wait` fails for a child stopped by SIGTERM, which under
+# set -e would end the trap before the rest is stopped.
+stop_daemon() {
+    kill -TERM $daemon 2>/dev/null
+    wait $daemon 2>/dev/null
+    while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
+}
+trap 'set +e; stop_daemon; rm -rf "$scratch"' EXIT
 for _ in $(seq 100); do "$binary" apps >/dev/null 2>&1 && break; sleep 0.1; done
 
 # fixture_work_tree NAME: a git work tree of Tests/Fixtures/apps/NAME at $scratch/work-NAME with one commit;

@@ -16,9 +16,9 @@ daemon_cpus= client_pin=()
 if command -v taskset > /dev/null; then daemon_cpus=0 client_pin=(taskset -c 1); fi
 SLIPWAY_BENCH_CPUS=$daemon_cpus source Benchmarks/daemon.sh
 client=
-# daemon.sh's trap (set +e included), with the load client stopped first.
+# daemon.sh's trap, with the load client stopped first.
 trap 'set +e; [ -z "$client" ] || { kill -TERM $client 2>/dev/null; wait $client 2>/dev/null; }
-    kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null
+    stop_daemon
     [ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS"; cp -r "$scratch"/{daemon.log,pushes,data/slipway.sqlite} "$KEEP_LOGS"; }
     rm -rf "$scratch"' EXIT
 

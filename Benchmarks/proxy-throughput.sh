@@ -56,9 +56,8 @@ CONF
 nginx -p "$scratch/nginx" -c "$scratch/nginx/nginx.conf" &
 nginx_master=$!
 haproxy_pid=
-# set +e as in daemon.sh's trap, which this one replaces.
 trap 'set +e; kill -TERM $nginx_master $haproxy_pid 2>/dev/null; wait $nginx_master $haproxy_pid 2>/dev/null
-    kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
+    stop_daemon; rm -rf "$scratch"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nginx_port/" > /dev/null 2>&1 && break; sleep 0.1; done
 
 if command -v haproxy > /dev/null; then
