@@ -156,13 +156,12 @@ for target in ("direct", "nginx", "haproxy", "slipway"):
 proxies = [p for p in ("nginx", "haproxy") if p in medians]
 print("   ".join(f"slipway / {p} throughput: {medians['slipway'][0] / medians[p][0]:.2f}" for p in proxies))
 # The machine's speed drifts: a round's targets ran back to back, so their ratio within the round is the steadier one.
-def round_ratios(proxy):
-    rps = lambda target: [float(r[1]) for r in rows if r[0] == target]
-    return [a / b for a, b in zip(rps("slipway"), rps(proxy))]
+rps = lambda target: [float(r[1]) for r in rows if r[0] == target]
+round_ratios = {p: [a / b for a, b in zip(rps("slipway"), rps(p))] for p in proxies}
 print("   ".join(
-    f"slipway / {p} per round: " + " ".join(f"{r:.2f}" for r in round_ratios(p))
-    + f" (median {statistics.median(round_ratios(p)):.2f})"
-    for p in proxies))
+    f"slipway / {p} per round: " + " ".join(f"{r:.2f}" for r in ratios)
+    + f" (median {statistics.median(ratios):.2f})"
+    for p, ratios in round_ratios.items()))
 print("   ".join(f"{p} / direct: {medians[p][0] / medians['direct'][0]:.2f}" for p in proxies + ["slipway"]))
 print(f"daemon RSS: idle {float(sys.argv[2]):.1f} MiB, peak under load {float(sys.argv[3]):.1f} MiB")
 PY
