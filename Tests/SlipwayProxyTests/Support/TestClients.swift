@@ -148,6 +148,9 @@ final class RawClient: Sendable {
         return RawClient(channel: channel, received: received)
     }
 
+    /// The client's own port, which the proxy sees as its peer's.
+    var localPort: Int? { channel.localAddress?.port }
+
     func send(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
