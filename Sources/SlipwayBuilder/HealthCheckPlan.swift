@@ -81,16 +81,20 @@ public struct HealthCheckPlan: Sendable, Equatable {
         }
         var checks: [HealthCheck] = []
         for (index, entry) in list.enumerated() {
-            let label = (entry["name"] as? String) ?? "check \(index + 1)"
+            let label = ((entry["name"] as? String) ?? "check \(index + 1)").shortenedForOneLine
             for key in entry.keys.sorted() where !actedOn.contains(key) {
                 guard notYetActedOn.contains(key) else {
-                    throw .invalidAppJSON("healthchecks.web \"\(label)\" has the unknown key \"\(key)\"")
+                    throw .invalidAppJSON(
+                        "healthchecks.web \"\(label)\" has the unknown key \"\(key.shortenedForOneLine)\""
+                    )
                 }
                 warnings.append("healthchecks.web \"\(label)\": \"\(key)\" is accepted but not acted on yet")
             }
             let type = (entry["type"] as? String) ?? "startup"
             guard ["startup", "liveness", "readiness"].contains(type) else {
-                throw .invalidAppJSON("healthchecks.web \"\(label)\" has the unknown type \"\(type)\"")
+                throw .invalidAppJSON(
+                    "healthchecks.web \"\(label)\" has the unknown type \"\(type.shortenedForOneLine)\""
+                )
             }
             if type != "startup" {
                 warnings.append("healthchecks.web \"\(label)\": \(type) checks are not run yet (startup checks are)")
@@ -99,14 +103,20 @@ public struct HealthCheckPlan: Sendable, Equatable {
             if let scheme = entry["scheme"] as? String, scheme != "http" {
                 warnings.append("healthchecks.web \"\(label)\": scheme \(scheme) is not supported; checking over http")
             }
+            let path = (entry["path"] as? String) ?? "/"
+            guard path.hasPrefix("/"), path.utf8.count <= 2048, path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                throw .invalidAppJSON(
+                    "healthchecks.web \"\(label)\": \"path\" must start with / and be at most 2048 visible ASCII characters"
+                )
+            }
             checks.append(
                 HealthCheck(
                     name: label,
-                    path: (entry["path"] as? String) ?? "/",
-                    attempts: try integer(entry, "attempts", label, default: 3),
-                    wait: .seconds(try integer(entry, "wait", label, default: 5)),
-                    timeout: .seconds(try integer(entry, "timeout", label, default: 5)),
-                    initialDelay: .seconds(try integer(entry, "initialDelay", label, default: 0)),
+                    path: path,
+                    attempts: try number(entry, .attempts, label),
+                    wait: .seconds(try number(entry, .wait, label)),
+                    timeout: .seconds(try number(entry, .timeout, label)),
+                    initialDelay: .seconds(try number(entry, .initialDelay, label)),
                     content: entry["content"] as? String,
                     passesInARow: 1,
                     deadline: nil
@@ -117,20 +127,64 @@ public struct HealthCheckPlan: Sendable, Equatable {
         return HealthCheckPlan(checks: checks, warnings: warnings, isDefault: false)
     }
 
-    private static func integer(
+    /// The numeric keys of a check: Dokku's defaults, and the range Slipway accepts for each. An out-of-range
+    /// value is refused, not clamped: a deploy must not wait an hour, or overflow a duration, on one typo.
+    enum NumericKey: String, CaseIterable {
+        case attempts, wait, timeout, initialDelay
+
+        var defaultValue: Int {
+            switch self {
+            case .attempts: 3
+            case .wait, .timeout: 5
+            case .initialDelay: 0
+            }
+        }
+
+        var range: ClosedRange<Int> {
+            switch self {
+            case .attempts: 1...100
+            case .wait: 0...300
+            case .timeout: 1...300
+            case .initialDelay: 0...600
+            }
+        }
+
+        var unit: String { self == .attempts ? "tries" : "seconds" }
+    }
+
+    private static func number(
         _ entry: [String: Any],
-        _ key: String,
-        _ label: String,
-        default value: Int
+        _ key: NumericKey,
+        _ label: String
     )
         throws(BuildError) -> Int
     {
-        guard let raw = entry[key] else { return value }
-        guard let number = raw as? Int, number >= 0 else {
+        guard let raw = entry[key.rawValue] else { return key.defaultValue }
+        // JSON true and false are NSNumbers too, of C type char (bool on Darwin): only a whole number in range is taken.
+        guard let number = raw as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)),
+            let value = Int(exactly: number.doubleValue), key.range.contains(value)
+        else {
             throw .invalidAppJSON(
-                "healthchecks.web \"\(label)\": \"\(key)\" must be a whole number of seconds or tries"
+                "healthchecks.web \"\(label)\": \"\(key.rawValue)\" is \(describe(raw)); it must be a whole number "
+                    + "of \(key.unit) from \(key.range.lowerBound) to \(key.range.upperBound)"
             )
         }
-        return number
+        return value
+    }
+
+    /// A value from app.json as the pusher wrote it, shortened so one line stays one line.
+    private static func describe(_ value: Any) -> String {
+        let text =
+            (try? JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed]))
+            .map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\(value)"
+        return text.shortenedForOneLine
+    }
+}
+
+extension String {
+    /// A value a pusher wrote, cut short enough to quote in one line of an error.
+    var shortenedForOneLine: String {
+        let visible = String(unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
+        return visible.count > 60 ? String(visible.prefix(60)) + "…" : visible
     }
 }

@@ -67,6 +67,50 @@ import Testing
         #expect(error?.description.contains("unknown key \"retries\"") == true)
     }
 
+    /// app.json with one web check made of `fields`.
+    private func plan(_ fields: String) throws -> HealthCheckPlan {
+        try HealthCheckPlan.parse(
+            appJSON: Data((##"{"healthchecks": {"web": [{"name": "up", "## + fields + "}]}}").utf8)
+        )
+    }
+
+    @Test("a number out of its range is refused with the key, the value and the range (it crashed the daemon)")
+    func outOfRangeNumbersAreRefused() {
+        let cases: [(String, String)] = [
+            (
+                #""initialDelay": 9223372036854775807"#,
+                #""initialDelay" is 9223372036854775807; it must be a whole number of seconds from 0 to 600"#
+            ),
+            (#""attempts": 0"#, #""attempts" is 0; it must be a whole number of tries from 1 to 100"#),
+            (#""wait": -1"#, #""wait" is -1; it must be a whole number of seconds from 0 to 300"#),
+            (#""timeout": 2.5"#, #""timeout" is 2.5; it must be a whole number of seconds from 1 to 300"#),
+            (#""timeout": true"#, #""timeout" is true; it must be a whole number of seconds from 1 to 300"#),
+            (#""wait": "5""#, #""wait" is "5"; it must be a whole number of seconds from 0 to 300"#),
+            (#""attempts": 1e300"#, #""attempts" is 1e+300; it must be a whole number of tries from 1 to 100"#),
+        ]
+        for (field, sentence) in cases {
+            let error = #expect(throws: BuildError.self) { try plan(field) }
+            #expect(
+                error?.description == #"app.json is invalid: healthchecks.web "up": "# + sentence
+                    + "; fix it and push again"
+            )
+        }
+    }
+
+    @Test func theEdgesOfEachRangeAreAccepted() throws {
+        let check = try #require(
+            try plan(#""attempts": 100, "wait": 0, "timeout": 300, "initialDelay": 600"#).checks.first
+        )
+        #expect(check.attempts == 100 && check.wait == .zero && check.timeout == .seconds(300))
+        #expect(check.initialDelay == .seconds(600))
+    }
+
+    @Test func aPathMustBeAnAbsolutePathOfVisibleCharacters() {
+        for path in ["health", "/a b", #"/\u0000"#, "/" + String(repeating: "a", count: 3000)] {
+            #expect(throws: BuildError.self) { try plan(#""path": ""# + path + #"""#) }
+        }
+    }
+
     @Test func malformedJSONIsAnError() {
         #expect(throws: BuildError.self) { try HealthCheckPlan.parse(appJSON: Data("{not json".utf8)) }
     }

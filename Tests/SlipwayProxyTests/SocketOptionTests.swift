@@ -10,7 +10,9 @@ import Glibc
 
 @Suite("Client socket options", .timeLimit(.minutes(1)))
 struct SocketOptionTests {
-    @Test("an accepted client socket has TCP_NODELAY at the TCP level, and not SOL_SOCKET's SO_DEBUG of the same number")
+    @Test(
+        "an accepted client socket has TCP_NODELAY at the TCP level, and not SOL_SOCKET's SO_DEBUG of the same number"
+    )
     func noDelayAtTheTCPLevel() async throws {
         try await ProxyHarness.with { proxy in
             proxy.deploy("web", host: "web.test", release: 1, to: [try await proxy.backend("web")])
