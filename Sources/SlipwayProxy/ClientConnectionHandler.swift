@@ -47,7 +47,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var unflushed = false
     /// Larger body pieces are written as they are, not copied.
     private static let gatherLimit = 16 * 1024
-    private var clientIP: String?
+    private var client = ClientEndpoint()
     private var requestIDs = RequestIDSource()
     /// What a drain's deadline calls to cut off one of this connection's requests, made once per connection.
     /// It holds this handler, so `handlerRemoved` lets go of it.
@@ -107,8 +107,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         tellCutOff = { id in handler.eventLoop.execute { handler.value.drainDeadlinePassed(exchangeID: id) } }
         rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
-        clientIP = context.channel.remoteAddress?.ipAddress
-        logger[metadataKey: "client.address"] = "\(clientIP ?? "unknown")"
+        client = ClientEndpoint(
+            ip: context.channel.remoteAddress?.ipAddress,
+            listenerPort: context.channel.localAddress?.port
+        )
+        logger[metadataKey: "client.address"] = "\(client.ip ?? "unknown")"
         if context.channel.isActive { scheduleSilenceCheck(context: context) }
     }
 
@@ -233,7 +236,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             var upstreamHead = Self.reuse(&spareRequestHead, capacity: head.bytes.readableBytes + 256)
             MessageRewriting.writeUpstreamRequestHead(
                 for: head,
-                clientIP: clientIP,
+                client: client,
                 requestIDs: &requestIDs,
                 into: &upstreamHead
             )

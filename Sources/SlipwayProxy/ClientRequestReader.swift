@@ -367,6 +367,10 @@ struct ClientRequestReader {
             guard contentLength == nil else { throw .malformed("both Content-Length and Transfer-Encoding") }
             guard version == .http1_1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
         }
+        if let named = connection.named.first(where: Self.framesOrRoutes) {
+            // The app would frame or route the request without it, and so disagree with the proxy (smuggling).
+            throw .malformed("a Connection header naming \(named), which the proxy needs to pass on")
+        }
         let upgrade = connection.upgrade && upgradeHeader
         return ClientRequestHead(
             method: method,
@@ -382,6 +386,12 @@ struct ClientRequestReader {
             bytes: bytes,
             methodAndTargetLength: methodAndTargetLength
         )
+    }
+
+    /// A header that frames or routes the request, or that the proxy sets: no `Connection` header may remove it.
+    private static func framesOrRoutes(_ name: String) -> Bool {
+        ["content-length", "transfer-encoding", "host", "x-request-id"].contains(name)
+            || Array(name.utf8).withUnsafeBytes(MessageRewriting.isSetByProxy)
     }
 
     private static func parseVersion(_ bytes: UnsafeRawBufferPointer) throws(ClientRequestError) -> HTTPVersion {

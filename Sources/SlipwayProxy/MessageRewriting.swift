@@ -38,6 +38,13 @@ extension UnsafeRawBufferPointer {
     }
 }
 
+/// Where a client connection comes from and arrives: what the app is told in X-Forwarded-For, X-Real-IP and
+/// X-Forwarded-Port.
+struct ClientEndpoint {
+    var ip: String?
+    var listenerPort: Int?
+}
+
 /// How a proxied answer's body reaches the client.
 struct ClientFraming {
     /// The client connection closes after this answer.
@@ -50,12 +57,14 @@ struct ClientFraming {
 
 enum MessageRewriting {
     /// Writes the head sent to an instance: HTTP/1.1 (so the instance connection can be kept alive), the
-    /// original Host, X-Forwarded-*, an X-Request-Id, no hop-by-hop headers, and `Transfer-Encoding: chunked`
-    /// for a chunked body, which is sent re-chunked. The client's other header lines are copied as they came,
-    /// in runs: the reader checked each one.
+    /// original Host, the client's address and the listener's port in X-Forwarded-* and X-Real-IP, an
+    /// X-Request-Id, no hop-by-hop headers, and `Transfer-Encoding: chunked` for a chunked body, which is sent
+    /// re-chunked. The client's other header lines are copied as they came, in runs: the reader checked each one.
+    /// Nothing a client says about where the request came from is passed on: the proxy is the edge, and an app
+    /// that believed a client's `X-Forwarded-For` or `Forwarded` could be told any address.
     static func writeUpstreamRequestHead(
         for head: ClientRequestHead,
-        clientIP: String?,
+        client: ClientEndpoint,
         requestIDs: inout RequestIDSource,
         into buffer: inout ByteBuffer
     ) {
@@ -65,7 +74,6 @@ enum MessageRewriting {
             var lines = HeadLines(raw)
             guard let requestLine = lines.next() else { return }
             var run = requestLine.upperBound + 2
-            var earlierForwardedFor: [Range<Int>] = []
             var givenRequestIDs: [Range<Int>] = []
             while let line = lines.next() {
                 // The reader checked every line when it parsed the head; most lines need only their name here.
@@ -73,8 +81,6 @@ enum MessageRewriting {
                 let name = UnsafeRawBufferPointer(rebasing: raw[nameRange])
                 if name.count == 12 && name.isCaseInsensitively("x-request-id") {
                     if let field = try? HeadLines.field(of: line, in: raw) { givenRequestIDs.append(field.value) }
-                } else if clientIP != nil && name.count == 15 && name.isCaseInsensitively("x-forwarded-for") {
-                    if let field = try? HeadLines.field(of: line, in: raw) { earlierForwardedFor.append(field.value) }
                 } else if !isDropped(name, from: head) {
                     continue
                 }
@@ -93,32 +99,35 @@ enum MessageRewriting {
                 requestIDs.write(into: &buffer)
             }
             buffer.writeStaticString("\r\n")
-            if let clientIP {
-                buffer.writeStaticString("X-Forwarded-For: ")
-                for earlier in earlierForwardedFor {
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[earlier]))
-                    buffer.writeStaticString(", ")
-                }
-                buffer.writeString(clientIP)
-                buffer.writeStaticString("\r\n")
-            }
+        }
+        if let ip = client.ip {
+            writeField("X-Forwarded-For", ip, into: &buffer)
+            writeField("X-Real-IP", ip, into: &buffer)
         }
         if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
         if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
+        if let port = client.listenerPort { writeField("X-Forwarded-Port", String(port), into: &buffer) }
         if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")
     }
 
-    /// A request header the instance must not get: hop-by-hop ones and the X-Forwarded-* the proxy sets.
-    private static func isDropped(_ name: UnsafeRawBufferPointer, from request: ClientRequestHead) -> Bool {
-        if HopByHop.contains(name, keepingUpgrade: request.isWebSocketUpgrade) { return true }
+    /// Headers a client may not send the app: they say where a request came from, which only the proxy knows,
+    /// or they frame and route it. A `Connection` header naming one is refused (see ClientRequestReader).
+    static func isSetByProxy(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
-        case 16 where name.isCaseInsensitively("x-forwarded-host"): return true
-        case 17 where name.isCaseInsensitively("x-forwarded-proto"): return true
-        default: break
+        case 9: name.isCaseInsensitively("forwarded") || name.isCaseInsensitively("x-real-ip")
+        case 15: name.isCaseInsensitively("x-forwarded-for")
+        case 16: name.isCaseInsensitively("x-forwarded-host") || name.isCaseInsensitively("x-forwarded-port")
+        case 17: name.isCaseInsensitively("x-forwarded-proto")
+        default: false
         }
-        return HopByHop.isNamed(name, in: request.namedByConnection)
+    }
+
+    /// A request header the instance must not get: hop-by-hop ones and those the proxy sets.
+    private static func isDropped(_ name: UnsafeRawBufferPointer, from request: ClientRequestHead) -> Bool {
+        HopByHop.contains(name, keepingUpgrade: request.isWebSocketUpgrade) || isSetByProxy(name)
+            || HopByHop.isNamed(name, in: request.namedByConnection)
     }
 
     /// Writes the head the client sees for an instance's response head: the client's HTTP version, no

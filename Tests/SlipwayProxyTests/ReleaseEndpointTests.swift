@@ -42,6 +42,20 @@ struct ReleaseEndpointTests {
         }
     }
 
+    @Test("the prefix is matched literally, as bytes: other spellings of it are the app's paths")
+    func prefixIsLiteral() async throws {
+        try await ProxyHarness.with { proxy in
+            let backend = try await proxy.backend("blog")
+            proxy.deploy("blog", host: "blog.test", release: 3, to: [backend])
+            let client = try await proxy.client()
+            for path in ["//_slipway/version", "/%5F_slipway/version", "/_SLIPWAY/version", "/_slipway%2Fversion"] {
+                let response = try await client.get(path, host: "blog.test")
+                #expect(response.header("ETag") == nil, "\(path)")
+            }
+            #expect(backend.requestCount == 4)
+        }
+    }
+
     @Test("If-None-Match with the current ETag gets 304 without a body; a switch changes the ETag")
     func notModified() async throws {
         try await ProxyHarness.with { proxy in
