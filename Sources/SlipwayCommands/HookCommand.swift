@@ -58,6 +58,8 @@ struct ServeStaticCommand: AsyncParsableCommand {
     func run() async throws {
         try await StaticSite.serve(
             root: DataLocation.absolute(root),
+            // Instances run in their release tree, so the working directory is the app.
+            within: FileManager.default.currentDirectoryPath,
             host: host,
             port: port,
             logger: Logger(label: "slipway.serve-static")

@@ -93,6 +93,7 @@ public final class ProxyServer: Sendable {
 public enum ProxyError: Error, CustomStringConvertible, Equatable {
     case cannotListen(host: String, port: Int, reason: String)
     case staticRootMissing(path: String)
+    case staticRootOutsideApp(path: String, resolved: String)
 
     public var description: String {
         switch self {
@@ -100,6 +101,9 @@ public enum ProxyError: Error, CustomStringConvertible, Equatable {
             "cannot listen on \(host):\(port) (\(reason)): stop whatever uses that port or choose another with --http HOST:PORT"
         case .staticRootMissing(let path):
             "The static site folder \(path) does not exist: check that the build wrote it."
+        case .staticRootOutsideApp(let path, let resolved):
+            "The static site folder \(path) leads to \(resolved), outside the app: make \"root\" in static.json a "
+                + "folder of the app, not a symbolic link out of it."
         }
     }
 }

@@ -15,8 +15,9 @@ import Darwin
 
 /// `slipway serve-static`: a tiny static file server for the static buildpack.
 public enum StaticSite {
-    /// Serves `root` until the task is cancelled or the process gets SIGTERM, then closes the listener and returns.
-    public static func serve(root: String, host: String, port: Int, logger: Logger) async throws {
+    /// Serves `root`, which must lie inside `tree` (the app's release tree), until the task is cancelled or the
+    /// process gets SIGTERM, then closes the listener and returns.
+    public static func serve(root: String, within tree: String, host: String, port: Int, logger: Logger) async throws {
         let (stop, stopper) = AsyncStream<Void>.makeStream()
         signal(SIGTERM, SIG_IGN)  // handled below, as a stop request rather than the default exit
         let sigterm = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
@@ -24,7 +25,7 @@ public enum StaticSite {
         sigterm.resume()
         defer { sigterm.cancel() }
 
-        let listener = try await listen(root: root, host: host, port: port, logger: logger)
+        let listener = try await listen(root: root, within: tree, host: host, port: port, logger: logger)
         await withTaskCancellationHandler {
             for await _ in stop {}
         } onCancel: {
@@ -37,6 +38,7 @@ public enum StaticSite {
     /// Binds the listener; `serve` waits on it, tests close it themselves.
     static func listen(
         root: String,
+        within tree: String,
         host: String,
         port: Int,
         logger: Logger,
@@ -44,6 +46,11 @@ public enum StaticSite {
     ) async throws -> any Channel {
         guard let resolvedRoot = realPath(root), isDirectory(resolvedRoot) else {
             throw ProxyError.staticRootMissing(path: root)
+        }
+        // Checked again here, not only at build time: the tree may have changed since, and a symbolic link on the
+        // way to the root must not serve the host's files (the data directory, its keys) to every visitor.
+        guard let resolvedTree = realPath(tree), isInside(resolvedRoot, resolvedTree) else {
+            throw ProxyError.staticRootOutsideApp(path: root, resolved: resolvedRoot)
         }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -79,7 +86,7 @@ public enum StaticSite {
         var candidate = ([root] + components.map(String.init)).joined(separator: "/")
         if isDirectory(candidate) { candidate += "/index.html" }
         guard let resolved = realPath(candidate) else { return .missing }
-        guard resolved == root || resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else { return .refused }
+        guard isInside(resolved, root) else { return .refused }
         guard !isDirectory(resolved) else { return .missing }
         return .file(resolved)
     }
@@ -113,6 +120,11 @@ public enum StaticSite {
         case "pdf": "application/pdf"
         default: "application/octet-stream"
         }
+    }
+
+    /// Whether the resolved `path` is `folder` or lies under it.
+    private static func isInside(_ path: String, _ folder: String) -> Bool {
+        path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
     }
 
     private static func realPath(_ path: String) -> String? {

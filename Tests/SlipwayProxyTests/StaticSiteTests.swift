@@ -40,6 +40,7 @@ struct StaticSiteTests {
         let folder = try SiteFolder()
         let listener = try await StaticSite.listen(
             root: folder.root,
+            within: folder.base.path,
             host: "127.0.0.1",
             port: 0,
             logger: ProxyHarness.quietLogger,
@@ -105,7 +106,13 @@ struct StaticSiteTests {
     func serveStopsOnCancel() async throws {
         let folder = try SiteFolder()
         let serving = Task {
-            try await StaticSite.serve(root: folder.root, host: "127.0.0.1", port: 0, logger: ProxyHarness.quietLogger)
+            try await StaticSite.serve(
+                root: folder.root,
+                within: folder.base.path,
+                host: "127.0.0.1",
+                port: 0,
+                logger: ProxyHarness.quietLogger
+            )
         }
         try await Task.sleep(for: .milliseconds(100))
         serving.cancel()
@@ -117,6 +124,25 @@ struct StaticSiteTests {
         await #expect(throws: ProxyError.staticRootMissing(path: "/nonexistent/slipway-site")) {
             try await StaticSite.serve(
                 root: "/nonexistent/slipway-site",
+                within: "/nonexistent",
+                host: "127.0.0.1",
+                port: 0,
+                logger: ProxyHarness.quietLogger
+            )
+        }
+    }
+
+    @Test("a root that leads out of the app through a symbolic link is refused before anything is served")
+    func rootOutsideTheApp() async throws {
+        let folder = try SiteFolder()
+        let app = folder.base.appendingPathComponent("app").path
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        // `pub` points at what stands for the data directory: the folder holding secret.txt.
+        try FileManager.default.createSymbolicLink(atPath: app + "/pub", withDestinationPath: folder.base.path)
+        await #expect(throws: ProxyError.staticRootOutsideApp(path: app + "/pub/.", resolved: folder.base.path)) {
+            try await StaticSite.serve(
+                root: app + "/pub/.",
+                within: app,
                 host: "127.0.0.1",
                 port: 0,
                 logger: ProxyHarness.quietLogger

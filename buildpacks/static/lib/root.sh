@@ -35,6 +35,16 @@ print(root)
     echo "the document root \"$root\" may only use letters, digits, spaces and . _ / @ + -" >&2
     return 1
   fi
+  # A symbolic link on the way (`pub -> /var/lib/slipway`) must not make the host's files the site: the root,
+  # resolved, lies inside the app. serve-static checks it again when it starts.
+  local resolved tree
+  if resolved=$(realpath -e -- "$build_dir/$root" 2>/dev/null); then
+    tree=$(realpath -e -- "$build_dir")
+    if [[ "$resolved" != "$tree" && "$resolved" != "$tree"/* ]]; then
+      echo "the document root \"$root\" leads outside the app through a symbolic link; it must be a folder of the app" >&2
+      return 1
+    fi
+  fi
   echo "$root"
 }
 
