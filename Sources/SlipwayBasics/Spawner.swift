@@ -162,7 +162,7 @@ private final class ExitRecord: Sendable {
 public enum Spawner {
     /// Starts `command` with stdout and stderr appended to `logFile`, returning at once.
     public static func start(_ command: Command, logFile: String) throws -> ChildProcess {
-        let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SpawnError.couldNotOpen(logFile, errno: errno) }
         defer { Glibc.close(fd) }
         return try spawn(command, stdin: -1, stdout: fd, stderr: fd)

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import SlipwayBasics
 import SlipwayDaemon
+import SlipwayFrontDoor
 import SlipwayProxy
 import SlipwaySupervisor
 
@@ -131,6 +132,22 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var shutdownTimeout: Int?
 
+    @Option(
+        help: """
+            SSH sessions (commands, pushes, `logs -f`) one key may have open at once; more are refused \
+            (env SLIPWAY_SSH_SESSIONS_PER_KEY; default 32).
+            """
+    )
+    var sshSessionsPerKey: Int?
+
+    @Option(
+        help: """
+            SSH sessions one connection may have open at once, as OpenSSH's MaxSessions \
+            (env SLIPWAY_SSH_SESSIONS_PER_CONNECTION; default 10).
+            """
+    )
+    var sshSessionsPerConnection: Int?
+
     @Flag(
         help: """
             Stop every app instance when the daemon stops (env SLIPWAY_STOP_APPS=1). Without it, apps keep \
@@ -145,6 +162,7 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try httpAddress()
         _ = try sshAddress()
         _ = try clientLimits()
+        _ = try sshLimits()
         if let domain = domain ?? environment["SLIPWAY_DOMAIN"], domain.isEmpty || domain.contains("/") {
             throw ValidationError(
                 "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
@@ -159,6 +177,7 @@ struct ServeCommand: AsyncParsableCommand {
             httpHost: host,
             httpPort: port,
             ssh: try sshAddress(),
+            sshLimits: try sshLimits(),
             domain: (domain ?? environment["SLIPWAY_DOMAIN"] ?? "localhost").lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
             drainTimeout: .seconds(try wholeNumber(drainTimeout, "SLIPWAY_DRAIN_TIMEOUT", default: 30)),
@@ -211,6 +230,26 @@ struct ServeCommand: AsyncParsableCommand {
     private func sshAddress() throws -> (host: String, port: Int)? {
         let text = ssh ?? environment["SLIPWAY_SSH"] ?? "127.0.0.1:2222"
         return text == "off" ? nil : try address(text, flag: "--ssh")
+    }
+
+    private func sshLimits() throws -> SSHLimits {
+        let defaults = SSHLimits()
+        let limits = SSHLimits(
+            sessionsPerKey: try wholeNumber(
+                sshSessionsPerKey,
+                "SLIPWAY_SSH_SESSIONS_PER_KEY",
+                default: defaults.sessionsPerKey
+            ),
+            sessionsPerConnection: try wholeNumber(
+                sshSessionsPerConnection,
+                "SLIPWAY_SSH_SESSIONS_PER_CONNECTION",
+                default: defaults.sessionsPerConnection
+            )
+        )
+        guard limits.sessionsPerKey > 0, limits.sessionsPerConnection > 0 else {
+            throw ValidationError("invalid SSH session limit 0: give at least 1 session per key and per connection")
+        }
+        return limits
     }
 
     private func clientLimits() throws -> ClientLimits {

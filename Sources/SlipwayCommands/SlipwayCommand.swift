@@ -19,6 +19,9 @@ public struct SlipwayCommand: AsyncParsableCommand {
 
     /// Local commands run in this process; admin commands go to the daemon.
     public static func main() async {
+        // Whatever umask it was started with, what Slipway writes (the data directory, repositories pushed through
+        // OpenSSH's forced command, logs) is its user's alone.
+        umask(PrivateModes.umask)
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)

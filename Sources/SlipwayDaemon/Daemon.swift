@@ -21,6 +21,7 @@ public struct DaemonConfiguration: Sendable {
     public var httpPort: Int
     /// Where the embedded SSH server listens; nil: it is off.
     public var ssh: (host: String, port: Int)?
+    public var sshLimits: SSHLimits
     public var domain: String
     /// The folder holding `hooks/` and `buildpacks/`.
     public var shareDirectory: String
@@ -48,6 +49,7 @@ public struct DaemonConfiguration: Sendable {
         httpHost: String,
         httpPort: Int,
         ssh: (host: String, port: Int)?,
+        sshLimits: SSHLimits,
         domain: String,
         shareDirectory: String,
         drainTimeout: Duration,
@@ -68,6 +70,7 @@ public struct DaemonConfiguration: Sendable {
         self.httpHost = httpHost
         self.httpPort = httpPort
         self.ssh = ssh
+        self.sshLimits = sshLimits
         self.domain = domain
         self.shareDirectory = shareDirectory
         self.drainTimeout = drainTimeout
@@ -112,7 +115,7 @@ public enum Daemon {
             NIOSingletons.groupLoopCountSuggestion = CPUs.available
         }
         let data = configuration.data
-        let lock = try prepare(data)
+        let lock = try prepare(data, logger: logger)
         defer { close(lock) }
         let store = try AppDatabase.open(path: data.database)
         let supervisor = Supervisor(
@@ -175,6 +178,7 @@ public enum Daemon {
                 port: address.port,
                 hostKeyPath: data.sshHostKey,
                 gate: gate,
+                limits: configuration.sshLimits,
                 logger: logger
             )
             services.append(
@@ -203,7 +207,7 @@ public enum Daemon {
     }
 
     /// Creates the data directory, takes its lock, and links `<data>/bin/slipway` to this binary.
-    private static func prepare(_ data: DataDirectory) throws -> Int32 {
+    private static func prepare(_ data: DataDirectory, logger: Logger) throws -> Int32 {
         let files = FileManager.default
         do {
             for directory in [data.root, data.bin, data.repositories, data.root + "/apps"] {
@@ -217,6 +221,17 @@ public enum Daemon {
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             close(lock)
             throw DaemonError.alreadyRunning(data.root)
+        }
+        let tightened = PrivateModes.tighten(data.root)
+        if tightened.changedAnything {
+            logger.notice(
+                "data directory tightened: other users could read it, now only this user can",
+                metadata: [
+                    "data.path": "\(data.root)",
+                    "data.modeBefore": "\(tightened.rootModeBefore.map { String($0, radix: 8) } ?? "unchanged")",
+                    "data.pathsTightened": "\(tightened.pathsBelow)",
+                ]
+            )
         }
         let link = data.bin + "/slipway"
         let executable = (try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -182,7 +182,7 @@ public actor Deployer {
             let installed = repository + "/hooks/post-receive"
             try? FileManager.default.removeItem(atPath: installed)
             try FileManager.default.copyItem(atPath: hook, toPath: installed)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: installed)
         } catch {
             throw DeployError.couldNotCreate(name, error.userMessage)
         }
@@ -370,7 +370,11 @@ public actor Deployer {
     public func restore() async {
         await leftoverStop?.value
         guard let apps = try? store.apps() else { return }
-        for app in apps { _ = pruneTrees(of: app.appName) }
+        for app in apps {
+            _ = pruneTrees(of: app.appName)
+            // Repositories made by an earlier version let pushes write files other users could read.
+            try? Repository(openBareAt: settings.data.repository(app.appName)).keepPrivate()
+        }
         for name in incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
             await lock(name, output: DeployOutput { _ in })
             defer { locks.release(name) }

@@ -44,7 +44,17 @@ public final class Repository {
         try check(git_repository_init(&pointer, path, 1), "create the repository at \(path)")
         let repository = Repository(handle: pointer!)
         try check(git_repository_set_head(repository.handle, "refs/heads/\(headBranch)"), "set HEAD")
+        try repository.keepPrivate()
         return repository
+    }
+
+    /// Makes git write this repository's files 0600 and folders 0700 whatever the umask of the push
+    /// (`core.sharedRepository`): a push through OpenSSH, or a local one, brings the pusher's umask.
+    public func keepPrivate() throws(GitError) {
+        var config: OpaquePointer?
+        try Self.check(git_repository_config(&config, handle), "read the repository's config")
+        defer { git_config_free(config) }
+        try Self.check(git_config_set_string(config, "core.sharedRepository", "0600"), "set core.sharedRepository")
     }
 
     /// Opens a bare repository (`open_bare` also skips the owner check, which misreports as a safe.directory error).

@@ -55,6 +55,17 @@ import Testing
                 #expect(answer.output.split(separator: "\n").count == 1, "\(line): \(answer.output)")
             }
             #expect(!FileManager.default.fileExists(atPath: "/tmp/slipway-pwned"))
+            // An app the key may not see and an app that does not exist get the same answer: the key learns nothing
+            // of which apps the host runs.
+            for line in ["git-upload-pack '%'", "git-receive-pack '%'", "releases %", "logs % -n 1", "rollback %"] {
+                let existing = try await daemon.sshCommand(key: "ci", line.replacingOccurrences(of: "%", with: "blog"))
+                let missing = try await daemon.sshCommand(key: "ci", line.replacingOccurrences(of: "%", with: "gamma"))
+                #expect(existing.status == missing.status, "\(line)")
+                #expect(
+                    existing.output == missing.output.replacingOccurrences(of: "gamma", with: "blog"),
+                    "\(line): \(existing.output) / \(missing.output)"
+                )
+            }
             // No shell ever sees the line: `;` is part of an argument, which is no app name.
             let chained = try await daemon.sshCommand(key: "ci", "releases shop; rm -rf /")
             #expect(chained.status != .exited(0))

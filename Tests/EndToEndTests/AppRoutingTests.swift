@@ -63,12 +63,7 @@ import Glibc
             try await commitFixture("node-hello", into: work, message: "Shop")
             #expect(try await daemon.push(work, app: "shop").status.succeeded)
             let logFile = work + "/follow.log"
-            var environment = toolEnvironment
-            environment["SLIPWAY_DATA"] = daemon.data
-            let follower = try Spawner.start(
-                Command(DaemonHarness.binary, ["logs", "shop", "-f", "-n", "1"], environment: environment),
-                logFile: logFile
-            )
+            let follower = try Spawner.start(daemon.cliCommand(["logs", "shop", "-f", "-n", "1"]), logFile: logFile)
             defer { follower.signalGroup(SIGKILL) }
             let listening = { () -> Int in
                 let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""

@@ -108,8 +108,7 @@ import Testing
             // A second daemon on the same data directory, or on a port in use, says why in one line.
             // `timeout` bounds the test should either ever start serving.
             let sameData = try await run(
-                "timeout",
-                ["20", DaemonHarness.binary, "serve", "--data", daemon.data, "--http", "127.0.0.1:\(freePort())"]
+                daemon.cliCommand(["serve", "--data", daemon.data, "--http", "127.0.0.1:\(freePort())"]).bounded(20)
             )
             #expect(sameData.status == .exited(1))
             #expect(
@@ -118,9 +117,10 @@ import Testing
             )
             let other = try TemporaryDirectory("other")
             defer { other.remove() }
+            try daemon.user.own(other.path)
             let samePort = try await run(
-                "timeout",
-                ["20", DaemonHarness.binary, "serve", "--data", other.path, "--http", "127.0.0.1:\(daemon.port)"]
+                daemon.cliCommand(["serve", "--data", other.path + "/data", "--http", "127.0.0.1:\(daemon.port)"])
+                    .bounded(20)
             )
             #expect(samePort.status == .exited(1))
             #expect(

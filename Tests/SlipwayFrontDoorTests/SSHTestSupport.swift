@@ -121,7 +121,10 @@ struct ServerFixture: Sendable {
     func url(_ repository: String) -> String { "ssh://git@127.0.0.1:\(port)/\(repository)" }
 
     /// Starts a server with a fresh directory and keys, runs `body`, then cancels the server and waits for it.
-    static func with(_ body: @Sendable (ServerFixture) async throws -> Void) async throws {
+    static func with(
+        limits: SSHLimits = SSHLimits(),
+        _ body: @Sendable (ServerFixture) async throws -> Void
+    ) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for (name, type) in [("id", "ed25519"), ("other", "ed25519"), ("ecdsa", "ecdsa")] {
@@ -140,6 +143,7 @@ struct ServerFixture: Sendable {
                 knownKeys: [try publicKey(directory + "/id"), try publicKey(directory + "/ecdsa")],
                 root: directory
             ),
+            limits: limits,
             logger: quietLogger
         )
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)

@@ -1,5 +1,6 @@
 // DaemonHarness: a real `slipway serve` in a temporary data directory on a free loopback port,
-// driven through the real CLI and stopped by the test by its process id.
+// driven through the real CLI and stopped by the test by its process id. The daemon, its CLI and the
+// git pushes to it run as the unprivileged ServiceUser, as in production.
 import Foundation
 import SlipwayBasics
 import Synchronization
@@ -9,7 +10,44 @@ import Glibc
 #endif
 
 public final class DaemonHarness: Sendable {
-    public static let binary = packageRoot + "/.build/debug/slipway"
+    /// The binary the daemons run: the package's own build when the service user can run it and read the hooks
+    /// and buildpacks beside it, else a copy it can (a clone under /root, say, is root's alone).
+    public static let binary: String = {
+        let built = packageRoot + "/.build/debug/slipway"
+        let user = ServiceUser.current
+        let shared = ["hooks/post-receive", "buildpacks/nodejs/bin/compile"].map { packageRoot + "/" + $0 }
+        if user.canRead(built, executing: true) && shared.allSatisfy({ user.canRead($0, executing: true) }) {
+            return built
+        }
+        do {
+            return try installCopy(of: built)
+        } catch {
+            preconditionFailure("could not copy slipway where \(user.name ?? "the test user") can run it: \(error)")
+        }
+    }()
+
+    /// The binary and its share folder, laid out as an install (`bin/slipway`, `share/slipway/`), readable by all.
+    private static func installCopy(of built: String) throws -> String {
+        let files = FileManager.default
+        let install = files.temporaryDirectory.appendingPathComponent("slipway-test-install-\(getpid())").path
+        try files.createDirectory(atPath: install + "/bin", withIntermediateDirectories: true)
+        try files.createDirectory(atPath: install + "/share/slipway", withIntermediateDirectories: true)
+        try files.copyItem(atPath: built, toPath: install + "/bin/slipway")
+        for folder in ["hooks", "buildpacks"] {
+            try files.copyItem(atPath: packageRoot + "/" + folder, toPath: install + "/share/slipway/" + folder)
+        }
+        let walker = files.enumerator(atPath: install)
+        for item in [install] + (walker?.allObjects as? [String] ?? []).map({ install + "/" + $0 }) {
+            var status = stat()
+            guard lstat(item, &status) == 0, status.st_mode & S_IFMT != S_IFLNK else { continue }
+            let executable = status.st_mode & S_IFMT == S_IFDIR || status.st_mode & 0o100 != 0
+            chmod(item, executable ? 0o755 : 0o644)
+        }
+        return install + "/bin/slipway"
+    }
+
+    /// Who the daemon, its CLI and the pushes to it run as.
+    public var user: ServiceUser { ServiceUser.current }
 
     public let directory: TemporaryDirectory
     public let port: Int
@@ -34,14 +72,20 @@ public final class DaemonHarness: Sendable {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
         sshPort = previous?.sshPort ?? freePort()
+        let user = ServiceUser.current
+        if previous == nil {
+            try FileManager.default.createDirectory(atPath: directory.path + "/home", withIntermediateDirectories: true)
+            try user.own(directory.path)
+        }
         if let dataLimit {
             let data = directory.path + "/data"
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            let mounted = try await run("mount", ["-t", "tmpfs", "-o", "size=\(dataLimit)", "tmpfs", data])
+            let options = "size=\(dataLimit),mode=0700,uid=\(user.uid),gid=\(user.gid)"
+            let mounted = try await run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", data])
             guard mounted.status.succeeded else { throw HarnessError.cannotMount(mounted.output) }
         }
-        var environment = toolEnvironment.merging(extra) { $1 }
-        environment["SLIPWAY_DATA"] = nil
+        // As systemd starts it: a small environment of its own, nothing of the test runner's.
+        let environment = Self.userEnvironment(home: directory.path + "/home").merging(extra) { $1 }
         let serve =
             [
                 Self.binary, "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
@@ -49,7 +93,7 @@ public final class DaemonHarness: Sendable {
             ] + arguments
         let command = cpu.map { ["/usr/bin/taskset", "-c", "\($0)"] + serve } ?? serve
         process = try Spawner.start(
-            Command(command[0], Array(command.dropFirst()), environment: environment),
+            user.command(Command(command[0], Array(command.dropFirst()), environment: environment)),
             logFile: directory.path + "/daemon.log"
         )
         Self.started.withLock { $0[directory.path, default: []].append(process) }
@@ -69,21 +113,45 @@ public final class DaemonHarness: Sendable {
         throw HarnessError.notReady
     }
 
-    /// Runs the real CLI against this daemon.
-    @discardableResult
-    public func cli(_ arguments: [String]) async throws -> (status: ExitStatus, output: String) {
-        var environment = toolEnvironment
-        environment["SLIPWAY_DATA"] = data
-        return try await run(Self.binary, arguments, environment: environment)
+    /// The environment the daemon's user runs things with: its own home, and git told to trust the tests' work
+    /// trees, which root made.
+    static func userEnvironment(home: String) -> [String: String] {
+        [
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",
+            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+        ]
     }
 
-    /// Pushes the work tree's `branch` to the app's repository with the real git client.
+    /// The real CLI with `arguments`, run as the daemon's user against this daemon.
+    public func cliCommand(_ arguments: [String]) -> Command {
+        var environment = Self.userEnvironment(home: directory.path + "/home")
+        environment["SLIPWAY_DATA"] = data
+        return user.command(Command(Self.binary, arguments, environment: environment))
+    }
+
+    /// Runs the real CLI against this daemon, as the daemon's user.
+    @discardableResult
+    public func cli(_ arguments: [String]) async throws -> (status: ExitStatus, output: String) {
+        try await run(cliCommand(arguments))
+    }
+
+    /// Pushes the work tree's `branch` to the app's repository with the real git client, as the daemon's user.
     public func push(
         _ workTree: String,
         app: String,
         branch: String = "main"
     ) async throws -> (status: ExitStatus, output: String) {
-        try await run("git", ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"], in: workTree)
+        var environment = Self.userEnvironment(home: directory.path + "/home")
+        for name in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"] {
+            environment[name] = toolEnvironment[name]
+        }
+        let push = Command(
+            "git",
+            ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"],
+            environment: environment,
+            workingDirectory: workTree
+        )
+        return try await run(user.command(push))
     }
 
     /// SIGTERM, then wait. The daemon leaves its apps running, as in production; unless `leavingApps`
@@ -167,6 +235,7 @@ extension DaemonHarness {
         }
         let work = try TemporaryDirectory("work")
         do {
+            try daemon.user.own(work.path)
             try await body(daemon, work.path)
         } catch {
             await daemon.stopAll()

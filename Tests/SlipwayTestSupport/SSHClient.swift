@@ -54,38 +54,41 @@ public func run(
     input: String,
     environment: [String: String] = toolEnvironment
 ) async throws -> (status: ExitStatus, output: String) {
+    try await run(Command(executable, arguments, environment: environment), input: input)
+}
+
+/// Runs `command` with `input` as its stdin (through a file and bash's redirection).
+public func run(_ command: Command, input: String) async throws -> (status: ExitStatus, output: String) {
     let file = try TemporaryDirectory("stdin")
     defer { file.remove() }
     try input.write(toFile: file.path + "/input", atomically: true, encoding: .utf8)
-    var environment = environment
+    var environment = command.environment
     environment["SLIPWAY_TEST_INPUT"] = file.path + "/input"
     return try await run(
         "bash",
-        ["-c", #"exec "$0" "$@" < "$SLIPWAY_TEST_INPUT""#, executable] + arguments,
+        ["-c", #"exec "$0" "$@" < "$SLIPWAY_TEST_INPUT""#, command.executable] + command.arguments,
         environment: environment
     )
 }
 
 extension DaemonHarness {
-    /// The CLI with `input` on its stdin.
+    /// The CLI with `input` on its stdin, as the daemon's user.
     @discardableResult
     public func cli(_ arguments: [String], input: String) async throws -> (status: ExitStatus, output: String) {
-        var environment = toolEnvironment
-        environment["SLIPWAY_DATA"] = data
-        return try await run(Self.binary, arguments, input: input, environment: environment)
+        try await run(cliCommand(arguments), input: input)
     }
 
-    /// `slipway ssh-command --key KEY` as sshd runs it for an authorized_keys line, with
+    /// `slipway ssh-command --key KEY` as sshd runs it for an authorized_keys line (as the daemon's user), with
     /// `commandLine` in SSH_ORIGINAL_COMMAND (nil: a login without a command).
     public func sshCommand(key: String, _ commandLine: String?) async throws -> (status: ExitStatus, output: String) {
-        var environment = toolEnvironment
-        environment["SSH_ORIGINAL_COMMAND"] = commandLine
-        return try await run(Self.binary, ["ssh-command", "--data", data, "--key", key], environment: environment)
+        var command = cliCommand(["ssh-command", "--data", data, "--key", key])
+        command.environment["SSH_ORIGINAL_COMMAND"] = commandLine
+        return try await run(command)
     }
 }
 
-/// A real OpenSSH sshd on a loopback port, letting in the lines of `authorizedKeys` for the
-/// user running the tests. Stopped by the test with `stop()`, by its process id.
+/// A real OpenSSH sshd on a loopback port, letting in the lines of `authorizedKeys` for the test daemons' user
+/// (see ServiceUser). Stopped by the test with `stop()`, by its process id.
 public final class OpenSSHServer: Sendable {
     public let port: Int
     public let process: ChildProcess
@@ -95,7 +98,11 @@ public final class OpenSSHServer: Sendable {
     public init(authorizedKeys: String) async throws {
         directory = try TemporaryDirectory("sshd")
         port = freePort()
-        user = try await run("id", ["-un"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let name = ServiceUser.current.name {
+            user = name
+        } else {
+            user = try await run("id", ["-un"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let path = directory.path
         try await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path + "/host_key"])
         try authorizedKeys.write(toFile: path + "/authorized_keys", atomically: true, encoding: .utf8)

@@ -48,6 +48,10 @@ public var toolEnvironment: [String: String] {
     environment["GIT_AUTHOR_EMAIL"] = environment["GIT_AUTHOR_EMAIL"] ?? "tests@slipway.invalid"
     environment["GIT_COMMITTER_NAME"] = environment["GIT_COMMITTER_NAME"] ?? "Slipway Tests"
     environment["GIT_COMMITTER_EMAIL"] = environment["GIT_COMMITTER_EMAIL"] ?? "tests@slipway.invalid"
+    // Repositories in test daemons' data directories belong to their unprivileged user (see ServiceUser).
+    environment["GIT_CONFIG_COUNT"] = "1"
+    environment["GIT_CONFIG_KEY_0"] = "safe.directory"
+    environment["GIT_CONFIG_VALUE_0"] = "*"
     return environment
 }
 
@@ -64,6 +68,24 @@ public func run(
     try await Spawner.output(
         of: Command(executable, arguments, environment: environment ?? toolEnvironment, workingDirectory: directory)
     )
+}
+
+extension Command {
+    /// The same command, ended by `timeout` after `seconds`: for a test that must not wait for ever on a bug.
+    public func bounded(_ seconds: Int) -> Command {
+        Command(
+            "/usr/bin/timeout",
+            ["\(seconds)", executable] + arguments,
+            environment: environment,
+            workingDirectory: workingDirectory
+        )
+    }
+}
+
+/// Runs `command` to its end and returns its status and merged output.
+@discardableResult
+public func run(_ command: Command) async throws -> (status: ExitStatus, output: String) {
+    try await Spawner.output(of: command)
 }
 
 /// Copies fixtures into `directory` (replacing what was there but `.git`; a later fixture's files

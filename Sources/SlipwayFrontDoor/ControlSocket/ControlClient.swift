@@ -10,6 +10,7 @@ import Glibc
 
 public enum ControlClientError: UserFacingError {
     case daemonNotRunning(socket: String)
+    case permissionDenied(socket: String)
     case connectionLost
     case inputTooLong
     case couldNotExec(String, errno: Int32)
@@ -19,6 +20,8 @@ public enum ControlClientError: UserFacingError {
         case .daemonNotRunning(let socket):
             "the Slipway daemon is not running (nothing answers at \(socket)); start it with `slipway serve`"
                 + " (or pass --data / SLIPWAY_DATA if it uses another data directory)"
+        case .permissionDenied(let socket):
+            "permission denied at \(socket): run slipway as the user that runs `slipway serve`"
         case .connectionLost: "the Slipway daemon closed the connection before answering; check its log"
         case .inputTooLong:
             "the input is longer than \(maximumCommandInput / 1024) KiB; give only what the command needs"
@@ -103,7 +106,10 @@ public enum ControlClient {
             }
         }
         guard connected else {
+            let code = errno
             close(fd)
+            // The socket, or the data directory holding it, is another user's (both are theirs alone).
+            if code == EACCES || code == EPERM { throw ControlClientError.permissionDenied(socket: path) }
             throw ControlClientError.daemonNotRunning(socket: path)
         }
         return fd

@@ -77,8 +77,9 @@ public struct AccessGate: SSHGate {
             )
         }
         do {
-            _ = try store.app(app)
+            // Authorization first: a key must not learn which apps it may not see exist.
             try caller.authorizeRepository(of: app, receive: service == "git-receive-pack")
+            _ = try store.app(app)
         } catch {
             return .refuse(message: "slipway: " + error.userMessage, status: 1)
         }

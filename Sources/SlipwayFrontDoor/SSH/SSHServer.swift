@@ -33,20 +33,42 @@ public enum SSHServerError: UserFacingError {
     }
 }
 
+/// How many sessions (commands, pushes, `logs -f`) one key, and one connection, may have open at once: one key
+/// must not hold so many that everybody else's commands crawl.
+public struct SSHLimits: Sendable, Equatable {
+    public var sessionsPerKey: Int
+    /// OpenSSH's MaxSessions.
+    public var sessionsPerConnection: Int
+
+    public init(sessionsPerKey: Int = 32, sessionsPerConnection: Int = 10) {
+        self.sessionsPerKey = sessionsPerKey
+        self.sessionsPerConnection = sessionsPerConnection
+    }
+}
+
 public final class SSHServer: Sendable {
     private let host: String
     private let port: Int
     private let hostKey: NIOSSHPrivateKey
     private let gate: any SSHGate
+    private let limits: SSHLimits
     private let logger: Logger
 
     /// Loads the host key from `hostKeyPath` (a raw 32-byte Ed25519 seed), or makes one on first start and saves
     /// it (mode 0600) with `<hostKeyPath>.pub` beside it, the public half as an OpenSSH line.
-    public init(host: String, port: Int, hostKeyPath: String, gate: any SSHGate, logger: Logger) throws {
+    public init(
+        host: String,
+        port: Int,
+        hostKeyPath: String,
+        gate: any SSHGate,
+        limits: SSHLimits = SSHLimits(),
+        logger: Logger
+    ) throws {
         self.host = host
         self.port = port
         self.hostKey = NIOSSHPrivateKey(ed25519Key: try Self.loadOrCreateHostKey(at: hostKeyPath))
         self.gate = gate
+        self.limits = limits
         self.logger = logger
     }
 
@@ -60,7 +82,7 @@ public final class SSHServer: Sendable {
         finishingWithin timeout: Duration = .zero,
         onListening: @Sendable (Int) -> Void = { _ in }
     ) async throws {
-        let sessions = SSHSessions()
+        let sessions = SSHSessions(limits: limits)
         let (hostKey, gate, logger) = (self.hostKey, self.gate, self.logger)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -99,17 +121,29 @@ public final class SSHServer: Sendable {
     ) throws {
         let authenticator = PublicKeyAuthenticator(gate: gate, eventLoop: channel.eventLoop)
         let configuration = SSHServerConfiguration(hostKeys: [hostKey], userAuthDelegate: authenticator)
+        let openHere = NIOLoopBound(Box(0), eventLoop: channel.eventLoop)
         let ssh = NIOSSHHandler(role: .server(configuration), allocator: channel.allocator) { child, type in
             // Port forwarding and anything else but a session is refused; channels open only after authentication.
             guard case .session = type, let keyName = authenticator.keyName else {
                 return child.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
             }
+            // Over a limit the session still opens, so that its command is answered with a line saying why.
+            var refusal = sessions.openSession(of: keyName, openOnConnection: openHere.value.value)
+            if refusal == nil {
+                openHere.value.value += 1
+                child.closeFuture.whenComplete { _ in
+                    openHere.value.value -= 1
+                    sessions.closeSession(of: keyName)
+                }
+            }
+            refusal = refusal.map { "slipway: " + $0 }
             // Without remote half-closure the client's EOF (the end of a pushed pack) would close the channel.
             return child.setOption(ChannelOptions.allowRemoteHalfClosure, value: true).flatMapThrowing {
                 let session = SSHSessionHandler(
                     keyName: keyName,
                     gate: gate,
                     sessions: sessions,
+                    refusal: refusal,
                     eventLoop: child.eventLoop,
                     logger: logger
                 )
@@ -154,7 +188,7 @@ public final class SSHServer: Sendable {
         // O_EXCL: two servers starting at once must not overwrite each other's key.
         try write(Array(key.rawRepresentation), to: path, flags: O_EXCL, mode: 0o600)
         let publicLine = String(openSSHPublicKey: NIOSSHPrivateKey(ed25519Key: key).publicKey) + "\n"
-        try write(Array(publicLine.utf8), to: path + ".pub", flags: O_TRUNC, mode: 0o644)
+        try write(Array(publicLine.utf8), to: path + ".pub", flags: O_TRUNC, mode: 0o600)
         return key
     }
 
@@ -219,6 +253,7 @@ private final class ConnectionErrorHandler: ChannelInboundHandler {
 final class SSHSessions: Sendable {
     private struct State {
         var connections: [ObjectIdentifier: any Channel] = [:]
+        var sessionsByKey: [String: Int] = [:]
         var programs: [pid_t: ChildProcess] = [:]
         /// In-process commands under way, by number; a task is filed once it exists.
         var commands: [Int: Task<Void, Never>?] = [:]
@@ -227,6 +262,35 @@ final class SSHSessions: Sendable {
     }
 
     private let state = Mutex(State())
+    private let limits: SSHLimits
+
+    init(limits: SSHLimits) {
+        self.limits = limits
+    }
+
+    /// Counts a new session of `key` unless a limit forbids it; then says why.
+    func openSession(of key: String, openOnConnection: Int) -> String? {
+        guard openOnConnection < limits.sessionsPerConnection else {
+            return "this connection already has \(openOnConnection) sessions open, the most one may have; "
+                + "end one, or open another connection"
+        }
+        return state.withLock { state in
+            let open = state.sessionsByKey[key, default: 0]
+            guard open < limits.sessionsPerKey else {
+                return "key \"\(key)\" already has \(open) sessions open, the most one key may have; "
+                    + "end some (a `logs -f`, say) and try again"
+            }
+            state.sessionsByKey[key] = open + 1
+            return nil
+        }
+    }
+
+    func closeSession(of key: String) {
+        state.withLock { state in
+            let open = state.sessionsByKey[key, default: 1] - 1
+            state.sessionsByKey[key] = open > 0 ? open : nil
+        }
+    }
 
     /// Tracks `connection` until it closes; false once the server is shutting down.
     func admit(_ connection: any Channel) -> Bool {
@@ -312,4 +376,11 @@ final class SSHSessions: Sendable {
             }
         }
     }
+}
+
+/// A counter the connection's event loop owns (see NIOLoopBound).
+private final class Box {
+    var value: Int
+
+    init(_ value: Int) { self.value = value }
 }

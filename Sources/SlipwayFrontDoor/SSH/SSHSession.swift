@@ -32,6 +32,8 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     private let keyName: String
     private let gate: any SSHGate
     private let sessions: SSHSessions
+    /// Set when a limit forbids this session: its command gets this line instead.
+    private let refusal: String?
     private let eventLoop: any EventLoop
     private var logger: Logger
     private var context: ChannelHandlerContext?
@@ -45,10 +47,18 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     private var relay: SSHProgramRelay?
     private var task: Task<Void, Never>?
 
-    init(keyName: String, gate: any SSHGate, sessions: SSHSessions, eventLoop: any EventLoop, logger: Logger) {
+    init(
+        keyName: String,
+        gate: any SSHGate,
+        sessions: SSHSessions,
+        refusal: String?,
+        eventLoop: any EventLoop,
+        logger: Logger
+    ) {
         self.keyName = keyName
         self.gate = gate
         self.sessions = sessions
+        self.refusal = refusal
         self.eventLoop = eventLoop
         self.logger = logger
         self.logger[metadataKey: "key"] = "\(keyName)"
@@ -144,6 +154,10 @@ final class SSHSessionHandler: ChannelDuplexHandler {
             return
         }
         reply(true, wanted: wantReply)
+        if let refusal {
+            refuse(refusal, status: 1)
+            return
+        }
         guard command.utf8.count <= Self.maximumCommandBytes else {
             refuse("command too long (over 8 KiB)", status: 1)
             return
