@@ -69,7 +69,8 @@ let package = Package(
         .target(
             name: "SlipwayFrontDoor",
             dependencies: [
-                "SlipwayDeployer", "SlipwayProxy", "SlipwayStore", "SlipwayGit", "SlipwayBasics", logging,
+                "SlipwayDeployer", "SlipwaySupervisor", "SlipwayProxy", "SlipwayStore", "SlipwayGit", "SlipwayBasics",
+                logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -23,4 +23,9 @@ public struct DataDirectory: Sendable {
     public func current(_ app: AppName) -> String { appDirectory(app) + "/current" }
     public func cache(_ app: AppName) -> String { appDirectory(app) + "/cache" }
     public func logs(_ app: AppName) -> String { appDirectory(app) + "/logs" }
+    /// Each deploy's whole output (build, release phase, boot), by release number.
+    public func releaseLogs(_ app: AppName) -> String { appDirectory(app) + "/release-logs" }
+    public func releaseLog(_ app: AppName, _ version: ReleaseVersion) -> String {
+        "\(releaseLogs(app))/\(version.number).log"
+    }
 }

@@ -204,9 +204,12 @@ public enum Spawner {
         return status
     }
 
-    /// Runs `command` to its end and returns its merged output.
-    public static func output(of command: Command) async throws -> (ExitStatus, String) {
-        let collected = LineCollector()
+    /// Runs `command` to its end and returns its merged output: its first and last `keptBytesEachEnd` bytes.
+    public static func output(
+        of command: Command,
+        keptBytesEachEnd: Int = 64 * 1024
+    ) async throws -> (ExitStatus, String) {
+        let collected = Transcript(keptBytesEachEnd: keptBytesEachEnd)
         let status = try await run(command) { collected.append($0) }
         return (status, collected.text)
     }
@@ -254,30 +257,43 @@ public enum Spawner {
         return string.withCString { body($0) }
     }
 
+    /// The longest line handed on whole; a longer one (a minified bundle, a progress bar without newlines, a
+    /// hostile build printing one endless line) is cut there, so that reading it holds a bounded amount.
+    public static let maximumLineBytes = 64 * 1024
+
     private static func readLines(from fd: Int32, onLine: (String) -> Void) {
         var pending = [UInt8]()
+        var cut = 0
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        func give(_ line: ArraySlice<UInt8>) {
+            let text = String(decoding: line, as: UTF8.self)
+            onLine(cut == 0 ? text : text + " [… \(cut) more bytes of this line left out]")
+            cut = 0
+        }
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
-            pending.append(contentsOf: buffer[0..<count])
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                onLine(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
+            var start = 0
+            while let newline = buffer[start..<count].firstIndex(of: UInt8(ascii: "\n")) {
+                if pending.isEmpty && cut == 0 {
+                    give(buffer[start..<newline])
+                } else {
+                    append(buffer[start..<newline], to: &pending, cutting: &cut)
+                    give(pending[...])
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = newline + 1
             }
+            append(buffer[start..<count], to: &pending, cutting: &cut)
         }
-        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        if !pending.isEmpty || cut > 0 { give(pending[...]) }
     }
-}
 
-/// Collects output lines from the reader thread.
-public final class LineCollector: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    public init() {}
-
-    public func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    /// Adds `bytes` to a line being read, keeping at most `maximumLineBytes` and counting the rest.
+    private static func append(_ bytes: ArraySlice<UInt8>, to line: inout [UInt8], cutting cut: inout Int) {
+        let room = max(0, maximumLineBytes - line.count)
+        line.append(contentsOf: bytes.prefix(room))
+        cut += max(0, bytes.count - room)
+    }
 }

@@ -13,6 +13,8 @@ public enum BuildError: UserFacingError {
     case malformedProcfile(line: Int)
     case noWebProcess(types: [String])
     case invalidAppJSON(String)
+    case pushedFileTooLarge(String, size: Int, limit: Int)
+    case pushedFileNotRegular(String)
     case couldNotPrepare(String)
 
     public var description: String {
@@ -38,6 +40,10 @@ public enum BuildError: UserFacingError {
                 + (types.isEmpty ? "none" : types.sorted().joined(separator: ", "))
                 + "; add a `web: <command>` line to the Procfile and push again"
         case .invalidAppJSON(let reason): "app.json is invalid: \(reason); fix it and push again"
+        case .pushedFileTooLarge(let name, let size, let limit):
+            "\(name) is \(size) bytes, more than the \(limit) allowed; make it smaller and push again"
+        case .pushedFileNotRegular(let name):
+            "\(name) must be a plain file, not a symbolic link or a device; commit the file itself and push again"
         case .couldNotPrepare(let reason): "could not prepare the build: \(reason)"
         }
     }

@@ -56,7 +56,7 @@ public struct HealthCheckPlan: Sendable, Equatable {
 
     /// The plan of a checked-out release: its app.json, or the standard plan without one.
     public static func read(fromReleaseDirectory directory: String) throws(BuildError) -> HealthCheckPlan {
-        guard let data = FileManager.default.contents(atPath: directory + "/app.json") else { return .standard }
+        guard let data = try PushedFile.read("app.json", in: directory) else { return .standard }
         return try parse(appJSON: data)
     }
 

@@ -139,8 +139,8 @@ public struct ReleaseBuilder: Sendable {
             output("       Default types for buildpack -> \(defaults.keys.sorted().joined(separator: ", "))")
         }
         var processTypes = defaults
-        if let text = try? String(contentsOfFile: buildDirectory + "/Procfile", encoding: .utf8) {
-            let declared = try Procfile.parse(text)
+        if let procfile = try PushedFile.read("Procfile", in: buildDirectory) {
+            let declared = try Procfile.parse(String(decoding: procfile, as: UTF8.self))
             output("       Procfile declares types     -> \(declared.keys.sorted().joined(separator: ", "))")
             processTypes.merge(declared, uniquingKeysWith: { _, procfileCommand in procfileCommand })
         }
@@ -156,7 +156,9 @@ public struct ReleaseBuilder: Sendable {
         environment: [String: String],
         output: @escaping @Sendable (String) -> Void
     ) async throws(BuildError) -> (path: String, name: String) {
-        let pinFile = try? String(contentsOfFile: request.releaseDirectory + "/.buildpacks", encoding: .utf8)
+        let pinFile = try PushedFile.read(".buildpacks", in: request.releaseDirectory).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         let pinned =
             pinFile?.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .first { !$0.isEmpty && !$0.hasPrefix("#") } ?? request.config["BUILDPACK_URL"]

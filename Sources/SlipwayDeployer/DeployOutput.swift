@@ -3,7 +3,7 @@ import SlipwayBasics
 
 public struct DeployOutput: Sendable {
     private let send: @Sendable (String) -> Void
-    private let log = LineCollector()
+    private let log = Transcript(keptBytesEachEnd: Transcript.buildLogBytesEachEnd)
 
     public init(_ send: @escaping @Sendable (String) -> Void) { self.send = send }
 
@@ -20,5 +20,11 @@ public struct DeployOutput: Sendable {
 
     var sink: @Sendable (String) -> Void { { self.line($0) } }
 
+    /// The lines kept as the release's build log (its first and last ones).
     var transcript: String { log.text }
+
+    /// Every line from now on also goes to the release's log file at `path`.
+    func record(to path: String) { log.record(to: path) }
+
+    func closeRecord() { log.close() }
 }

@@ -656,7 +656,11 @@ public actor Deployer {
         output: DeployOutput,
         _ steps: () async throws -> Void
     ) async -> DeployOutcome {
-        defer { try? store.saveBuildLog(output.transcript, of: release.id!) }
+        output.record(to: settings.data.releaseLog(name, release.version))
+        defer {
+            output.closeRecord()
+            try? store.saveBuildLog(output.transcript, of: release.id!)
+        }
         do {
             try await steps()
             return .live
@@ -1058,7 +1062,21 @@ public actor Deployer {
                 )
             }
         }
+        pruneReleaseLogs(of: name)
         return removed
+    }
+
+    static let keptReleaseLogs = 20
+
+    /// Keeps the app's newest release log files.
+    private func pruneReleaseLogs(of name: AppName) {
+        let directory = settings.data.releaseLogs(name)
+        let numbers = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap {
+            $0.hasSuffix(".log") ? Int($0.dropLast(4)) : nil
+        }
+        for number in numbers.sorted().dropLast(Self.keptReleaseLogs) {
+            try? FileManager.default.removeItem(atPath: directory + "/\(number).log")
+        }
     }
 
     private func drainFinished(_ id: UUID) {

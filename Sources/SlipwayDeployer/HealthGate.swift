@@ -106,16 +106,9 @@ final class LogFollower: Sendable {
     }
 
     func flush(into output: DeployOutput) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return }
-        defer { try? handle.close() }
         let start = offset.withLock { $0 }
-        guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd(), !data.isEmpty,
-            let lastNewline = data.lastIndex(of: UInt8(ascii: "\n"))
-        else { return }
-        let complete = data[data.startIndex...lastNewline]
-        offset.withLock { $0 = start + UInt64(complete.count) }
-        for line in String(decoding: complete, as: UTF8.self).split(separator: "\n") {
-            output.detail("\(label)| " + line)
-        }
+        let (lines, end) = LogReading.lines(of: path, from: start)
+        offset.withLock { $0 = end }
+        for line in lines { output.detail("\(label)| " + line) }
     }
 }

@@ -193,7 +193,9 @@ public struct ReleasesInfoCommand: AdminCommand {
         if !record.buildLog.isEmpty {
             context.output.print("")
             context.output.print("=== Build log")
-            context.output.print(record.buildLog)
+            for line in record.buildLog.split(separator: "\n", omittingEmptySubsequences: false) {
+                context.output.print(String(line))
+            }
         }
     }
 }

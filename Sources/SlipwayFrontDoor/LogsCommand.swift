@@ -6,6 +6,7 @@ import Foundation
 import SlipwayBasics
 import SlipwayDeployer
 import SlipwayStore
+import SlipwaySupervisor
 
 public struct LogsCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
@@ -33,7 +34,7 @@ public struct LogsCommand: AdminCommand {
         guard !files.isEmpty || follow else { throw LogsError.none(app, type) }
         var offsets: [String: UInt64] = [:]
         for file in files {
-            let (lines, end) = InstanceLogs.tail(of: file.path, lines: number)
+            let (lines, end) = LogReading.tail(of: file.path, lines: number)
             for line in lines { context.output.print(file.label + line) }
             offsets[file.path] = end
         }
@@ -41,7 +42,7 @@ public struct LogsCommand: AdminCommand {
             try await Task.sleep(for: .milliseconds(250))
             files = logs.files()
             for file in files {
-                let (lines, end) = InstanceLogs.lines(of: file.path, from: offsets[file.path] ?? 0)
+                let (lines, end) = LogReading.lines(of: file.path, from: offsets[file.path] ?? 0)
                 for line in lines { context.output.print(file.label + line) }
                 offsets[file.path] = end
             }
@@ -78,35 +79,5 @@ struct InstanceLogs {
             else { return nil }
             return (slot, File(path: directory + "/" + name, label: "\(type).\(slot)| "))
         }.sorted { $0.0 < $1.0 }.map(\.1)
-    }
-
-    /// The last `count` complete lines of the file, and the offset after them. Reads at most the last 1 MiB.
-    static func tail(of path: String, lines count: Int) -> (lines: [String], end: UInt64) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return ([], 0) }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        let start = size > 1 << 20 ? size - (1 << 20) : 0
-        let (lines, end) = read(handle, from: start)
-        return (Array(lines.suffix(count)), end)
-    }
-
-    /// The complete lines written since `offset`, and the offset after them. A file that shrank
-    /// (replaced) is read from its start.
-    static func lines(of path: String, from offset: UInt64) -> (lines: [String], end: UInt64) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return ([], offset) }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        return read(handle, from: size < offset ? 0 : offset)
-    }
-
-    private static func read(_ handle: FileHandle, from offset: UInt64) -> (lines: [String], end: UInt64) {
-        guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.readToEnd(),
-            let lastNewline = data.lastIndex(of: UInt8(ascii: "\n"))
-        else { return ([], offset) }
-        let complete = data[data.startIndex..<lastNewline]
-        let lines = complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
-            String(decoding: $0, as: UTF8.self)
-        }
-        return (lines, offset + UInt64(lastNewline - data.startIndex + 1))
     }
 }

@@ -9,12 +9,33 @@ import Glibc
 
 @Suite struct SpawnerTests {
     @Test func streamsEachLineOfStdoutAndStderrAsItComes() async throws {
-        let lines = LineCollector()
+        let lines = Transcript()
         let status = try await Spawner.run(
             Command("/bin/sh", ["-c", "echo one; echo two >&2; printf three"], environment: ["PATH": "/usr/bin:/bin"])
         ) { lines.append($0) }
         #expect(status == .exited(0))
         #expect(lines.text == "one\ntwo\nthree")
+    }
+
+    @Test("a line without end is cut at 64 KiB and says how much was left out, so reading it holds a bounded amount")
+    func anEndlessLineIsCut() async throws {
+        let lines = Transcript(keptBytesEachEnd: 1 << 30)
+        let status = try await Spawner.run(
+            Command(
+                "/bin/sh",
+                ["-c", "head -c 3000000 /dev/zero | tr '\\0' a; echo; echo next"],
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
+        ) { lines.append($0) }
+        #expect(status == .exited(0))
+        let text = lines.text.split(separator: "\n").map(String.init)
+        #expect(text.count == 2)
+        #expect(text.first?.hasPrefix(String(repeating: "a", count: Spawner.maximumLineBytes) + " [… ") == true)
+        #expect(
+            text.first?.hasSuffix(" [… \(3_000_000 - Spawner.maximumLineBytes) more bytes of this line left out]")
+                == true
+        )
+        #expect(text.last == "next")
     }
 
     @Test func reportsTheExitStatusAndTheExplicitEnvironmentOnly() async throws {

@@ -6,6 +6,10 @@ import Testing
 
 @testable import SlipwayBuilder
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct ProcfileTests {
     @Test func readsTypesAndCommandsSkippingCommentsAndBlankLines() throws {
         let types = try Procfile.parse("# processes\nweb: node server.js --port $PORT\n\nworker:python worker.py\n")
@@ -15,6 +19,32 @@ import Testing
     @Test func aMalformedLineNamesItsLineNumber() {
         let error = #expect(throws: BuildError.self) { try Procfile.parse("web: ok\nthis is not a process\n") }
         #expect(error?.description.contains("line 2") == true)
+    }
+}
+
+@Suite struct PushedFileTests {
+    @Test("app.json, Procfile and .buildpacks over 1 MiB, links and devices are refused, never read whole")
+    func hostileFilesAreRefused() throws {
+        let tree = try TemporaryDirectory("pushed")
+        defer { tree.remove() }
+        try Data(count: PushedFile.limit + 1).write(to: URL(fileURLWithPath: tree.path + "/app.json"))
+        let large = #expect(throws: BuildError.self) { try HealthCheckPlan.read(fromReleaseDirectory: tree.path) }
+        #expect(
+            large?.description
+                == "app.json is 1048577 bytes, more than the 1048576 allowed; make it smaller and push again"
+        )
+        try FileManager.default.removeItem(atPath: tree.path + "/app.json")
+        // A link to the host's files or to a device, and a FIFO that would never end.
+        try FileManager.default.createSymbolicLink(atPath: tree.path + "/app.json", withDestinationPath: "/dev/zero")
+        try FileManager.default.createSymbolicLink(atPath: tree.path + "/Procfile", withDestinationPath: "/etc/passwd")
+        #expect(mkfifo(tree.path + "/.buildpacks", 0o600) == 0)
+        for name in ["app.json", "Procfile", ".buildpacks"] {
+            let error = #expect(throws: BuildError.self) { try PushedFile.read(name, in: tree.path) }
+            #expect(error?.description == BuildError.pushedFileNotRegular(name).description)
+        }
+        #expect(try PushedFile.read("missing", in: tree.path) == nil)
+        try Data("web: ok".utf8).write(to: URL(fileURLWithPath: tree.path + "/Plain"))
+        #expect(try PushedFile.read("Plain", in: tree.path) == Data("web: ok".utf8))
     }
 }
 
@@ -154,7 +184,7 @@ import Testing
         )
         let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks")
         _ = try builder.checkout(request)
-        let output = LineCollector()
+        let output = Transcript()
         let built = try await builder.build(request) { output.append($0) }
         return (built, output.text)
     }

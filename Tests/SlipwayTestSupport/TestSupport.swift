@@ -65,8 +65,8 @@ public func run(
 )
     async throws -> (status: ExitStatus, output: String)
 {
-    try await Spawner.output(
-        of: Command(executable, arguments, environment: environment ?? toolEnvironment, workingDirectory: directory)
+    try await run(
+        Command(executable, arguments, environment: environment ?? toolEnvironment, workingDirectory: directory)
     )
 }
 
@@ -85,7 +85,8 @@ extension Command {
 /// Runs `command` to its end and returns its status and merged output.
 @discardableResult
 public func run(_ command: Command) async throws -> (status: ExitStatus, output: String) {
-    try await Spawner.output(of: command)
+    // Tests read all of a command's output: 64 MiB of each end is all of it.
+    try await Spawner.output(of: command, keptBytesEachEnd: 64 << 20)
 }
 
 /// Copies fixtures into `directory` (replacing what was there but `.git`; a later fixture's files

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SlipwayBasics
+import Synchronization
 
 public enum ControlServerError: UserFacingError {
     case cannotListen(String, String)
@@ -167,27 +168,68 @@ private struct LineReader {
 }
 
 /// What a command prints, sent to its session in order as it is produced, without making the
-/// command wait. A client that went away is ignored, never fatal.
+/// command wait. A client that went away is ignored, never fatal. A client that reads more slowly than the
+/// command prints (a build printing 300 MB to a `git push`) does not make the daemon hold it all: past
+/// `maximumQueuedBytes` lines are left out, and a line says how many.
 public final class CommandOutput: Sendable {
+    static let maximumQueuedBytes = 4 << 20
+
+    private struct Queue {
+        var bytes = 0
+        var leftOut = 0
+    }
+
+    /// Shared with the sender task, which takes off what it wrote.
+    private final class Queued: Sendable {
+        let queue = Mutex(Queue())
+    }
+
     private let replies: AsyncStream<(String, SessionOutput.Stream)>.Continuation
     private let sender: Task<Void, Never>
+    private let queued = Queued()
 
     init(_ session: SessionOutput) {
         let (stream, continuation) = AsyncStream.makeStream(of: (String, SessionOutput.Stream).self)
+        let queued = queued
         replies = continuation
         sender = Task {
-            for await (text, target) in stream { await session.write(text, to: target) }
+            for await (text, target) in stream {
+                await session.write(text, to: target)
+                queued.queue.withLock { $0.bytes -= text.utf8.count }
+            }
         }
     }
 
     /// A line on the client's stdout.
-    public func print(_ line: String) { replies.yield((line + "\n", .standardOutput)) }
+    public func print(_ line: String) { send(line + "\n", to: .standardOutput) }
 
     /// A line on the client's stderr.
-    public func error(_ line: String) { replies.yield((line + "\n", .standardError)) }
+    public func error(_ line: String) { send(line + "\n", to: .standardError) }
+
+    private func send(_ text: String, to target: SessionOutput.Stream) {
+        let (sent, note) = queued.queue.withLock { queue -> (Bool, String?) in
+            // A line larger than the whole allowance still goes when nothing waits before it.
+            guard queue.bytes == 0 || queue.bytes + text.utf8.count <= Self.maximumQueuedBytes else {
+                queue.leftOut += 1
+                return (false, nil)
+            }
+            let note = Self.leftOutNote(&queue)
+            queue.bytes += text.utf8.count + (note?.utf8.count ?? 0)
+            return (true, note)
+        }
+        if let note { replies.yield((note, .standardError)) }
+        if sent { replies.yield((text, target)) }
+    }
+
+    private static func leftOutNote(_ queue: inout Queue) -> String? {
+        guard queue.leftOut > 0 else { return nil }
+        defer { queue.leftOut = 0 }
+        return "[… \(queue.leftOut) lines left out here: they came faster than this connection took them]\n"
+    }
 
     /// Returns once everything printed so far has been handed on.
     func close() async {
+        if let note = queued.queue.withLock({ Self.leftOutNote(&$0) }) { replies.yield((note, .standardError)) }
         replies.finish()
         await sender.value
     }

@@ -3,6 +3,14 @@
 # On a problem it prints the reason to stderr and returns 1.
 resolve_static_root() {
   local build_dir=$1 root
+  if [[ -L "$build_dir/static.json" || ( -e "$build_dir/static.json" && ! -f "$build_dir/static.json" ) ]]; then
+    echo "static.json must be a plain file, not a symbolic link or a device" >&2
+    return 1
+  fi
+  if [[ -f "$build_dir/static.json" && $(stat -c %s "$build_dir/static.json") -gt 1048576 ]]; then
+    echo "static.json is $(stat -c %s "$build_dir/static.json") bytes, more than the 1048576 allowed" >&2
+    return 1
+  fi
   if [[ -f "$build_dir/static.json" ]]; then
     command -v python3 >/dev/null 2>&1 || { echo "python3 is needed to read static.json but is not installed on this Slipway server" >&2; return 1; }
     root=$(python3 -c '
