@@ -103,7 +103,7 @@ let package = Package(
         /** The HTTP proxy: Host routing, upstream sets and the atomic switch, drain, health checks, version endpoint. */
         .target(
             name: "SlipwayProxy",
-            dependencies: [logging] + nio,
+            dependencies: ["SlipwayBasics", "CSlipwayMemory", logging] + nio,
             swiftSettings: swiftSettings
         ),
 
@@ -138,6 +138,8 @@ let package = Package(
         ),
         /** posix_spawn with the GNU-only flags (own session, chdir) that Swift's Glibc does not export. */
         .target(name: "CSlipwaySpawn"),
+        /** malloc_trim, which Swift's Glibc does not export: memory a flood of connections held goes back. */
+        .target(name: "CSlipwayMemory"),
 
         // MARK: Tests
 
@@ -164,12 +166,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayProxyTests",
-            dependencies: ["SlipwayProxy", logging] + nio,
+            dependencies: ["SlipwayProxy", "SlipwayBasics", "SlipwayTestSupport", logging] + nio,
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SlipwayFrontDoorTests",
-            dependencies: ["SlipwayFrontDoor", "SlipwayBasics", logging],
+            dependencies: ["SlipwayFrontDoor", "SlipwayBasics", "SlipwayTestSupport", logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -156,12 +156,8 @@ public struct ReleaseBuilder: Sendable {
         environment: [String: String],
         output: @escaping @Sendable (String) -> Void
     ) async throws(BuildError) -> (path: String, name: String) {
-        let pinFile = try PushedFile.read(".buildpacks", in: request.releaseDirectory).map {
-            String(decoding: $0, as: UTF8.self)
-        }
-        let pinned =
-            pinFile?.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { !$0.isEmpty && !$0.hasPrefix("#") } ?? request.config["BUILDPACK_URL"]
+        let pinFile = try PushedFile.read(".buildpacks", in: request.releaseDirectory)
+        let pinned = pinFile.flatMap(Self.pin(inBuildpacksFile:)) ?? request.config["BUILDPACK_URL"]
         if let pinned, !pinned.isEmpty {
             let path = try await resolvePin(pinned, scratch: scratch, environment: environment, output: output)
             guard let name = try await detect(path, request.releaseDirectory, environment) else {
@@ -174,6 +170,13 @@ public struct ReleaseBuilder: Sendable {
             if let name = try await detect(path, request.releaseDirectory, environment) { return (path, name) }
         }
         throw .noBuildpackDetected(tried: Self.shippedOrder)
+    }
+
+    /// The first line of a `.buildpacks` file that is neither blank nor a `#` comment.
+    static func pin(inBuildpacksFile data: Data) -> String? {
+        String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
     private func resolvePin(
@@ -251,16 +254,22 @@ public struct ReleaseBuilder: Sendable {
         return try Self.processTypes(fromReleaseYAML: text, buildpack: name)
     }
 
-    /// `default_process_types` from bin/release's YAML.
+    /// `default_process_types` from bin/release's YAML. The YAML comes from a buildpack the app may pin, so it is
+    /// walked as a tree of nodes: Yams' conversion to Swift values traps on a mapping key that is not a scalar.
     static func processTypes(fromReleaseYAML text: String, buildpack: String) throws(BuildError) -> [String: String] {
-        let document: Any?
+        let document: Node?
         do {
-            document = try Yams.load(yaml: text)
+            document = try Yams.compose(yaml: text)
         } catch {
             throw .releaseScriptFailed(buildpack: buildpack, "its output is not YAML (\(error))")
         }
-        guard let root = document as? [String: Any], let types = root["default_process_types"] else { return [:] }
-        guard let map = types as? [String: Any] else { return [:] }
-        return map.compactMapValues { $0 as? String }
+        guard let root = document?.mapping,
+            let types = root.first(where: { $0.key.scalar?.string == "default_process_types" })?.value.mapping
+        else { return [:] }
+        var processTypes: [String: String] = [:]
+        for (name, command) in types {
+            if let name = name.scalar?.string, let command = command.scalar?.string { processTypes[name] = command }
+        }
+        return processTypes
     }
 }

@@ -93,6 +93,30 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Seconds a request's line and headers may take to arrive whole, however slowly they trickle in, before \
+            it is answered 408 (env SLIPWAY_HEADER_TIMEOUT; default 20).
+            """
+    )
+    var headerTimeout: Int?
+
+    @Option(
+        help: """
+            Client connections open at once; more are answered 503 and closed \
+            (env SLIPWAY_MAX_CONNECTIONS; default 10000).
+            """
+    )
+    var maxConnections: Int?
+
+    @Option(
+        help: """
+            Client connections open at once from one address; more are answered 503 and closed \
+            (env SLIPWAY_MAX_CONNECTIONS_PER_ADDRESS; default 256).
+            """
+    )
+    var maxConnectionsPerAddress: Int?
+
+    @Option(
+        help: """
             Seconds between liveness checks of each live web instance; 0 turns them off \
             (env SLIPWAY_LIVENESS_INTERVAL; default 10).
             """
@@ -258,16 +282,38 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("invalid --max-header-size \(headers): give a size from 1 to 80k")
         }
         let body = try byteCount(maxBodySize, "--max-body-size", "SLIPWAY_MAX_BODY_SIZE", default: 100 * 1024 * 1024)
+        let defaults = ClientLimits()
         let request = try wholeNumber(requestTimeout, "SLIPWAY_REQUEST_TIMEOUT", default: 60)
         let idle = try wholeNumber(idleTimeout, "SLIPWAY_IDLE_TIMEOUT", default: 75)
-        guard request > 0, idle > 0 else {
-            throw ValidationError("invalid timeout 0: give --request-timeout and --idle-timeout in seconds above 0")
+        let head = try wholeNumber(headerTimeout, "SLIPWAY_HEADER_TIMEOUT", default: 20)
+        guard request > 0, idle > 0, head > 0 else {
+            throw ValidationError(
+                "invalid timeout 0: give --request-timeout, --idle-timeout and --header-timeout in seconds above 0"
+            )
+        }
+        let connections = try wholeNumber(
+            maxConnections,
+            "SLIPWAY_MAX_CONNECTIONS",
+            default: defaults.maxConnections
+        )
+        let perAddress = try wholeNumber(
+            maxConnectionsPerAddress,
+            "SLIPWAY_MAX_CONNECTIONS_PER_ADDRESS",
+            default: defaults.maxConnectionsPerAddress
+        )
+        guard connections > 0, perAddress > 0 else {
+            throw ValidationError(
+                "invalid connection limit 0: give --max-connections and --max-connections-per-address above 0"
+            )
         }
         return ClientLimits(
             maxHeaderBytes: headers,
             maxBodyBytes: body == 0 ? nil : body,
             requestTimeout: .seconds(request),
-            idleTimeout: .seconds(idle)
+            idleTimeout: .seconds(idle),
+            headerTimeout: .seconds(head),
+            maxConnections: connections,
+            maxConnectionsPerAddress: perAddress
         )
     }
 

@@ -114,6 +114,7 @@ public enum Daemon {
         if ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil {
             NIOSingletons.groupLoopCountSuggestion = CPUs.available
         }
+        raiseDescriptorLimit(logger: logger)
         let data = configuration.data
         let lock = try prepare(data, logger: logger)
         defer { close(lock) }
@@ -242,6 +243,18 @@ public enum Daemon {
             throw DaemonError.dataDirectory(data.root, error.localizedDescription)
         }
         return lock
+    }
+
+    /// Every proxied request holds two descriptors and every WebSocket two for as long as it lasts: the soft limit
+    /// (often 1024 outside systemd) is raised to the hard one, as Go's runtime and nginx's worker_rlimit_nofile do.
+    private static func raiseDescriptorLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let before = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("could not raise the open file limit", metadata: ["limit.soft": "\(before)"])
+        }
     }
 
     /// Builds and instances start from this: the daemon's PATH with `<data>/bin` first, nothing else inherited.

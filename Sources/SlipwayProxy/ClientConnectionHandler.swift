@@ -24,6 +24,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private static let noBytes = ByteBuffer()
     /// When the client last sent anything, for the 408 and idle deadlines.
     private var lastRead = NIODeadline.now()
+    /// When the head being read began to arrive: a head has `headerTimeout` to arrive whole, however it trickles.
+    private var headStarted: NIODeadline?
     private var silenceCheck: Scheduled<Void>?
     private var logger: Logger
     private(set) var context: ChannelHandlerContext?
@@ -151,6 +153,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         defer { readingRequests = false }
         defer { if received.readableBytes == 0 { received = Self.noBytes } }
         while !lingering, exchange?.requestEnded != true {
+            if exchange == nil && received.readableBytes > 0 && headStarted == nil {
+                headStarted = .now()
+                // The check already scheduled may be later than this head's deadline.
+                silenceCheck?.cancel()
+                silenceCheck = nil
+                scheduleSilenceCheck(context: context)
+            }
             let part: ClientRequestReader.Part?
             do {
                 part = try reader.next(from: &received)
@@ -159,6 +168,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 return
             }
             guard let part else { return }
+            if case .head = part { headStarted = nil }
             handle(part, context: context)
         }
     }
@@ -838,18 +848,24 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let deadline = lastRead + TimeAmount(timeout)
             return deadline > now ? deadline : now + TimeAmount(timeout)
         }
-        let next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout))
+        var next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout))
+        if let headStarted { next = min(next, max(now, headStarted + TimeAmount(limits.headerTimeout))) }
         silenceCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) { self.checkSilence() }
     }
 
-    /// A client silent for `requestTimeout` in the middle of a request gets a 408. A keep-alive connection
-    /// silent for `idleTimeout` between requests is closed, with the instance connection it keeps; a long
-    /// answer (server-sent events) is not idleness.
+    /// A client silent for `requestTimeout` in the middle of a request, or whose request head takes longer than
+    /// `headerTimeout` to arrive whole (a byte every few seconds keeps no connection for ever), gets a 408. A
+    /// keep-alive connection silent for `idleTimeout` between requests is closed, with the instance connection it
+    /// keeps; a long answer (server-sent events) is not idleness.
     private func checkSilence() {
         silenceCheck = nil
         guard let context, context.channel.isActive else { return }
-        let silence = NIODeadline.now() - lastRead
-        if exchange.map({ !$0.requestEnded }) ?? (received.readableBytes > 0) {
+        let now = NIODeadline.now()
+        let silence = now - lastRead
+        if let headStarted, exchange == nil, now - headStarted >= TimeAmount(limits.headerTimeout) {
+            self.headStarted = nil
+            requestStalled(context: context)
+        } else if exchange.map({ !$0.requestEnded }) ?? (received.readableBytes > 0) {
             if silence >= TimeAmount(limits.requestTimeout) { requestStalled(context: context) }
         } else if exchange == nil, silence >= TimeAmount(limits.idleTimeout) {
             context.close(promise: nil)

@@ -2,6 +2,7 @@
 // instance's response head becomes the one the client sees (hop-by-hop headers, X-Forwarded-*, framing).
 import NIOCore
 import NIOHTTP1
+import SlipwayBasics
 
 /// Headers that describe one hop rather than the message (RFC 9110 §7.6.1), and the framing headers the
 /// proxy sets itself. `Upgrade` stays for a WebSocket handshake.
@@ -293,20 +294,5 @@ struct RequestIDSource {
             }
             return 32
         }
-    }
-}
-
-/// SplitMix64: a fast generator of well-mixed 64-bit values from a seed; not for secrets.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }

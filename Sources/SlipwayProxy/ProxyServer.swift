@@ -36,6 +36,7 @@ public final class ProxyServer: Sendable {
         let limits = self.limits
         let noticeSettings = self.noticeSettings
         let sendBatches = self.sendBatches
+        let connections = ConnectionLimit(limits: limits, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -50,6 +51,7 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard try connections.admit(channel) else { return }
                     try ClientConnectionHandler.configure(
                         channel,
                         router: router,

@@ -2,6 +2,8 @@
 // are split, and the refusal of every request that a proxy and an app could read two ways.
 import NIOCore
 import NIOHTTP1
+import SlipwayBasics
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy
@@ -216,8 +218,8 @@ struct ClientRequestReaderTests {
             "Content-Length: 99", "Transfer-Encoding: chunked", "Connection: upgrade", "Upgrade: websocket", ": ",
             " ", "\t", "3", "ff", "0", ";x", "abc", "\u{0}", "\u{7f}", "é",
         ]
-        var random = SplitMix64(seed: 7)
-        for _ in 0..<3000 {
+        var random = SplitMix64(seed: Fuzzing.seed)
+        for _ in 0..<Fuzzing.iterations {
             var input: [UInt8] = []
             for _ in 0..<Int.random(in: 1...30, using: &random) {
                 input += pieces.randomElement(using: &random)!.utf8
