@@ -171,7 +171,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayFrontDoorTests",
-            dependencies: ["SlipwayFrontDoor", "SlipwayBasics", "SlipwayTestSupport", logging],
+            dependencies: [
+                "SlipwayFrontDoor", "SlipwayBasics", "SlipwayTestSupport", logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

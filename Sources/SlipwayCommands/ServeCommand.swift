@@ -332,14 +332,24 @@ struct ServeCommand: AsyncParsableCommand {
         return number * (unit ?? 1)
     }
 
+    /// The largest whole number a setting takes: a year in seconds. Durations past it would overflow the
+    /// nanosecond timers they become, and no count needs more.
+    private static let largestSetting = 365 * 24 * 3600
+
     private func wholeNumber(_ flag: Int?, _ variable: String, default value: Int) throws -> Int {
         if let flag {
-            guard flag >= 0 else { throw ValidationError("invalid \(flag) for \(variable): give a whole number") }
+            guard (0...Self.largestSetting).contains(flag) else {
+                throw ValidationError(
+                    "invalid \(flag) for \(variable): give a whole number from 0 to \(Self.largestSetting)"
+                )
+            }
             return flag
         }
         guard let text = environment[variable] else { return value }
-        guard let number = Int(text), number >= 0 else {
-            throw ValidationError("invalid \(variable) \"\(text)\": give a whole number")
+        guard let number = Int(text), (0...Self.largestSetting).contains(number) else {
+            throw ValidationError(
+                "invalid \(variable) \"\(text)\": give a whole number from 0 to \(Self.largestSetting)"
+            )
         }
         return number
     }

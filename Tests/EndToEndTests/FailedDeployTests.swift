@@ -129,6 +129,18 @@ import Testing
                 ),
                 "\(samePort.output)"
             )
+            // A duration past what a timer can hold is refused before anything starts, not a trap later.
+            let huge = try await run(
+                daemon.cliCommand(["serve", "--data", other.path + "/data", "--drain-timeout", "9223372036854775807"])
+                    .bounded(20)
+            )
+            #expect(huge.status == .exited(64), "\(huge.output)")
+            #expect(
+                huge.output.contains(
+                    "invalid 9223372036854775807 for SLIPWAY_DRAIN_TIMEOUT: give a whole number from 0"
+                ),
+                "\(huge.output)"
+            )
             // Stopping twice is harmless: the harness stops it again on the way out.
             await daemon.stop()
 

@@ -9,6 +9,10 @@ import Synchronization
 import Glibc
 #endif
 
+/// Where the daemons' binary is copied when their user cannot reach the package's build (see `binary`).
+private let installCopyPath = FileManager.default.temporaryDirectory
+    .appendingPathComponent("slipway-test-install-\(getpid())").path
+
 public final class DaemonHarness: Sendable {
     /// The binary the daemons run: the package's own build when the service user can run it and read the hooks
     /// and buildpacks beside it, else a copy it can (a clone under /root, say, is root's alone).
@@ -29,7 +33,9 @@ public final class DaemonHarness: Sendable {
     /// The binary and its share folder, laid out as an install (`bin/slipway`, `share/slipway/`), readable by all.
     private static func installCopy(of built: String) throws -> String {
         let files = FileManager.default
-        let install = files.temporaryDirectory.appendingPathComponent("slipway-test-install-\(getpid())").path
+        let install = installCopyPath
+        // Removed when the test process exits.
+        atexit { try? FileManager.default.removeItem(atPath: installCopyPath) }
         try files.createDirectory(atPath: install + "/bin", withIntermediateDirectories: true)
         try files.createDirectory(atPath: install + "/share/slipway", withIntermediateDirectories: true)
         try files.copyItem(atPath: built, toPath: install + "/bin/slipway")
