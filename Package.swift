@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// The targets follow the parts of ../shared/DESIGN.md, top to bottom: a target may
+// The targets follow the parts of ARCHITECTURE.md, top to bottom: a target may
 // depend only on targets in the layers below its own.
 import PackageDescription
 

@@ -1,4 +1,4 @@
-// DataDirectory: where everything Slipway keeps on disk lives (see DESIGN.md, "Data directory").
+// DataDirectory: where everything Slipway keeps on disk lives (see ARCHITECTURE.md, "Data directory").
 
 /// The paths inside one Slipway data directory.
 public struct DataDirectory: Sendable {

@@ -1,4 +1,4 @@
-// SlipwayDeployer: the deploy state machine of DESIGN.md ("A deploy, step by step"). Holds the
+// SlipwayDeployer: the deploy state machine of ARCHITECTURE.md ("A deploy, step by step"). Holds the
 // per-app deploy locks and the build slots, records every step as an event, boots the new release
 // beside the live one, gates it on its health checks, switches the proxy in one step, then drains
 // and retires the old instances; watches the live instances' liveness; and at a daemon's start,
