@@ -113,15 +113,6 @@ import Glibc
         }
     }
 
-    @Test func theControlSocketIsOnlyForTheDaemonsUser() async throws {
-        try await DaemonHarness.with { daemon, _ in
-            var info = stat()
-            #expect(stat(daemon.data + "/control.sock", &info) == 0)
-            #expect(info.st_mode & 0o777 == 0o600)
-            #expect(!FileManager.default.fileExists(atPath: daemon.data + "/control.sock.new"))
-        }
-    }
-
     /// Each step of a deploy. The hold-step fixture holds the build, the release phase and the health check open;
     /// a slow request holds the drain; the checkout and the switch, which take milliseconds, are held at their end
     /// by the daemon's test hook (SLIPWAY_TEST_HOLD_STEP).

@@ -67,7 +67,9 @@ import Glibc
                 }
                 downtimes.append(ContinuousClock.now - crashed)
             }
-            print("down after each crash: \(downtimes)")
+            // Each restart waited its back-off: down at least 1 s, then 2 s, then 4 s (a floor, so a loaded machine
+            // cannot fail it).
+            #expect(zip(downtimes, [1, 2, 4]).allSatisfy { $0 >= .seconds($1) }, "down after each crash: \(downtimes)")
             // The supervisor waits 1 s, then 2 s, then 4 s before each restart.
             let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
             let delays = log.matches(of: /restart.delay=([0-9.]+) seconds/).map { String($0.output.1) }

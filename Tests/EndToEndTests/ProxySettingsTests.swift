@@ -95,7 +95,8 @@ import Testing
             ]
             let positions = order.compactMap { scaled.output.range(of: $0)?.lowerBound }
             #expect(positions.count == order.count && positions == positions.sorted(), "\(scaled.output)")
-            // Only answers of the live instances, never an error, while the new ones booted.
+            // Only answers of the live instances, never an error, while the new ones booted: and answers there were.
+            #expect(seen.values.reduce(0, +) >= 10, "requests were made while scaling: \(seen)")
             #expect(Set(seen.keys).isSubset(of: ["web.1", "web.2", "web.3"]), "\(seen)")
 
             let client = HTTPConnection(port: daemon.port)

@@ -39,9 +39,15 @@ import Glibc
         }
     }
 
-    @Test(.enabled(if: geteuid() == 0, "needs root to run the CLI as a user other than the daemon's"))
-    func anotherUsersCLIIsToldItIsNotTheirDaemon() async throws {
+    @Test func theControlSocketIsOnlyForTheDaemonsUser() async throws {
         try await DaemonHarness.with { daemon, _ in
+            #expect(mode(of: daemon.data + "/control.sock") == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: daemon.data + "/control.sock.new"))
+            // Another user tries; that takes root, to be someone else.
+            guard geteuid() == 0 else {
+                print("not root: the control socket's modes were checked, no other user tried it")
+                return
+            }
             var cli = daemon.cliCommand(["apps"])
             cli.arguments = cli.arguments.map { $0 == "--reuid=\(daemon.user.uid)" ? "--reuid=65534" : $0 }
                 .map { $0 == "--regid=\(daemon.user.gid)" ? "--regid=65534" : $0 }

@@ -1,6 +1,7 @@
 // Specifications for `slipway serve-static`: files under the root, types by extension, nothing outside.
 import Foundation
 import NIOCore
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy
@@ -102,21 +103,34 @@ struct StaticSiteTests {
         }
     }
 
-    @Test("serve returns once its task is cancelled")
+    @Test("serve returns once its task is cancelled, and its port is closed")
     func serveStopsOnCancel() async throws {
         let folder = try SiteFolder()
+        let port = freePort()
         let serving = Task {
             try await StaticSite.serve(
                 root: folder.root,
                 within: folder.base.path,
                 host: "127.0.0.1",
-                port: 0,
+                port: port,
                 logger: ProxyHarness.quietLogger
             )
         }
-        try await Task.sleep(for: .milliseconds(100))
+        var answered = false
+        for _ in 0..<200 where !answered {
+            if let client = try? await TestClient.connect(port: port) {
+                await client.close()
+                answered = true
+            } else {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        #expect(answered, "it listened")
         serving.cancel()
         try await serving.value
+        let after = try? await TestClient.connect(port: port)
+        #expect(after == nil, "nothing listens any more")
+        await after?.close()
     }
 
     @Test("a missing root folder is a clear error")
