@@ -170,6 +170,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SlipwayDaemonTests",
+            dependencies: ["SlipwayDaemon", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SlipwayFrontDoorTests",
             dependencies: [
                 "SlipwayFrontDoor", "SlipwayBasics", "SlipwayTestSupport", logging,

@@ -47,14 +47,14 @@ public struct DeploySettings: Sendable {
         publicPort: Int,
         hooksDirectory: String,
         buildpacksDirectory: String,
-        drainTimeout: Duration = .seconds(30),
-        webSocketCloseWindow: Duration = .seconds(10),
-        keepReleases: Int = 5,
-        bootBatch: Int = 2,
-        maxBuilds: Int = 2,
-        buildTimeout: Duration = .seconds(900),
-        livenessInterval: Duration = .seconds(10),
-        livenessFailures: Int = 3,
+        drainTimeout: Duration,
+        webSocketCloseWindow: Duration,
+        keepReleases: Int,
+        bootBatch: Int,
+        maxBuilds: Int,
+        buildTimeout: Duration,
+        livenessInterval: Duration,
+        livenessFailures: Int,
         baseEnvironment: [String: String]
     ) {
         self.data = data

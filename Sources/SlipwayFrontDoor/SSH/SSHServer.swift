@@ -128,7 +128,9 @@ public final class SSHServer: Sendable {
                 return child.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
             }
             // Over a limit the session still opens, so that its command is answered with a line saying why.
-            var refusal = sessions.openSession(of: keyName, openOnConnection: openHere.value.value)
+            let refusal = sessions.openSession(of: keyName, openOnConnection: openHere.value.value).map {
+                "slipway: " + $0
+            }
             if refusal == nil {
                 openHere.value.value += 1
                 child.closeFuture.whenComplete { _ in
@@ -136,7 +138,6 @@ public final class SSHServer: Sendable {
                     sessions.closeSession(of: keyName)
                 }
             }
-            refusal = refusal.map { "slipway: " + $0 }
             // Without remote half-closure the client's EOF (the end of a pushed pack) would close the channel.
             return child.setOption(ChannelOptions.allowRemoteHalfClosure, value: true).flatMapThrowing {
                 let session = SSHSessionHandler(

@@ -1,43 +1,11 @@
-// The commands that decide where and whether an app answers: domains, maintenance, the endpoint prefix, and
-// apps:destroy, which takes an app and everything it has away.
+// The commands that decide where and whether an app answers: domains, maintenance, the endpoint prefix, sticky
+// sessions and the drain timeout.
 import ArgumentParser
 import Foundation
 import SlipwayBasics
 import SlipwayDeployer
 import SlipwayProxy
 import SlipwayStore
-
-public struct AppsDestroyCommand: AdminCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "apps:destroy",
-        abstract: "Stop an app and delete it: its repository, releases, config, logs and domains."
-    )
-    @OptionGroup public var connection: ConnectionOptions
-    @Argument(help: "The app.") var app: AppName
-    @Option(help: "The app's name again, to confirm.") var confirm: String?
-
-    public init() {}
-
-    public func run(in context: CommandContext) async throws {
-        _ = try context.store.app(app)
-        guard confirm == app.rawValue else { throw DestroyError.notConfirmed(app) }
-        try await context.deployer.destroyApp(app)
-        context.output.print(
-            "Destroyed \(app): its instances are stopped and its repository, releases and logs deleted."
-        )
-    }
-}
-
-enum DestroyError: UserFacingError {
-    case notConfirmed(AppName)
-
-    var description: String {
-        switch self {
-        case .notConfirmed(let app):
-            "this deletes \(app) and all it has for good; to go ahead, run `apps:destroy \(app) --confirm \(app)`"
-        }
-    }
-}
 
 public struct DomainsCommand: AdminCommand {
     public static let configuration = CommandConfiguration(

@@ -1,0 +1,149 @@
+// The commands about an app's running processes: ps, ps:scale, ps:overlap and ps:restart.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import SlipwayDeployer
+import SlipwayStore
+
+public struct PsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "List an app's running instances."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Flag(help: "Print JSON.") var json = false
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        let instances = try context.store.runningInstances(of: app)
+        if json {
+            context.output.print(try JSON.encode(instances.map(InstanceSummary.init)))
+            return
+        }
+        context.output.print("=== \(app) instances")
+        if instances.isEmpty { context.output.print("(none running)") }
+        for instance in instances {
+            context.output.print(
+                "\(instance.processType).\(instance.processIndex)  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
+                    + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
+                    + "  since \(Format.timestamp(instance.startedAt))"
+            )
+        }
+        if let live = try context.store.liveRelease(of: app) {
+            for loop in try context.store.crashLoops(of: app, release: live.version) {
+                context.output.print("crash-looping: \(loop)")
+            }
+        }
+    }
+}
+
+struct InstanceSummary: Codable {
+    /// `web.1`, as DYNO names it.
+    var name: String
+    var processType: String
+    var release: String
+    var status: String
+    var pid: Int32
+    var port: Int?
+    var startedAt: Date
+
+    init(_ record: InstanceRecord) {
+        name = "\(record.processType).\(record.processIndex)"
+        processType = record.processType
+        release = "v\(record.releaseNumber)"
+        status = record.status.rawValue
+        pid = record.pid
+        port = record.port
+        startedAt = record.startedAt
+    }
+}
+
+public struct ScaleCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:scale",
+        abstract: "Set how many instances of each process type run (web: a new healthy set before the old one drains)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "TYPE=COUNT pairs, e.g. web=3 worker=1.") var formation: [String]
+
+    public init() {}
+
+    /// The pairs as asked, in order.
+    private var counts: [(type: String, count: Int)] {
+        formation.compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let count = Int(parts[1]) else { return nil }
+            return (parts[0], count)
+        }
+    }
+
+    public func validate() throws {
+        guard !formation.isEmpty, counts.count == formation.count,
+            counts.allSatisfy({
+                $0.type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+            })
+        else { throw ValidationError("give TYPE=COUNT pairs, for example web=3 worker=1") }
+        for (type, count) in counts {
+            let range = type == "web" ? 1...32 : 0...32
+            guard range.contains(count) else {
+                throw ValidationError(
+                    "\(type)=\(count) is out of range: \(type) runs \(range.lowerBound) to 32 instances"
+                )
+            }
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        for (type, count) in counts {
+            try await context.streamingChange { output in
+                type == "web"
+                    ? try await context.deployer.scale(app: app, web: count, output: output)
+                    : try await context.deployer.scale(app: app, worker: type, count: count, output: output)
+            }
+        }
+    }
+}
+
+public struct OverlapCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:overlap",
+        abstract: "on: a new release's workers start before the old ones stop; off (default): old ones stop first."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "on or off.") var setting: Setting
+
+    enum Setting: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setWorkersOverlap(setting == .on, for: app)
+        context.output.print(
+            setting == .on
+                ? "\(app)'s new workers start before the old ones stop, from the next release on"
+                : "\(app)'s old workers stop before the new ones start, from the next release on"
+        )
+    }
+}
+
+public struct RestartCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:restart",
+        abstract: "Replace an app's web instances with fresh ones, healthy before the old ones drain."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try await context.streamingChange { output in
+            try await context.deployer.scale(app: app, web: nil, output: output)
+        }
+    }
+}

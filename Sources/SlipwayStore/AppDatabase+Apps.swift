@@ -1,0 +1,55 @@
+// Apps: created with their v1 "Initial release", their process scale, and looked up by name.
+import Foundation
+import GRDB
+import SlipwayBasics
+
+extension AppDatabase {
+    /// Records a new app and its v1 "Initial release", as Heroku does.
+    public func createApp(_ name: AppName, deployBranch: String = "main", cause: String = "local") throws -> App {
+        try write { db in
+            guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
+            let app = App(name: name.rawValue, deployBranch: deployBranch, formation: #"{"web":1}"#, createdAt: Date())
+            try app.insert(db)
+            var initial = Release(
+                id: nil,
+                appName: name.rawValue,
+                number: 1,
+                status: .initial,
+                description: "Initial release",
+                commitID: nil,
+                commitAuthor: nil,
+                buildpack: nil,
+                processTypes: nil,
+                buildNumber: nil,
+                config: "{}",
+                failureReason: nil,
+                buildLog: "",
+                createdAt: app.createdAt,
+                finishedAt: app.createdAt,
+                cause: cause
+            )
+            try initial.insert(db)
+            return app
+        }
+    }
+
+    /// How many instances of `type` each release of `app` runs.
+    public func setScale(_ count: Int, of type: String, for app: AppName) throws {
+        try updateApp(app) { record in
+            var formation: [String: Int] = JSONMap.decode(record.formation)
+            formation[type] = count
+            record.formation = JSONMap.encode(formation)
+        }
+    }
+
+    public func apps() throws -> [App] {
+        try read { db in try App.order(Column("name")).fetchAll(db) }
+    }
+
+    public func app(_ name: AppName) throws -> App {
+        try read { db in
+            guard let app = try App.fetchOne(db, key: name.rawValue) else { throw StoreError.unknownApp(name.rawValue) }
+            return app
+        }
+    }
+}
