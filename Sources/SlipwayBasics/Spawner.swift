@@ -204,16 +204,6 @@ public enum Spawner {
         return status
     }
 
-    /// Runs `command` to its end and returns its merged output: its first and last `keptBytesEachEnd` bytes.
-    public static func output(
-        of command: Command,
-        keptBytesEachEnd: Int = 64 * 1024
-    ) async throws -> (ExitStatus, String) {
-        let collected = Transcript(keptBytesEachEnd: keptBytesEachEnd)
-        let status = try await run(command) { collected.append($0) }
-        return (status, collected.text)
-    }
-
     /// A pipe for a child's stdio. Both ends are close-on-exec, so that no other child spawned
     /// meanwhile (from any thread) inherits them.
     public static func pipe(for command: Command) throws -> (read: Int32, write: Int32) {

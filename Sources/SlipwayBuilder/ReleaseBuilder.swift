@@ -48,9 +48,11 @@ public struct ReleaseBuilder: Sendable {
     /// The shipped buildpacks, tried in this order.
     public static let shippedOrder = ["nodejs", "python", "static", "procfile"]
     private let buildpacksDirectory: String
+    private let launcher: any Launcher
 
-    public init(buildpacksDirectory: String) {
+    public init(buildpacksDirectory: String, launcher: any Launcher) {
         self.buildpacksDirectory = buildpacksDirectory
+        self.launcher = launcher
     }
 
     /// Checks `request.revision` out into `request.releaseDirectory` (which must not exist yet).
@@ -127,14 +129,14 @@ public struct ReleaseBuilder: Sendable {
         )
         let status: ExitStatus
         do {
-            status = try await Spawner.run(compile, onLine: output)
+            status = try await launcher.run(compile, for: .build(request.app), grace: .seconds(5), onLine: output)
         } catch {
             throw .couldNotPrepare(error.userMessage)
         }
         guard status.succeeded else { throw .compileFailed(buildpack: name, status) }
 
         output("-----> Discovering process types")
-        let defaults = try await defaultProcessTypes(buildpack, name: name, buildDirectory, environment)
+        let defaults = try await defaultProcessTypes(buildpack, name: name, request, environment)
         if !defaults.isEmpty {
             output("       Default types for buildpack -> \(defaults.keys.sorted().joined(separator: ", "))")
         }
@@ -159,15 +161,21 @@ public struct ReleaseBuilder: Sendable {
         let pinFile = try PushedFile.read(".buildpacks", in: request.releaseDirectory)
         let pinned = pinFile.flatMap(Self.pin(inBuildpacksFile:)) ?? request.config["BUILDPACK_URL"]
         if let pinned, !pinned.isEmpty {
-            let path = try await resolvePin(pinned, scratch: scratch, environment: environment, output: output)
-            guard let name = try await detect(path, request.releaseDirectory, environment) else {
+            let path = try await resolvePin(
+                pinned,
+                for: request.app,
+                scratch: scratch,
+                environment: environment,
+                output: output
+            )
+            guard let name = try await detect(path, request, environment) else {
                 throw .pinnedBuildpackDoesNotApply(pinned)
             }
             return (path, name)
         }
         for pack in Self.shippedOrder {
             let path = buildpacksDirectory + "/" + pack
-            if let name = try await detect(path, request.releaseDirectory, environment) { return (path, name) }
+            if let name = try await detect(path, request, environment) { return (path, name) }
         }
         throw .noBuildpackDetected(tried: Self.shippedOrder)
     }
@@ -181,6 +189,7 @@ public struct ReleaseBuilder: Sendable {
 
     private func resolvePin(
         _ pin: String,
+        for app: AppName,
         scratch: String,
         environment: [String: String],
         output: @escaping @Sendable (String) -> Void
@@ -201,7 +210,10 @@ public struct ReleaseBuilder: Sendable {
         arguments += [parts[0], destination]
         output("-----> Fetching buildpack \(pin)")
         do {
-            let (status, text) = try await Spawner.output(of: Command("git", arguments, environment: environment))
+            let (status, text) = try await launcher.output(
+                of: Command("git", arguments, environment: environment),
+                for: .build(app)
+            )
             guard status.succeeded else { throw BuildError.buildpackFetchFailed(pin, output: text) }
         } catch let error as BuildError {
             throw error
@@ -214,16 +226,18 @@ public struct ReleaseBuilder: Sendable {
     /// The pack's display name when its bin/detect accepts the tree.
     private func detect(
         _ buildpack: String,
-        _ buildDirectory: String,
+        _ request: BuildRequest,
         _ environment: [String: String]
     )
         async throws(BuildError) -> String?
     {
         let script = buildpack + "/bin/detect"
         guard FileManager.default.isExecutableFile(atPath: script) else { return nil }
+        let buildDirectory = request.releaseDirectory
         do {
-            let (status, text) = try await Spawner.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory)
+            let (status, text) = try await launcher.output(
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory),
+                for: .build(request.app)
             )
             guard status.succeeded else { return nil }
             let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -236,16 +250,18 @@ public struct ReleaseBuilder: Sendable {
     private func defaultProcessTypes(
         _ buildpack: String,
         name: String,
-        _ buildDirectory: String,
+        _ request: BuildRequest,
         _ environment: [String: String]
     ) async throws(BuildError) -> [String: String] {
+        let buildDirectory = request.releaseDirectory
         let script = buildpack + "/bin/release"
         guard FileManager.default.isExecutableFile(atPath: script) else { return [:] }
         let status: ExitStatus
         let text: String
         do {
-            (status, text) = try await Spawner.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory)
+            (status, text) = try await launcher.output(
+                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory),
+                for: .build(request.app)
             )
         } catch {
             throw .releaseScriptFailed(buildpack: name, error.userMessage)

@@ -119,9 +119,12 @@ public enum Daemon {
         let lock = try prepare(data, logger: logger)
         defer { close(lock) }
         let store = try AppDatabase.open(path: data.database)
+        // Every process an app's deploy or run needs starts through this one launcher (see ARCHITECTURE.md, "Seams").
+        let launcher = DirectLauncher()
         let supervisor = Supervisor(
             stopGrace: configuration.stopGrace,
             logLimit: configuration.logLimit,
+            launcher: launcher,
             logger: logger
         ) { instance, event in
             InstanceRecorder.record(event, of: instance, in: store, logger: logger)
@@ -148,6 +151,7 @@ public enum Daemon {
             store: store,
             supervisor: supervisor,
             router: router,
+            launcher: launcher,
             logger: logger
         )
         let proxy = ProxyServer(router: router, logger: logger, limits: configuration.clientLimits)

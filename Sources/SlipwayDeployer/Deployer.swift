@@ -129,6 +129,7 @@ public actor Deployer {
     private let supervisor: Supervisor
     private let router: Router
     private let builder: ReleaseBuilder
+    private let launcher: any Launcher
     private let logger: Logger
     private var locks = DeployLocks()
     /// At most `settings.maxBuilds` builds at once, so that pushes to many apps cannot starve the live ones.
@@ -155,12 +156,20 @@ public actor Deployer {
         var set: UpstreamSet
     }
 
-    public init(settings: DeploySettings, store: AppDatabase, supervisor: Supervisor, router: Router, logger: Logger) {
+    public init(
+        settings: DeploySettings,
+        store: AppDatabase,
+        supervisor: Supervisor,
+        router: Router,
+        launcher: any Launcher,
+        logger: Logger
+    ) {
         self.settings = settings
         self.store = store
         self.supervisor = supervisor
         self.router = router
-        self.builder = ReleaseBuilder(buildpacksDirectory: settings.buildpacksDirectory)
+        self.launcher = launcher
+        self.builder = ReleaseBuilder(buildpacksDirectory: settings.buildpacksDirectory, launcher: launcher)
         self.buildSlots = Slots(limit: settings.maxBuilds)
         self.logger = logger
     }
@@ -524,12 +533,13 @@ public actor Deployer {
                     atPath: settings.data.releases(name),
                     withIntermediateDirectories: true
                 )
-                let (status, text) = try await Spawner.output(
+                let (status, text) = try await launcher.output(
                     of: Command(
                         "cp",
                         ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
                         environment: settings.baseEnvironment
-                    )
+                    ),
+                    for: .platform
                 )
                 guard status.succeeded else { throw DeployError.copyFailed(text) }
             }

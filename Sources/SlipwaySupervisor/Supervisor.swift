@@ -111,17 +111,20 @@ public actor Supervisor {
     private let logger: Logger
     private let stopGrace: Duration
     private let logLimit: LogLimit
+    private let launcher: any Launcher
     private let observer: @Sendable (Instance, InstanceEvent) -> Void
     private var instances: [ObjectIdentifier: Instance] = [:]
 
     public init(
-        stopGrace: Duration = .seconds(30),
+        stopGrace: Duration,
         logLimit: LogLimit = LogLimit(),
+        launcher: any Launcher,
         logger: Logger,
         observer: @escaping @Sendable (Instance, InstanceEvent) -> Void = { _, _ in }
     ) {
         self.stopGrace = stopGrace
         self.logLimit = logLimit
+        self.launcher = launcher
         self.logger = logger
         self.observer = observer
     }
@@ -129,7 +132,7 @@ public actor Supervisor {
     /// Starts one instance of `spec` on a free loopback port (web) and watches it.
     public func boot(_ spec: InstanceSpec) throws -> Instance {
         let port = spec.needsPort ? try PortAllocator.freePort() : nil
-        let child = try Self.spawn(spec, port: port)
+        let child = try spawn(spec, port: port)
         let instance = Instance(spec: spec, port: port, child: child)
         instances[ObjectIdentifier(instance)] = instance
         logger.info("instance started", metadata: Self.metadata(of: instance))
@@ -264,7 +267,7 @@ public actor Supervisor {
             try? await Task.sleep(for: delay)
             guard instance.withState({ $0.phase == .serving }) else { return }
             do {
-                let replacement = try Self.spawn(instance.spec, port: instance.port)
+                let replacement = try spawn(instance.spec, port: instance.port)
                 instance.withState { $0.child = replacement }
                 observer(instance, .started(pid: replacement.pid, startTime: replacement.startTime))
                 watch(instance, child: replacement)
@@ -290,11 +293,16 @@ public actor Supervisor {
     ) async throws
         -> ExitStatus
     {
-        try await Spawner.run(Self.command(spec, port: nil), grace: stopGrace, onLine: onLine)
+        try await launcher.run(
+            Self.command(spec, port: nil),
+            for: .releasePhase(spec.app),
+            grace: stopGrace,
+            onLine: onLine
+        )
     }
 
-    private static func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
-        try Spawner.start(command(spec, port: port), logFile: spec.logFile)
+    private func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
+        try launcher.start(Self.command(spec, port: port), for: .instance(spec.app), logFile: spec.logFile)
     }
 
     /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.

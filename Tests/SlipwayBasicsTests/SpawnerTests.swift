@@ -39,8 +39,9 @@ import Glibc
     }
 
     @Test func reportsTheExitStatusAndTheExplicitEnvironmentOnly() async throws {
-        let (status, output) = try await Spawner.output(
-            of: Command("/bin/sh", ["-c", "echo \"[$GREETING][$HOME]\"; exit 7"], environment: ["GREETING": "hi"])
+        let (status, output) = try await DirectLauncher().output(
+            of: Command("/bin/sh", ["-c", "echo \"[$GREETING][$HOME]\"; exit 7"], environment: ["GREETING": "hi"]),
+            for: .platform
         )
         #expect(status == .exited(7))
         #expect(output == "[hi][]")
@@ -48,7 +49,10 @@ import Glibc
 
     @Test func aMissingProgramIsOneClearError() async throws {
         let error = await #expect(throws: SpawnError.self) {
-            try await Spawner.output(of: Command("no-such-program-here", [], environment: ["PATH": "/usr/bin:/bin"]))
+            try await DirectLauncher().output(
+                of: Command("no-such-program-here", [], environment: ["PATH": "/usr/bin:/bin"]),
+                for: .platform
+            )
         }
         #expect(error?.description.contains("could not start no-such-program-here") == true)
     }
@@ -120,7 +124,10 @@ import Glibc
         // A descriptor of ours without close-on-exec, as a careless library might leave one.
         let fd = open("/dev/null", O_RDONLY)
         defer { close(fd) }
-        let (status, output) = try await Spawner.output(of: Command("/bin/ls", ["/proc/self/fd"], environment: [:]))
+        let (status, output) = try await DirectLauncher().output(
+            of: Command("/bin/ls", ["/proc/self/fd"], environment: [:]),
+            for: .platform
+        )
         #expect(status == .exited(0))
         // ls itself opens one descriptor to read the directory.
         #expect(output.split(separator: "\n").map(String.init).sorted() == ["0", "1", "2", "3"])

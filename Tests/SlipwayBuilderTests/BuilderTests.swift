@@ -182,7 +182,7 @@ import Glibc
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path,
             ]
         )
-        let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks")
+        let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks", launcher: DirectLauncher())
         _ = try builder.checkout(request)
         let output = Transcript()
         let built = try await builder.build(request) { output.append($0) }

@@ -38,6 +38,7 @@ import Glibc
         let supervisor = Supervisor(
             stopGrace: .seconds(2),
             logLimit: LogLimit(maxBytes: 1000, keep: 2),
+            launcher: DirectLauncher(),
             logger: Logger(label: "test")
         )
         let instance = try await supervisor.boot(
@@ -79,7 +80,7 @@ import Glibc
             atomically: true,
             encoding: .utf8
         )
-        let supervisor = Supervisor(stopGrace: .seconds(2), logger: Logger(label: "test"))
+        let supervisor = Supervisor(stopGrace: .seconds(2), launcher: DirectLauncher(), logger: Logger(label: "test"))
         let instance = try await supervisor.boot(
             try spec("echo \"port=$PORT greeting=$GREETING profile=$FROM_PROFILE\"; sleep 60", in: directory)
         )
@@ -96,7 +97,11 @@ import Glibc
     @Test func anInstanceThatIgnoresSIGTERMIsKilledAfterTheGracePeriod() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let supervisor = Supervisor(stopGrace: .milliseconds(500), logger: Logger(label: "test"))
+        let supervisor = Supervisor(
+            stopGrace: .milliseconds(500),
+            launcher: DirectLauncher(),
+            logger: Logger(label: "test")
+        )
         let instance = try await supervisor.boot(
             try spec("trap '' TERM; echo ready; while true; do sleep 1; done", in: directory)
         )
@@ -111,7 +116,9 @@ import Glibc
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let events = Mutex<[InstanceEvent]>([])
-        let supervisor = Supervisor(stopGrace: .seconds(1), logger: Logger(label: "test")) { _, event in
+        let supervisor = Supervisor(stopGrace: .seconds(1), launcher: DirectLauncher(), logger: Logger(label: "test")) {
+            _,
+            event in
             events.withLock { $0.append(event) }
         }
         let instance = try await supervisor.boot(try spec("echo 'DATABASE_URL is not set' >&2; exit 3", in: directory))
@@ -124,7 +131,7 @@ import Glibc
     @Test func aServingInstanceThatCrashesIsRestartedOnTheSamePort() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let supervisor = Supervisor(stopGrace: .seconds(1), logger: Logger(label: "test"))
+        let supervisor = Supervisor(stopGrace: .seconds(1), launcher: DirectLauncher(), logger: Logger(label: "test"))
         let instance = try await supervisor.boot(try spec("echo \"up on $PORT\"; sleep 60", in: directory))
         _ = try await waitForLog(instance.spec.logFile, toContain: "up on")
         await supervisor.markServing(instance)

@@ -86,7 +86,7 @@ extension Command {
 @discardableResult
 public func run(_ command: Command) async throws -> (status: ExitStatus, output: String) {
     // Tests read all of a command's output: 64 MiB of each end is all of it.
-    try await Spawner.output(of: command, keptBytesEachEnd: 64 << 20)
+    try await DirectLauncher().output(of: command, for: .platform, keptBytesEachEnd: 64 << 20)
 }
 
 /// Copies fixtures into `directory` (replacing what was there but `.git`; a later fixture's files
