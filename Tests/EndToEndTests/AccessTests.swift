@@ -32,6 +32,13 @@ import Testing
                 "\(releases.output)"
             )
             #expect(try await daemon.sshCommand(key: "ci", "releases 'shop' -n 1").status == .exited(0))
+            // What the README says a deploy key may run on its app: no refusal, whatever the answer.
+            for line in ["releases:info shop v1", "ps shop", "logs shop -n 1", "rollback shop"] {
+                let answer = try await daemon.sshCommand(key: "ci", line)
+                #expect(!answer.output.contains("permission denied"), "\(line): \(answer.output)")
+            }
+            #expect(try await daemon.sshCommand(key: "ci", "releases:info shop v1").status == .exited(0))
+            #expect(try await daemon.sshCommand(key: "ci", "ps shop").status == .exited(0))
 
             let refusals: [(String, String)] = [
                 ("config:set shop A=1", #"permission denied: key "ci" (deploy: shop) may not run config:set on shop"#),

@@ -243,6 +243,18 @@ import Glibc
                 "\(refused.output)"
             )
             #expect(try await daemon.cli(["releases", "shop"]).output.contains("v2     retired"), "history stays")
+
+            // `releases -n` shows the newest, `--all` every one; `deploy APP REF` builds a commit already pushed.
+            let newest = try await daemon.cli(["releases", "shop", "-n", "1"]).output
+            #expect(newest.contains("v4") && !newest.contains("v3 "), "\(newest)")
+            let every = try await daemon.cli(["releases", "shop", "-n", "1", "--all"]).output
+            #expect(["v1", "v2", "v3", "v4"].allSatisfy { every.contains($0 + " ") }, "\(every)")
+            let v3Commit = try await run("git", ["rev-parse", "HEAD~1"], in: workPath).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let deployed = try await daemon.cli(["deploy", "shop", v3Commit])
+            #expect(deployed.status == .exited(0) && deployed.output.contains("shop v5 is live"), "\(deployed.output)")
+            let v5 = try await daemon.cli(["releases:info", "shop", "v5"]).output
+            #expect(v5.contains("Commit:      \(v3Commit)"), "\(v5)")
         }
     }
 

@@ -101,4 +101,14 @@ import Testing
             #expect(fetch.status != .exited(0) && fetch.output.contains("may not run git fetch on shop"))
         }
     }
+
+    @Test func withSSHOffNothingListensForSSHAndTheRestServes() async throws {
+        try await DaemonHarness.with(arguments: ["--ssh", "off"]) { daemon, _ in
+            #expect(try await daemon.cli(["apps:create", "shop"]).status.succeeded)
+            let scan = try await run("ssh-keyscan", ["-T", "2", "-p", "\(daemon.sshPort)", "127.0.0.1"])
+            #expect(scan.output.isEmpty || !scan.output.contains("ssh-ed25519"), "\(scan.output)")
+            let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
+            #expect(!log.contains("listening for SSH"), "\(log)")
+        }
+    }
 }
