@@ -76,4 +76,46 @@ import Glibc
             _ = await follower.stop(grace: .seconds(5))
         }
     }
+
+    @Test func logsFollowGoesOnAcrossALogRotation() async throws {
+        try await DaemonHarness.with(arguments: ["--log-max-size", "1k"]) { daemon, work in
+            try await daemon.cli(["apps:create", "ticker"])
+            try FileManager.default.createDirectory(atPath: work + "/site", withIntermediateDirectories: true)
+            try "ok\n".write(toFile: work + "/site/index.html", atomically: true, encoding: .utf8)
+            // A line every 50 ms: the 1k log is rotated at the supervisor's next check (every 10 s).
+            let ticker = "i=0; while :; do echo \"tick $i\"; i=$((i+1)); sleep 0.05; done"
+            try "web: (\(ticker)) & exec python3 -m http.server --directory site $PORT\n".write(
+                toFile: work + "/Procfile",
+                atomically: true,
+                encoding: .utf8
+            )
+            try await run("git", ["init", "--quiet", "--initial-branch=main"], in: work)
+            try await run("git", ["add", "--all"], in: work)
+            try await run("git", ["commit", "--quiet", "-m", "Ticker"], in: work)
+            #expect(try await daemon.push(work, app: "ticker").output.contains("ticker v2 is live"))
+            let logFile = work + "/follow.log"
+            let follower = try Spawner.start(daemon.cliCommand(["logs", "ticker", "-f", "-n", "1"]), logFile: logFile)
+            defer { follower.signalGroup(SIGKILL) }
+            let rotated = daemon.data + "/apps/ticker/logs/web.1.log.1"
+            try await waitUntil("the instance's log is rotated") {
+                FileManager.default.fileExists(atPath: rotated)
+            }
+            // The first line of the emptied file: a follower that kept its old offset would skip it.
+            let current = daemon.data + "/apps/ticker/logs/web.1.log"
+            var firstAfter: Int?
+            try await waitUntil("the emptied log has a line") {
+                firstAfter = Self.ticks(in: (try? String(contentsOfFile: current, encoding: .utf8)) ?? "").first
+                return firstAfter != nil
+            }
+            try await waitUntil("the first line written after the rotation is followed") {
+                Self.ticks(in: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").contains(firstAfter!)
+            }
+            #expect(follower.exitStatus == nil)
+            _ = await follower.stop(grace: .seconds(5))
+        }
+    }
+
+    private static func ticks(in text: String) -> [Int] {
+        text.split(separator: "\n").compactMap { line in line.split(separator: "tick ").last.flatMap { Int($0) } }
+    }
 }
