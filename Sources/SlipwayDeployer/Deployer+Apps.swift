@@ -1,0 +1,63 @@
+// The deployer's work on apps themselves: creating one with its repository and hook, its routes, destroying one.
+import Foundation
+import Logging
+import SlipwayBasics
+import SlipwayBuilder
+import SlipwayGit
+import SlipwayProxy
+import SlipwayStore
+import SlipwaySupervisor
+
+extension Deployer {
+    /// Records the app, creates its bare repository and installs the post-receive hook.
+    public func createApp(_ name: AppName) throws -> App {
+        let hook = settings.hooksDirectory + "/post-receive"
+        guard FileManager.default.fileExists(atPath: hook) else { throw DeployError.hookMissing(hook) }
+        let app = try store.createApp(name)
+        let repository = settings.data.repository(name)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: settings.data.repositories,
+                withIntermediateDirectories: true
+            )
+            _ = try Repository.createBare(at: repository, headBranch: app.deployBranch)
+            let installed = repository + "/hooks/post-receive"
+            try? FileManager.default.removeItem(atPath: installed)
+            try FileManager.default.copyItem(atPath: hook, toPath: installed)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: installed)
+        } catch {
+            throw DeployError.couldNotCreate(name, error.userMessage)
+        }
+        try applyRoutes(of: name)
+        return app
+    }
+
+    /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page,
+    /// the prefix of its Slipway endpoints and its sticky sessions.
+    public func applyRoutes(of name: AppName) throws {
+        let app = try store.app(name)
+        router.setHosts([settings.host(of: name)] + (try store.domains(of: name)), for: name.rawValue)
+        router.setMaintenance(app.maintenance, for: name.rawValue)
+        router.setEndpointPrefix(app.endpointPrefix, for: name.rawValue)
+        router.setStickySessions(app.stickySessions, for: name.rawValue)
+    }
+
+    /// Stops the app's instances at once (no drain: it is going away), then forgets it and
+    /// deletes its repository, release trees, cache and logs. A deploy under way finishes first.
+    public func destroyApp(_ name: AppName) async throws {
+        _ = try store.app(name)
+        await lock(name, output: DeployOutput { _ in })
+        defer { locks.release(name) }
+        _ = router.remove(app: name.rawValue)
+        liveness.removeValue(forKey: name)?.cancel()
+        let instances = (live.removeValue(forKey: name)?.instances ?? []) + (workers.removeValue(forKey: name) ?? [])
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
+        }
+        try store.destroyApp(name)
+        for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        logger.info("app destroyed", metadata: ["app.name": "\(name)"])
+    }
+}

@@ -1,0 +1,242 @@
+// Every way a release goes live: a push, a deploy of a ref, a rollback, a promotion, a config change, scaling.
+import Foundation
+import Logging
+import SlipwayBasics
+import SlipwayBuilder
+import SlipwayGit
+import SlipwayProxy
+import SlipwayStore
+import SlipwaySupervisor
+
+extension Deployer {
+    /// The post-receive path: deploys `revision` when `ref` is the app's deploy branch.
+    public func receivePush(
+        app name: AppName,
+        ref: String,
+        revision: String,
+        cause: String,
+        output: DeployOutput
+    ) async throws
+        -> DeployOutcome
+    {
+        let app = try store.app(name)
+        guard ref == "refs/heads/\(app.deployBranch)" else {
+            let branch = ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : ref
+            output.step(
+                "Stored \(branch); only \(app.deployBranch) is deployed (push to \(app.deployBranch) to deploy)"
+            )
+            return .notDeployed
+        }
+        if revision.allSatisfy({ $0 == "0" }) {
+            output.step("\(app.deployBranch) was deleted; \(name) keeps serving its live release")
+            return .notDeployed
+        }
+        return try await deploy(app: name, revision: revision, cause: cause, output: output)
+    }
+
+    /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.
+    public func deploy(
+        app name: AppName,
+        revision: String,
+        cause: String,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+
+        let repository = settings.data.repository(name)
+        let commit: CommitInfo
+        do {
+            commit = try Repository(openBareAt: repository).commit(revision)
+        } catch {
+            output.step("Deploy failed: \(error.userMessage)")
+            return .failed
+        }
+        let release = try store.startRelease(
+            of: name,
+            description: "Deploy \(commit.id.prefix(7)) \(commit.summary)",
+            commitID: commit.id,
+            author: commit.author,
+            cause: cause
+        )
+        logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
+        return await finish(release, of: name, output: output) {
+            try await deploy(release, of: name, output: output)
+        }
+    }
+
+    /// Rolls `name` back to `target` (default: the newest retired release): boots that release's
+    /// built tree with its config beside the live release and switches like a deploy, with no build.
+    public func rollback(
+        app name: AppName,
+        to target: ReleaseVersion?,
+        skipReleasePhase: Bool = false,
+        cause: String,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        let data = settings.data
+        let (rollback, chosen) = try store.startRollback(of: name, to: target, cause: cause) { release in
+            release.tree.map { FileManager.default.fileExists(atPath: data.release(name, $0)) } ?? false
+        }
+        logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
+        return await finish(rollback, of: name, output: output) {
+            output.step(
+                "Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build"
+            )
+            if !skipReleasePhase { try await runReleasePhase(rollback, of: name, output: output) }
+            let serving = try await boot(rollback, of: name, output: output, recordedOn: rollback.id)
+            try await activate(serving, of: name, output: output, applyingConfig: true)
+        }
+    }
+
+    /// Deploys the exact build of `source`'s live release to `name`, with `name`'s own config: the
+    /// built tree is copied (not rebuilt), then released, booted, checked and switched like a deploy.
+    public func promote(
+        from source: AppName,
+        to name: AppName,
+        cause: String,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
+        guard source != name else { throw DeployError.promoteToItself(name) }
+        _ = try store.app(name)
+        guard let promoted = try store.liveRelease(of: source), let tree = promoted.tree,
+            FileManager.default.fileExists(atPath: settings.data.release(source, tree))
+        else { throw DeployError.nothingToPromote(source) }
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        let release = try store.startPromotion(of: promoted, to: name, cause: cause)
+        logger.info(
+            "promote started",
+            metadata: ["app.name": "\(name)", "release.number": "\(release.number)", "source.app": "\(source)"]
+        )
+        return await finish(release, of: name, output: output) {
+            try await step(.build, of: release.id!) {
+                output.step(
+                    "Promoting \(source) \(promoted.version) to \(name) \(release.version): the same build, \(name)'s config"
+                )
+                try FileManager.default.createDirectory(
+                    atPath: settings.data.releases(name),
+                    withIntermediateDirectories: true
+                )
+                let (status, text) = try await launcher.output(
+                    of: Command(
+                        "cp",
+                        ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
+                        environment: settings.baseEnvironment
+                    ),
+                    for: .platform
+                )
+                guard status.succeeded else { throw DeployError.copyFailed(text) }
+            }
+            try await runReleasePhase(release, of: name, output: output)
+            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
+            try await activate(serving, of: name, output: output)
+        }
+    }
+
+    /// Sets and unsets config vars as a new release of the live build, booted, health-checked and
+    /// switched to like a deploy. Without a live release the change is only stored for the first deploy.
+    public func changeConfig(
+        app name: AppName,
+        set values: [String: String],
+        unset keys: [String],
+        cause: String,
+        output: DeployOutput
+    )
+        async throws -> DeployOutcome
+    {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        var config = try store.config(of: name)
+        config.merge(values) { _, new in new }
+        for key in keys { config[key] = nil }
+        let changed = (values.keys.sorted() + keys.sorted()).joined(separator: ", ")
+        guard let live = try store.liveRelease(of: name), let tree = live.tree,
+            FileManager.default.fileExists(atPath: settings.data.release(name, tree))
+        else {
+            try store.setConfig(values, of: name)
+            try store.unsetConfig(keys, of: name)
+            output.step("Changed \(changed) on \(name); it has no live release, so this applies from its first deploy")
+            return .notDeployed
+        }
+        let description =
+            (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
+            + (values.isEmpty || keys.isEmpty ? "" : "; ")
+            + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
+        let release = try store.startRelease(reusing: live, description: description, config: config, cause: cause)
+        return await finish(release, of: name, output: output) {
+            output.step(
+                "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
+            )
+            try await runReleasePhase(release, of: name, output: output)
+            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
+            try await activate(serving, of: name, output: output, applyingConfig: true)
+        }
+    }
+
+    /// Runs `count` (nil: as many as now, a restart) web instances of the live release: a whole new set boots and passes its health
+    /// checks beside the serving one, then the proxy switches and the old set drains, so the app
+    /// never has fewer healthy instances than before. Not a release: the build and config stay.
+    public func scale(app name: AppName, web count: Int?, output: DeployOutput) async throws -> DeployOutcome {
+        let previousCount = try store.app(name).scale(of: "web")
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        let count = count ?? previousCount
+        try store.setScale(count, of: "web", for: name)
+        guard let release = try store.liveRelease(of: name) else {
+            output.step("\(name) will run \(count) web instance(s) from its first deploy")
+            return .notDeployed
+        }
+        output.step(
+            count == previousCount
+                ? "Restarting \(name) \(release.version): \(count) new web instance(s) replace the running ones"
+                : "Scaling \(name) \(release.version) from \(previousCount) to \(count) web instance(s)"
+        )
+        do {
+            let serving = try await boot(release, of: name, output: output, recordedOn: nil)
+            let replaced = await serve(serving, of: name)
+            output.step("\(name) \(release.version) runs \(count) web instance(s) at \(settings.url(of: name))")
+            if let replaced { retire(replaced, of: name, drainRecordedOn: nil) }
+            return .live
+        } catch {
+            try? store.setScale(previousCount, of: "web", for: name)
+            let reason = Self.reason(for: error)
+            output.step("Scaling \(name) failed: " + reason.headline)
+            for line in reason.details { output.detail(line) }
+            output.detail("\(name) keeps running \(previousCount) web instance(s)")
+            return .failed
+        }
+    }
+
+    /// Runs `count` instances of a worker type of the live release: the running ones stop first.
+    public func scale(
+        app name: AppName,
+        worker type: String,
+        count: Int,
+        output: DeployOutput
+    ) async throws
+        -> DeployOutcome
+    {
+        _ = try store.app(name)
+        await lock(name, output: output)
+        defer { locks.release(name) }
+        guard let release = try store.liveRelease(of: name) else {
+            try store.setScale(count, of: type, for: name)
+            output.step("\(name) will run \(count) \(type) instance(s) from its first deploy")
+            return .notDeployed
+        }
+        let types = ProcessTypes.workers(in: release.processTypeCommands)
+        guard types.contains(type) else {
+            throw DeployError.noSuchProcessType(name, release.version, type, declared: types)
+        }
+        try store.setScale(count, of: type, for: name)
+        try await replaceWorkers(with: release, of: name, output: output, types: [type])
+        output.step("\(name) \(release.version) runs \(count) \(type) instance(s)")
+        return .live
+    }
+}
