@@ -170,6 +170,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SlipwayDeployerTests",
+            dependencies: [
+                "SlipwayDeployer", "SlipwayStore", "SlipwaySupervisor", "SlipwayProxy", "SlipwayBasics",
+                "SlipwayTestSupport", logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SlipwayDaemonTests",
             dependencies: ["SlipwayDaemon", "SlipwayTestSupport"],
             swiftSettings: swiftSettings

@@ -1,0 +1,121 @@
+// Specifications for what the deployer keeps and how it words a failure, without git, buildpacks or a daemon: an
+// in-memory store, a scratch data directory, and a launcher that refuses to start anything (nothing here may).
+import Foundation
+import Logging
+import SlipwayBasics
+import SlipwayProxy
+import SlipwayStore
+import SlipwaySupervisor
+import SlipwayTestSupport
+import Testing
+
+@testable import SlipwayDeployer
+
+@Suite struct RetentionTests {
+    /// A launcher for tests in which no process may start.
+    struct NoProcesses: Launcher {
+        struct Refused: Error {}
+
+        func run(
+            _ command: Command,
+            for purpose: LaunchPurpose,
+            grace: Duration,
+            onLine: @escaping @Sendable (String) -> Void
+        ) async throws -> SlipwayBasics.ExitStatus {
+            throw Refused()
+        }
+
+        func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
+            throw Refused()
+        }
+    }
+
+    private func deployer(data: DataDirectory, store: AppDatabase, keepReleases: Int) -> Deployer {
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let settings = DeploySettings(
+            data: data,
+            domain: "localhost",
+            publicPort: 8080,
+            hooksDirectory: packageRoot + "/hooks",
+            buildpacksDirectory: packageRoot + "/buildpacks",
+            drainTimeout: .seconds(1),
+            webSocketCloseWindow: .zero,
+            keepReleases: keepReleases,
+            bootBatch: 1,
+            maxBuilds: 1,
+            buildTimeout: .seconds(1),
+            livenessInterval: .zero,
+            livenessFailures: 1,
+            baseEnvironment: [:]
+        )
+        return Deployer(
+            settings: settings,
+            store: store,
+            supervisor: Supervisor(stopGrace: .seconds(1), launcher: NoProcesses(), logger: logger),
+            router: Router(),
+            launcher: NoProcesses(),
+            logger: logger
+        )
+    }
+
+    @Test("the live tree and the newest retired ones are kept, up to keep-releases; the newest 20 release logs too")
+    func keepsTheLiveTreeAndTheNewestRetiredOnes() async throws {
+        let folder = try TemporaryDirectory("retention")
+        defer { folder.remove() }
+        let data = DataDirectory(root: folder.path)
+        let store = try AppDatabase.inMemory()
+        let shop = try AppName(validating: "shop")
+        _ = try store.createApp(shop)
+        for _ in 2...6 {
+            let release = try store.startRelease(
+                of: shop,
+                description: "Deploy",
+                commitID: "c0ffee",
+                author: "a",
+                cause: "test"
+            )
+            let id = try #require(release.id)
+            _ = try store.recordBuild(of: id, buildpack: "x", processTypes: ["web": "serve"])
+            try store.markLive(id, of: shop)
+            try FileManager.default.createDirectory(
+                atPath: data.release(shop, release.version),
+                withIntermediateDirectories: true
+            )
+        }
+        try FileManager.default.createDirectory(atPath: data.releaseLogs(shop), withIntermediateDirectories: true)
+        for number in 1...25 {
+            try "log".write(toFile: data.releaseLogs(shop) + "/\(number).log", atomically: true, encoding: .utf8)
+        }
+
+        let removed = await deployer(data: data, store: store, keepReleases: 2).pruneTrees(of: shop)
+
+        #expect(removed.map(\.number) == [2, 3, 4])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data.releases(shop)).sorted() == ["5", "6"])
+        let logs = try FileManager.default.contentsOfDirectory(atPath: data.releaseLogs(shop))
+        #expect(Set(logs) == Set((6...25).map { "\($0).log" }))
+        #expect(try store.history(of: shop).count == 6, "the history rows stay")
+    }
+
+    @Test func workersAreEveryProcessTypeButWebAndRelease() {
+        let types = ["web": "a", "release": "b", "worker": "c", "clock": "d"]
+        #expect(ProcessTypes.workers(in: types) == ["clock", "worker"])
+    }
+
+    @Test("a failure's headline: an exit during boot, a health check never passed, an interruption")
+    func failureHeadlines() {
+        let exited = BootFailure(instance: "web.2", cause: HealthFailure.exited(.exited(1)), lastOutput: ["boom"])
+        let reason = Deployer.reason(for: exited)
+        #expect(reason.headline == "web.2 exited with status 1 during boot; fix the crash shown below and push again")
+        #expect(reason.details == ["last output of web.2:", "  boom"])
+        let unhealthy = BootFailure(
+            instance: "web.1",
+            cause: HealthFailure.unhealthy(check: "root", attempts: 3, last: nil),
+            lastOutput: []
+        )
+        #expect(
+            Deployer.reason(for: unhealthy).headline
+                == "web.1 never passed the health check \"root\" (3 tries); no check ran"
+        )
+        #expect(Deployer.reason(for: CancellationError()).headline == AppDatabase.interruptedReason())
+    }
+}
