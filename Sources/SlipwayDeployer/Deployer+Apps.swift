@@ -46,18 +46,19 @@ extension Deployer {
     /// deletes its repository, release trees, cache and logs. A deploy under way finishes first.
     public func destroyApp(_ name: AppName) async throws {
         _ = try store.app(name)
-        await lock(name, output: DeployOutput { _ in })
-        defer { locks.release(name) }
-        _ = router.remove(app: name.rawValue)
-        liveness.removeValue(forKey: name)?.cancel()
-        let instances = (live.removeValue(forKey: name)?.instances ?? []) + (workers.removeValue(forKey: name) ?? [])
-        await withTaskGroup(of: Void.self) { group in
-            for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
+        try await whileLocked(name, output: DeployOutput { _ in }) {
+            _ = router.remove(app: name.rawValue)
+            liveness.removeValue(forKey: name)?.cancel()
+            let instances =
+                (live.removeValue(forKey: name)?.instances ?? []) + (workers.removeValue(forKey: name) ?? [])
+            await withTaskGroup(of: Void.self) { group in
+                for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
+            }
+            try store.destroyApp(name)
+            for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+            logger.info("app destroyed", metadata: ["app.name": "\(name)"])
         }
-        try store.destroyApp(name)
-        for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
-            try? FileManager.default.removeItem(atPath: path)
-        }
-        logger.info("app destroyed", metadata: ["app.name": "\(name)"])
     }
 }

@@ -42,27 +42,23 @@ extension Deployer {
         output: DeployOutput
     ) async throws -> DeployOutcome {
         _ = try store.app(name)
-        await lock(name, output: output)
-        defer { locks.release(name) }
-
-        let repository = settings.data.repository(name)
-        let commit: CommitInfo
-        do {
-            commit = try Repository(openBareAt: repository).commit(revision)
-        } catch {
-            output.step("Deploy failed: \(error.userMessage)")
-            return .failed
-        }
-        let release = try store.startRelease(
-            of: name,
-            description: "Deploy \(commit.id.prefix(7)) \(commit.summary)",
-            commitID: commit.id,
-            author: commit.author,
-            cause: cause
-        )
-        logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
-        return await finish(release, of: name, output: output) {
-            try await deploy(release, of: name, output: output)
+        return try await whileLocked(name, output: output) {
+            let commit: CommitInfo
+            do {
+                commit = try Repository(openBareAt: settings.data.repository(name)).commit(revision)
+            } catch {
+                output.step("Deploy failed: \(error.userMessage)")
+                return .failed
+            }
+            let release = try store.startRelease(
+                of: name,
+                description: "Deploy \(commit.id.prefix(7)) \(commit.summary)",
+                commitID: commit.id,
+                author: commit.author,
+                cause: cause
+            )
+            logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
+            return await run(ReleasePlan(release: release, tree: .build), of: name, output: output)
         }
     }
 
@@ -76,20 +72,21 @@ extension Deployer {
         output: DeployOutput
     ) async throws -> DeployOutcome {
         _ = try store.app(name)
-        await lock(name, output: output)
-        defer { locks.release(name) }
-        let data = settings.data
-        let (rollback, chosen) = try store.startRollback(of: name, to: target, cause: cause) { release in
-            release.tree.map { FileManager.default.fileExists(atPath: data.release(name, $0)) } ?? false
-        }
-        logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
-        return await finish(rollback, of: name, output: output) {
-            output.step(
-                "Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build"
+        return try await whileLocked(name, output: output) {
+            let data = settings.data
+            let (rollback, chosen) = try store.startRollback(of: name, to: target, cause: cause) { release in
+                release.tree.map { FileManager.default.fileExists(atPath: data.release(name, $0)) } ?? false
+            }
+            logger.info("rollback started", metadata: ["app.name": "\(name)", "release.number": "\(rollback.number)"])
+            let plan = ReleasePlan(
+                release: rollback,
+                tree: .reuse,
+                announcement:
+                    "Rolling \(name) back to \(chosen.version) as \(rollback.version): its build and config, no new build",
+                runsReleasePhase: !skipReleasePhase,
+                appliesConfig: true
             )
-            if !skipReleasePhase { try await runReleasePhase(rollback, of: name, output: output) }
-            let serving = try await boot(rollback, of: name, output: output, recordedOn: rollback.id)
-            try await activate(serving, of: name, output: output, applyingConfig: true)
+            return await run(plan, of: name, output: output)
         }
     }
 
@@ -106,35 +103,19 @@ extension Deployer {
         guard let promoted = try store.liveRelease(of: source), let tree = promoted.tree,
             FileManager.default.fileExists(atPath: settings.data.release(source, tree))
         else { throw DeployError.nothingToPromote(source) }
-        await lock(name, output: output)
-        defer { locks.release(name) }
-        let release = try store.startPromotion(of: promoted, to: name, cause: cause)
-        logger.info(
-            "promote started",
-            metadata: ["app.name": "\(name)", "release.number": "\(release.number)", "source.app": "\(source)"]
-        )
-        return await finish(release, of: name, output: output) {
-            try await step(.build, of: release.id!) {
-                output.step(
+        return try await whileLocked(name, output: output) {
+            let release = try store.startPromotion(of: promoted, to: name, cause: cause)
+            logger.info(
+                "promote started",
+                metadata: ["app.name": "\(name)", "release.number": "\(release.number)", "source.app": "\(source)"]
+            )
+            let plan = ReleasePlan(
+                release: release,
+                tree: .copy(from: source, tree: tree),
+                announcement:
                     "Promoting \(source) \(promoted.version) to \(name) \(release.version): the same build, \(name)'s config"
-                )
-                try FileManager.default.createDirectory(
-                    atPath: settings.data.releases(name),
-                    withIntermediateDirectories: true
-                )
-                let (status, text) = try await launcher.output(
-                    of: Command(
-                        "cp",
-                        ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
-                        environment: settings.baseEnvironment
-                    ),
-                    for: .platform
-                )
-                guard status.succeeded else { throw DeployError.copyFailed(text) }
-            }
-            try await runReleasePhase(release, of: name, output: output)
-            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
-            try await activate(serving, of: name, output: output)
+            )
+            return await run(plan, of: name, output: output)
         }
     }
 
@@ -150,32 +131,34 @@ extension Deployer {
         async throws -> DeployOutcome
     {
         _ = try store.app(name)
-        await lock(name, output: output)
-        defer { locks.release(name) }
-        var config = try store.config(of: name)
-        config.merge(values) { _, new in new }
-        for key in keys { config[key] = nil }
-        let changed = (values.keys.sorted() + keys.sorted()).joined(separator: ", ")
-        guard let live = try store.liveRelease(of: name), let tree = live.tree,
-            FileManager.default.fileExists(atPath: settings.data.release(name, tree))
-        else {
-            try store.setConfig(values, of: name)
-            try store.unsetConfig(keys, of: name)
-            output.step("Changed \(changed) on \(name); it has no live release, so this applies from its first deploy")
-            return .notDeployed
-        }
-        let description =
-            (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
-            + (values.isEmpty || keys.isEmpty ? "" : "; ")
-            + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
-        let release = try store.startRelease(reusing: live, description: description, config: config, cause: cause)
-        return await finish(release, of: name, output: output) {
-            output.step(
-                "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)"
+        return try await whileLocked(name, output: output) {
+            var config = try store.config(of: name)
+            config.merge(values) { _, new in new }
+            for key in keys { config[key] = nil }
+            let changed = (values.keys.sorted() + keys.sorted()).joined(separator: ", ")
+            guard let live = try store.liveRelease(of: name), let tree = live.tree,
+                FileManager.default.fileExists(atPath: settings.data.release(name, tree))
+            else {
+                try store.setConfig(values, of: name)
+                try store.unsetConfig(keys, of: name)
+                output.step(
+                    "Changed \(changed) on \(name); it has no live release, so this applies from its first deploy"
+                )
+                return .notDeployed
+            }
+            let description =
+                (values.isEmpty ? "" : "Set \(values.keys.sorted().joined(separator: ", "))")
+                + (values.isEmpty || keys.isEmpty ? "" : "; ")
+                + (keys.isEmpty ? "" : "Unset \(keys.sorted().joined(separator: ", "))")
+            let release = try store.startRelease(reusing: live, description: description, config: config, cause: cause)
+            let plan = ReleasePlan(
+                release: release,
+                tree: .reuse,
+                announcement:
+                    "Changing \(changed) on \(name): \(live.version)'s build with the new config as \(release.version)",
+                appliesConfig: true
             )
-            try await runReleasePhase(release, of: name, output: output)
-            let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
-            try await activate(serving, of: name, output: output, applyingConfig: true)
+            return await run(plan, of: name, output: output)
         }
     }
 
@@ -184,9 +167,18 @@ extension Deployer {
     /// never has fewer healthy instances than before. Not a release: the build and config stay.
     public func scale(app name: AppName, web count: Int?, output: DeployOutput) async throws -> DeployOutcome {
         let previousCount = try store.app(name).scale(of: "web")
-        await lock(name, output: output)
-        defer { locks.release(name) }
-        let count = count ?? previousCount
+        return try await whileLocked(name, output: output) {
+            try await restartWeb(of: name, count: count ?? previousCount, previousCount: previousCount, output: output)
+        }
+    }
+
+    /// A whole new set of web instances of the live release, `count` of them, replacing the running ones.
+    private func restartWeb(
+        of name: AppName,
+        count: Int,
+        previousCount: Int,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
         try store.setScale(count, of: "web", for: name)
         guard let release = try store.liveRelease(of: name) else {
             output.step("\(name) will run \(count) web instance(s) from its first deploy")
@@ -223,8 +215,18 @@ extension Deployer {
         -> DeployOutcome
     {
         _ = try store.app(name)
-        await lock(name, output: output)
-        defer { locks.release(name) }
+        return try await whileLocked(name, output: output) {
+            try await scaleWorkers(of: name, type: type, count: count, output: output)
+        }
+    }
+
+    /// `count` instances of the worker `type` of the live release, the running ones stopped first.
+    private func scaleWorkers(
+        of name: AppName,
+        type: String,
+        count: Int,
+        output: DeployOutput
+    ) async throws -> DeployOutcome {
         guard let release = try store.liveRelease(of: name) else {
             try store.setScale(count, of: type, for: name)
             output.step("\(name) will run \(count) \(type) instance(s) from its first deploy")

@@ -165,28 +165,31 @@ extension Deployer {
             try? Repository(openBareAt: settings.data.repository(app.appName)).keepPrivate()
         }
         for name in incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
-            await lock(name, output: DeployOutput { _ in })
-            defer { locks.release(name) }
-            let output = DeployOutput { [logger] line in
-                logger.info("restore", metadata: ["app.name": "\(name)", "output": "\(line)"])
-            }
-            do {
-                guard let release = try store.liveRelease(of: name) else { continue }
-                if (live[name]?.instances.count ?? 0) < max(1, try store.app(name).scale(of: "web")) {
-                    let serving = try await boot(release, of: name, output: output, recordedOn: nil)
-                    if let replaced = await serve(serving, of: name) {
-                        retire(replaced, of: name, drainRecordedOn: nil)
-                    }
-                }
-                try await replaceWorkers(with: release, of: name, output: output)
-            } catch {
-                logger.error(
-                    "could not boot the live release again",
-                    metadata: ["app.name": "\(name)", "error": "\(error)"]
-                )
-            }
+            await whileLocked(name, output: DeployOutput { _ in }) { await restoreInstances(of: name) }
         }
         incomplete = []
+    }
+
+    /// Boots what an app's live release is missing after a restart: a whole new web set, its workers.
+    private func restoreInstances(of name: AppName) async {
+        let output = DeployOutput { [logger] line in
+            logger.info("restore", metadata: ["app.name": "\(name)", "output": "\(line)"])
+        }
+        do {
+            guard let release = try store.liveRelease(of: name) else { return }
+            if (live[name]?.instances.count ?? 0) < max(1, try store.app(name).scale(of: "web")) {
+                let serving = try await boot(release, of: name, output: output, recordedOn: nil)
+                if let replaced = await serve(serving, of: name) {
+                    retire(replaced, of: name, drainRecordedOn: nil)
+                }
+            }
+            try await replaceWorkers(with: release, of: name, output: output)
+        } catch {
+            logger.error(
+                "could not boot the live release again",
+                metadata: ["app.name": "\(name)", "error": "\(error)"]
+            )
+        }
     }
 
     /// On the daemon's way out (a deploy under way has been cancelled and its pusher told by now). By default

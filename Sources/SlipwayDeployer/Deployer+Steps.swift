@@ -10,7 +10,8 @@ import SlipwayStore
 import SlipwaySupervisor
 
 extension Deployer {
-    func deploy(_ release: Release, of name: AppName, output: DeployOutput) async throws {
+    /// Checks the release's commit out and builds it; returns the release with its build recorded.
+    func checkoutAndBuild(_ release: Release, of name: AppName, output: DeployOutput) async throws -> Release {
         let releaseID = release.id!
         let version = release.version
         let request = BuildRequest(
@@ -45,10 +46,26 @@ extension Deployer {
         for type in ProcessTypes.workers(in: built.processTypes) where app.scale(of: type) == 0 {
             output.detail("\(type): not started (scale 0; run `slipway ps:scale \(name) \(type)=1` to start it)")
         }
+        return builtRelease
+    }
 
-        try await runReleasePhase(builtRelease, of: name, output: output)
-        let serving = try await boot(builtRelease, of: name, output: output, recordedOn: releaseID)
-        try await activate(serving, of: name, output: output)
+    /// Copies `source`'s built tree `tree` as the tree of `release` (a promotion: the same build, not rebuilt).
+    func copyTree(of source: AppName, _ tree: ReleaseVersion, for release: Release, of name: AppName) async throws {
+        try await step(.build, of: release.id!) {
+            try FileManager.default.createDirectory(
+                atPath: settings.data.releases(name),
+                withIntermediateDirectories: true
+            )
+            let (status, text) = try await launcher.output(
+                of: Command(
+                    "cp",
+                    ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
+                    environment: settings.baseEnvironment
+                ),
+                for: .platform
+            )
+            guard status.succeeded else { throw DeployError.copyFailed(text) }
+        }
     }
 
     /// Runs a build in one of the build slots, and stops it at the build timeout.

@@ -4,8 +4,9 @@
 // and retires the old instances; watches the live instances' liveness; and at a daemon's start,
 // adopts what an earlier daemon left running and cleans up what it left half done. It uses the
 // builder, supervisor, proxy and store through their APIs. This file holds its state, the lock, the recording of
-// each step and the sentence a failure ends with; the public operations are in Deployer+Releases, the steps in
-// Deployer+Steps, the daemon's start and stop in Deployer+Startup, apps in Deployer+Apps, retention in
+// each step and the sentence a failure ends with. Every release goes live as a ReleasePlan carried out by the one
+// pipeline in Deployer+Pipeline; the public operations, each a lock, a plan and a run, are in Deployer+Releases;
+// the steps in Deployer+Steps; the daemon's start and stop in Deployer+Startup; apps in Deployer+Apps; retention in
 // Deployer+Retention.
 import Foundation
 import Logging

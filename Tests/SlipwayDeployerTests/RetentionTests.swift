@@ -1,5 +1,5 @@
 // Specifications for what the deployer keeps and how it words a failure, without git, buildpacks or a daemon: an
-// in-memory store, a scratch data directory, and a launcher that refuses to start anything (nothing here may).
+// in-memory store, a scratch data directory, and a launcher that starts nothing (see DeployerFixture).
 import Foundation
 import Logging
 import SlipwayBasics
@@ -12,52 +12,6 @@ import Testing
 @testable import SlipwayDeployer
 
 @Suite struct RetentionTests {
-    /// A launcher for tests in which no process may start.
-    struct NoProcesses: Launcher {
-        struct Refused: Error {}
-
-        func run(
-            _ command: Command,
-            for purpose: LaunchPurpose,
-            grace: Duration,
-            onLine: @escaping @Sendable (String) -> Void
-        ) async throws -> SlipwayBasics.ExitStatus {
-            throw Refused()
-        }
-
-        func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
-            throw Refused()
-        }
-    }
-
-    private func deployer(data: DataDirectory, store: AppDatabase, keepReleases: Int) -> Deployer {
-        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        let settings = DeploySettings(
-            data: data,
-            domain: "localhost",
-            publicPort: 8080,
-            hooksDirectory: packageRoot + "/hooks",
-            buildpacksDirectory: packageRoot + "/buildpacks",
-            drainTimeout: .seconds(1),
-            webSocketCloseWindow: .zero,
-            keepReleases: keepReleases,
-            bootBatch: 1,
-            maxBuilds: 1,
-            buildTimeout: .seconds(1),
-            livenessInterval: .zero,
-            livenessFailures: 1,
-            baseEnvironment: [:]
-        )
-        return Deployer(
-            settings: settings,
-            store: store,
-            supervisor: Supervisor(stopGrace: .seconds(1), launcher: NoProcesses(), logger: logger),
-            router: Router(),
-            launcher: NoProcesses(),
-            logger: logger
-        )
-    }
-
     @Test("the live tree and the newest retired ones are kept, up to keep-releases; the newest 20 release logs too")
     func keepsTheLiveTreeAndTheNewestRetiredOnes() async throws {
         let folder = try TemporaryDirectory("retention")
@@ -87,7 +41,7 @@ import Testing
             try "log".write(toFile: data.releaseLogs(shop) + "/\(number).log", atomically: true, encoding: .utf8)
         }
 
-        let removed = await deployer(data: data, store: store, keepReleases: 2).pruneTrees(of: shop)
+        let removed = await DeployerFixture.deployer(data: data, store: store, keepReleases: 2).pruneTrees(of: shop)
 
         #expect(removed.map(\.number) == [2, 3, 4])
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.releases(shop)).sorted() == ["5", "6"])

@@ -170,32 +170,46 @@ private struct LineReader {
 /// What a command prints, sent to its session in order as it is produced, without making the
 /// command wait. A client that went away is ignored, never fatal. A client that reads more slowly than the
 /// command prints (a build printing 300 MB to a `git push`) does not make the daemon hold it all: past
-/// `maximumQueuedBytes` lines are left out, and a line says how many.
+/// `maximumQueuedBytes` only the newest lines are held (`maximumHeldBytes` of them), and once the client has caught
+/// up they follow a line saying how many were left out. The last lines, where a deploy's verdict is, always arrive.
 public final class CommandOutput: Sendable {
     static let maximumQueuedBytes = 4 << 20
+    static let maximumHeldBytes = 64 << 10
+
+    private typealias Reply = (text: String, target: SessionOutput.Stream)
 
     private struct Queue {
+        /// Handed to the sender and not written yet.
         var bytes = 0
+        /// The newest lines, kept while the sender is too far behind; `heldStart` is the oldest still kept.
+        var held: [Reply] = []
+        var heldStart = 0
+        var heldBytes = 0
         var leftOut = 0
+
+        var isHolding: Bool { heldStart < held.count }
     }
 
-    /// Shared with the sender task, which takes off what it wrote.
+    /// Shared with the sender task, which takes off what it wrote and lets the held lines go.
     private final class Queued: Sendable {
         let queue = Mutex(Queue())
     }
 
-    private let replies: AsyncStream<(String, SessionOutput.Stream)>.Continuation
+    private let replies: AsyncStream<Reply>.Continuation
     private let sender: Task<Void, Never>
     private let queued = Queued()
 
     init(_ session: SessionOutput) {
-        let (stream, continuation) = AsyncStream.makeStream(of: (String, SessionOutput.Stream).self)
+        let (stream, continuation) = AsyncStream.makeStream(of: Reply.self)
         let queued = queued
         replies = continuation
         sender = Task {
             for await (text, target) in stream {
                 await session.write(text, to: target)
-                queued.queue.withLock { $0.bytes -= text.utf8.count }
+                queued.queue.withLock { queue in
+                    queue.bytes -= text.utf8.count
+                    if queue.bytes <= Self.maximumQueuedBytes / 2 { Self.letGo(&queue, to: continuation) }
+                }
             }
         }
     }
@@ -207,29 +221,45 @@ public final class CommandOutput: Sendable {
     public func error(_ line: String) { send(line + "\n", to: .standardError) }
 
     private func send(_ text: String, to target: SessionOutput.Stream) {
-        let (sent, note) = queued.queue.withLock { queue -> (Bool, String?) in
+        let size = text.utf8.count
+        // Handed on under the lock, so that lines and the held ones keep their order.
+        queued.queue.withLock { queue in
             // A line larger than the whole allowance still goes when nothing waits before it.
-            guard queue.bytes == 0 || queue.bytes + text.utf8.count <= Self.maximumQueuedBytes else {
-                queue.leftOut += 1
-                return (false, nil)
+            if !queue.isHolding && (queue.bytes == 0 || queue.bytes + size <= Self.maximumQueuedBytes) {
+                queue.bytes += size
+                replies.yield((text, target))
+                return
             }
-            let note = Self.leftOutNote(&queue)
-            queue.bytes += text.utf8.count + (note?.utf8.count ?? 0)
-            return (true, note)
+            queue.held.append((text, target))
+            queue.heldBytes += size
+            while queue.heldBytes > Self.maximumHeldBytes, queue.held.count - queue.heldStart > 1 {
+                queue.heldBytes -= queue.held[queue.heldStart].text.utf8.count
+                queue.heldStart += 1
+                queue.leftOut += 1
+            }
+            if queue.heldStart > 1024 && queue.heldStart * 2 > queue.held.count {
+                queue.held.removeFirst(queue.heldStart)
+                queue.heldStart = 0
+            }
         }
-        if let note { replies.yield((note, .standardError)) }
-        if sent { replies.yield((text, target)) }
     }
 
-    private static func leftOutNote(_ queue: inout Queue) -> String? {
-        guard queue.leftOut > 0 else { return nil }
-        defer { queue.leftOut = 0 }
-        return "[… \(queue.leftOut) lines left out here: they came faster than this connection took them]\n"
+    /// Hands on the held lines, after a line saying how many were left out before them.
+    private static func letGo(_ queue: inout Queue, to replies: AsyncStream<Reply>.Continuation) {
+        guard queue.isHolding else { return }
+        if queue.leftOut > 0 {
+            let note = "[… \(queue.leftOut) lines left out here: they came faster than this connection took them]\n"
+            queue.bytes += note.utf8.count
+            replies.yield((note, .standardError))
+        }
+        for reply in queue.held[queue.heldStart...] { replies.yield(reply) }
+        queue.bytes += queue.heldBytes
+        queue = Queue(bytes: queue.bytes)
     }
 
     /// Returns once everything printed so far has been handed on.
     func close() async {
-        if let note = queued.queue.withLock({ Self.leftOutNote(&$0) }) { replies.yield((note, .standardError)) }
+        queued.queue.withLock { Self.letGo(&$0, to: replies) }
         replies.finish()
         await sender.value
     }
