@@ -157,7 +157,7 @@ public enum Daemon {
         let proxy = ProxyServer(router: router, logger: logger, limits: configuration.clientLimits)
         // Before the proxy listens, so that its first request already finds the apps an earlier daemon left running.
         let adoption = ContinuousClock.now
-        await deployer.adopt()
+        let startup = await deployer.adopt()
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
         } catch {
@@ -174,7 +174,7 @@ public enum Daemon {
         // cancelled and tells its pusher, through the SSH session that is still up), the proxy last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ProxyService(proxy: proxy, shutdownTimeout: configuration.shutdownTimeout)),
-            .init(service: DeployerService(deployer: deployer, stopApps: configuration.stopApps)),
+            .init(service: DeployerService(deployer: deployer, startup: startup, stopApps: configuration.stopApps)),
             .init(service: LogRotationService(supervisor: supervisor)),
         ]
         if let address = configuration.ssh {
@@ -316,10 +316,11 @@ struct ProxyService: Service {
 
 struct DeployerService: Service {
     let deployer: Deployer
+    let startup: StartupReport
     let stopApps: Bool
 
     func run() async throws {
-        await deployer.restore()
+        await deployer.restore(startup)
         try? await gracefulShutdown()
         await deployer.shutdown(stopApps: stopApps)
     }

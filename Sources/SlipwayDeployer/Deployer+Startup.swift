@@ -14,8 +14,10 @@ extension Deployer {
     /// once: it puts right what an earlier daemon left. Interrupted deploys fail. Instances of each live
     /// release that still run (the same process: pid and start time) and pass one health check are adopted
     /// and routed to again, without a restart. Every other process an earlier daemon started for an app
-    /// (an old release's instance, an unfinished build) is stopped; `restore` finishes that in the background.
-    public func adopt() async {
+    /// (an old release's instance, an unfinished build) is stopped; `restore` finishes that in the background, from
+    /// the report this returns.
+    public func adopt() async -> StartupReport {
+        var report = StartupReport()
         do {
             for release in try store.failInterruptedDeploys() {
                 logger.warning(
@@ -29,10 +31,13 @@ extension Deployer {
                 removeBuildScratch(of: app.appName)
             }
             // The apps' health checks run side by side, so that one app's hung instance holds up no other app.
-            let adopted = await withTaskGroup(of: [Instance].self) { group in
+            let adopted = await withTaskGroup(of: (AppName, [Instance], complete: Bool).self) { group in
                 for app in apps { group.addTask { await self.adoptLiveInstances(of: app) } }
                 var adopted: [Instance] = []
-                for await instances in group { adopted += instances }
+                for await (name, instances, complete) in group {
+                    adopted += instances
+                    if !complete { report.incomplete.insert(name) }
+                }
                 return adopted
             }
             let kept = Set(adopted.map(\.pid))
@@ -41,7 +46,7 @@ extension Deployer {
             }
             let leftovers = ProcessTable.processes(carrying: ["SLIPWAY_DATA": settings.data.root])
                 .filter { $0.environment["SLIPWAY_RELEASE"] != nil && !kept.contains($0.session) }
-            leftoverStop = Task { [supervisor] in
+            report.leftoverStop = Task { [supervisor] in
                 await supervisor.stopLeftovers(processGroups: Set(leftovers.map(\.processGroup)))
             }
             if !leftovers.isEmpty {
@@ -53,15 +58,16 @@ extension Deployer {
         } catch {
             logger.error("could not adopt the running apps", metadata: ["error": "\(error)"])
         }
+        return report
     }
 
     /// The instances of `app`'s live release that an earlier daemon started and that still run and answer:
-    /// adopted, routed to (web) and tracked (workers). An app with fewer than its scale is noted for `restore`.
-    func adoptLiveInstances(of app: App) async -> [Instance] {
+    /// adopted, routed to (web) and tracked (workers); and whether they make its whole scale.
+    func adoptLiveInstances(of app: App) async -> (AppName, [Instance], complete: Bool) {
         let name = app.appName
         guard let release = try? store.liveRelease(of: name), let tree = release.tree,
             let records = try? store.runningInstances(of: name).filter({ $0.releaseNumber == release.number })
-        else { return [] }
+        else { return (name, [], true) }
         // A daemon that died inside the switch may have pointed `current` at a release that never went live.
         try? Self.pointCurrent(settings.data.current(name), to: settings.data.release(name, tree))
         func adopt(_ type: String) async -> [Instance] {
@@ -104,14 +110,14 @@ extension Deployer {
             _ = await serve(ServingRelease(release: release, instances: web, set: set), of: name)
         }
         var workerInstances: [Instance] = []
+        var complete = web.count >= max(1, app.scale(of: "web"))
         for type in ProcessTypes.workers(in: release.processTypeCommands) {
             let adopted = await adopt(type)
             workerInstances += adopted
-            if adopted.count < app.scale(of: type) { incomplete.insert(name) }
+            if adopted.count < app.scale(of: type) { complete = false }
         }
         workers[name] = workerInstances
-        if web.count < max(1, app.scale(of: "web")) { incomplete.insert(name) }
-        return web + workerInstances
+        return (name, web + workerInstances, complete)
     }
 
     /// No build runs yet: the scratch folders (with their copy of the config vars) of builds an earlier daemon
@@ -156,18 +162,17 @@ extension Deployer {
     /// After `adopt`, in the background: the leftovers are stopped, unfinished and surplus release trees
     /// removed, and each app that could not be adopted whole gets a complete new set of instances of its
     /// live release, switched to like a restart (the adopted ones serve until then).
-    public func restore() async {
-        await leftoverStop?.value
+    public func restore(_ report: StartupReport) async {
+        await report.leftoverStop?.value
         guard let apps = try? store.apps() else { return }
         for app in apps {
             _ = pruneTrees(of: app.appName)
             // Repositories made by an earlier version let pushes write files other users could read.
             try? Repository(openBareAt: settings.data.repository(app.appName)).keepPrivate()
         }
-        for name in incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
+        for name in report.incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
             await whileLocked(name, output: DeployOutput { _ in }) { await restoreInstances(of: name) }
         }
-        incomplete = []
     }
 
     /// Boots what an app's live release is missing after a restart: a whole new web set, its workers.
@@ -200,4 +205,13 @@ extension Deployer {
         for drain in drains.values { await drain.value }
         await supervisor.stopAll()
     }
+}
+
+/// What `adopt` left for `restore`: the apps it could not give their whole scale, and the stop of what an earlier
+/// daemon left running, which `restore` waits for before it boots anything.
+public struct StartupReport: Sendable {
+    public var incomplete: Set<AppName> = []
+    var leftoverStop: Task<Void, Never>?
+
+    public init() {}
 }

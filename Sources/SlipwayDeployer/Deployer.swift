@@ -36,10 +36,6 @@ public actor Deployer {
     var drains: [UUID: Task<Void, Never>] = [:]
     /// The liveness watch of each app's live release.
     var liveness: [AppName: Task<Void, Never>] = [:]
-    /// Apps `adopt` could not give their whole scale, for `restore` to complete.
-    var incomplete: Set<AppName> = []
-    /// The stop of what an earlier daemon left, started by `adopt`.
-    var leftoverStop: Task<Void, Never>?
     /// A test hook for fault injection (env SLIPWAY_TEST_HOLD_STEP=switch, …): that step, its work done, says so in
     /// `<data>/holding-STEP` and waits instead of finishing, so that a test can kill the daemon at that point.
     let heldStep = ProcessInfo.processInfo.environment["SLIPWAY_TEST_HOLD_STEP"].flatMap(DeployStep.init)
