@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayStoreTests",
-            dependencies: ["SlipwayStore", "SlipwayTestSupport"],
+            dependencies: ["SlipwayStore", "SlipwayTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,7 +20,7 @@ extension Deployer {
             revision: release.commitID!,
             releaseDirectory: settings.data.release(name, version),
             cacheDirectory: settings.data.cache(name),
-            config: release.configValues,
+            config: release.config,
             baseEnvironment: settings.baseEnvironment.merging(markers(of: release, of: name)) { $1 }
         )
 
@@ -212,7 +212,7 @@ extension Deployer {
     {
         try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
         var environment = settings.baseEnvironment
-        environment.merge(release.configValues) { _, config in config }
+        environment.merge(release.config) { _, config in config }
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
         environment.merge(markers(of: release, of: name)) { _, marker in marker }
         environment["HTTP_FORWARDED_COUNT"] = "1"

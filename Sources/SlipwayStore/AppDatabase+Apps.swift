@@ -8,7 +8,7 @@ extension AppDatabase {
     public func createApp(_ name: AppName, deployBranch: String = "main", cause: String = "local") throws -> App {
         try write { db in
             guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
-            let app = App(name: name.rawValue, deployBranch: deployBranch, formation: #"{"web":1}"#, createdAt: Date())
+            let app = App(name: name.rawValue, deployBranch: deployBranch, formation: ["web": 1], createdAt: Date())
             try app.insert(db)
             var initial = Release(
                 id: nil,
@@ -21,7 +21,7 @@ extension AppDatabase {
                 buildpack: nil,
                 processTypes: nil,
                 buildNumber: nil,
-                config: "{}",
+                config: [:],
                 failureReason: nil,
                 buildLog: "",
                 createdAt: app.createdAt,
@@ -36,9 +36,7 @@ extension AppDatabase {
     /// How many instances of `type` each release of `app` runs.
     public func setScale(_ count: Int, of type: String, for app: AppName) throws {
         try updateApp(app) { record in
-            var formation: [String: Int] = JSONMap.decode(record.formation)
-            formation[type] = count
-            record.formation = JSONMap.encode(formation)
+            record.formation[type] = count
         }
     }
 

@@ -25,7 +25,7 @@ extension AppDatabase {
                 buildpack: nil,
                 processTypes: nil,
                 buildNumber: nil,
-                config: JSONMap.encode(try Self.config(of: app, db)),
+                config: try Self.config(of: app, db),
                 failureReason: nil,
                 buildLog: "",
                 createdAt: Date(),
@@ -40,14 +40,14 @@ extension AppDatabase {
     /// The build of `releaseID` succeeded: it runs its own tree from now on.
     public func recordBuild(of releaseID: Int64, buildpack: String, processTypes: [String: String]) throws -> Release {
         try write { db in
-            try db.execute(
-                sql:
-                    "UPDATE release SET buildpack = ?, processTypes = ?, buildNumber = number, status = ? WHERE id = ?",
-                arguments: [buildpack, JSONMap.encode(processTypes), ReleaseStatus.deploying, releaseID]
-            )
-            guard let release = try Release.fetchOne(db, key: releaseID) else {
+            guard var release = try Release.fetchOne(db, key: releaseID) else {
                 throw InternalError("release \(releaseID) vanished while building")
             }
+            release.buildpack = buildpack
+            release.processTypes = processTypes
+            release.buildNumber = release.number
+            release.status = .deploying
+            try release.update(db)
             return release
         }
     }
@@ -89,7 +89,7 @@ extension AppDatabase {
             let rollback = try Self.insertRelease(
                 reusing: chosen,
                 description: "Rollback to \(chosen.version)",
-                config: chosen.configValues,
+                config: chosen.config,
                 cause: cause,
                 db
             )
@@ -165,7 +165,7 @@ extension AppDatabase {
         release.number = try nextNumber(of: app, db)
         release.status = .deploying
         release.description = description
-        release.config = JSONMap.encode(config)
+        release.config = config
         release.failureReason = nil
         release.buildLog = ""
         release.createdAt = Date()
@@ -186,7 +186,7 @@ extension AppDatabase {
         try write { db in
             if applyingConfig, let release = try Release.fetchOne(db, key: releaseID) {
                 try db.execute(sql: "DELETE FROM configVar WHERE appName = ?", arguments: [app.rawValue])
-                for (key, value) in release.configValues {
+                for (key, value) in release.config {
                     try db.execute(
                         sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?)",
                         arguments: [app.rawValue, key, value]

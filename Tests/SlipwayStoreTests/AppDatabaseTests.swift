@@ -130,7 +130,7 @@ import Testing
         #expect(target.number == 2)
         #expect((rollback.number, rollback.description, rollback.tree?.number) == (4, "Rollback to v2", 2))
         #expect(rollback.commitID == "a")
-        #expect(rollback.configValues == ["GREETING": "one"])
+        #expect(rollback.config == ["GREETING": "one"])
         try store.markLive(rollback.id!, of: shop, applyingConfig: true)
         #expect(try store.config(of: shop) == ["GREETING": "one"])
     }

@@ -86,7 +86,7 @@ public struct ReleasesInfoCommand: AdminCommand {
             context.output.print("Process:     \(type): \(command)")
         }
         if let tree = record.tree, tree != record.version { context.output.print("Build:       \(tree)'s tree") }
-        let keys = record.configValues.keys.sorted()
+        let keys = record.config.keys.sorted()
         context.output.print("Config:      " + (keys.isEmpty ? "(none)" : keys.joined(separator: ", ")))
         context.output.print("Created:     \(Format.timestamp(record.createdAt))")
         if !entry.events.isEmpty {

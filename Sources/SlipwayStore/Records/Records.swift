@@ -8,8 +8,8 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public static let databaseTableName = "app"
     public var name: String
     public var deployBranch: String
-    /// Process type -> how many instances each release runs, as JSON.
-    public var formation: String
+    /// Process type -> how many instances each release runs (a JSON column).
+    public var formation: [String: Int]
     public var createdAt: Date
     /// While on, the proxy answers the app's hosts with a maintenance page instead of the app.
     public var maintenance: Bool = false
@@ -29,7 +29,7 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
 
     /// How many instances of `type` run: web one unless scaled, other types none unless scaled (as on Heroku).
     public func scale(of type: String) -> Int {
-        (JSONMap.decode(formation) as [String: Int])[type] ?? (type == "web" ? 1 : 0)
+        formation[type] ?? (type == "web" ? 1 : 0)
     }
 }
 
@@ -55,12 +55,12 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
     public var commitID: String?
     public var commitAuthor: String?
     public var buildpack: String?
-    /// Process type -> command, as JSON.
-    public var processTypes: String?
+    /// Process type -> command, once built (a JSON column).
+    public var processTypes: [String: String]?
     /// The release whose built tree this one runs: itself for a deploy, an older one for a rollback.
     public var buildNumber: Int?
-    /// The config vars this release runs with, as JSON: what a rollback to it restores.
-    public var config: String
+    /// The config vars this release runs with (a JSON column): what a rollback to it restores.
+    public var config: [String: String]
     public var failureReason: String?
     public var buildLog: String
     public var createdAt: Date
@@ -73,9 +73,7 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
     /// The release directory holding this release's built tree, once there is one.
     public var tree: ReleaseVersion? { buildNumber.map(ReleaseVersion.init) }
 
-    public var processTypeCommands: [String: String] { JSONMap.decode(processTypes) }
-
-    public var configValues: [String: String] { JSONMap.decode(config) }
+    public var processTypeCommands: [String: String] { processTypes ?? [:] }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -94,23 +92,22 @@ public struct AccessKey: Sendable, Codable, Equatable, FetchableRecord, Persista
     public var publicKey: String
     /// `SHA256:…`, as `ssh-keygen -lf` prints it.
     public var fingerprint: String
-    /// The apps a deploy key may reach, as a JSON array; empty for admins.
-    public var apps: String
+    /// The apps a deploy key may reach (a JSON column); empty for admins.
+    public var appNames: [String]
     public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case name, role, publicKey, fingerprint, createdAt
+        case appNames = "apps"
+    }
 
     public init(name: String, role: KeyRole, publicKey: String, fingerprint: String, apps: [AppName]) {
         self.name = name
         self.role = role
         self.publicKey = publicKey
         self.fingerprint = fingerprint
-        self.apps = "[]"
+        self.appNames = apps.map(\.rawValue)
         createdAt = Date()
-        appNames = apps.map(\.rawValue)
-    }
-
-    public var appNames: [String] {
-        get { (try? JSONDecoder().decode([String].self, from: Data(apps.utf8))) ?? [] }
-        set { apps = String(decoding: (try? JSONEncoder().encode(newValue)) ?? Data("[]".utf8), as: UTF8.self) }
     }
 }
 
@@ -218,19 +215,5 @@ public struct ReleaseHistoryEntry: Sendable, Equatable {
 
     public func duration(of step: DeployStep) -> Duration? {
         events.last { $0.step == step }?.duration
-    }
-}
-
-/// The maps the app and release tables keep as JSON text.
-enum JSONMap {
-    static func encode<Value: Encodable>(_ map: [String: Value]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: (try? encoder.encode(map)) ?? Data("{}".utf8), as: UTF8.self)
-    }
-
-    static func decode<Value: Decodable>(_ text: String?) -> [String: Value] {
-        guard let text else { return [:] }
-        return (try? JSONDecoder().decode([String: Value].self, from: Data(text.utf8))) ?? [:]
     }
 }
