@@ -12,9 +12,16 @@ struct RetryTests {
             let live = try await proxy.backend("live")
             proxy.router.setHosts(["web.test"], for: "web")
             let dead = try RefusingPort()
-            proxy.router.activate(proxy.makeSet("web", release: 1, [dead.upstream, live.upstream]), for: "web")
+            let set = proxy.makeSet("web", release: 1, [dead.upstream, live.upstream])
+            proxy.router.activate(set, for: "web")
+            // Ties are taken in turn, so of four requests one after the other, two begin on the dead instance.
+            let firsts = (0..<4).map { _ in
+                let claim = set.claim(pin: nil, sticky: false, onDrainDeadline: DrainCutOff(request: 0) { _ in })
+                defer { claim.release() }
+                return claim.first
+            }
+            #expect(firsts.filter { $0 == 0 }.count == 2, "\(firsts)")
             let client = try await proxy.client()
-            // Round-robin starts on each instance in turn, so half of these begin on the dead one.
             for _ in 0..<4 {
                 let response = try await client.get("/", host: "web.test")
                 #expect(response.status == 200)
