@@ -61,6 +61,47 @@ import Glibc
         }
     }
 
+    @Test func anInstanceThatCannotBeAdoptedIsReplacedByAFreshHealthCheckedSet() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let before = try await servingInstances(of: daemon)
+            #expect(before.count == 1)
+            // While no daemon runs, the instance dies: the next daemon has nothing to adopt.
+            await daemon.stop(leavingApps: true)
+            for instance in before { kill(-instance.pid, SIGKILL) }
+            try await waitUntil("the instance is gone") { before.allSatisfy { !ProcessTable.isRunning($0.pid) } }
+
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            try await waitUntil("shop answers again from a new instance") {
+                (try? HTTPConnection(port: restarted.port).get("/", host: "shop.localhost").status) == 200
+            }
+            let after = try await servingInstances(of: restarted)
+            #expect(after.count == 1)
+            #expect(Set(after.map(\.pid)).isDisjoint(with: before.map(\.pid)), "a fresh instance, not the dead one")
+            let answer = try HTTPConnection(port: restarted.port).get("/", host: "shop.localhost")
+            #expect(answer.body.hasPrefix("hello from shop release v2"), "the same release: \(answer.body)")
+        }
+    }
+
+    @Test func aRequestStillInFlightWhenTheShutdownTimeoutRunsOutIsCutAndTheDaemonStops() async throws {
+        try await DaemonHarness.with(arguments: ["--shutdown-timeout", "1"]) { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let slow = try await HTTPConnection.startGet(port: daemon.port, "/slow?ms=20000", host: "shop.localhost")
+            let stopping = ContinuousClock.now
+            let status = await daemon.process.stop(grace: .seconds(30))
+            let took = ContinuousClock.now - stopping
+            #expect(status == .exited(0), "a clean stop")
+            // Not the request's 20 s, nor the 30 s grace: the daemon gave up on it after its shutdown timeout.
+            #expect(took < .seconds(15), "stopped after \(took)")
+            let answer = try? await slow.value
+            #expect(answer?.body != "slow done\n", "the request was cut, not answered")
+        }
+    }
+
     @Test func stopAppsStopsEveryInstanceWithTheDaemon() async throws {
         try await DaemonHarness.with(arguments: ["--stop-apps"]) { daemon, work in
             try await daemon.cli(["apps:create", "shop"])
