@@ -25,6 +25,21 @@ extension Deployer {
             case .copy(let source, let tree): try await copyTree(of: source, tree, for: release, of: name)
             }
             if plan.runsReleasePhase { try await runReleasePhase(release, of: name, output: output) }
+            try await replace(with: release, as: plan, of: name, output: output)
+        }
+    }
+
+    /// The release's instances take over from the live ones, by the plan's strategy.
+    private func replace(
+        with release: Release,
+        as plan: ReleasePlan,
+        of name: AppName,
+        output: DeployOutput
+    )
+        async throws
+    {
+        switch plan.replacement {
+        case .bootBesideThenSwitch:
             let serving = try await boot(release, of: name, output: output, recordedOn: release.id)
             try await activate(serving, of: name, output: output, applyingConfig: plan.appliesConfig)
         }

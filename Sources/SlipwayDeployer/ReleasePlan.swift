@@ -6,6 +6,15 @@ import SlipwayBasics
 import SlipwayStore
 
 struct ReleasePlan {
+    /// How the release's instances take over from the live ones. Other strategies (a canary share, holding
+    /// requests while a single instance restarts, keeping the old set warm to switch back) are new cases here and
+    /// in `Deployer.replace`, without touching the steps before them.
+    enum Replacement {
+        /// The whole new set boots beside the live one in batches, each health-checked; then the proxy switches in
+        /// one step and the old set drains.
+        case bootBesideThenSwitch
+    }
+
     enum Tree {
         /// Checked out from the release's commit and built.
         case build
@@ -23,4 +32,5 @@ struct ReleasePlan {
     var runsReleasePhase = true
     /// The release's config becomes the app's once it is live (it differs from the app's: a rollback, a change).
     var appliesConfig = false
+    var replacement = Replacement.bootBesideThenSwitch
 }
