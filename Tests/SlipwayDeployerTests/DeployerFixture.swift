@@ -59,18 +59,35 @@ enum DeployerFixture {
         )
     }
 
-    /// App `shop` with a built release whose Procfile has `types`, recorded and not yet live.
-    static func builtRelease(in store: AppDatabase, types: [String: String]) throws -> (AppName, Release) {
-        let shop = try AppName(validating: "shop")
-        _ = try store.createApp(shop)
-        let release = try store.startRelease(
-            of: shop,
-            description: "Deploy",
-            commitID: "c0ffee",
-            author: "a",
-            cause: "test"
-        )
-        let built = try store.recordBuild(of: release.id!, buildpack: "x", processTypes: types)
-        return (shop, built)
+    /// App `shop` in an in-memory store with a scratch data directory, and a deployer on them; `remove()` after.
+    struct Scene {
+        let folder: TemporaryDirectory
+        let data: DataDirectory
+        let store: AppDatabase
+        let shop: AppName
+        let deployer: Deployer
+
+        init(keepReleases: Int = 5) throws {
+            folder = try TemporaryDirectory("deployer")
+            data = DataDirectory(root: folder.path)
+            store = try AppDatabase.inMemory()
+            shop = try AppName(validating: "shop")
+            _ = try store.createApp(shop)
+            deployer = DeployerFixture.deployer(data: data, store: store, keepReleases: keepReleases)
+        }
+
+        /// A new release of shop, built with a Procfile of `types`, recorded and not yet live.
+        func builtRelease(types: [String: String] = ["web": "serve"]) throws -> Release {
+            let release = try store.startRelease(
+                of: shop,
+                description: "Deploy",
+                commitID: "c0ffee",
+                author: "a",
+                cause: "test"
+            )
+            return try store.recordBuild(of: release.id!, buildpack: "x", processTypes: types)
+        }
+
+        func remove() { folder.remove() }
     }
 }

@@ -16,14 +16,10 @@ import Testing
 
     @Test("a plan that runs the release phase stops there when it fails: no boot, the release failed, the pusher told")
     func aFailingReleasePhaseEndsThePlan() async throws {
-        let folder = try TemporaryDirectory("pipeline")
-        defer { folder.remove() }
-        let store = try AppDatabase.inMemory()
-        let (shop, release) = try DeployerFixture.builtRelease(
-            in: store,
-            types: ["web": "serve", "release": "migrate"]
-        )
-        let deployer = DeployerFixture.deployer(data: DataDirectory(root: folder.path), store: store, keepReleases: 5)
+        let scene = try DeployerFixture.Scene()
+        defer { scene.remove() }
+        let (shop, store, deployer) = (scene.shop, scene.store, scene.deployer)
+        let release = try scene.builtRelease(types: ["web": "serve", "release": "migrate"])
         let lines = Lines()
         let output = DeployOutput { line in lines.all.withLock { $0.append(line) } }
 
@@ -42,7 +38,7 @@ import Testing
         #expect(said.contains("       shop has no live release yet"))
         #expect(history.release.buildLog.contains("this test starts no process"))
         let log = try String(
-            contentsOfFile: DataDirectory(root: folder.path).releaseLog(shop, release.version),
+            contentsOfFile: scene.data.releaseLog(shop, release.version),
             encoding: .utf8
         )
         #expect(log.contains("Running the release phase: migrate"))
@@ -50,14 +46,10 @@ import Testing
 
     @Test("without its release phase a plan goes on to the boot, where it fails the same way")
     func withoutTheReleasePhaseThePlanBoots() async throws {
-        let folder = try TemporaryDirectory("pipeline")
-        defer { folder.remove() }
-        let store = try AppDatabase.inMemory()
-        let (shop, release) = try DeployerFixture.builtRelease(
-            in: store,
-            types: ["web": "serve", "release": "migrate"]
-        )
-        let deployer = DeployerFixture.deployer(data: DataDirectory(root: folder.path), store: store, keepReleases: 5)
+        let scene = try DeployerFixture.Scene()
+        defer { scene.remove() }
+        let (shop, store, deployer) = (scene.shop, scene.store, scene.deployer)
+        let release = try scene.builtRelease(types: ["web": "serve", "release": "migrate"])
         let output = DeployOutput { _ in }
 
         let plan = ReleasePlan(release: release, tree: .reuse, announcement: "Trying", runsReleasePhase: false)

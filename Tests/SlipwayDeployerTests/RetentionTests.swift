@@ -14,23 +14,12 @@ import Testing
 @Suite struct RetentionTests {
     @Test("the live tree and the newest retired ones are kept, up to keep-releases; the newest 20 release logs too")
     func keepsTheLiveTreeAndTheNewestRetiredOnes() async throws {
-        let folder = try TemporaryDirectory("retention")
-        defer { folder.remove() }
-        let data = DataDirectory(root: folder.path)
-        let store = try AppDatabase.inMemory()
-        let shop = try AppName(validating: "shop")
-        _ = try store.createApp(shop)
+        let scene = try DeployerFixture.Scene(keepReleases: 2)
+        defer { scene.remove() }
+        let (data, store, shop) = (scene.data, scene.store, scene.shop)
         for _ in 2...6 {
-            let release = try store.startRelease(
-                of: shop,
-                description: "Deploy",
-                commitID: "c0ffee",
-                author: "a",
-                cause: "test"
-            )
-            let id = try #require(release.id)
-            _ = try store.recordBuild(of: id, buildpack: "x", processTypes: ["web": "serve"])
-            try store.markLive(id, of: shop)
+            let release = try scene.builtRelease()
+            try store.markLive(release.id!, of: shop)
             try FileManager.default.createDirectory(
                 atPath: data.release(shop, release.version),
                 withIntermediateDirectories: true
@@ -41,7 +30,7 @@ import Testing
             try "log".write(toFile: data.releaseLogs(shop) + "/\(number).log", atomically: true, encoding: .utf8)
         }
 
-        let removed = await DeployerFixture.deployer(data: data, store: store, keepReleases: 2).pruneTrees(of: shop)
+        let removed = await scene.deployer.pruneTrees(of: shop)
 
         #expect(removed.map(\.number) == [2, 3, 4])
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.releases(shop)).sorted() == ["5", "6"])

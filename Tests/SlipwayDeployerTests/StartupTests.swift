@@ -11,16 +11,13 @@ import Testing
 @Suite struct StartupTests {
     @Test("an app whose live release has no instance left is reported incomplete; an app never deployed is not")
     func adoptionReportsWhatItCouldNotAdopt() async throws {
-        let folder = try TemporaryDirectory("startup")
-        defer { folder.remove() }
-        let store = try AppDatabase.inMemory()
-        let (shop, release) = try DeployerFixture.builtRelease(in: store, types: ["web": "serve"])
-        try store.markLive(release.id!, of: shop)
-        _ = try store.createApp(try AppName(validating: "blog"))
-        let deployer = DeployerFixture.deployer(data: DataDirectory(root: folder.path), store: store, keepReleases: 5)
+        let scene = try DeployerFixture.Scene()
+        defer { scene.remove() }
+        try scene.store.markLive(try scene.builtRelease().id!, of: scene.shop)
+        _ = try scene.store.createApp(try AppName(validating: "blog"))
 
-        let report = await deployer.adopt()
+        let report = await scene.deployer.adopt()
 
-        #expect(report.incomplete == [shop])
+        #expect(report.incomplete == [scene.shop])
     }
 }
