@@ -153,13 +153,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         defer { readingRequests = false }
         defer { if received.readableBytes == 0 { received = Self.noBytes } }
         while !lingering, exchange?.requestEnded != true {
-            if exchange == nil && received.readableBytes > 0 && headStarted == nil {
-                headStarted = .now()
-                // The check already scheduled may be later than this head's deadline.
-                silenceCheck?.cancel()
-                silenceCheck = nil
-                scheduleSilenceCheck(context: context)
-            }
+            // No timer is set here, which every request would pay for: the silence check always comes within
+            // `headerTimeout` of the last read, which is no later than this head's deadline.
+            if exchange == nil && received.readableBytes > 0 && headStarted == nil { headStarted = .now() }
             let part: ClientRequestReader.Part?
             do {
                 part = try reader.next(from: &received)
@@ -848,7 +844,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let deadline = lastRead + TimeAmount(timeout)
             return deadline > now ? deadline : now + TimeAmount(timeout)
         }
-        var next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout))
+        var next = min(candidate(limits.requestTimeout), candidate(limits.idleTimeout), candidate(limits.headerTimeout))
         if let headStarted { next = min(next, max(now, headStarted + TimeAmount(limits.headerTimeout))) }
         silenceCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) { self.checkSilence() }
     }
