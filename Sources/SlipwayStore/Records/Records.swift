@@ -75,6 +75,12 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
 
     public var processTypeCommands: [String: String] { processTypes ?? [:] }
 
+    /// The id every release the store hands out has; one that was never saved is a bug, reported, not a trap.
+    public func savedID() throws -> Int64 {
+        guard let id else { throw InternalError("release \(appName) v\(number) has no id: it was never saved") }
+        return id
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
