@@ -14,43 +14,29 @@ public final class Transcript: Sendable {
     private struct State {
         var head: [String] = []
         var headBytes = 0
-        var tail: [String] = []
-        var tailStart = 0
-        var tailBytes = 0
-        var leftOutLines = 0
-        var leftOutBytes = 0
+        var tail: NewestLines<String>
         var file: FileHandle?
         var path: String?
         var fileBytes = 0
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let keptBytesEachEnd: Int
 
     public init(keptBytesEachEnd: Int = 64 * 1024) {
         self.keptBytesEachEnd = keptBytesEachEnd
+        state = Mutex(State(tail: NewestLines(limit: keptBytesEachEnd) { $0.utf8.count + 1 }))
     }
 
     public func append(_ line: String) {
         state.withLock { state in
             Self.write(line, to: &state)
             let size = line.utf8.count + 1
-            if state.leftOutLines == 0 && state.tail.isEmpty && state.headBytes + size <= keptBytesEachEnd {
+            if state.tail.isEmpty && state.headBytes + size <= keptBytesEachEnd {
                 state.head.append(line)
                 state.headBytes += size
-                return
-            }
-            state.tail.append(line)
-            state.tailBytes += size
-            while state.tailBytes > keptBytesEachEnd, state.tailStart < state.tail.count {
-                state.tailBytes -= state.tail[state.tailStart].utf8.count + 1
-                state.leftOutBytes += state.tail[state.tailStart].utf8.count + 1
-                state.leftOutLines += 1
-                state.tailStart += 1
-            }
-            if state.tailStart > 1024 && state.tailStart * 2 > state.tail.count {
-                state.tail.removeFirst(state.tailStart)
-                state.tailStart = 0
+            } else {
+                state.tail.append(line)
             }
         }
     }
@@ -67,7 +53,7 @@ public final class Transcript: Sendable {
         state.withLock { state in
             state.file = file
             state.path = path
-            for line in state.head + state.tail[state.tailStart...] { Self.write(line, to: &state) }
+            for line in state.head + state.tail.kept { Self.write(line, to: &state) }
         }
     }
 
@@ -75,11 +61,13 @@ public final class Transcript: Sendable {
     public var text: String {
         state.withLock { state in
             var lines = state.head
-            if state.leftOutLines > 0 {
+            if state.tail.droppedLines > 0 {
                 let whole = state.path.map { "; the whole output is in \($0)" } ?? ""
-                lines.append("[… \(state.leftOutLines) lines (\(state.leftOutBytes) bytes) left out here\(whole)]")
+                lines.append(
+                    "[… \(state.tail.droppedLines) lines (\(state.tail.droppedBytes) bytes) left out here\(whole)]"
+                )
             }
-            return (lines + state.tail[state.tailStart...]).joined(separator: "\n")
+            return (lines + state.tail.kept).joined(separator: "\n")
         }
     }
 

@@ -49,7 +49,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var unflushed = false
     /// Larger body pieces are written as they are, not copied.
     private static let gatherLimit = 16 * 1024
-    private var client = ClientEndpoint()
+    private var client = ClientEndpoint(ip: nil, listenerPort: nil)
     private var requestIDs = RequestIDSource()
     /// What a drain's deadline calls to cut off one of this connection's requests, made once per connection.
     /// It holds this handler, so `handlerRemoved` lets go of it.

@@ -39,11 +39,20 @@ extension UnsafeRawBufferPointer {
     }
 }
 
-/// Where a client connection comes from and arrives: what the app is told in X-Forwarded-For, X-Real-IP and
-/// X-Forwarded-Port.
+/// Where a client connection comes from and arrives, rendered once per connection as the header lines every
+/// request on it tells the app.
 struct ClientEndpoint {
-    var ip: String?
-    var listenerPort: Int?
+    let ip: String?
+    /// `X-Forwarded-For` and `X-Real-IP`: the client's address; nothing when it has none.
+    let addressLines: String
+    /// `X-Forwarded-Proto` and `X-Forwarded-Port`: the listener the client came in on.
+    let listenerLines: String
+
+    init(ip: String?, listenerPort: Int?) {
+        self.ip = ip
+        addressLines = ip.map { "X-Forwarded-For: \($0)\r\nX-Real-IP: \($0)\r\n" } ?? ""
+        listenerLines = "X-Forwarded-Proto: http\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
+    }
 }
 
 /// How a proxied answer's body reaches the client.
@@ -101,14 +110,10 @@ enum MessageRewriting {
             }
             buffer.writeStaticString("\r\n")
         }
-        if let ip = client.ip {
-            writeField("X-Forwarded-For", ip, into: &buffer)
-            writeField("X-Real-IP", ip, into: &buffer)
-        }
+        buffer.writeString(client.addressLines)
         if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
         if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
-        if let port = client.listenerPort { writeField("X-Forwarded-Port", String(port), into: &buffer) }
+        buffer.writeString(client.listenerLines)
         if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")
     }

@@ -181,13 +181,8 @@ public final class CommandOutput: Sendable {
     private struct Queue {
         /// Handed to the sender and not written yet.
         var bytes = 0
-        /// The newest lines, kept while the sender is too far behind; `heldStart` is the oldest still kept.
-        var held: [Reply] = []
-        var heldStart = 0
-        var heldBytes = 0
-        var leftOut = 0
-
-        var isHolding: Bool { heldStart < held.count }
+        /// The newest lines, kept while the sender is too far behind.
+        var held = NewestLines<Reply>(limit: CommandOutput.maximumHeldBytes) { $0.text.utf8.count }
     }
 
     /// Shared with the sender task, which takes off what it wrote and lets the held lines go.
@@ -225,36 +220,27 @@ public final class CommandOutput: Sendable {
         // Handed on under the lock, so that lines and the held ones keep their order.
         queued.queue.withLock { queue in
             // A line larger than the whole allowance still goes when nothing waits before it.
-            if !queue.isHolding && (queue.bytes == 0 || queue.bytes + size <= Self.maximumQueuedBytes) {
+            if queue.held.isEmpty && (queue.bytes == 0 || queue.bytes + size <= Self.maximumQueuedBytes) {
                 queue.bytes += size
                 replies.yield((text, target))
-                return
-            }
-            queue.held.append((text, target))
-            queue.heldBytes += size
-            while queue.heldBytes > Self.maximumHeldBytes, queue.held.count - queue.heldStart > 1 {
-                queue.heldBytes -= queue.held[queue.heldStart].text.utf8.count
-                queue.heldStart += 1
-                queue.leftOut += 1
-            }
-            if queue.heldStart > 1024 && queue.heldStart * 2 > queue.held.count {
-                queue.held.removeFirst(queue.heldStart)
-                queue.heldStart = 0
+            } else {
+                queue.held.append((text, target))
             }
         }
     }
 
     /// Hands on the held lines, after a line saying how many were left out before them.
     private static func letGo(_ queue: inout Queue, to replies: AsyncStream<Reply>.Continuation) {
-        guard queue.isHolding else { return }
-        if queue.leftOut > 0 {
-            let note = "[… \(queue.leftOut) lines left out here: they came faster than this connection took them]\n"
+        guard !queue.held.isEmpty else { return }
+        if queue.held.droppedLines > 0 {
+            let note =
+                "[… \(queue.held.droppedLines) lines left out here: they came faster than this connection took them]\n"
             queue.bytes += note.utf8.count
             replies.yield((note, .standardError))
         }
-        for reply in queue.held[queue.heldStart...] { replies.yield(reply) }
-        queue.bytes += queue.heldBytes
-        queue = Queue(bytes: queue.bytes)
+        for reply in queue.held.kept { replies.yield(reply) }
+        queue.bytes += queue.held.bytes
+        queue.held = Queue().held
     }
 
     /// Returns once everything printed so far has been handed on.

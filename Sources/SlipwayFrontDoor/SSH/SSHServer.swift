@@ -121,20 +121,20 @@ public final class SSHServer: Sendable {
     ) throws {
         let authenticator = PublicKeyAuthenticator(gate: gate, eventLoop: channel.eventLoop)
         let configuration = SSHServerConfiguration(hostKeys: [hostKey], userAuthDelegate: authenticator)
-        let openHere = NIOLoopBound(Box(0), eventLoop: channel.eventLoop)
+        let openHere = NIOLoopBoundBox(0, eventLoop: channel.eventLoop)
         let ssh = NIOSSHHandler(role: .server(configuration), allocator: channel.allocator) { child, type in
             // Port forwarding and anything else but a session is refused; channels open only after authentication.
             guard case .session = type, let keyName = authenticator.keyName else {
                 return child.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
             }
             // Over a limit the session still opens, so that its command is answered with a line saying why.
-            let refusal = sessions.openSession(of: keyName, openOnConnection: openHere.value.value).map {
+            let refusal = sessions.openSession(of: keyName, openOnConnection: openHere.value).map {
                 "slipway: " + $0
             }
             if refusal == nil {
-                openHere.value.value += 1
+                openHere.value += 1
                 child.closeFuture.whenComplete { _ in
-                    openHere.value.value -= 1
+                    openHere.value -= 1
                     sessions.closeSession(of: keyName)
                 }
             }
@@ -377,11 +377,4 @@ final class SSHSessions: Sendable {
             }
         }
     }
-}
-
-/// A counter the connection's event loop owns (see NIOLoopBound).
-private final class Box {
-    var value: Int
-
-    init(_ value: Int) { self.value = value }
 }
