@@ -7,13 +7,9 @@ import NIOHTTP1
 final class Exchange {
     let id: Int
     let request: ClientRequestHead
-    /// Whether the client connection stays open after this answer.
-    var keepAlive: Bool
-    var requestEnded = false
+    var state: ExchangeState
     /// Body bytes the client sent so far, held against the body limit.
     var bodyBytes = 0
-    var responseHeadSent = false
-    var responseDone = false
     var claim: UpstreamClaim?
     /// Set while the request is being forwarded to an instance; nil once its answer is settled.
     var forwarding: Forwarding?
@@ -23,7 +19,7 @@ final class Exchange {
     init(id: Int, request: ClientRequestHead) {
         self.id = id
         self.request = request
-        self.keepAlive = request.keepAlive && !request.endsHTTPOnThisConnection
+        self.state = ExchangeState(keepAlive: request.keepAlive && !request.endsHTTPOnThisConnection)
     }
 
     func releaseClaim() {

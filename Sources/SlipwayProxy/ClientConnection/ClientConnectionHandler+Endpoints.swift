@@ -91,8 +91,8 @@ extension ClientConnectionHandler {
     private func startEventStream(_ exchange: Exchange, app: String, context: ChannelHandlerContext) {
         let (stream, live) = watch(exchange, app: app, isStream: true, context: context)
         stream.told = ReleaseEndpoint.lastEventID(in: exchange.request)
-        exchange.keepAlive = false
-        exchange.responseHeadSent = true
+        exchange.state.closeAfterAnswer()
+        exchange.state.answerStarts(clientAwaitsContinue: false)
         context.write(wrapOutboundOut(.head(ReleaseEndpoint.eventStreamHead(for: exchange.request))), promise: nil)
         writeStream(ReleaseEndpoint.streamPreamble, context: context)
         // A new client learns the live release at once; a reconnecting one only if it changed meanwhile.
