@@ -128,6 +128,11 @@ public final class Router: Sendable {
         }
     }
 
+    /// How many clients wait to hear of the app's next release (event streams and long polls).
+    func watching(app: String) -> Int {
+        table.withLock { $0.watchers[app]?.count ?? 0 }
+    }
+
     func unwatch(app: String, id: Int) {
         table.withLock { table in
             table.watchers[app]?.removeValue(forKey: id)

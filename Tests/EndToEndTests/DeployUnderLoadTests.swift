@@ -33,7 +33,7 @@ import Testing
                 try again.sendText("after v\(release)")
                 #expect(try again.receive()?.payload == Array("after v\(release)".utf8))
             }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await loop.waitUntil { $0["hello from shop release v5"] != nil })
             let seen = await loop.stop()
             #expect(seen.keys.allSatisfy { $0.hasPrefix("hello from shop release v") }, "\(seen)")
             for release in 2...5 { #expect(seen["hello from shop release v\(release)"] ?? 0 > 0, "\(seen)") }

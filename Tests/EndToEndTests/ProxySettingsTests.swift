@@ -1,6 +1,7 @@
 // proxy:sticky and proxy:drain against a real daemon: a pinned browser stays on its instance of a
 // scaled app, an app's own drain timeout cuts a slow request off with 504 at a deploy, and both settings
-// survive a restart. Also the batched boot of a scaled-up app.
+// survive a restart; a pinned client is pinned anew after a deploy. Also the batched boot of a scaled-up app
+// and of a push.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -60,6 +61,19 @@ import Testing
                 )
             }
 
+            // The old pin names an instance of the retired release: the next request is pinned anew, to the live
+            // one, and stays there.
+            let repinned = try browser.get("/env/SLIPWAY_RELEASE", host: "shop.localhost", headers: ["Cookie": cookie])
+            #expect(repinned.body == String(live))
+            let newCookie = try #require(repinned.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+            #expect(newCookie.hasPrefix("slipway_instance=\(live.dropFirst())."), "\(newCookie)")
+            let newPin = try browser.get("/env/DYNO", host: "shop.localhost", headers: ["Cookie": newCookie])
+            for _ in 0..<6 {
+                let again = try browser.get("/env/DYNO", host: "shop.localhost", headers: ["Cookie": newCookie])
+                #expect(again.body == newPin.body)
+                #expect(again.headers["set-cookie"] == nil, "a kept pin is not set again")
+            }
+
             await daemon.stop()
             let restarted = try await DaemonHarness(restartingIn: daemon)
             do {
@@ -102,6 +116,17 @@ import Testing
             let client = HTTPConnection(port: daemon.port)
             let dynos = try (0..<6).map { _ in try client.get("/env/DYNO", host: "shop.localhost").body }
             #expect(Set(dynos) == ["web.1", "web.2", "web.3"])
+
+            // A push boots the new release's three instances in the same batches, beside the live ones.
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "Second"], in: work)
+            let pushed = try await daemon.push(work, app: "shop")
+            #expect(pushed.output.contains("-----> shop v3 is live"), "\(pushed.output)")
+            #expect(pushed.output.contains("in batches of 1"), "\(pushed.output)")
+            let pushedPositions = order.compactMap { pushed.output.range(of: $0)?.lowerBound }
+            #expect(
+                pushedPositions.count == order.count && pushedPositions == pushedPositions.sorted(),
+                "\(pushed.output)"
+            )
         }
     }
 }

@@ -33,13 +33,13 @@ import Glibc
 
             // A request loop on two keep-alive connections runs across the whole second deploy.
             let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/", keep: 26)
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await loop.waitUntil { $0["hello from shop release v2"] != nil })
             try "second\n".write(toFile: workPath + "/VERSION", atomically: true, encoding: .utf8)
             try await run("git", ["add", "VERSION"], in: workPath)
             try await run("git", ["commit", "--quiet", "-m", "Second version"], in: workPath)
             let second = try await daemon.push(workPath, app: "shop")
             #expect(second.output.contains("-----> shop v3 is live"), "\(second.output)")
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(await loop.waitUntil { $0["hello from shop release v3"] != nil })
             let seen = await loop.stop()
             #expect(seen.keys.allSatisfy { $0.hasPrefix("hello from shop release v") }, "\(seen)")
             #expect(seen["hello from shop release v2"] ?? 0 > 0)
@@ -266,7 +266,7 @@ import Glibc
 
             let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/DYNO")
             let up = try await daemon.cli(["ps:scale", "shop", "web=3"])
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(await loop.waitUntil { $0.keys.count >= 3 })
             let seen = await loop.stop()
             #expect(up.status.succeeded, "\(up.output)")
             #expect(up.output.contains("web.3 is healthy"))
@@ -359,8 +359,7 @@ import Glibc
 
             let loop = RequestLoop(port: daemon.port, host: "shop.localhost", path: "/env/GREETING")
             let change = try await daemon.cli(["config:set", "shop", "GREETING=changed"])
-            // Some requests after the switch, so the loop meets the new release too.
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(await loop.waitUntil { $0["changed"] != nil }, "the loop meets the new release")
             let seen = await loop.stop()
             #expect(change.output.contains("-----> shop v3 is live"), "\(change.output)")
             #expect(!change.output.contains("app detected"), "no build ran")
@@ -375,11 +374,7 @@ import Glibc
     }
 }
 
-/// Polls `condition` for up to 30 s.
+/// Polls `condition` for up to 30 s, and records an issue naming `what` if it never held.
 func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
-    for _ in 0..<300 {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    Issue.record("timed out waiting until \(what)")
+    if try await !eventually(timeout: .seconds(30), condition) { Issue.record("timed out waiting until \(what)") }
 }

@@ -1,5 +1,6 @@
 // Specifications for the client connection itself: pipelined requests, a slow reader, idle keep-alives.
 import Foundation
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy

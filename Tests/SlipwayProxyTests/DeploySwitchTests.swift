@@ -1,3 +1,4 @@
+import SlipwayTestSupport
 // Specifications for the atomic switch between releases and the drain of the release it replaced.
 import Synchronization
 import Testing

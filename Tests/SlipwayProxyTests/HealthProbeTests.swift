@@ -60,7 +60,6 @@ struct HealthProbeTests {
         await backend.stop()
         #expect(result.failure == "timed out after 300ms")
         #expect(!result.passes(content: nil))
-        #expect(elapsed >= .milliseconds(250))
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed >= .milliseconds(250), "the probe waited for its timeout")
     }
 }

@@ -2,6 +2,7 @@
 // each answered with its status (431, 413, 408) instead of a dropped connection, and never passed to the app.
 import Foundation
 import NIOHTTP1
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy

@@ -2,6 +2,7 @@
 // event stream of releases, client.js, and the per-app prefix. All answered by the proxy, never by the app.
 import Foundation
 import NIOHTTP1
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy
@@ -112,7 +113,7 @@ struct ReleaseEndpointTests {
             try await client.send(
                 "GET /_slipway/version?wait=20 HTTP/1.1\r\nHost: blog.test\r\nIf-None-Match: \"blog-v3\"\r\n\r\n"
             )
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await eventually { proxy.router.watching(app: "blog") == 1 })
             #expect(client.text.isEmpty, "the long poll answered before any switch: \(client.text)")
 
             proxy.deploy("blog", host: "blog.test", release: 4, to: [backend])

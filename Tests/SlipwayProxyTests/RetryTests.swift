@@ -1,5 +1,6 @@
 // Specifications for instances that cannot be reached: retry on the next instance, or a clear 502.
 import NIOHTTP1
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy

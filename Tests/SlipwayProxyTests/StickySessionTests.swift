@@ -2,6 +2,7 @@
 // moves to the new release after a switch, and an instance that went away does not strand its clients.
 import Foundation
 import NIOHTTP1
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy
@@ -29,7 +30,7 @@ struct StickySessionTests {
             // A slow request keeps the pinned instance the busiest, so balancing alone would send elsewhere.
             let slow = try await proxy.client()
             let busy = Task { try await slow.get("/slow?ms=1500", host: "web.test", headers: ["Cookie": cookie]) }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually { backends.map(\.requestCount).reduce(0, +) == 2 }, "the slow request arrived")
             for _ in 0..<12 {
                 let answer = try await browser.get("/", host: "web.test", headers: ["Cookie": "theme=dark; \(cookie)"])
                 #expect(answer.body == first.body)

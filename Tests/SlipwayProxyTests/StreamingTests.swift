@@ -1,4 +1,5 @@
 // Specifications for streamed responses: parts reach the client as the app sends them.
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy

@@ -1,6 +1,7 @@
 // Specifications for WebSocket pass-through: the upgrade, frames both ways, and closing, including the
 // spread-out 1001 "going away" when the set is retired.
 import Foundation
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy

@@ -51,7 +51,8 @@ import Glibc
         }
         rotating.cancel()
         await rotating.value
-        try await Task.sleep(for: .milliseconds(200))
+        // The instance writes on after the last rotation: wait for a whole line in the emptied file.
+        #expect(await eventually { (try? Data(contentsOf: URL(fileURLWithPath: log)))?.contains(10) == true })
         let current = try Data(contentsOf: URL(fileURLWithPath: log))
         await supervisor.stop(instance)
 

@@ -9,23 +9,23 @@ import Glibc
 #endif
 
 public final class RequestLoop: Sendable {
-    private final class Flag: Sendable {
-        let raised = Mutex(false)
+    private final class Shared: Sendable {
+        let stopping = Mutex(false)
+        let seen = Mutex<[String: Int]>([:])
     }
 
-    private let stopping = Flag()
+    private let shared = Shared()
     private let result: Task<[String: Int], Never>
 
     /// Starts the loop; each 200 answer counts under its body's first `keep` characters, anything
     /// else under "status N" or "error ...".
     public init(port: Int, host: String, path: String, keep: Int = 200) {
-        let stopping = self.stopping
+        let shared = self.shared
         result = Task {
             await withCheckedContinuation { continuation in
                 Thread {
-                    var seen: [String: Int] = [:]
                     let connections = [HTTPConnection(port: port), HTTPConnection(port: port)]
-                    for index in 0..<20_000 where !stopping.raised.withLock({ $0 }) {
+                    for index in 0..<20_000 where !shared.stopping.withLock({ $0 }) {
                         let key: String
                         do {
                             let answer = try connections[index % 2].get(path, host: host)
@@ -33,18 +33,24 @@ public final class RequestLoop: Sendable {
                         } catch {
                             key = "error \(error)"
                         }
-                        seen[key, default: 0] += 1
+                        shared.seen.withLock { $0[key, default: 0] += 1 }
                         usleep(5_000)
                     }
-                    continuation.resume(returning: seen)
+                    continuation.resume(returning: shared.seen.withLock { $0 })
                 }.start()
             }
         }
     }
 
+    /// Waits until the answers so far satisfy `condition` (the loop has met a new release, say), for at most
+    /// `timeout`; false if they never did.
+    public func waitUntil(timeout: Duration = .seconds(30), _ condition: ([String: Int]) -> Bool) async -> Bool {
+        await eventually(timeout: timeout) { shared.seen.withLock { condition($0) } }
+    }
+
     /// Stops the loop and returns how often each answer came.
     public func stop() async -> [String: Int] {
-        stopping.raised.withLock { $0 = true }
+        shared.stopping.withLock { $0 = true }
         return await result.value
     }
 }

@@ -287,3 +287,18 @@ public enum HTTPClientError: Error {
     case refused, closed, timedOut
     case malformed(String)
 }
+
+/// Polls `condition` until it holds or `timeout` passes, and returns whether it held: how a test waits for an
+/// event it cannot await (a file appears, a process ends, a loop meets a new release) instead of sleeping.
+/// The timeout is only a bound on a failing test, never a speed the test asserts.
+public func eventually(
+    timeout: Duration = .seconds(10),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return try await condition()
+}

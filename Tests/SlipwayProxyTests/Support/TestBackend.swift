@@ -1,6 +1,7 @@
 // TestBackend: a stand-in app instance on 127.0.0.1:0. It answers with its name, and on request
 // delays, streams, echoes headers or bodies, hangs, or upgrades (at once or after `?delay=MS`) to a
 // WebSocket that greets with a text frame and echoes the bytes it gets.
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -169,6 +170,22 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         case "/headers":
             let lines = head.headers.map { "\($0.name.lowercased()): \($0.value)\n" }.joined()
             respond(.ok, lines, context: context)
+        case "/page":
+            // A page with the new-version script, its tag's attributes given as `tag`, and a record of what the
+            // page heard: loads (kept across reloads), the `slipway:new-version` events, cancelled when the
+            // query says `prevent`, and a hidden tab when `sessionStorage.hidden` is set.
+            let attributes = query["tag"].flatMap { $0.removingPercentEncoding } ?? ""
+            let page = """
+                <!doctype html><html><head><meta charset="utf-8"><title>\(name)</title><script>
+                window.heard = []; sessionStorage.loads = (+sessionStorage.loads || 0) + 1;
+                if (sessionStorage.hidden) Object.defineProperty(document, "visibilityState", {
+                  configurable: true, get: function () { return "hidden"; } });
+                addEventListener("slipway:new-version", function (event) {
+                  heard.push(event.detail.version); if (/prevent/.test(location.search)) event.preventDefault(); });
+                </script><script src="/_slipway/client.js" defer \(attributes)></script></head>
+                <body><p id="page">\(name)</p></body></html>
+                """
+            respond(.ok, page, contentType: "text/html; charset=utf-8", context: context)
         case "/echo-body":
             respond(.ok, String(buffer: body), context: context)
         case "/status":
@@ -205,8 +222,6 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             raw?.writeAndFlush(NIOAny(ByteBuffer(string: "SSH-2.0-OpenSSH_9.2\r\n\r\n")), promise: nil)
         case "/hang":
             break  // never answers
-        case "/page":
-            respond(.ok, "<!doctype html><p>\(name)</p>", contentType: "text/html; charset=utf-8", context: context)
         case "/drop-second":
             // Like an app whose keep-alive timer fired just as the proxy sent a second request.
             if requestsOnConnection >= 2 {
