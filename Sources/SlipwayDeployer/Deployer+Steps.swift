@@ -12,7 +12,7 @@ import SlipwaySupervisor
 extension Deployer {
     /// Checks the release's commit out and builds it; returns the release with its build recorded.
     func checkoutAndBuild(_ release: Release, of name: AppName, output: DeployOutput) async throws -> Release {
-        let releaseID = try release.savedID()
+        let releaseID = release.id
         let version = release.version
         let request = BuildRequest(
             app: name,
@@ -51,7 +51,7 @@ extension Deployer {
 
     /// Copies `source`'s built tree `tree` as the tree of `release` (a promotion: the same build, not rebuilt).
     func copyTree(of source: AppName, _ tree: ReleaseVersion, for release: Release, of name: AppName) async throws {
-        try await step(.build, of: try release.savedID()) {
+        try await step(.build, of: release.id) {
             try FileManager.default.createDirectory(
                 atPath: settings.data.releases(name),
                 withIntermediateDirectories: true
@@ -257,7 +257,7 @@ extension Deployer {
         output: DeployOutput,
         applyingConfig: Bool = false
     ) async throws {
-        let releaseID = try serving.release.savedID()
+        let releaseID = serving.release.id
         let version = serving.release.version
         let switchStarted = ContinuousClock.now
         var switchTime = Duration.zero

@@ -82,7 +82,7 @@ public actor Deployer {
         output.record(to: settings.data.releaseLog(name, release.version))
         defer {
             output.closeRecord()
-            if let id = release.id { try? store.saveBuildLog(output.transcript, of: id) }
+            _ = try? store.saveBuildLog(output.transcript, of: release.id)
         }
         do {
             try await steps()
@@ -96,7 +96,7 @@ public actor Deployer {
             } else {
                 output.detail("\(name) has no live release yet")
             }
-            if let id = release.id { try? store.markFailed(id, reason: reason.headline) }
+            _ = try? store.markFailed(release.id, reason: reason.headline)
             logger.warning(
                 "deploy failed",
                 metadata: [

@@ -10,8 +10,8 @@ extension AppDatabase {
             guard try App.fetchOne(db, key: name.rawValue) == nil else { throw StoreError.appExists(name) }
             let app = App(name: name.rawValue, deployBranch: deployBranch, formation: ["web": 1], createdAt: Date())
             try app.insert(db)
-            var initial = Release(
-                id: nil,
+            let initial = Release(
+                id: NewRelease.unassigned,
                 appName: name.rawValue,
                 number: 1,
                 status: .initial,
@@ -28,7 +28,7 @@ extension AppDatabase {
                 finishedAt: app.createdAt,
                 cause: cause
             )
-            try initial.insert(db)
+            _ = try NewRelease.insert(initial, db)
             return app
         }
     }

@@ -14,8 +14,8 @@ extension AppDatabase {
         cause: String
     ) throws -> Release {
         try write { db in
-            var release = Release(
-                id: nil,
+            let release = Release(
+                id: NewRelease.unassigned,
                 appName: app.rawValue,
                 number: try Self.nextNumber(of: app, db),
                 status: .building,
@@ -32,8 +32,7 @@ extension AppDatabase {
                 finishedAt: nil,
                 cause: cause
             )
-            try release.insert(db)
-            return release
+            return try NewRelease.insert(release, db)
         }
     }
 
@@ -160,7 +159,6 @@ extension AppDatabase {
     ) throws -> Release {
         var release = source
         let app = try app ?? AppName(validating: source.appName)
-        release.id = nil
         release.appName = app.rawValue
         release.number = try nextNumber(of: app, db)
         release.status = .deploying
@@ -171,8 +169,7 @@ extension AppDatabase {
         release.createdAt = Date()
         release.finishedAt = nil
         release.cause = cause
-        try release.insert(db)
-        return release
+        return try NewRelease.insert(release, db)
     }
 
     private static func nextNumber(of app: AppName, _ db: Database) throws -> Int {

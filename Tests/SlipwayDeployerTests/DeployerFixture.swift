@@ -85,7 +85,7 @@ enum DeployerFixture {
                 author: "a",
                 cause: "test"
             )
-            return try store.recordBuild(of: release.id!, buildpack: "x", processTypes: types)
+            return try store.recordBuild(of: release.id, buildpack: "x", processTypes: types)
         }
 
         func remove() { folder.remove() }

@@ -19,7 +19,7 @@ import Testing
         let (data, store, shop) = (scene.data, scene.store, scene.shop)
         for _ in 2...6 {
             let release = try scene.builtRelease()
-            try store.markLive(release.id!, of: shop)
+            try store.markLive(release.id, of: shop)
             try FileManager.default.createDirectory(
                 atPath: data.release(shop, release.version),
                 withIntermediateDirectories: true

@@ -13,7 +13,7 @@ import Testing
     func adoptionReportsWhatItCouldNotAdopt() async throws {
         let scene = try DeployerFixture.Scene()
         defer { scene.remove() }
-        try scene.store.markLive(try scene.builtRelease().id!, of: scene.shop)
+        try scene.store.markLive(try scene.builtRelease().id, of: scene.shop)
         _ = try scene.store.createApp(try AppName(validating: "blog"))
 
         let report = await scene.deployer.adopt()

@@ -22,7 +22,7 @@ import Testing
         _ = try store.createApp(shop)
         _ = try store.createApp(try AppName(validating: "blog"))
         let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil, cause: "local")
-        try store.markLive(v2.id!, of: shop)
+        try store.markLive(v2.id, of: shop)
         let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil, cause: "local")
         let blog = try store.startRelease(
             of: try AppName(validating: "blog"),
@@ -32,10 +32,28 @@ import Testing
             cause: "local"
         )
         #expect((v2.number, v3.number, blog.number) == (2, 3, 2))
-        try store.markLive(v3.id!, of: shop)
+        try store.markLive(v3.id, of: shop)
         let statuses = try store.history(of: shop).map { "\($0.release.version) \($0.release.status.rawValue)" }
         #expect(statuses == ["v3 live", "v2 retired", "v1 initial"])
         #expect(try store.liveRelease(of: shop)?.number == 3)
+    }
+
+    @Test func everyReleaseTheStoreHandsOutHasTheIdTheDatabaseGaveIt() throws {
+        let store = try AppDatabase.inMemory()
+        _ = try store.createApp(shop)
+        let built = try store.startRelease(
+            of: shop,
+            description: "Deploy a",
+            commitID: "a",
+            author: nil,
+            cause: "local"
+        )
+        let reused = try store.startRelease(reusing: built, description: "Rollback", config: [:], cause: "local")
+        let initial = try store.release(ReleaseVersion(1), of: shop).release
+        let ids = [initial.id, built.id, reused.id]
+        #expect(Set(ids).count == 3 && ids.allSatisfy { $0 > 0 }, "\(ids)")
+        #expect(try store.release(ReleaseVersion(2), of: shop).release.id == built.id)
+        #expect(try store.release(ReleaseVersion(3), of: shop).release.id == reused.id)
     }
 
     @Test func eachStepIsRecordedWithItsTimestamps() throws {
@@ -48,12 +66,12 @@ import Testing
             author: nil,
             cause: "local"
         )
-        let build = try store.startStep(.build, of: release.id!)
+        let build = try store.startStep(.build, of: release.id)
         Thread.sleep(forTimeInterval: 0.02)
         try store.finishStep(build, outcome: .succeeded)
-        let health = try store.startStep(.health, of: release.id!)
+        let health = try store.startStep(.health, of: release.id)
         try store.finishStep(health, outcome: .failed, detail: "never healthy")
-        try store.markFailed(release.id!, reason: "never healthy")
+        try store.markFailed(release.id, reason: "never healthy")
         let entry = try store.release(ReleaseVersion(2), of: shop)
         #expect(entry.events.map(\.step) == [.build, .health])
         #expect(entry.events.map(\.outcome) == [.succeeded, .failed])
@@ -66,10 +84,10 @@ import Testing
         let store = try AppDatabase.inMemory()
         _ = try store.createApp(shop)
         let v2 = try store.startRelease(of: shop, description: "Deploy", commitID: "a", author: nil, cause: "local")
-        try store.markLive(v2.id!, of: shop)
+        try store.markLive(v2.id, of: shop)
         let v3 = try store.startRelease(of: shop, description: "Deploy", commitID: "b", author: nil, cause: "local")
-        try store.finishStep(try store.startStep(.build, of: v3.id!), outcome: .succeeded)
-        _ = try store.startStep(.health, of: v3.id!)
+        try store.finishStep(try store.startStep(.build, of: v3.id), outcome: .succeeded)
+        _ = try store.startStep(.health, of: v3.id)
         #expect(try store.failInterruptedDeploys().map(\.number) == [3])
         let statuses = try store.history(of: shop).map(\.release.status)
         #expect(statuses == [.failed, .live, .initial])
@@ -119,19 +137,19 @@ import Testing
         _ = try store.createApp(shop)
         try store.setConfig(["GREETING": "one"], of: shop)
         let v2 = try store.startRelease(of: shop, description: "Deploy a", commitID: "a", author: nil, cause: "local")
-        _ = try store.recordBuild(of: v2.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
-        try store.markLive(v2.id!, of: shop)
+        _ = try store.recordBuild(of: v2.id, buildpack: "Node.js", processTypes: ["web": "npm start"])
+        try store.markLive(v2.id, of: shop)
         try store.setConfig(["GREETING": "two"], of: shop)
         let v3 = try store.startRelease(of: shop, description: "Deploy b", commitID: "b", author: nil, cause: "local")
-        _ = try store.recordBuild(of: v3.id!, buildpack: "Node.js", processTypes: ["web": "npm start"])
-        try store.markLive(v3.id!, of: shop)
+        _ = try store.recordBuild(of: v3.id, buildpack: "Node.js", processTypes: ["web": "npm start"])
+        try store.markLive(v3.id, of: shop)
 
         let (rollback, target) = try store.startRollback(of: shop, to: nil, cause: "local") { _ in true }
         #expect(target.number == 2)
         #expect((rollback.number, rollback.description, rollback.tree?.number) == (4, "Rollback to v2", 2))
         #expect(rollback.commitID == "a")
         #expect(rollback.config == ["GREETING": "one"])
-        try store.markLive(rollback.id!, of: shop, applyingConfig: true)
+        try store.markLive(rollback.id, of: shop, applyingConfig: true)
         #expect(try store.config(of: shop) == ["GREETING": "one"])
     }
 
@@ -147,11 +165,11 @@ import Testing
                 author: nil,
                 cause: "local"
             )
-            _ = try store.recordBuild(of: release.id!, buildpack: "x", processTypes: ["web": "x"])
-            try store.markLive(release.id!, of: shop)
+            _ = try store.recordBuild(of: release.id, buildpack: "x", processTypes: ["web": "x"])
+            try store.markLive(release.id, of: shop)
         }
         let failed = try store.startRelease(of: shop, description: "d", commitID: "d", author: nil, cause: "local")
-        try store.markFailed(failed.id!, reason: "boom")
+        try store.markFailed(failed.id, reason: "boom")
         // v2's tree was pruned; v3 can be rolled back to; v4 is live; v5 failed; v1 never ran.
         let pruned = { @Sendable (release: Release) in release.number != 2 }
         let message = { (version: Int) -> String? in

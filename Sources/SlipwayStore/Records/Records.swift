@@ -45,9 +45,10 @@ public enum ReleaseStatus: String, Sendable, Codable, DatabaseValueConvertible, 
     case failed
 }
 
-public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+public struct Release: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "release"
-    public var id: Int64?
+    /// Assigned by SQLite when the release is inserted (`NewRelease`): every release the store hands out has it.
+    public var id: Int64
     public var appName: String
     public var number: Int
     public var status: ReleaseStatus
@@ -75,13 +76,34 @@ public struct Release: Sendable, Codable, Equatable, FetchableRecord, MutablePer
 
     public var processTypeCommands: [String: String] { processTypes ?? [:] }
 
-    /// The id every release the store hands out has; one that was never saved is a bug, reported, not a trap.
-    public func savedID() throws -> Int64 {
-        guard let id else { throw InternalError("release \(appName) v\(number) has no id: it was never saved") }
-        return id
+}
+
+/// A release on its way into its table: every column but the id, which SQLite assigns. The only way the store
+/// inserts a release, so no release with a made-up id is ever saved or handed out.
+struct NewRelease: MutablePersistableRecord {
+    static let databaseTableName = Release.databaseTableName
+    /// The release's id until SQLite assigns one; never stored.
+    static let unassigned: Int64 = 0
+    private(set) var release: Release
+
+    init(_ release: Release) {
+        self.release = release
+        self.release.id = Self.unassigned
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    func encode(to container: inout PersistenceContainer) throws {
+        try release.encode(to: &container)
+        container["id"] = nil
+    }
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { release.id = inserted.rowID }
+
+    /// Inserts the release and returns it with its id.
+    static func insert(_ release: Release, _ db: Database) throws -> Release {
+        var new = NewRelease(release)
+        try new.insert(db)
+        return new.release
+    }
 }
 
 /// What a key may do: `admin` everything, `deploy` push to and read its own apps.
