@@ -55,7 +55,7 @@ let package = Package(
             name: "SlipwayDaemon",
             dependencies: [
                 "SlipwayFrontDoor", "SlipwayDeployer", "SlipwayProxy", "SlipwaySupervisor", "SlipwayStore",
-                "SlipwayBasics", logging,
+                "SlipwaySandbox", "SlipwayBasics", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + nio,
@@ -104,6 +104,13 @@ let package = Package(
         .target(
             name: "SlipwayProxy",
             dependencies: ["SlipwayBasics", "CSlipwayMemory", logging] + nio,
+            swiftSettings: swiftSettings
+        ),
+
+        /** The sandbox an app's code runs in (bubblewrap), behind the Launcher seam. */
+        .target(
+            name: "SlipwaySandbox",
+            dependencies: ["SlipwayBasics"],
             swiftSettings: swiftSettings
         ),
 
@@ -193,6 +200,11 @@ let package = Package(
         .testTarget(
             name: "SlipwaySupervisorTests",
             dependencies: ["SlipwaySupervisor", "SlipwayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwaySandboxTests",
+            dependencies: ["SlipwaySandbox", "SlipwayBasics", "SlipwayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,18 +1,41 @@
 // Launcher: the one way Slipway starts a process for an app (its build, its release phase, its instances) or for
-// itself on an app's files. Each start says what the process is for, so that one place can decide what it may
-// see and do: today every process runs as the daemon's user as `Spawner` starts it; a sandbox goes here.
+// itself on an app's files. Each start says what the process is for and which of the app's files it works on, so
+// that one place decides what it may see and do: `DirectLauncher` runs it as the daemon's user as `Spawner`
+// starts it; `SandboxLauncher` (SlipwaySandbox) runs it in a bubblewrap sandbox that sees only those files.
 import Foundation
+
+/// The files of an app a process works on, each seen at its own path: a sandboxed process sees these and the
+/// read-only system, nothing else of the host.
+public struct AppFiles: Sendable, Equatable {
+    public var writable: [String]
+    public var readOnly: [String]
+
+    public init(writable: [String] = [], readOnly: [String] = []) {
+        self.writable = writable
+        self.readOnly = readOnly
+    }
+}
 
 /// What a process is started for.
 public enum LaunchPurpose: Sendable, Equatable {
     /// A buildpack's bin/detect, bin/compile or bin/release, or the fetch of a pinned buildpack, for `app`.
-    case build(AppName)
+    case build(AppName, AppFiles)
     /// The app's Procfile `release:` command.
-    case releasePhase(AppName)
+    case releasePhase(AppName, AppFiles)
     /// One instance of one of the app's process types.
-    case instance(AppName)
+    case instance(AppName, AppFiles)
     /// The platform's own tools on an app's files (copying a built tree).
     case platform
+
+    /// The app whose code runs, and the files it works on; nil for the platform's own tools.
+    public var tenant: (app: AppName, files: AppFiles)? {
+        switch self {
+        case .build(let app, let files), .releasePhase(let app, let files), .instance(let app, let files):
+            (app, files)
+        case .platform:
+            nil
+        }
+    }
 }
 
 public protocol Launcher: Sendable {
@@ -42,7 +65,8 @@ extension Launcher {
     }
 }
 
-/// Every process as the daemon's user, started by `Spawner` as it is asked.
+/// Every process as the daemon's user, started by `Spawner` as it is asked: apps are not isolated from the
+/// platform or from each other (`slipway serve --sandbox off`, or a host without bubblewrap).
 public struct DirectLauncher: Launcher {
     public init() {}
 
@@ -52,10 +76,19 @@ public struct DirectLauncher: Launcher {
         grace: Duration,
         onLine: @escaping @Sendable (String) -> Void
     ) async throws -> ExitStatus {
-        try await Spawner.run(command, grace: grace, onLine: onLine)
+        try await Spawner.run(command.markersInEnvironment, grace: grace, onLine: onLine)
     }
 
     public func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
-        try Spawner.start(command, logFile: logFile)
+        try Spawner.start(command.markersInEnvironment, logFile: logFile)
+    }
+}
+
+extension Command {
+    /// The command with its markers among its environment variables, where the process itself can read them.
+    public var markersInEnvironment: Command {
+        var command = self
+        command.environment.merge(markers) { _, marker in marker }
+        return command
     }
 }

@@ -19,6 +19,8 @@ public enum ProcessTable {
     /// A process whose environment carries some given variables.
     public struct Entry: Sendable, Equatable {
         public var pid: pid_t
+        /// Its parent: a sandbox's init carries its outer process's environment, and is part of the same process.
+        public var parent: pid_t
         public var processGroup: pid_t
         public var session: pid_t
         public var environment: [String: String]
@@ -33,15 +35,39 @@ public enum ProcessTable {
             guard let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { return nil }
             let lines = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard wanted.allSatisfy(lines.contains), let fields = statFields(of: pid), fields.count > 3,
-                fields[0] != "Z", let group = pid_t(fields[2]), let session = pid_t(fields[3])
+                fields[0] != "Z", let parent = pid_t(fields[1]), let group = pid_t(fields[2]),
+                let session = pid_t(fields[3])
             else { return nil }
             var environment: [String: String] = [:]
             for line in lines {
                 guard let equals = line.firstIndex(of: "=") else { continue }
                 environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
             }
-            return Entry(pid: pid, processGroup: group, session: session, environment: environment)
+            return Entry(pid: pid, parent: parent, processGroup: group, session: session, environment: environment)
         }
+    }
+
+    /// What `pid` is, as far as signalling it goes.
+    public enum Kind: Equatable {
+        /// Any process: its process group holds everything it started.
+        case plain
+        /// Bubblewrap's outer process, whose sandbox's init (its child) leads a session and process group of its
+        /// own, `group`, which holds the command and everything it starts.
+        case sandbox(group: pid_t)
+        /// Bubblewrap's outer process before its sandbox has a session of its own.
+        case sandboxStarting
+    }
+
+    /// Whether `pid` is a bubblewrap sandbox's outer process and, if so, the process group of what runs inside.
+    public static func kind(of pid: pid_t) -> Kind {
+        guard let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+            name.trimmingCharacters(in: .whitespacesAndNewlines) == "bwrap"
+        else { return .plain }
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        guard let sandboxInit = children.split(separator: " ").first.flatMap({ pid_t($0) }),
+            let fields = statFields(of: sandboxInit), fields.count > 2, let group = pid_t(fields[2]), group != pid
+        else { return .sandboxStarting }
+        return .sandbox(group: group)
     }
 
     /// Stops process groups that are not our children (so no waitpid): SIGTERM to each, then SIGKILL for what

@@ -15,17 +15,23 @@ public struct Command: Sendable {
     public var arguments: [String]
     public var environment: [String: String]
     public var workingDirectory: String?
+    /// What tells a later daemon which app and release the process belongs to (`SLIPWAY_DATA`, `SLIPWAY_APP`,
+    /// `SLIPWAY_RELEASE`), found in the environment of the process Slipway starts. A sandbox keeps them on its
+    /// own outer process, out of the app's sight.
+    public var markers: [String: String]
 
     public init(
         _ executable: String,
         _ arguments: [String],
         environment: [String: String],
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil,
+        markers: [String: String] = [:]
     ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.markers = markers
     }
 
     public var displayLine: String { ([executable] + arguments).joined(separator: " ") }
@@ -132,9 +138,19 @@ public final class ChildProcess: Sendable {
     /// Waits for the child to end (any number of callers).
     public func waitForExit() async -> ExitStatus { await exit.value }
 
-    /// Sends `signal` to the child's whole process group.
+    /// Sends `signal` to the child's whole process group. For a sandbox, whose outer process would die of a
+    /// SIGTERM meant for the app and leave the app running unwatched, the signal goes to the process group inside
+    /// (the sandbox's init ignores it, the app gets it); a SIGKILL also reaches the outer process.
     public func signalGroup(_ signal: Int32) {
-        kill(-pid, signal)
+        switch ProcessTable.kind(of: pid) {
+        case .plain:
+            kill(-pid, signal)
+        case .sandbox(let group):
+            kill(-group, signal)
+            if signal == SIGKILL { kill(-pid, SIGKILL) }
+        case .sandboxStarting:
+            kill(-pid, SIGKILL)  // nothing inside has started that could end more gently
+        }
     }
 
     /// SIGTERM to the group, then SIGKILL if it has not ended after `grace`.

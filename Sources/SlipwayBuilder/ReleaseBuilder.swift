@@ -17,6 +17,10 @@ public struct BuildRequest: Sendable {
     public var config: [String: String]
     /// The environment the buildpack scripts run in (PATH, HOME, ...), before config vars.
     public var baseEnvironment: [String: String]
+    /// What tells a later daemon whose build a process is (see `Command.markers`).
+    public var markers: [String: String]
+    /// The daemon's data directory: a pin may not name a pack inside it, where other apps' files are.
+    public var dataDirectory: String
 
     public init(
         app: AppName,
@@ -25,7 +29,9 @@ public struct BuildRequest: Sendable {
         releaseDirectory: String,
         cacheDirectory: String,
         config: [String: String],
-        baseEnvironment: [String: String]
+        baseEnvironment: [String: String],
+        markers: [String: String],
+        dataDirectory: String
     ) {
         self.app = app
         self.repository = repository
@@ -34,6 +40,13 @@ public struct BuildRequest: Sendable {
         self.cacheDirectory = cacheDirectory
         self.config = config
         self.baseEnvironment = baseEnvironment
+        self.markers = markers
+        self.dataDirectory = dataDirectory
+    }
+
+    /// What a build step works on: the tree it builds (writable), and `readOnly` besides.
+    func files(writingCache: Bool, readOnly: [String]) -> AppFiles {
+        AppFiles(writable: [releaseDirectory] + (writingCache ? [cacheDirectory] : []), readOnly: readOnly)
     }
 }
 
@@ -125,11 +138,18 @@ public struct ReleaseBuilder: Sendable {
             buildpack + "/bin/compile",
             [buildDirectory, request.cacheDirectory, environmentDirectory],
             environment: environment,
-            workingDirectory: buildDirectory
+            workingDirectory: buildDirectory,
+            markers: request.markers
         )
+        let files = request.files(writingCache: true, readOnly: [buildpack, environmentDirectory])
         let status: ExitStatus
         do {
-            status = try await launcher.run(compile, for: .build(request.app), grace: .seconds(5), onLine: output)
+            status = try await launcher.run(
+                compile,
+                for: .build(request.app, files),
+                grace: .seconds(5),
+                onLine: output
+            )
         } catch {
             throw .couldNotPrepare(error.userMessage)
         }
@@ -163,7 +183,7 @@ public struct ReleaseBuilder: Sendable {
         if let pinned, !pinned.isEmpty {
             let path = try await resolvePin(
                 pinned,
-                for: request.app,
+                for: request,
                 scratch: scratch,
                 environment: environment,
                 output: output
@@ -189,7 +209,7 @@ public struct ReleaseBuilder: Sendable {
 
     private func resolvePin(
         _ pin: String,
-        for app: AppName,
+        for request: BuildRequest,
         scratch: String,
         environment: [String: String],
         output: @escaping @Sendable (String) -> Void
@@ -200,7 +220,11 @@ public struct ReleaseBuilder: Sendable {
             guard FileManager.default.isExecutableFile(atPath: path + "/bin/detect") else {
                 throw .pinnedBuildpackMissing(pin)
             }
-            return path
+            // Resolved, so that no link or `..` leads into the data directory, where other apps' files are.
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            let data = URL(fileURLWithPath: request.dataDirectory).resolvingSymlinksInPath().path
+            guard resolved != data, !resolved.hasPrefix(data + "/") else { throw .pinnedBuildpackMissing(pin) }
+            return resolved
         }
         // `URL#ref` pins a branch or tag, as Heroku does.
         let parts = pin.split(separator: "#", maxSplits: 1).map(String.init)
@@ -211,8 +235,8 @@ public struct ReleaseBuilder: Sendable {
         output("-----> Fetching buildpack \(pin)")
         do {
             let (status, text) = try await launcher.output(
-                of: Command("git", arguments, environment: environment),
-                for: .build(app)
+                of: Command("git", arguments, environment: environment, markers: request.markers),
+                for: .build(request.app, AppFiles(writable: [scratch]))
             )
             guard status.succeeded else { throw BuildError.buildpackFetchFailed(pin, output: text) }
         } catch let error as BuildError {
@@ -236,8 +260,14 @@ public struct ReleaseBuilder: Sendable {
         let buildDirectory = request.releaseDirectory
         do {
             let (status, text) = try await launcher.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory),
-                for: .build(request.app)
+                of: Command(
+                    script,
+                    [buildDirectory],
+                    environment: environment,
+                    workingDirectory: buildDirectory,
+                    markers: request.markers
+                ),
+                for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
             )
             guard status.succeeded else { return nil }
             let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -260,8 +290,14 @@ public struct ReleaseBuilder: Sendable {
         let text: String
         do {
             (status, text) = try await launcher.output(
-                of: Command(script, [buildDirectory], environment: environment, workingDirectory: buildDirectory),
-                for: .build(request.app)
+                of: Command(
+                    script,
+                    [buildDirectory],
+                    environment: environment,
+                    workingDirectory: buildDirectory,
+                    markers: request.markers
+                ),
+                for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
             )
         } catch {
             throw .releaseScriptFailed(buildpack: name, error.userMessage)

@@ -18,6 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(Settings.data.help)) var data: String?
     @Option(help: ArgumentHelp(Settings.http.help)) var http: String?
     @Option(help: ArgumentHelp(Settings.ssh.help)) var ssh: String?
+    @Option(help: ArgumentHelp(Settings.sandbox.help)) var sandbox: String?
     @Option(help: ArgumentHelp(Settings.domain.help)) var domain: String?
     @Option(help: ArgumentHelp(Settings.share.help)) var share: String?
     @Option(help: ArgumentHelp(Settings.drainTimeout.help)) var drainTimeout: Int?
@@ -47,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try httpAddress()
         _ = try sshAddress()
+        _ = try sandboxed()
         _ = try clientLimits()
         _ = try sshLimits()
         if let domain = text(Settings.domain, domain), domain.isEmpty || domain.contains("/") {
@@ -64,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
             httpPort: port,
             ssh: try sshAddress(),
             sshLimits: try sshLimits(),
+            sandbox: try sandboxed(),
             domain: (text(Settings.domain, domain) ?? Settings.domain.defaultText).lowercased(),
             shareDirectory: try ShareLocation.resolve(flag: share),
             drainTimeout: .seconds(try number(Settings.drainTimeout, drainTimeout)),
@@ -103,6 +106,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// nil when the embedded SSH server is off.
+    private func sandboxed() throws -> Bool {
+        let text = text(Settings.sandbox, sandbox) ?? Settings.sandbox.defaultText
+        guard text == "on" || text == "off" else {
+            throw ValidationError("invalid --sandbox \"\(text)\": write on or off")
+        }
+        return text == "on"
+    }
+
     private func sshAddress() throws -> (host: String, port: Int)? {
         let text = text(Settings.ssh, ssh) ?? Settings.ssh.defaultText
         return text == "off" ? nil : try address(text, flag: "--ssh")

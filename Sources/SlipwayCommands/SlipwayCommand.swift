@@ -22,7 +22,12 @@ public struct SlipwayCommand: AsyncParsableCommand {
         // Whatever umask it was started with, what Slipway writes (the data directory, repositories pushed through
         // OpenSSH's forced command, logs) is its user's alone.
         umask(PrivateModes.umask)
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        // Called `serve-static` (how a sandbox shows this binary to the static buildpack), it is that and only that.
+        if (CommandLine.arguments.first as NSString?)?.lastPathComponent == ServeStaticCommand.configuration.commandName
+        {
+            arguments.insert(ServeStaticCommand.configuration.commandName!, at: 0)
+        }
         do {
             var command = try parseAsRoot(arguments)
             if let admin = command as? any AdminCommand {

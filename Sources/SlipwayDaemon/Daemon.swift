@@ -10,6 +10,7 @@ import SlipwayBasics
 import SlipwayDeployer
 import SlipwayFrontDoor
 import SlipwayProxy
+import SlipwaySandbox
 import SlipwayStore
 import SlipwaySupervisor
 import UnixSignals
@@ -22,6 +23,8 @@ public struct DaemonConfiguration: Sendable {
     /// Where the embedded SSH server listens; nil: it is off.
     public var ssh: (host: String, port: Int)?
     public var sshLimits: SSHLimits
+    /// Whether apps' code runs sandboxed (where the host can; otherwise the daemon says so).
+    public var sandbox: Bool
     public var domain: String
     /// The folder holding `hooks/` and `buildpacks/`.
     public var shareDirectory: String
@@ -50,6 +53,7 @@ public struct DaemonConfiguration: Sendable {
         httpPort: Int,
         ssh: (host: String, port: Int)?,
         sshLimits: SSHLimits,
+        sandbox: Bool,
         domain: String,
         shareDirectory: String,
         drainTimeout: Duration,
@@ -71,6 +75,7 @@ public struct DaemonConfiguration: Sendable {
         self.httpPort = httpPort
         self.ssh = ssh
         self.sshLimits = sshLimits
+        self.sandbox = sandbox
         self.domain = domain
         self.shareDirectory = shareDirectory
         self.drainTimeout = drainTimeout
@@ -120,7 +125,8 @@ public enum Daemon {
         defer { close(lock) }
         let store = try AppDatabase.open(path: data.database)
         // Every process an app's deploy or run needs starts through this one launcher (see ARCHITECTURE.md, "Seams").
-        let launcher = DirectLauncher()
+        let isolation = await AppIsolation.choose(sandbox: configuration.sandbox, data: data, logger: logger)
+        let launcher = isolation.launcher
         let supervisor = Supervisor(
             stopGrace: configuration.stopGrace,
             logLimit: configuration.logLimit,
@@ -144,7 +150,9 @@ public enum Daemon {
             buildTimeout: configuration.buildTimeout,
             livenessInterval: configuration.livenessInterval,
             livenessFailures: configuration.livenessFailures,
-            baseEnvironment: baseEnvironment(data)
+            baseEnvironment: isolation.baseEnvironment,
+            platformEnvironment: AppIsolation.platformEnvironment(data),
+            isolationWarning: isolation.warning
         )
         let deployer = Deployer(
             settings: settings,
@@ -205,13 +213,14 @@ public enum Daemon {
                 "http.address": "\(configuration.httpHost):\(configuration.httpPort)",
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
                 "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
+                "sandbox": "\(isolation.summary)",
             ]
         )
         try await group.run()
         try? FileManager.default.removeItem(atPath: data.controlSocket)
     }
 
-    /// Creates the data directory, takes its lock, and links `<data>/bin/slipway` to this binary.
+    /// Creates the data directory, takes its lock, and links `<data>/bin/slipway` (and `serve-static`) to this binary.
     private static func prepare(_ data: DataDirectory, logger: Logger) throws -> Int32 {
         let files = FileManager.default
         do {
@@ -238,13 +247,15 @@ public enum Daemon {
                 ]
             )
         }
-        let link = data.bin + "/slipway"
-        let executable = (try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        try? files.removeItem(atPath: link)
-        do {
-            try files.createSymbolicLink(atPath: link, withDestinationPath: executable)
-        } catch {
-            throw DaemonError.dataDirectory(data.root, error.localizedDescription)
+        // `serve-static` too: the static buildpack's web process, where apps run unsandboxed.
+        for name in ["slipway", AppIsolation.serveStatic] {
+            let link = data.bin + "/" + name
+            try? files.removeItem(atPath: link)
+            do {
+                try files.createSymbolicLink(atPath: link, withDestinationPath: AppIsolation.executable)
+            } catch {
+                throw DaemonError.dataDirectory(data.root, error.localizedDescription)
+            }
         }
         return lock
     }
@@ -261,17 +272,6 @@ public enum Daemon {
         }
     }
 
-    /// Builds and instances start from this: the daemon's PATH with `<data>/bin` first, nothing else inherited.
-    private static func baseEnvironment(_ data: DataDirectory) -> [String: String] {
-        let inherited = ProcessInfo.processInfo.environment
-        var environment = [
-            "PATH": data.bin + ":" + (inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"),
-            "LANG": inherited["LANG"] ?? "C.UTF-8",
-            "STACK": "slipway",
-        ]
-        environment["HOME"] = inherited["HOME"]
-        return environment
-    }
 }
 
 /// Keeps the store's instance table in step with what the supervisor reports.

@@ -130,6 +130,13 @@ public enum Settings {
         argument: "HOST:PORT",
         meaning: "Address of the embedded SSH server, or off"
     )
+    public static let sandbox = Setting(
+        "sandbox",
+        "apps' code sandboxed (bubblewrap)",
+        default: .text("on"),
+        note: "(`off`: apps run as the daemon's user, unisolated)",
+        meaning: "on: run every build, release phase and instance in a bubblewrap sandbox; off: do not"
+    )
     public static let domain = Setting(
         "domain",
         "domain of the app hosts",
@@ -283,7 +290,7 @@ public enum Settings {
 
     /// In the README's order.
     public static let all: [Setting] = [
-        data, http, ssh, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases, bootBatch,
+        data, http, ssh, sandbox, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases, bootBatch,
         maxHeaderSize, maxBodySize, requestTimeout, idleTimeout, headerTimeout, maxConnections,
         maxConnectionsPerAddress, livenessInterval, livenessFailures, maxBuilds, buildTimeout, logMaxSize,
         shutdownTimeout, sshSessionsPerKey, sshSessionsPerConnection, stopApps,

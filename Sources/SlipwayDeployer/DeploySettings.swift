@@ -33,8 +33,13 @@ public struct DeploySettings: Sendable {
     public var livenessInterval: Duration
     /// Failed checks in a row that take a live instance out of rotation to be replaced.
     public var livenessFailures: Int
-    /// The environment every build and instance starts from (PATH with `<data>/bin` first, HOME, LANG).
+    /// The environment every build, release phase and instance starts from (PATH, HOME, LANG, STACK).
     public var baseEnvironment: [String: String]
+    /// The environment of the platform's own programs (git for a push, cp for a promotion): the daemon's PATH
+    /// with `<data>/bin` first, its HOME and LANG.
+    public var platformEnvironment: [String: String]
+    /// Said in every deploy's output while apps run unisolated though the operator did not ask for that.
+    public var isolationWarning: String?
 
     public init(
         data: DataDirectory,
@@ -50,7 +55,9 @@ public struct DeploySettings: Sendable {
         buildTimeout: Duration,
         livenessInterval: Duration,
         livenessFailures: Int,
-        baseEnvironment: [String: String]
+        baseEnvironment: [String: String],
+        platformEnvironment: [String: String],
+        isolationWarning: String? = nil
     ) {
         self.data = data
         self.domain = domain
@@ -66,6 +73,8 @@ public struct DeploySettings: Sendable {
         self.livenessInterval = livenessInterval
         self.livenessFailures = livenessFailures
         self.baseEnvironment = baseEnvironment
+        self.platformEnvironment = platformEnvironment
+        self.isolationWarning = isolationWarning
     }
 
     public func host(of app: AppName) -> String { "\(app).\(domain)" }

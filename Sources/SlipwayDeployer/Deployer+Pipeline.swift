@@ -18,6 +18,7 @@ extension Deployer {
     func run(_ plan: ReleasePlan, of name: AppName, output: DeployOutput) async -> DeployOutcome {
         await finish(plan.release, of: name, output: output) {
             if let announcement = plan.announcement { output.step(announcement) }
+            if let warning = settings.isolationWarning { output.step("Warning: " + warning) }
             var release = plan.release
             switch plan.tree {
             case .build: release = try await checkoutAndBuild(release, of: name, output: output)

@@ -45,7 +45,9 @@ extension Deployer {
                 try store.setInstanceStatus(pid: record.pid, .stopped)
             }
             let leftovers = ProcessTable.processes(carrying: ["SLIPWAY_DATA": settings.data.root])
-                .filter { $0.environment["SLIPWAY_RELEASE"] != nil && !kept.contains($0.session) }
+                .filter {
+                    $0.environment["SLIPWAY_RELEASE"] != nil && !kept.contains($0.session) && !kept.contains($0.parent)
+                }
             report.leftoverStop = Task { [supervisor] in
                 await supervisor.stopLeftovers(processGroups: Set(leftovers.map(\.processGroup)))
             }

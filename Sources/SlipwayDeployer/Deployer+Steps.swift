@@ -21,7 +21,9 @@ extension Deployer {
             releaseDirectory: settings.data.release(name, version),
             cacheDirectory: settings.data.cache(name),
             config: release.config,
-            baseEnvironment: settings.baseEnvironment.merging(markers(of: release, of: name)) { $1 }
+            baseEnvironment: settings.baseEnvironment,
+            markers: markers(of: release, of: name),
+            dataDirectory: settings.data.root
         )
 
         let built: BuiltRelease
@@ -60,7 +62,7 @@ extension Deployer {
                 of: Command(
                     "cp",
                     ["-a", settings.data.release(source, tree), settings.data.release(name, release.version)],
-                    environment: settings.baseEnvironment
+                    environment: settings.platformEnvironment
                 ),
                 for: .platform
             )
@@ -214,7 +216,8 @@ extension Deployer {
         var environment = settings.baseEnvironment
         environment.merge(release.config) { _, config in config }
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
-        environment.merge(markers(of: release, of: name)) { _, marker in marker }
+        environment["SLIPWAY_APP"] = name.rawValue
+        environment["SLIPWAY_RELEASE"] = release.version.description
         environment["HTTP_FORWARDED_COUNT"] = "1"
         environment["DYNO"] = "\(type).\(index)"
         return InstanceSpec(
@@ -225,12 +228,14 @@ extension Deployer {
             command: command,
             directory: settings.data.release(name, tree),
             environment: environment,
+            markers: markers(of: release, of: name),
             logFile: settings.data.logs(name) + "/\(type).\(index).log"
         )
     }
 
     /// Every process of a release (its build, release phase and instances) carries these, so that a
-    /// starting daemon finds what an earlier one left (`adopt`).
+    /// starting daemon finds what an earlier one left (`adopt`). The app sees its name and release as plain
+    /// environment variables; the data directory only without a sandbox (`Command.markers`).
     func markers(of release: Release, of name: AppName) -> [String: String] {
         [
             "SLIPWAY_DATA": settings.data.root, "SLIPWAY_APP": name.rawValue,

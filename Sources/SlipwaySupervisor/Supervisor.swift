@@ -18,6 +18,8 @@ public struct InstanceSpec: Sendable {
     public var command: String
     public var directory: String
     public var environment: [String: String]
+    /// What tells a later daemon which app and release the instance belongs to (see `Command.markers`).
+    public var markers: [String: String]
     public var logFile: String
     /// Web processes get a port of their own in `PORT`.
     public var needsPort: Bool
@@ -30,6 +32,7 @@ public struct InstanceSpec: Sendable {
         command: String,
         directory: String,
         environment: [String: String],
+        markers: [String: String] = [:],
         logFile: String
     ) {
         self.app = app
@@ -39,6 +42,7 @@ public struct InstanceSpec: Sendable {
         self.command = command
         self.directory = directory
         self.environment = environment
+        self.markers = markers
         self.logFile = logFile
         self.needsPort = processType == "web"
     }
@@ -295,14 +299,14 @@ public actor Supervisor {
     {
         try await launcher.run(
             Self.command(spec, port: nil),
-            for: .releasePhase(spec.app),
+            for: .releasePhase(spec.app, spec.files),
             grace: stopGrace,
             onLine: onLine
         )
     }
 
     private func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
-        try launcher.start(Self.command(spec, port: port), for: .instance(spec.app), logFile: spec.logFile)
+        try launcher.start(Self.command(spec, port: port), for: .instance(spec.app, spec.files), logFile: spec.logFile)
     }
 
     /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
@@ -310,6 +314,19 @@ public actor Supervisor {
         var environment = spec.environment
         if let port { environment["PORT"] = String(port) }
         let script = "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
-        return Command("/bin/bash", ["-c", script], environment: environment, workingDirectory: spec.directory)
+        return Command(
+            "/bin/bash",
+            ["-c", script],
+            environment: environment,
+            workingDirectory: spec.directory,
+            markers: spec.markers
+        )
     }
+}
+
+extension InstanceSpec {
+    /// A running release reads its built tree and writes nowhere in it: instances of a release share the tree, and
+    /// a later release phase or rollback runs it again, so nothing an instance writes may land there. Scratch
+    /// space is the sandbox's private /tmp, gone when the instance stops, as a Heroku dyno's changes are.
+    var files: AppFiles { AppFiles(readOnly: [directory]) }
 }

@@ -26,7 +26,7 @@ import Glibc
             try await run("git", ["commit", "--quiet", "-m", "hold the build"], in: work)
             let stuck = Task { try await daemon.push(work, app: "shop") }
             try await waitUntil("shop's build holds the only slot") {
-                FileManager.default.fileExists(atPath: daemon.data + "/holding-build")
+                daemon.isHolding("build")
             }
             let blog = try await daemon.push(blogWork, app: "blog")
             #expect(blog.output.contains("Waiting for a build slot: this server runs at most 1 build(s) at once"))

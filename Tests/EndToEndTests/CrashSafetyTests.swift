@@ -133,7 +133,7 @@ import Glibc
             try await run("git", ["commit", "--quiet", "-m", "hold the health step"], in: work)
             let push = Task { try await run("git", ["push", remote, "main"], in: work, environment: sshEnvironment) }
             try await waitUntil("the health step is held") {
-                FileManager.default.fileExists(atPath: daemon.data + "/holding-health")
+                daemon.isHolding("health")
             }
             let slow = try await HTTPConnection.startGet(port: daemon.port, "/slow?ms=1500", host: "shop.localhost")
             try await Task.sleep(for: .milliseconds(300))
@@ -208,7 +208,7 @@ import Glibc
                 }
                 push = Task { try await daemon.push(work, app: "shop") }
                 try await waitUntil("the \(step) step is held") {
-                    FileManager.default.fileExists(atPath: daemon.data + "/holding-\(step)")
+                    daemon.isHolding(step.rawValue)
                 }
             }
 

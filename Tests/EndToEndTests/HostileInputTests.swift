@@ -65,7 +65,7 @@ import Testing
                 head -c 3000000 /dev/zero | tr '\\0' z; echo; echo "release phase done"
                 """
             try script.write(toFile: work + "/noisy.sh", atomically: true, encoding: .utf8)
-            try "web: slipway serve-static --port $PORT public\nrelease: sh noisy.sh\n".write(
+            try "web: serve-static --port $PORT public\nrelease: sh noisy.sh\n".write(
                 toFile: work + "/Procfile",
                 atomically: true,
                 encoding: .utf8

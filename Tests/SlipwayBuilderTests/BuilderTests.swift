@@ -180,7 +180,9 @@ import Glibc
             config: config,
             baseEnvironment: [
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path,
-            ]
+            ],
+            markers: ["SLIPWAY_APP": "app"],
+            dataDirectory: directory.path + "/data"
         )
         let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks", launcher: DirectLauncher())
         _ = try builder.checkout(request)
@@ -245,5 +247,29 @@ import Glibc
         #expect(built.buildpack == "Custom")
         #expect(built.processTypes == ["web": "./serve"])
         #expect(output.contains("greeting=hello cache=\(directory.path)/cache"))
+    }
+
+    @Test func aPinMayNotNameAPackInsideTheDataDirectoryWhereOtherAppsFilesAre() async throws {
+        // Another app's tree that happens to hold a bin/detect, named directly, through a link and through `..`.
+        for way in ["directly", "link", "dots"] {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let pack = directory.path + "/data/apps/beta/releases/3"
+            try FileManager.default.createDirectory(atPath: pack + "/bin", withIntermediateDirectories: true)
+            try "#!/bin/sh\necho Beta\n".write(toFile: pack + "/bin/detect", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: pack + "/bin/detect")
+            try FileManager.default.createSymbolicLink(atPath: directory.path + "/innocent", withDestinationPath: pack)
+            try FileManager.default.createDirectory(atPath: directory.path + "/pack", withIntermediateDirectories: true)
+            let pin = [
+                "directly": pack, "link": directory.path + "/innocent",
+                "dots": directory.path + "/pack/../data/apps/beta/releases/3",
+            ][way]!
+            let error = await #expect(throws: BuildError.self) {
+                try await build("no-buildpack", config: ["BUILDPACK_URL": pin], in: directory)
+            }
+            #expect(
+                error?.description == "the pinned buildpack \(pin) does not exist; fix .buildpacks or BUILDPACK_URL"
+            )
+        }
     }
 }

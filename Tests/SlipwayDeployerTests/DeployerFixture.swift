@@ -47,7 +47,8 @@ enum DeployerFixture {
             buildTimeout: .seconds(1),
             livenessInterval: .zero,
             livenessFailures: 1,
-            baseEnvironment: [:]
+            baseEnvironment: [:],
+            platformEnvironment: [:]
         )
         return Deployer(
             settings: settings,

@@ -49,7 +49,8 @@ struct SlowClientTests {
                 var served = false
                 for _ in 0..<50 where !served {
                     let again = try await proxy.rawClient()
-                    try await again.send("GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n")
+                    // Until the freed slot is counted, this one may get the 503 and be closed before it sends.
+                    try? await again.send("GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n")
                     try await again.waitForClose()
                     served = again.text.hasPrefix("HTTP/1.1 200 OK\r\n")
                     if !served { try await Task.sleep(for: .milliseconds(20)) }

@@ -63,6 +63,22 @@ public final class DaemonHarness: Sendable {
     public var data: String { directory.path + "/data" }
     public var log: String { directory.path + "/daemon.log" }
 
+    /// Whether a deploy step is held open, by the daemon's own test hook (`SLIPWAY_TEST_HOLD_STEP`, which says so
+    /// in `<data>/holding-STEP`) or by the hold-step fixture (which says so in its output, from its sandbox).
+    public func isHolding(_ step: String) -> Bool {
+        if FileManager.default.fileExists(atPath: data + "/holding-" + step) { return true }
+        let apps = data + "/apps"
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: apps)) ?? []).flatMap { app in
+            ["release-logs", "logs"].flatMap { folder in
+                let path = "\(apps)/\(app)/\(folder)"
+                return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 }
+            }
+        }
+        return logs.contains {
+            (try? String(contentsOfFile: $0, encoding: .utf8))?.contains("holding the \(step) step") == true
+        }
+    }
+
     /// Starts the daemon (with extra `serve` arguments) and waits until its control socket answers.
     /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
     /// With `dataLimit` (as `64m`), the data directory is a tmpfs of that size, so that a test can fill it; that

@@ -83,7 +83,7 @@ public struct AccessGate: SSHGate {
         } catch {
             return .refuse(message: "slipway: " + error.userMessage, status: 1)
         }
-        var programEnvironment = settings.baseEnvironment
+        var programEnvironment = settings.platformEnvironment
         programEnvironment["GIT_PROTOCOL"] = environment["GIT_PROTOCOL"]
         // The post-receive hook passes it on, so the release records who pushed.
         programEnvironment["SLIPWAY_KEY"] = caller.name

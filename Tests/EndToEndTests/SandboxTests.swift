@@ -1,0 +1,73 @@
+// Tenants cannot touch the platform or each other: a tenant holding only a deploy key for app alpha pushes code
+// whose build, release phase and web process each try what an attacker would (read the database, the host key and
+// another app's files and environment; use the control socket or the slipway binary; rewrite another app's hook;
+// signal another app's instance). Everything is refused by the sandbox, alpha still deploys and serves, and beta,
+// the keys, the hooks and the config are as they were. The daemon runs as an unprivileged user, as under systemd.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct SandboxTests {
+    static let attempts = [
+        "read-database", "read-host-key", "list-other-app", "read-other-environ", "use-control-socket",
+        "find-slipway", "write-other-hook", "signal-other-app", "see-data-directory", "see-daemon",
+    ]
+
+    @Test func aTenantsBuildReleasePhaseAndWebProcessReachNothingOfThePlatformOrAnotherApp() async throws {
+        try await DaemonHarness.with { daemon, scratch in
+            for app in ["alpha", "beta"] { try await daemon.cli(["apps:create", app]) }
+            try await daemon.cli(["config:set", "beta", "BETA_SECRET=hunter2"])
+            let betaWork = scratch + "/beta"
+            try await commitFixture("node-hello", into: betaWork, message: "beta v2")
+            #expect(try await daemon.push(betaWork, app: "beta").status.succeeded)
+            let betaPID = try #require(try await pids(of: "beta", daemon).first)
+            // The attacker knows where the data directory is and which process is beta's.
+            try await daemon.cli(["config:set", "alpha", "TARGET_DATA=\(daemon.data)", "TARGET_PID=\(betaPID)"])
+            let hook = daemon.data + "/repos/beta.git/hooks/post-receive"
+            let hookBefore = try String(contentsOfFile: hook, encoding: .utf8)
+            let betaConfigBefore = try await daemon.cli(["config", "beta"]).output
+
+            let mallory = try await SSHKeyPair(in: scratch, name: "mallory")
+            try await daemon.cli(
+                ["keys:add", "mallory", "--role", "deploy", "--app", "alpha"],
+                input: mallory.publicLine()
+            )
+            let keysBefore = try await daemon.cli(["keys"]).output
+            let alphaWork = scratch + "/alpha"
+            try await commitFixture("node-hello", "attacker", into: alphaWork, message: "alpha v2")
+            var environment = toolEnvironment
+            environment["GIT_SSH_COMMAND"] = mallory.gitSSHCommand(port: daemon.sshPort)
+            let push = try await run(
+                "git",
+                ["push", "ssh://git@127.0.0.1:\(daemon.sshPort)/alpha", "main"],
+                in: alphaWork,
+                environment: environment
+            )
+            #expect(push.output.contains("-----> alpha v2 is live"), "\(push.output)")
+            let web = try String(contentsOfFile: daemon.data + "/apps/alpha/logs/web.1.log", encoding: .utf8)
+            for stage in ["build", "release"] {
+                for attempt in Self.attempts {
+                    #expect(push.output.contains("attack \(stage) \(attempt): blocked"), "\(stage) \(attempt)")
+                }
+            }
+            for attempt in Self.attempts {
+                #expect(web.contains("attack web \(attempt): blocked"), "web \(attempt): \(web)")
+            }
+            #expect(!push.output.contains("ALLOWED") && !web.contains("ALLOWED"), "\(push.output)\n\(web)")
+
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "alpha.localhost").status == 200)
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "beta.localhost").status == 200)
+            #expect(try await pids(of: "beta", daemon) == [betaPID], "beta's instance was not touched")
+            #expect(try await daemon.cli(["keys"]).output == keysBefore)
+            #expect(try String(contentsOfFile: hook, encoding: .utf8) == hookBefore)
+            #expect(try await daemon.cli(["config", "beta"]).output == betaConfigBefore)
+        }
+    }
+
+    func pids(of app: String, _ daemon: DaemonHarness) async throws -> [Int] {
+        let json = try await daemon.cli(["ps", app, "--json"]).output
+        let instances = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
+        return instances.compactMap { $0["pid"] as? Int }
+    }
+}

@@ -1,0 +1,186 @@
+// The sandbox an app's code runs in, tried for real with bubblewrap: what a process inside sees of the host's
+// files, processes and environment, what it may write, which capabilities it has, and that Slipway's signals
+// still reach it. The bubblewrap command line is checked without running it for what must never be in it.
+import Foundation
+import SlipwayBasics
+import SlipwaySandbox
+import SlipwayTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("The sandbox", .timeLimit(.minutes(1)))
+struct SandboxTests {
+    /// A data directory with a secret, an app tree and a cache beside it, as the daemon lays them out.
+    struct Host {
+        let root: TemporaryDirectory
+        var data: String { root.path + "/data" }
+        var tree: String { data + "/apps/shop/releases/2" }
+        var cache: String { data + "/apps/shop/cache" }
+        var secret: String { data + "/slipway.sqlite" }
+
+        init() throws {
+            root = try TemporaryDirectory()
+            for folder in [tree, cache] {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+            try "config of every app\n".write(toFile: secret, atomically: true, encoding: .utf8)
+            try "echo hello from the tree\n".write(toFile: tree + "/hello.sh", atomically: true, encoding: .utf8)
+        }
+    }
+
+    let launcher: SandboxLauncher
+
+    init() throws {
+        let bubblewrap = try #require(
+            ["/usr/bin/bwrap", "/bin/bwrap"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "bubblewrap is installed (scripts/install-dependencies)"
+        )
+        launcher = SandboxLauncher(
+            bubblewrap: bubblewrap,
+            system: .ofHost(),
+            helpers: ["serve-static": "/bin/true"]
+        )
+    }
+
+    func shell(
+        _ script: String,
+        files: AppFiles,
+        in directory: String? = nil,
+        environment: [String: String] = [:],
+        markers: [String: String] = [:]
+    ) async throws -> (SlipwayBasics.ExitStatus, String) {
+        let app = try AppName(validating: "shop")
+        return try await launcher.output(
+            of: Command(
+                "/bin/sh",
+                ["-c", script],
+                environment: ["PATH": "/slipway:/usr/bin:/bin"].merging(environment) { $1 },
+                workingDirectory: directory,
+                markers: markers
+            ),
+            for: .instance(app, files)
+        )
+    }
+
+    @Test("a process sees its own files and the system, never the data directory around them")
+    func filesystemView() async throws {
+        let host = try Host()
+        defer { host.root.remove() }
+        let (status, text) = try await shell(
+            "sh hello.sh; cat \(host.secret) || echo no-secret; ls \(host.data)/apps; ls /root /home 2>&1 | head -2;"
+                + " test -x /usr/bin/env && echo system",
+            files: AppFiles(readOnly: [host.tree]),
+            in: host.tree
+        )
+        #expect(status.succeeded, "\(text)")
+        #expect(text.contains("hello from the tree"))
+        #expect(text.contains("no-secret") && !text.contains("config of every app"), "\(text)")
+        #expect(text.contains("system"))
+        #expect(!text.contains("cache"), "only the tree of the app is shown: \(text)")
+    }
+
+    @Test("a build writes its tree and cache; a running release's tree is read-only and /tmp is its own")
+    func writableOnlyWhereGiven() async throws {
+        let host = try Host()
+        defer { host.root.remove() }
+        let outside = "/tmp/slipway-sandbox-test-\(getpid())"
+        try "host tmp\n".write(toFile: outside, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+
+        let (built, buildText) = try await shell(
+            "echo built > \(host.tree)/out && echo cached > \(host.cache)/c && cat \(outside) || echo own-tmp",
+            files: AppFiles(writable: [host.tree, host.cache])
+        )
+        #expect(built.succeeded, "\(buildText)")
+        #expect(try String(contentsOfFile: host.tree + "/out", encoding: .utf8) == "built\n")
+        #expect(try String(contentsOfFile: host.cache + "/c", encoding: .utf8) == "cached\n")
+        #expect(buildText.contains("own-tmp"), "the host's /tmp is not shown: \(buildText)")
+
+        let (running, runText) = try await shell(
+            "echo changed > \(host.tree)/out; echo scratch > /tmp/s && cat /tmp/s",
+            files: AppFiles(readOnly: [host.tree])
+        )
+        #expect(running.succeeded, "\(runText)")
+        #expect(runText.contains("Read-only file system"), "\(runText)")
+        #expect(runText.contains("scratch"))
+        #expect(try String(contentsOfFile: host.tree + "/out", encoding: .utf8) == "built\n")
+    }
+
+    @Test("a process sees only its own processes, has no capability and cannot gain one")
+    func processesAndPrivileges() async throws {
+        let (status, text) = try await shell(
+            "ls /proc | grep -c '^[0-9]'; grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs)' /proc/self/status;"
+                + " kill -0 \(getpid()) 2>/dev/null && echo reached-the-host || echo host-unreachable",
+            files: AppFiles()
+        )
+        #expect(status.succeeded, "\(text)")
+        let processes = Int(text.split(separator: "\n").first ?? "") ?? .max
+        #expect(processes <= 4, "it saw \(processes) processes: \(text)")
+        #expect(text.contains("CapEff:\t0000000000000000"), "\(text)")
+        #expect(text.contains("CapPrm:\t0000000000000000"), "\(text)")
+        #expect(text.contains("NoNewPrivs:\t1"), "\(text)")
+        // Unprivileged (as the service runs), the user namespace leaves no capability even to bound. As root the
+        // bounding set stays, though nothing in it can be gained with no permitted ones and no_new_privs.
+        if geteuid() != 0 { #expect(text.contains("CapBnd:\t0000000000000000"), "\(text)") }
+        #expect(text.contains("host-unreachable"), "\(text)")
+    }
+
+    @Test("the environment is the app's own: markers stay on the outer process, the helpers are on PATH")
+    func environment() async throws {
+        let (status, text) = try await shell(
+            "env | sort; command -v serve-static",
+            files: AppFiles(),
+            environment: ["GREETING": "hi", "SLIPWAY_APP": "shop"],
+            markers: ["SLIPWAY_DATA": "/var/lib/slipway", "SLIPWAY_APP": "shop"]
+        )
+        #expect(status.succeeded, "\(text)")
+        #expect(text.contains("GREETING=hi"))
+        #expect(text.contains("SLIPWAY_APP=shop"), "a marker the app is also given stays")
+        #expect(!text.contains("SLIPWAY_DATA"), "\(text)")
+        #expect(text.contains("/slipway/serve-static"))
+    }
+
+    @Test("stopping an instance signals the app inside: SIGTERM reaches its handler")
+    func signalsReachTheApp() async throws {
+        let host = try Host()
+        defer { host.root.remove() }
+        let log = host.root.path + "/instance.log"
+        let app = try AppName(validating: "shop")
+        let child = try launcher.start(
+            Command(
+                "/bin/sh",
+                ["-c", "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"],
+                environment: ["PATH": "/usr/bin:/bin"]
+            ),
+            for: .instance(app, AppFiles(readOnly: [host.tree])),
+            logFile: log
+        )
+        #expect(await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("started") == true })
+        let status = await child.stop(grace: .seconds(5))
+        #expect(status == .exited(0), "the app's handler ended it")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("got TERM"))
+    }
+
+    @Test("no config value is on bubblewrap's command line, where every user of the host could read it")
+    func secretsStayOffTheCommandLine() {
+        let arguments = Bubblewrap.arguments(
+            for: Command(
+                "/bin/bash",
+                ["-c", "npm start"],
+                environment: ["DATABASE_URL": "postgres://user:hunter2@db/shop"],
+                workingDirectory: "/data/apps/shop/releases/2",
+                markers: ["SLIPWAY_DATA": "/data"]
+            ),
+            files: AppFiles(readOnly: ["/data/apps/shop/releases/2"]),
+            system: .ofHost(),
+            helpers: [:]
+        )
+        #expect(!arguments.joined(separator: " ").contains("hunter2"))
+        #expect(arguments.suffix(4) == ["--", "/bin/bash", "-c", "npm start"])
+        #expect(arguments.contains("--unsetenv") && arguments.contains("SLIPWAY_DATA"))
+        #expect(!arguments.contains("/data"), "the data directory itself is never shown")
+    }
+}
