@@ -103,14 +103,17 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    /// Our own child: reaped with waitpid, which gives its status.
-    fileprivate convenience init(child pid: pid_t) {
+    /// Our own child: reaped with waitpid, which gives its status. A sandbox (bubblewrap) exits with 128 + n when
+    /// the command inside was killed by signal n, which is told as that signal.
+    fileprivate convenience init(child pid: pid_t, sandbox: Bool) {
         // Read before the waiter can reap it; a child that already exited is a zombie and still has its stat.
         self.init(pid: pid, startTime: ProcessTable.startTime(of: pid)) {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
             let low = status & 0x7f
-            return low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
+            let code = (status >> 8) & 0xff
+            guard low == 0 else { return .signalled(low) }
+            return sandbox && (129...128 + 64).contains(code) ? .signalled(code - 128) : .exited(code)
         }
     }
 
@@ -255,7 +258,7 @@ public enum Spawner {
             }
         }
         guard result == 0 else { throw SpawnError.couldNotStart(command.executable, errno: result) }
-        return ChildProcess(child: pid)
+        return ChildProcess(child: pid, sandbox: (command.executable as NSString).lastPathComponent == "bwrap")
     }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

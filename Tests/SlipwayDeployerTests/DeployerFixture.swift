@@ -31,7 +31,12 @@ enum DeployerFixture {
         }
     }
 
-    static func deployer(data: DataDirectory, store: AppDatabase, keepReleases: Int) -> Deployer {
+    static func deployer(
+        data: DataDirectory,
+        store: AppDatabase,
+        keepReleases: Int,
+        isolationWarning: String? = nil
+    ) -> Deployer {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let settings = DeploySettings(
             data: data,
@@ -48,7 +53,8 @@ enum DeployerFixture {
             livenessInterval: .zero,
             livenessFailures: 1,
             baseEnvironment: [:],
-            platformEnvironment: [:]
+            platformEnvironment: [:],
+            isolationWarning: isolationWarning
         )
         return Deployer(
             settings: settings,
@@ -68,13 +74,18 @@ enum DeployerFixture {
         let shop: AppName
         let deployer: Deployer
 
-        init(keepReleases: Int = 5) throws {
+        init(keepReleases: Int = 5, isolationWarning: String? = nil) throws {
             folder = try TemporaryDirectory("deployer")
             data = DataDirectory(root: folder.path)
             store = try AppDatabase.inMemory()
             shop = try AppName(validating: "shop")
             _ = try store.createApp(shop)
-            deployer = DeployerFixture.deployer(data: data, store: store, keepReleases: keepReleases)
+            deployer = DeployerFixture.deployer(
+                data: data,
+                store: store,
+                keepReleases: keepReleases,
+                isolationWarning: isolationWarning
+            )
         }
 
         /// A new release of shop, built with a Procfile of `types`, recorded and not yet live.

@@ -62,4 +62,18 @@ import Testing
         #expect(history.events.map(\.step) == [.boot])
         #expect(history.release.buildLog.hasPrefix("-----> Trying"))
     }
+
+    @Test("while apps run unisolated though the sandbox was not turned off, every deploy's output says so first")
+    func isolationWarning() async throws {
+        let scene = try DeployerFixture.Scene(isolationWarning: "apps on this host are not isolated: no bubblewrap")
+        defer { scene.remove() }
+        let release = try scene.builtRelease()
+        let lines = Lines()
+        let output = DeployOutput { line in lines.all.withLock { $0.append(line) } }
+        _ = await scene.deployer.whileLocked(scene.shop, output: output) {
+            await scene.deployer.run(ReleasePlan(release: release, tree: .reuse), of: scene.shop, output: output)
+        }
+        let said = lines.all.withLock { $0 }
+        #expect(said.first == "-----> Warning: apps on this host are not isolated: no bubblewrap", "\(said)")
+    }
 }

@@ -164,6 +164,14 @@ struct SandboxTests {
         #expect(try String(contentsOfFile: log, encoding: .utf8).contains("got TERM"))
     }
 
+    @Test("an app killed by a signal inside its sandbox is reported as killed by that signal")
+    func killedBySignal() async throws {
+        let (status, _) = try await shell("kill -KILL $$", files: AppFiles())
+        #expect(status == .signalled(SIGKILL))
+        let (exited, _) = try await shell("exit 3", files: AppFiles())
+        #expect(exited == .exited(3))
+    }
+
     @Test("no config value is on bubblewrap's command line, where every user of the host could read it")
     func secretsStayOffTheCommandLine() {
         let arguments = Bubblewrap.arguments(
@@ -182,5 +190,29 @@ struct SandboxTests {
         #expect(arguments.suffix(4) == ["--", "/bin/bash", "-c", "npm start"])
         #expect(arguments.contains("--unsetenv") && arguments.contains("SLIPWAY_DATA"))
         #expect(!arguments.contains("/data"), "the data directory itself is never shown")
+    }
+
+    @Test("a host without bubblewrap, or whose kernel refuses it a sandbox, is told why in one line with what to do")
+    func unavailable() async throws {
+        let missing = await SandboxCheck.run(system: .ofHost(), searchPath: "/nonexistent")
+        #expect(missing == .unavailable("bubblewrap is not installed: install it (apt-get install bubblewrap)"))
+
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        // What bubblewrap says where unprivileged user namespaces are off.
+        let refusing = "#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n"
+        try refusing.write(toFile: folder.path + "/bwrap", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path + "/bwrap")
+        let refused = await SandboxCheck.run(system: .ofHost(), searchPath: folder.path)
+        #expect(
+            refused
+                == .unavailable(
+                    "bubblewrap cannot make a sandbox here (bwrap: No permissions to creating new namespace): enable"
+                        + " unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and"
+                        + " user.max_user_namespaces > 0)"
+                )
+        )
+        let available = await SandboxCheck.run(system: .ofHost(), searchPath: "/usr/bin:/bin")
+        #expect(available == .available(bubblewrap: "/usr/bin/bwrap"))
     }
 }
