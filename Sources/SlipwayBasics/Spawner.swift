@@ -19,6 +19,8 @@ public struct Command: Sendable {
     /// `SLIPWAY_RELEASE`), found in the environment of the process Slipway starts. A sandbox keeps them on its
     /// own outer process, out of the app's sight.
     public var markers: [String: String]
+    /// The process is a sandbox, which exits with 128 + n when the command inside was killed by signal n.
+    public var isSandbox = false
 
     public init(
         _ executable: String,
@@ -258,7 +260,7 @@ public enum Spawner {
             }
         }
         guard result == 0 else { throw SpawnError.couldNotStart(command.executable, errno: result) }
-        return ChildProcess(child: pid, sandbox: (command.executable as NSString).lastPathComponent == "bwrap")
+        return ChildProcess(child: pid, sandbox: command.isSandbox)
     }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

@@ -5,6 +5,11 @@ import Foundation
 import Logging
 import SlipwayBasics
 import SlipwaySandbox
+import SlipwayStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct AppIsolation {
     static let serveStatic = "serve-static"
@@ -31,7 +36,8 @@ struct AppIsolation {
         ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
     }
 
-    static func choose(sandbox: Bool, data: DataDirectory, logger: Logger) async -> AppIsolation {
+    /// Chooses for this host. `store` keeps the host user of each app when the daemon runs as root.
+    static func choose(sandbox: Bool, data: DataDirectory, store: AppDatabase, logger: Logger) async -> AppIsolation {
         let unisolated = platformEnvironment(data).merging(["STACK": "slipway"]) { $1 }
         guard sandbox else {
             return AppIsolation(
@@ -54,11 +60,18 @@ struct AppIsolation {
                 launcher: SandboxLauncher(
                     bubblewrap: bubblewrap,
                     system: system,
-                    helpers: [serveStatic: executable]
+                    helpers: [serveStatic: executable],
+                    // Root's processes would be root in their sandbox too: each app gets a user of its own.
+                    users: geteuid() == 0
+                        ? (
+                            AppUsers(recorded: (try? store.userNames()) ?? [:]) { app, name in
+                                try store.setUserName(name, of: app)
+                            }, data: data.root
+                        ) : nil
                 ),
                 baseEnvironment: environment,
                 warning: nil,
-                summary: "on (\(bubblewrap))"
+                summary: "on (\(bubblewrap))" + (geteuid() == 0 ? ", each app as a user of its own" : "")
             )
         case .unavailable(let reason):
             let warning =

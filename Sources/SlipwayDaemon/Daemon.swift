@@ -125,7 +125,12 @@ public enum Daemon {
         defer { close(lock) }
         let store = try AppDatabase.open(path: data.database)
         // Every process an app's deploy or run needs starts through this one launcher (see ARCHITECTURE.md, "Seams").
-        let isolation = await AppIsolation.choose(sandbox: configuration.sandbox, data: data, logger: logger)
+        let isolation = await AppIsolation.choose(
+            sandbox: configuration.sandbox,
+            data: data,
+            store: store,
+            logger: logger
+        )
         let launcher = isolation.launcher
         let supervisor = Supervisor(
             stopGrace: configuration.stopGrace,
@@ -236,7 +241,7 @@ public enum Daemon {
             close(lock)
             throw DaemonError.alreadyRunning(data.root)
         }
-        let tightened = PrivateModes.tighten(data.root)
+        let tightened = PrivateModes.tighten(data.root, keepingPassage: geteuid() == 0)
         if tightened.changedAnything {
             logger.notice(
                 "data directory tightened: other users could read it, now only this user can",

@@ -3,6 +3,10 @@
 import Foundation
 import SlipwayBasics
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public enum SandboxCheck {
     public enum Outcome: Sendable, Equatable {
         case available(bubblewrap: String)
@@ -10,7 +14,8 @@ public enum SandboxCheck {
         case unavailable(String)
     }
 
-    /// Runs `true` in a sandbox like the ones apps get.
+    /// Runs `true` in a sandbox like the ones apps get: as `nobody` when the daemon is root, since apps then run
+    /// as users of their own, for whom bubblewrap needs unprivileged user namespaces.
     public static func run(system: SystemView, searchPath: String) async -> Outcome {
         let found = searchPath.split(separator: ":").map { $0 + "/bwrap" }.first {
             FileManager.default.isExecutableFile(atPath: $0)
@@ -21,10 +26,15 @@ public enum SandboxCheck {
         let probe = Command("/bin/true", [], environment: [:])
         let arguments = Bubblewrap.arguments(for: probe, files: AppFiles(), system: system, helpers: [:])
         do {
-            let (status, text) = try await DirectLauncher().output(
-                of: Command(bubblewrap, arguments, environment: [:]),
-                for: .platform
-            )
+            var command = Command(bubblewrap, arguments, environment: [:])
+            if geteuid() == 0, let nobody = AppUser(named: "nobody") {
+                command = Command(
+                    AppUser.setpriv,
+                    AppUser.switchArguments(nobody) + [bubblewrap] + arguments,
+                    environment: [:]
+                )
+            }
+            let (status, text) = try await DirectLauncher().output(of: command, for: .platform)
             if status.succeeded { return .available(bubblewrap: bubblewrap) }
             let reason = text.split(separator: "\n").first.map(String.init) ?? "it \(status)"
             return .unavailable(

@@ -10,11 +10,15 @@ public struct SandboxLauncher: Launcher {
     let bubblewrap: String
     let system: SystemView
     let helpers: [String: String]
+    /// When the daemon runs as root: the user each app's processes run as, and the data directory whose files
+    /// they are given.
+    let users: (AppUsers, data: String)?
 
-    public init(bubblewrap: String, system: SystemView, helpers: [String: String]) {
+    public init(bubblewrap: String, system: SystemView, helpers: [String: String], users: (AppUsers, data: String)?) {
         self.bubblewrap = bubblewrap
         self.system = system
         self.helpers = helpers
+        self.users = users
     }
 
     public func run(
@@ -23,21 +27,28 @@ public struct SandboxLauncher: Launcher {
         grace: Duration,
         onLine: @escaping @Sendable (String) -> Void
     ) async throws -> ExitStatus {
-        try await Spawner.run(sandboxed(command, for: purpose), grace: grace, onLine: onLine)
+        try await Spawner.run(try sandboxed(command, for: purpose), grace: grace, onLine: onLine)
     }
 
     public func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
-        try Spawner.start(sandboxed(command, for: purpose), logFile: logFile)
+        try Spawner.start(try sandboxed(command, for: purpose), logFile: logFile)
     }
 
-    /// `command` as bubblewrap runs it for an app; the platform's own tools unchanged.
-    func sandboxed(_ command: Command, for purpose: LaunchPurpose) -> Command {
+    /// `command` as bubblewrap runs it for an app (as the app's own user when the daemon is root); the platform's
+    /// own tools unchanged.
+    func sandboxed(_ command: Command, for purpose: LaunchPurpose) throws -> Command {
         guard let tenant = purpose.tenant else { return command.markersInEnvironment }
-        var outer = Command(
-            bubblewrap,
-            Bubblewrap.arguments(for: command, files: tenant.files, system: system, helpers: helpers),
-            environment: command.environment
-        )
+        var arguments = Bubblewrap.arguments(for: command, files: tenant.files, system: system, helpers: helpers)
+        var executable = bubblewrap
+        if let (users, data) = users {
+            let user = try users.user(for: tenant.app)
+            AppFilesOwnership.prepare(tenant.files, for: user, within: data)
+            // setpriv execs bubblewrap, so bwrap stays the process Slipway records and signals.
+            arguments = AppUser.switchArguments(user) + [bubblewrap] + arguments
+            executable = AppUser.setpriv
+        }
+        var outer = Command(executable, arguments, environment: command.environment)
+        outer.isSandbox = true
         // On bwrap's own process, where a later daemon finds them; `--unsetenv` keeps them from the app.
         outer.environment.merge(command.markers) { _, marker in marker }
         return outer

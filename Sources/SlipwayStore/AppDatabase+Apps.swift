@@ -44,6 +44,20 @@ extension AppDatabase {
         try read { db in try App.order(Column("name")).fetchAll(db) }
     }
 
+    /// Records the host user `app`'s processes run as.
+    public func setUserName(_ userName: String, of app: AppName) throws {
+        try updateApp(app) { $0.userName = userName }
+    }
+
+    /// The host users recorded for apps, by app.
+    public func userNames() throws -> [AppName: String] {
+        try read { db in
+            var names: [AppName: String] = [:]
+            for app in try App.filter(Column("userName") != nil).fetchAll(db) { names[app.appName] = app.userName }
+            return names
+        }
+    }
+
     public func app(_ name: AppName) throws -> App {
         try read { db in
             guard let app = try App.fetchOne(db, key: name.rawValue) else { throw StoreError.unknownApp(name.rawValue) }

@@ -107,6 +107,9 @@ extension AppDatabase {
                 t.add(column: "exitReason", .text)
             }
         }
+        migrator.registerMigration("v6 a host user per app") { db in
+            try db.alter(table: "app") { t in t.add(column: "userName", .text) }
+        }
         return migrator
     }
 }

@@ -41,7 +41,8 @@ struct SandboxTests {
         launcher = SandboxLauncher(
             bubblewrap: bubblewrap,
             system: .ofHost(),
-            helpers: ["serve-static": "/bin/true"]
+            helpers: ["serve-static": "/bin/true"],
+            users: nil
         )
     }
 

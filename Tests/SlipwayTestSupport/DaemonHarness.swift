@@ -53,7 +53,7 @@ public final class DaemonHarness: Sendable {
     }
 
     /// Who the daemon, its CLI and the pushes to it run as.
-    public var user: ServiceUser { ServiceUser.current }
+    public let user: ServiceUser
 
     public let directory: TemporaryDirectory
     public let port: Int
@@ -83,18 +83,21 @@ public final class DaemonHarness: Sendable {
     /// Given a daemon that was stopped, it starts on that daemon's data directory and port again.
     /// With `dataLimit` (as `64m`), the data directory is a tmpfs of that size, so that a test can fill it; that
     /// needs root.
-    /// `environment` is added to the daemon's. With `cpu`, the daemon runs pinned to that CPU (taskset).
+    /// `environment` is added to the daemon's. With `cpu`, the daemon runs pinned to that CPU (taskset). With
+    /// `asRoot` (only when the tests run as root), the daemon, its CLI and pushes run as root.
     public init(
         arguments: [String] = [],
         environment extra: [String: String] = [:],
         restartingIn previous: DaemonHarness? = nil,
         dataLimit: String? = nil,
-        pinnedTo cpu: Int? = nil
+        pinnedTo cpu: Int? = nil,
+        asRoot: Bool = false
     ) async throws {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
         sshPort = previous?.sshPort ?? freePort()
-        let user = ServiceUser.current
+        let user = previous?.user ?? (asRoot ? ServiceUser.root : ServiceUser.current)
+        self.user = user
         if previous == nil {
             try FileManager.default.createDirectory(atPath: directory.path + "/home", withIntermediateDirectories: true)
             try user.own(directory.path)
@@ -240,6 +243,7 @@ extension DaemonHarness {
         environment: [String: String] = [:],
         dataLimit: String? = nil,
         pinnedTo cpu: Int? = nil,
+        asRoot: Bool = false,
         _ body: (DaemonHarness, _ work: String) async throws -> Void
     ) async throws {
         await DaemonSlots.shared.acquire()
@@ -249,7 +253,8 @@ extension DaemonHarness {
                 arguments: arguments,
                 environment: environment,
                 dataLimit: dataLimit,
-                pinnedTo: cpu
+                pinnedTo: cpu,
+                asRoot: asRoot
             )
         } catch {
             await DaemonSlots.shared.release()

@@ -18,6 +18,9 @@ public struct ServiceUser: Sendable {
     public let uid: uid_t
     public let gid: gid_t
 
+    /// Root itself, for the tests of a daemon started as root (which gives each app a host user of its own).
+    public static let root = ServiceUser(name: nil, uid: 0, gid: 0)
+
     /// The daemons' user for this test run.
     public static let current: ServiceUser = {
         guard geteuid() == 0 else { return ServiceUser(name: nil, uid: getuid(), gid: getgid()) }

@@ -24,6 +24,8 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public var drainTimeout: Int?
     /// Whether a cookie pins each client to one instance of the live release.
     public var stickySessions: Bool = false
+    /// The host user the app's processes run as when the daemon runs as root (allocated at its first process).
+    public var userName: String?
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
 

@@ -1,0 +1,91 @@
+// AppUsers: when the daemon runs as root, each app's processes run as a host user of its own, never as root:
+// `slipway-appN`, a system user with no home and no login shell, made with useradd the first time the app starts
+// a process and recorded with the app (as Dokku keeps a user of its own for builds). A name already on the host
+// is never taken over, so two daemons on one host, or an app made again after it was destroyed, never share one.
+import Foundation
+import SlipwayBasics
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct AppUser: Sendable, Equatable {
+    public let name: String
+    public let uid: uid_t
+    public let gid: gid_t
+
+    static let setpriv = "/usr/bin/setpriv"
+
+    /// setpriv's arguments that become `user` (no other group, no way back to root) and run what follows.
+    static func switchArguments(_ user: AppUser) -> [String] {
+        ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--no-new-privs", "--"]
+    }
+
+    /// The user called `name` on this host, if there is one.
+    public init?(named name: String) {
+        guard let entry = getpwnam(name) else { return nil }
+        self.name = name
+        uid = entry.pointee.pw_uid
+        gid = entry.pointee.pw_gid
+    }
+}
+
+public enum AppUserError: UserFacingError {
+    case couldNotCreate(String, output: String)
+
+    public var description: String {
+        switch self {
+        case .couldNotCreate(let name, let output):
+            "could not create the host user \(name) for an app (useradd: \(output)); check that useradd works as root"
+        }
+    }
+}
+
+public final class AppUsers: Sendable {
+    private let users: Mutex<[AppName: AppUser]>
+    private let record: @Sendable (AppName, String) throws -> Void
+
+    /// `recorded`: the user names the store keeps, by app; `record` keeps a newly made one.
+    public init(recorded: [AppName: String], record: @escaping @Sendable (AppName, String) throws -> Void) {
+        users = Mutex(recorded.compactMapValues(AppUser.init(named:)))
+        self.record = record
+    }
+
+    /// The user `app`'s processes run as, made and recorded the first time.
+    public func user(for app: AppName) throws -> AppUser {
+        try users.withLock { users in
+            if let user = users[app] { return user }
+            let user = try Self.create(comment: "Slipway app \(app)")
+            try record(app, user.name)
+            users[app] = user
+            return user
+        }
+    }
+
+    private static func create(comment: String) throws -> AppUser {
+        var number = 1
+        while true {
+            let name = "slipway-app\(number)"
+            number += 1
+            guard AppUser(named: name) == nil else { continue }
+            let useradd = Process()
+            useradd.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
+            useradd.arguments = [
+                "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                "--user-group", "--comment", comment, name,
+            ]
+            let output = Pipe()
+            useradd.standardOutput = output
+            useradd.standardError = output
+            try useradd.run()
+            useradd.waitUntilExit()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            if let user = AppUser(named: name), useradd.terminationStatus == 0 { return user }
+            // Taken meanwhile by someone else: try the next name; anything else is a real failure.
+            guard AppUser(named: name) != nil else {
+                throw AppUserError.couldNotCreate(name, output: said.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+    }
+}
