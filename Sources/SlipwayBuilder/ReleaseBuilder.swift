@@ -255,20 +255,9 @@ public struct ReleaseBuilder: Sendable {
     )
         async throws(BuildError) -> String?
     {
-        let script = buildpack + "/bin/detect"
-        guard FileManager.default.isExecutableFile(atPath: script) else { return nil }
-        let buildDirectory = request.releaseDirectory
+        guard FileManager.default.isExecutableFile(atPath: buildpack + "/bin/detect") else { return nil }
         do {
-            let (status, text) = try await launcher.output(
-                of: Command(
-                    script,
-                    [buildDirectory],
-                    environment: environment,
-                    workingDirectory: buildDirectory,
-                    markers: request.markers
-                ),
-                for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
-            )
+            let (status, text) = try await runScript("detect", of: buildpack, request, environment)
             guard status.succeeded else { return nil }
             let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
             return name.isEmpty ? (buildpack as NSString).lastPathComponent : name
@@ -283,27 +272,35 @@ public struct ReleaseBuilder: Sendable {
         _ request: BuildRequest,
         _ environment: [String: String]
     ) async throws(BuildError) -> [String: String] {
-        let buildDirectory = request.releaseDirectory
-        let script = buildpack + "/bin/release"
-        guard FileManager.default.isExecutableFile(atPath: script) else { return [:] }
+        guard FileManager.default.isExecutableFile(atPath: buildpack + "/bin/release") else { return [:] }
         let status: ExitStatus
         let text: String
         do {
-            (status, text) = try await launcher.output(
-                of: Command(
-                    script,
-                    [buildDirectory],
-                    environment: environment,
-                    workingDirectory: buildDirectory,
-                    markers: request.markers
-                ),
-                for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
-            )
+            (status, text) = try await runScript("release", of: buildpack, request, environment)
         } catch {
             throw .releaseScriptFailed(buildpack: name, error.userMessage)
         }
         guard status.succeeded else { throw .releaseScriptFailed(buildpack: name, "it \(status)") }
         return try Self.processTypes(fromReleaseYAML: text, buildpack: name)
+    }
+
+    /// Runs the pack's `bin/detect` or `bin/release` on the tree, which they read and do not change the cache of.
+    private func runScript(
+        _ name: String,
+        of buildpack: String,
+        _ request: BuildRequest,
+        _ environment: [String: String]
+    ) async throws -> (ExitStatus, String) {
+        try await launcher.output(
+            of: Command(
+                buildpack + "/bin/" + name,
+                [request.releaseDirectory],
+                environment: environment,
+                workingDirectory: request.releaseDirectory,
+                markers: request.markers
+            ),
+            for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
+        )
     }
 
     /// `default_process_types` from bin/release's YAML. The YAML comes from a buildpack the app may pin, so it is

@@ -19,21 +19,31 @@ struct ClientScriptTests {
         try browser.waitUntil("window.slipwayNewVersion?.liveRelease === 1", timeout: .seconds(10))
     }
 
-    @Test("the banner's text, button and position come from the tag, and so does the page's release")
-    func textPositionAndRelease() async throws {
+    /// Runs `body` with app `web` live at release 1 behind the proxy; `goLive(n)` makes release n live.
+    func withWebApp(_ body: (_ port: Int, _ goLive: (Int) -> Void) async throws -> Void) async throws {
         try await ProxyHarness.with { proxy in
             let backend = try await proxy.backend("web")
-            proxy.deploy("web", host: "web.localhost", release: 1, to: [backend])
+            let goLive = { (release: Int) in
+                _ = proxy.deploy("web", host: "web.localhost", release: release, to: [backend])
+            }
+            goLive(1)
+            try await body(proxy.port, goLive)
+        }
+    }
+
+    @Test("the banner's text, button and position come from the tag, and so does the page's release")
+    func textPositionAndRelease() async throws {
+        try await withWebApp { port, goLive in
             let browser = try HeadlessChromium()
             defer { browser.stop() }
             try open(
                 #"data-release="v1" data-message="Fresh bread" data-button="Get it" data-position="top""#,
                 in: browser,
-                port: proxy.port
+                port: port
             )
             #expect(try browser.evaluate("slipwayNewVersion.pageReleaseFrom") as? String == "data-release")
 
-            proxy.deploy("web", host: "web.localhost", release: 2, to: [backend])
+            goLive(2)
             try browser.waitUntil("\(Self.banner) !== null", timeout: .seconds(10))
             #expect(try browser.evaluate("\(Self.banner).textContent") as? String == "Fresh breadGet it×")
             #expect(try browser.evaluate("\(Self.banner).style.top") as? String == "16px")
@@ -46,17 +56,15 @@ struct ClientScriptTests {
         "with data-banner=\"off\", or when the page cancels the event, the page hears of the release and shows nothing"
     )
     func eventOnly() async throws {
-        try await ProxyHarness.with { proxy in
-            let backend = try await proxy.backend("web")
-            proxy.deploy("web", host: "web.localhost", release: 1, to: [backend])
+        try await withWebApp { port, goLive in
             let off = try HeadlessChromium()
             defer { off.stop() }
-            try open(#"data-banner="off""#, in: off, port: proxy.port)
+            try open(#"data-banner="off""#, in: off, port: port)
             let cancelling = try HeadlessChromium()
             defer { cancelling.stop() }
-            try open("", query: "&prevent", in: cancelling, port: proxy.port)
+            try open("", query: "&prevent", in: cancelling, port: port)
 
-            proxy.deploy("web", host: "web.localhost", release: 2, to: [backend])
+            goLive(2)
             for browser in [off, cancelling] {
                 try browser.waitUntil(
                     "heard.join() === 'v2' && slipwayNewVersion.liveRelease === 2",
@@ -70,14 +78,12 @@ struct ClientScriptTests {
 
     @Test("data-auto-reload=\"hidden\" reloads a hidden tab once for each new release, never in a loop")
     func autoReloadWhenHidden() async throws {
-        try await ProxyHarness.with { proxy in
-            let backend = try await proxy.backend("web")
-            proxy.deploy("web", host: "web.localhost", release: 1, to: [backend])
+        try await withWebApp { port, goLive in
             let browser = try HeadlessChromium()
             defer { browser.stop() }
             // The tag names release 1 for ever, so after a reload the page still looks out of date: only the
             // once-per-release rule keeps it from reloading again.
-            try open(#"data-auto-reload="hidden" data-release="v1""#, in: browser, port: proxy.port)
+            try open(#"data-auto-reload="hidden" data-release="v1""#, in: browser, port: port)
             _ = try browser.evaluate(
                 """
                 sessionStorage.hidden = "1";
@@ -87,12 +93,12 @@ struct ClientScriptTests {
             )
             #expect(try browser.evaluate("sessionStorage.loads") as? String == "1", "no new release, no reload")
 
-            proxy.deploy("web", host: "web.localhost", release: 2, to: [backend])
+            goLive(2)
             try browser.waitUntil(
                 "sessionStorage.loads === '2' && window.slipwayNewVersion?.liveRelease === 2",
                 timeout: .seconds(10)
             )
-            proxy.deploy("web", host: "web.localhost", release: 3, to: [backend])
+            goLive(3)
             try browser.waitUntil(
                 "sessionStorage.loads === '3' && window.slipwayNewVersion?.liveRelease === 3",
                 timeout: .seconds(10)
