@@ -50,6 +50,13 @@ public protocol Launcher: Sendable {
 
     /// Starts `command` with its output appended to `logFile`, returning at once.
     func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess
+
+    /// Lets go of what it keeps for `app` (a host user of its own), once the app is destroyed and stopped.
+    func forget(_ app: AppName) throws
+}
+
+extension Launcher {
+    public func forget(_ app: AppName) throws {}
 }
 
 extension Launcher {

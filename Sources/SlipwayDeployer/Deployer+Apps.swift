@@ -43,7 +43,8 @@ extension Deployer {
     }
 
     /// Stops the app's instances at once (no drain: it is going away), then forgets it and
-    /// deletes its repository, release trees, cache and logs. A deploy under way finishes first.
+    /// deletes its repository, release trees, cache and logs, and its host user if it has one. A deploy under way
+    /// finishes first.
     public func destroyApp(_ name: AppName) async throws {
         _ = try store.app(name)
         try await whileLocked(name, output: DeployOutput { _ in }) {
@@ -57,6 +58,11 @@ extension Deployer {
             try store.destroyApp(name)
             for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
                 try? FileManager.default.removeItem(atPath: path)
+            }
+            do {
+                try launcher.forget(name)
+            } catch {
+                logger.warning("\(error.userMessage)", metadata: ["app.name": "\(name)"])
             }
             logger.info("app destroyed", metadata: ["app.name": "\(name)"])
         }

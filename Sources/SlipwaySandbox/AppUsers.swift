@@ -1,6 +1,6 @@
 // AppUsers: when the daemon runs as root, each app's processes run as a host user of its own, never as root:
 // `slipway-appN`, a system user with no home and no login shell, made with useradd the first time the app starts
-// a process and recorded with the app (as Dokku keeps a user of its own for builds). A name already on the host
+// a process, recorded with the app (as Dokku keeps a user of its own for builds), and removed with the app. A name already on the host
 // is never taken over, so two daemons on one host, or an app made again after it was destroyed, never share one.
 import Foundation
 import SlipwayBasics
@@ -33,11 +33,14 @@ public struct AppUser: Sendable, Equatable {
 
 public enum AppUserError: UserFacingError {
     case couldNotCreate(String, output: String)
+    case couldNotRemove(String, output: String)
 
     public var description: String {
         switch self {
         case .couldNotCreate(let name, let output):
             "could not create the host user \(name) for an app (useradd: \(output)); check that useradd works as root"
+        case .couldNotRemove(let name, let output):
+            "could not remove the host user \(name) of a destroyed app (userdel: \(output)); remove it with userdel"
         }
     }
 }
@@ -63,29 +66,45 @@ public final class AppUsers: Sendable {
         }
     }
 
+    /// Removes the host user of a destroyed app, whose processes are all stopped.
+    public func remove(_ app: AppName) throws {
+        try users.withLock { users in
+            guard let user = users.removeValue(forKey: app) else { return }
+            let (status, said) = try Self.run("/usr/sbin/userdel", [user.name])
+            guard status == 0 else { throw AppUserError.couldNotRemove(user.name, output: said) }
+        }
+    }
+
+    /// Runs a user-administration tool to its end: its exit status and what it said.
+    private static func run(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, said.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     private static func create(comment: String) throws -> AppUser {
         var number = 1
         while true {
             let name = "slipway-app\(number)"
             number += 1
             guard AppUser(named: name) == nil else { continue }
-            let useradd = Process()
-            useradd.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
-            useradd.arguments = [
-                "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                "--user-group", "--comment", comment, name,
-            ]
-            let output = Pipe()
-            useradd.standardOutput = output
-            useradd.standardError = output
-            try useradd.run()
-            useradd.waitUntilExit()
-            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            if let user = AppUser(named: name), useradd.terminationStatus == 0 { return user }
+            let (status, said) = try run(
+                "/usr/sbin/useradd",
+                [
+                    "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                    "--user-group", "--comment", comment, name,
+                ]
+            )
+            if let user = AppUser(named: name), status == 0 { return user }
             // Taken meanwhile by someone else: try the next name; anything else is a real failure.
-            guard AppUser(named: name) != nil else {
-                throw AppUserError.couldNotCreate(name, output: said.trimmingCharacters(in: .whitespacesAndNewlines))
-            }
+            guard AppUser(named: name) != nil else { throw AppUserError.couldNotCreate(name, output: said) }
         }
     }
 }

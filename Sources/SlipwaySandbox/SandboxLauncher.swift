@@ -34,6 +34,10 @@ public struct SandboxLauncher: Launcher {
         try Spawner.start(try sandboxed(command, for: purpose), logFile: logFile)
     }
 
+    public func forget(_ app: AppName) throws {
+        try users?.0.remove(app)
+    }
+
     /// `command` as bubblewrap runs it for an app (as the app's own user when the daemon is root); the platform's
     /// own tools unchanged.
     func sandboxed(_ command: Command, for purpose: LaunchPurpose) throws -> Command {

@@ -52,6 +52,9 @@ import Testing
             let push = try await restarted.push(scratch + "/beta", app: "beta")
             #expect(push.output.contains("-----> beta v3 is live"), "\(push.output)")
             #expect(try await pids(of: "beta", restarted).first.flatMap(Self.uid(of:)) == owners[1])
+            // A destroyed app's user goes with it.
+            #expect(try await restarted.cli(["apps:destroy", "beta", "--confirm", "beta"]).status.succeeded)
+            #expect(getpwnam(made[1]) == nil, "\(made[1]) is still on the host")
         }
     }
 
