@@ -105,7 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         try address(text(Settings.http, http) ?? Settings.http.defaultText, flag: "--http")
     }
 
-    /// nil when the embedded SSH server is off.
+    /// Whether apps' code is to run sandboxed: `on` or `off`.
     private func sandboxed() throws -> Bool {
         let text = text(Settings.sandbox, sandbox) ?? Settings.sandbox.defaultText
         guard text == "on" || text == "off" else {
@@ -114,6 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         return text == "on"
     }
 
+    /// nil when the embedded SSH server is off.
     private func sshAddress() throws -> (host: String, port: Int)? {
         let text = text(Settings.ssh, ssh) ?? Settings.ssh.defaultText
         return text == "off" ? nil : try address(text, flag: "--ssh")
