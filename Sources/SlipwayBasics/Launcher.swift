@@ -16,21 +16,32 @@ public struct AppFiles: Sendable, Equatable {
     }
 }
 
+/// The limits of one instance, and the name its group of limits has (`shop.web.1`).
+public struct InstanceLimits: Sendable, Equatable {
+    public var name: String
+    public var limits: ProcessLimits
+
+    public init(name: String, limits: ProcessLimits) {
+        self.name = name
+        self.limits = limits
+    }
+}
+
 /// What a process is started for.
 public enum LaunchPurpose: Sendable, Equatable {
     /// A buildpack's bin/detect, bin/compile or bin/release, or the fetch of a pinned buildpack, for `app`.
     case build(AppName, AppFiles)
     /// The app's Procfile `release:` command.
     case releasePhase(AppName, AppFiles)
-    /// One instance of one of the app's process types.
-    case instance(AppName, AppFiles)
+    /// One instance of one of the app's process types, under its limits, if it has any.
+    case instance(AppName, AppFiles, InstanceLimits?)
     /// The platform's own tools on an app's files (copying a built tree).
     case platform
 
     /// The app whose code runs, and the files it works on; nil for the platform's own tools.
     public var tenant: (app: AppName, files: AppFiles)? {
         switch self {
-        case .build(let app, let files), .releasePhase(let app, let files), .instance(let app, let files):
+        case .build(let app, let files), .releasePhase(let app, let files), .instance(let app, let files, _):
             (app, files)
         case .platform:
             nil

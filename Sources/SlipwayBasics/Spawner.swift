@@ -43,6 +43,8 @@ public struct Command: Sendable {
 public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signalled(Int32)
+    /// The kernel killed it for using more memory than its limit (bytes) allowed.
+    case outOfMemory(limit: Int)
     /// An adopted process ended: it is not our child, so its status went to its parent.
     case unknown
 
@@ -53,6 +55,7 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): code
         case .signalled(let signal): 128 + signal
+        case .outOfMemory: 128 + SIGKILL
         case .unknown: 255
         }
     }
@@ -61,6 +64,7 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signalled(let signal): "was killed by signal \(signal)"
+        case .outOfMemory(let limit): "was killed: out of memory (limit \(ProcessLimits.size(limit)))"
         case .unknown: "ended (an earlier daemon started it, so how is not known)"
         }
     }
@@ -106,16 +110,21 @@ public final class ChildProcess: Sendable {
     }
 
     /// Our own child: reaped with waitpid, which gives its status. A sandbox (bubblewrap) exits with 128 + n when
-    /// the command inside was killed by signal n, which is told as that signal.
-    fileprivate convenience init(child pid: pid_t, sandbox: Bool) {
+    /// the command inside was killed by signal n, which is told as that signal. `explain` may tell more of how it
+    /// ended (the kernel killed it for memory).
+    fileprivate convenience init(
+        child pid: pid_t,
+        sandbox: Bool,
+        explain: @escaping @Sendable (ExitStatus) -> ExitStatus
+    ) {
         // Read before the waiter can reap it; a child that already exited is a zombie and still has its stat.
         self.init(pid: pid, startTime: ProcessTable.startTime(of: pid)) {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
             let low = status & 0x7f
             let code = (status >> 8) & 0xff
-            guard low == 0 else { return .signalled(low) }
-            return sandbox && (129...128 + 64).contains(code) ? .signalled(code - 128) : .exited(code)
+            guard low == 0 else { return explain(.signalled(low)) }
+            return explain(sandbox && (129...128 + 64).contains(code) ? .signalled(code - 128) : .exited(code))
         }
     }
 
@@ -182,11 +191,16 @@ private final class ExitRecord: Sendable {
 
 public enum Spawner {
     /// Starts `command` with stdout and stderr appended to `logFile`, returning at once.
-    public static func start(_ command: Command, logFile: String) throws -> ChildProcess {
+    /// `explain` may tell more of how it ended than its status says.
+    public static func start(
+        _ command: Command,
+        logFile: String,
+        explain: @escaping @Sendable (ExitStatus) -> ExitStatus = { $0 }
+    ) throws -> ChildProcess {
         let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SpawnError.couldNotOpen(logFile, errno: errno) }
         defer { Glibc.close(fd) }
-        return try spawn(command, stdin: -1, stdout: fd, stderr: fd)
+        return try spawn(command, stdin: -1, stdout: fd, stderr: fd, explain: explain)
     }
 
     /// Runs `command` to its end, handing each line of its merged stdout and stderr to `onLine`
@@ -236,7 +250,13 @@ public enum Spawner {
 
     /// Starts `command` with the given descriptors as its stdin, stdout and stderr (stdin -1:
     /// /dev/null), returning at once. The caller keeps, and must close, its own copies.
-    public static func spawn(_ command: Command, stdin: Int32, stdout: Int32, stderr: Int32) throws -> ChildProcess {
+    public static func spawn(
+        _ command: Command,
+        stdin: Int32,
+        stdout: Int32,
+        stderr: Int32,
+        explain: @escaping @Sendable (ExitStatus) -> ExitStatus = { $0 }
+    ) throws -> ChildProcess {
         let argv = ([command.executable] + command.arguments).map { strdup($0) }
         let envp = command.environment.map { strdup("\($0.key)=\($0.value)") }
         defer {
@@ -260,7 +280,7 @@ public enum Spawner {
             }
         }
         guard result == 0 else { throw SpawnError.couldNotStart(command.executable, errno: result) }
-        return ChildProcess(child: pid, sandbox: command.isSandbox)
+        return ChildProcess(child: pid, sandbox: command.isSandbox, explain: explain)
     }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

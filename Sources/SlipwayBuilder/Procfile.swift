@@ -1,5 +1,6 @@
 // Procfile: the app's process types, `type: command` per line, as Heroku reads them.
 import Foundation
+import SlipwayBasics
 
 public enum Procfile {
     /// Parses Procfile text. Blank lines and `#` comments are skipped; a malformed line is an error.
@@ -11,10 +12,7 @@ public enum Procfile {
             guard let colon = line.firstIndex(of: ":") else { throw .malformedProcfile(line: index + 1) }
             let name = line[..<colon].trimmingCharacters(in: .whitespaces)
             let command = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            let validName =
-                !name.isEmpty
-                && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
-            guard validName, !command.isEmpty else { throw .malformedProcfile(line: index + 1) }
+            guard ProcessType.isValidName(name), !command.isEmpty else { throw .malformedProcfile(line: index + 1) }
             types[name] = command
         }
         return types

@@ -171,17 +171,13 @@ struct ServeCommand: AsyncParsableCommand {
     /// `512`, `32k`, `100m`, `2g` (binary units, as nginx reads them), from the flag, its variable or the default.
     private func size(_ setting: Setting, _ flag: String?) throws -> Int {
         guard let text = text(setting, flag) else { return setting.defaultNumber(cpus: CPUs.available) }
-        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
-        let lowered = text.lowercased()
-        let unit = lowered.last.flatMap { units[$0] }
-        let digits = unit == nil ? lowered : String(lowered.dropLast())
-        guard let number = Int(digits), number >= 0, number <= Int.max / (unit ?? 1) else {
+        guard let bytes = ByteSize.parse(text) else {
             throw ValidationError(
                 "invalid \(flag == nil ? setting.variable : "--" + setting.flag) \"\(text)\": "
                     + "give a size in bytes, or with k, m or g, such as 100m"
             )
         }
-        return number * (unit ?? 1)
+        return bytes
     }
 
     /// The largest whole number a setting takes: a year in seconds. Durations past it would overflow the

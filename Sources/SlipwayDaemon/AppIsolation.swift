@@ -23,6 +23,10 @@ struct AppIsolation {
     let warning: String?
     /// What the daemon's "serving" log line says of it.
     let summary: String
+    /// Why instances cannot be held to limits here, if they cannot.
+    let limitsUnavailable: String?
+
+    static let noSandbox = "limits are applied to sandboxed apps only, and apps here are not sandboxed"
 
     /// The daemon's own programs: its PATH with `<data>/bin` first, so a push's hook finds `slipway`; its HOME.
     static func platformEnvironment(_ data: DataDirectory) -> [String: String] {
@@ -44,12 +48,14 @@ struct AppIsolation {
                 launcher: DirectLauncher(),
                 baseEnvironment: unisolated,
                 warning: nil,
-                summary: "off: apps run as the daemon's user"
+                summary: "off: apps run as the daemon's user",
+                limitsUnavailable: Self.noSandbox
             )
         }
         let system = SystemView.ofHost()
         switch await SandboxCheck.run(system: system, searchPath: systemPath) {
         case .available(let bubblewrap):
+            let cgroups = Cgroups.prepare(data: data)
             // Inside, nothing of the data directory: no `<data>/bin` on PATH, only the helpers the sandbox shows.
             // HOME is the sandbox's private /tmp, where tools may keep what they like.
             let environment = [
@@ -67,11 +73,13 @@ struct AppIsolation {
                             AppUsers(recorded: (try? store.userNames()) ?? [:]) { app, name in
                                 try store.setUserName(name, of: app)
                             }, data: data.root
-                        ) : nil
+                        ) : nil,
+                    cgroups: cgroups.available
                 ),
                 baseEnvironment: environment,
                 warning: nil,
-                summary: "on (\(bubblewrap))" + (geteuid() == 0 ? ", each app as a user of its own" : "")
+                summary: "on (\(bubblewrap))" + (geteuid() == 0 ? ", each app as a user of its own" : ""),
+                limitsUnavailable: cgroups.unavailableReason
             )
         case .unavailable(let reason):
             let warning =
@@ -82,7 +90,8 @@ struct AppIsolation {
                 launcher: DirectLauncher(),
                 baseEnvironment: unisolated,
                 warning: warning,
-                summary: "unavailable: apps run as the daemon's user"
+                summary: "unavailable: apps run as the daemon's user",
+                limitsUnavailable: Self.noSandbox
             )
         }
     }

@@ -157,7 +157,8 @@ public enum Daemon {
             livenessFailures: configuration.livenessFailures,
             baseEnvironment: isolation.baseEnvironment,
             platformEnvironment: AppIsolation.platformEnvironment(data),
-            isolationWarning: isolation.warning
+            isolationWarning: isolation.warning,
+            limitsUnavailable: isolation.limitsUnavailable
         )
         let deployer = Deployer(
             settings: settings,
@@ -219,6 +220,7 @@ public enum Daemon {
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
                 "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
                 "sandbox": "\(isolation.summary)",
+                "limits": "\(isolation.limitsUnavailable.map { "unavailable: " + $0 } ?? "available")",
             ]
         )
         try await group.run()

@@ -18,6 +18,7 @@ public enum DeployError: UserFacingError {
     case nothingToPromote(AppName)
     case copyFailed(String)
     case buildTimedOut(Duration)
+    case limitsUnavailable(String)
 
     public var description: String {
         switch self {
@@ -27,6 +28,7 @@ public enum DeployError: UserFacingError {
         case .buildTimedOut(let limit):
             "the build ran longer than \(limit.components.seconds)s and was stopped; make it faster, or raise the "
                 + "server's --build-timeout, then push again"
+        case .limitsUnavailable(let reason): "cannot limit apps on this host: \(reason)"
         case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
             "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"

@@ -40,6 +40,8 @@ public struct DeploySettings: Sendable {
     public var platformEnvironment: [String: String]
     /// Said in every deploy's output while apps run unisolated though the operator did not ask for that.
     public var isolationWarning: String?
+    /// Why instances cannot be held to limits on this host (`limits:set` says so), if they cannot.
+    public var limitsUnavailable: String?
 
     public init(
         data: DataDirectory,
@@ -57,7 +59,8 @@ public struct DeploySettings: Sendable {
         livenessFailures: Int,
         baseEnvironment: [String: String],
         platformEnvironment: [String: String],
-        isolationWarning: String? = nil
+        isolationWarning: String? = nil,
+        limitsUnavailable: String? = nil
     ) {
         self.data = data
         self.domain = domain
@@ -75,6 +78,7 @@ public struct DeploySettings: Sendable {
         self.baseEnvironment = baseEnvironment
         self.platformEnvironment = platformEnvironment
         self.isolationWarning = isolationWarning
+        self.limitsUnavailable = limitsUnavailable
     }
 
     public func host(of app: AppName) -> String { "\(app).\(domain)" }

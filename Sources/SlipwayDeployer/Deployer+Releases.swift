@@ -162,6 +162,49 @@ extension Deployer {
         }
     }
 
+    /// Sets `type`'s limits (`*`: every type's; nil: none) as a new release of the live build, whose instances boot
+    /// under them beside the live ones and are switched to like a deploy. Without a live release the limits are
+    /// only stored, for the first deploy. Refused in one line where the host cannot apply limits.
+    public func changeLimits(
+        app name: AppName,
+        type: String,
+        to limits: ProcessLimits?,
+        cause: String,
+        output: DeployOutput
+    )
+        async throws -> DeployOutcome
+    {
+        _ = try store.app(name)
+        if let reason = settings.limitsUnavailable { throw DeployError.limitsUnavailable(reason) }
+        return try await whileLocked(name, output: output) {
+            try store.setLimits(limits, of: type, for: name)
+            let change = "limits of \(type == "*" ? "every process type" : type)"
+            guard let live = try store.liveRelease(of: name), let tree = live.tree,
+                FileManager.default.fileExists(atPath: settings.data.release(name, tree))
+            else {
+                output.step(
+                    "Changed the \(change) on \(name); it has no live release, so this applies from its first deploy"
+                )
+                return .notDeployed
+            }
+            let description =
+                "Set \(change): " + (limits.map(\.description).flatMap { $0.isEmpty ? nil : $0 } ?? "none")
+            let release = try store.startRelease(
+                reusing: live,
+                description: description,
+                config: live.config,
+                cause: cause
+            )
+            let plan = ReleasePlan(
+                release: release,
+                tree: .reuse,
+                announcement:
+                    "Changing the \(change) on \(name): \(live.version)'s build under them as \(release.version)"
+            )
+            return await run(plan, of: name, output: output)
+        }
+    }
+
     /// Runs `count` (nil: as many as now, a restart) web instances of the live release: a whole new set boots and passes its health
     /// checks beside the serving one, then the proxy switches and the old set drains, so the app
     /// never has fewer healthy instances than before. Not a release: the build and config stay.

@@ -229,6 +229,7 @@ extension Deployer {
             directory: settings.data.release(name, tree),
             environment: environment,
             markers: markers(of: release, of: name),
+            limits: try store.app(name).limits(of: type),
             logFile: settings.data.logs(name) + "/\(type).\(index).log"
         )
     }

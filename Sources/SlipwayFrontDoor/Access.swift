@@ -78,6 +78,9 @@ extension ConfigGetCommand: AppCommand {}
 extension ConfigSetCommand: AppCommand {}
 extension ConfigUnsetCommand: AppCommand {}
 extension ScaleCommand: AppCommand {}
+extension LimitsCommand: AppCommand {}
+extension LimitsSetCommand: AppCommand {}
+extension LimitsUnsetCommand: AppCommand {}
 extension RestartCommand: AppCommand {}
 extension OverlapCommand: AppCommand {}
 extension DomainsCommand: AppCommand {}

@@ -40,6 +40,7 @@ public struct AdminCommands: ParsableCommand {
         DeployCommand.self, PromoteCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
+        LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
         MaintenanceOnCommand.self, MaintenanceOffCommand.self, EndpointsCommand.self,
         ProxyDrainCommand.self, ProxyStickyCommand.self,

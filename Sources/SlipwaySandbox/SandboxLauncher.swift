@@ -4,6 +4,10 @@
 import Foundation
 import SlipwayBasics
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Starts each process of an app's code inside a bubblewrap sandbox that shows it the read-only system, the files
 /// its purpose names and nothing else of the host; the platform's own tools start directly.
 public struct SandboxLauncher: Launcher {
@@ -13,12 +17,21 @@ public struct SandboxLauncher: Launcher {
     /// When the daemon runs as root: the user each app's processes run as, and the data directory whose files
     /// they are given.
     let users: (AppUsers, data: String)?
+    /// Where instances with limits get their groups; nil where the host cannot limit them.
+    let cgroups: Cgroups?
 
-    public init(bubblewrap: String, system: SystemView, helpers: [String: String], users: (AppUsers, data: String)?) {
+    public init(
+        bubblewrap: String,
+        system: SystemView,
+        helpers: [String: String],
+        users: (AppUsers, data: String)?,
+        cgroups: Cgroups?
+    ) {
         self.bubblewrap = bubblewrap
         self.system = system
         self.helpers = helpers
         self.users = users
+        self.cgroups = cgroups
     }
 
     public func run(
@@ -30,11 +43,38 @@ public struct SandboxLauncher: Launcher {
         try await Spawner.run(try sandboxed(command, for: purpose), grace: grace, onLine: onLine)
     }
 
+    /// An instance with limits joins its groups before anything of it runs, and an end by the kernel's memory
+    /// killer is told as such.
     public func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
-        try Spawner.start(try sandboxed(command, for: purpose), logFile: logFile)
+        let sandbox = try sandboxed(command, for: purpose)
+        guard case .instance(_, _, let limited?) = purpose, let cgroups else {
+            return try Spawner.start(sandbox, logFile: logFile)
+        }
+        let groups = try cgroups.groups(for: limited.name, limits: limited.limits)
+        let killsBefore = cgroups.memoryKills(of: limited.name)
+        return try Spawner.start(Self.joining(groups, sandbox), logFile: logFile) { status in
+            guard let memory = limited.limits.memory, status == .signalled(SIGKILL),
+                cgroups.memoryKills(of: limited.name) > killsBefore
+            else { return status }
+            return .outOfMemory(limit: memory)
+        }
+    }
+
+    /// `command`, run by a shell that first moves itself into `groups`: what it execs stays in them.
+    static func joining(_ groups: [String], _ command: Command) -> Command {
+        var joined = command
+        joined.executable = "/bin/sh"
+        joined.arguments =
+            [
+                "-c",
+                #"n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; n=$((n-1)); done; exec "$@""#,
+                "sh", "\(groups.count)",
+            ] + groups + [command.executable] + command.arguments
+        return joined
     }
 
     public func forget(_ app: AppName) throws {
+        cgroups?.remove(app: app)
         try users?.0.remove(app)
     }
 

@@ -49,6 +49,11 @@ extension AppDatabase {
         try updateApp(app) { $0.userName = userName }
     }
 
+    /// Sets (or, with nil, removes) the limits of `type`'s instances (`*`: every type's) of `app`.
+    public func setLimits(_ limits: ProcessLimits?, of type: String, for app: AppName) throws {
+        try updateApp(app) { $0.limits[type] = limits.flatMap { $0.isEmpty ? nil : $0 } }
+    }
+
     /// The host users recorded for apps, by app.
     public func userNames() throws -> [AppName: String] {
         try read { db in

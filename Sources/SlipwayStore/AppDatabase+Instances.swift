@@ -24,8 +24,14 @@ extension AppDatabase {
         }
     }
 
-    /// Instances of `release` that crashed at least `CrashLoop.exits` times in the last `CrashLoop.window`.
-    public func crashLoops(of app: AppName, release: ReleaseVersion, now: Date = Date()) throws -> [CrashLoop] {
+    /// Instances of `release` that crashed at least `exits` (by default `CrashLoop.exits`) times in the last
+    /// `CrashLoop.window`.
+    public func crashLoops(
+        of app: AppName,
+        release: ReleaseVersion,
+        exits: Int = CrashLoop.exits,
+        now: Date = Date()
+    ) throws -> [CrashLoop] {
         try read { db in
             let crashes = try InstanceRecord.filter(
                 Column("appName") == app.rawValue && Column("releaseNumber") == release.number
@@ -34,7 +40,7 @@ extension AppDatabase {
             ).order(Column("id")).fetchAll(db)
             let byProcess = Dictionary(grouping: crashes) { "\($0.processType).\($0.processIndex)" }
             return byProcess.compactMap { process, crashes in
-                crashes.count >= CrashLoop.exits
+                crashes.count >= exits
                     ? CrashLoop(process: process, exits: crashes.count, lastExit: crashes.last?.exitReason) : nil
             }.sorted { $0.process < $1.process }
         }

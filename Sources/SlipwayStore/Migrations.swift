@@ -110,6 +110,9 @@ extension AppDatabase {
         migrator.registerMigration("v6 a host user per app") { db in
             try db.alter(table: "app") { t in t.add(column: "userName", .text) }
         }
+        migrator.registerMigration("v7 limits per app and process type") { db in
+            try db.alter(table: "app") { t in t.add(column: "limits", .text).notNull().defaults(to: "{}") }
+        }
         return migrator
     }
 }

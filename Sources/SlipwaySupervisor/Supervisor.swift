@@ -20,6 +20,8 @@ public struct InstanceSpec: Sendable {
     public var environment: [String: String]
     /// What tells a later daemon which app and release the instance belongs to (see `Command.markers`).
     public var markers: [String: String]
+    /// What the instance may use of the host (`limits:set`), if anything is limited.
+    public var limits: ProcessLimits?
     public var logFile: String
     /// Web processes get a port of their own in `PORT`.
     public var needsPort: Bool
@@ -33,6 +35,7 @@ public struct InstanceSpec: Sendable {
         directory: String,
         environment: [String: String],
         markers: [String: String] = [:],
+        limits: ProcessLimits? = nil,
         logFile: String
     ) {
         self.app = app
@@ -43,6 +46,7 @@ public struct InstanceSpec: Sendable {
         self.directory = directory
         self.environment = environment
         self.markers = markers
+        self.limits = limits
         self.logFile = logFile
         self.needsPort = processType == "web"
     }
@@ -306,7 +310,11 @@ public actor Supervisor {
     }
 
     private func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
-        try launcher.start(Self.command(spec, port: port), for: .instance(spec.app, spec.files), logFile: spec.logFile)
+        try launcher.start(
+            Self.command(spec, port: port),
+            for: .instance(spec.app, spec.files, spec.instanceLimits),
+            logFile: spec.logFile
+        )
     }
 
     /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
@@ -329,4 +337,8 @@ extension InstanceSpec {
     /// a later release phase or rollback runs it again, so nothing an instance writes may land there. Scratch
     /// space is the sandbox's private /tmp, gone when the instance stops, as a Heroku dyno's changes are.
     var files: AppFiles { AppFiles(readOnly: [directory]) }
+
+    var instanceLimits: InstanceLimits? {
+        limits.map { InstanceLimits(name: "\(app).\(processType).\(index)", limits: $0) }
+    }
 }

@@ -42,7 +42,8 @@ struct SandboxTests {
             bubblewrap: bubblewrap,
             system: .ofHost(),
             helpers: ["serve-static": "/bin/true"],
-            users: nil
+            users: nil,
+            cgroups: nil
         )
     }
 
@@ -62,7 +63,7 @@ struct SandboxTests {
                 workingDirectory: directory,
                 markers: markers
             ),
-            for: .instance(app, files)
+            for: .instance(app, files, nil)
         )
     }
 
@@ -156,7 +157,7 @@ struct SandboxTests {
                 ["-c", "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"],
                 environment: ["PATH": "/usr/bin:/bin"]
             ),
-            for: .instance(app, AppFiles(readOnly: [host.tree])),
+            for: .instance(app, AppFiles(readOnly: [host.tree]), nil),
             logFile: log
         )
         #expect(await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("started") == true })

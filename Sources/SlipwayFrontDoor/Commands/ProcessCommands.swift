@@ -33,8 +33,15 @@ public struct PsCommand: AdminCommand {
             )
         }
         if let live = try context.store.liveRelease(of: app) {
-            for loop in try context.store.crashLoops(of: app, release: live.version) {
-                context.output.print("crash-looping: \(loop)")
+            for crashes in try context.store.crashLoops(of: app, release: live.version, exits: 1) {
+                if crashes.exits >= CrashLoop.exits {
+                    context.output.print("crash-looping: \(crashes)")
+                } else {
+                    context.output.print(
+                        "restarted: \(crashes.process) "
+                            + (crashes.lastExit.map { "after it \($0)" } ?? "after a crash")
+                    )
+                }
             }
         }
     }

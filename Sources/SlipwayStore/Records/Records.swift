@@ -26,8 +26,16 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public var stickySessions: Bool = false
     /// The host user the app's processes run as when the daemon runs as root (allocated at its first process).
     public var userName: String?
+    /// The limits of each instance, by process type (`*`: every type; a type's own win key by key). A JSON column.
+    public var limits: [String: ProcessLimits] = [:]
 
     public var appName: AppName { try! AppName(validating: name) }  // only valid names are ever stored
+
+    /// The limits each instance of `type` runs under, if any.
+    public func limits(of type: String) -> ProcessLimits? {
+        let merged = (limits["*"] ?? ProcessLimits()).overridden(by: limits[type] ?? ProcessLimits())
+        return merged.isEmpty ? nil : merged
+    }
 
     /// How many instances of `type` run: web one unless scaled, other types none unless scaled (as on Heroku).
     public func scale(of type: String) -> Int {

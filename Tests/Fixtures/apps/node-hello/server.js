@@ -4,6 +4,7 @@
 //                (500 "sick" for good once /sick was called)
 //   /sick        makes this instance's /health fail from now on, while / still answers
 //   /exit        answers, then exits with status 1 (a crash)
+//   /hog?mb=N    allocates and holds N MiB more, then answers how much it holds
 //   /slow?ms=N   answers "slow done" after N ms
 //   /env/NAME    the value of env var NAME (404 when unset)
 //   /stream      server-sent events: "data: tick N" every 200 ms, five times
@@ -16,6 +17,7 @@ const release = process.env.SLIPWAY_RELEASE || 'unknown';
 const commit = (process.env.SLIPWAY_COMMIT || 'unknown').slice(0, 7);
 const warmUntil = Date.now() + Number(process.env.WARMUP_SECONDS || 0) * 1000;
 let sick = false;
+const held = [];
 
 function text(res, status, body) {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -36,6 +38,9 @@ const server = http.createServer((req, res) => {
   } else if (url.pathname === '/exit') {
     text(res, 200, 'exiting\n');
     setTimeout(() => process.exit(1), 50);
+  } else if (url.pathname === '/hog') {
+    for (let i = 0; i < (Number(url.searchParams.get('mb')) || 0); i++) held.push(Buffer.alloc(1 << 20, 1));
+    text(res, 200, `holding ${held.length} MiB\n`);
   } else if (url.pathname === '/slow') {
     setTimeout(() => text(res, 200, 'slow done\n'), Number(url.searchParams.get('ms')) || 0);
   } else if (url.pathname.startsWith('/env/')) {
