@@ -44,14 +44,25 @@ import Testing
                 try await commitFixture("node-hello", into: work + "/" + app, message: "v2")
                 #expect(try await daemon.push(work + "/" + app, app: app).status.succeeded)
             }
-            let set = try await daemon.cli(["limits:set", "shop", "web", "memory=96m", "pids=64"])
+            let set = try await daemon.cli(["limits:set", "shop", "web", "memory=96m", "cpu=0.5", "pids=64"])
             #expect(set.output.contains("-----> shop v3 is live"), "\(set.output)")
-            #expect(try await daemon.cli(["limits", "shop"]).output.contains("web: memory=96m pids=64"))
+            #expect(try await daemon.cli(["limits", "shop"]).output.contains("web: memory=96m cpu=0.5 pids=64"))
             #expect(
                 try await daemon.cli(["releases:info", "shop", "v3"]).output.contains(
-                    "Set limits of web: memory=96m pids=64"
+                    "Set limits of web: memory=96m cpu=0.5 pids=64"
                 )
             )
+            // What the kernel was told, in the instance's own groups.
+            for (hierarchy, file, value) in [
+                ("memory", "memory.limit_in_bytes", "\(96 << 20)"), ("cpu", "cpu.cfs_quota_us", "50000"),
+                ("pids", "pids.max", "64"),
+            ] {
+                let scopes = "/sys/fs/cgroup/\(hierarchy)/slipway"
+                let written = ((try? FileManager.default.contentsOfDirectory(atPath: scopes)) ?? []).compactMap {
+                    try? String(contentsOfFile: "\(scopes)/\($0)/shop.web.1/\(file)", encoding: .utf8)
+                }
+                #expect(written.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } == [value], "\(file)")
+            }
 
             let client = HTTPConnection(port: daemon.port)
             #expect(try client.get("/hog?mb=16", host: "shop.localhost").body.hasPrefix("holding 16 MiB"))
@@ -62,6 +73,11 @@ import Testing
                 )
             }
             #expect(try HTTPConnection(port: daemon.port).get("/", host: "blog.localhost").status == 200)
+            #expect(
+                try await daemon.cli(["releases:info", "shop", "v3"]).output.contains(
+                    "last: it was killed: out of memory (limit 96m)"
+                )
+            )
             try await waitUntil("shop answers again") {
                 (try? HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status) == 200
             }

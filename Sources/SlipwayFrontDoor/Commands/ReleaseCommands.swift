@@ -89,6 +89,12 @@ public struct ReleasesInfoCommand: AdminCommand {
         let keys = record.config.keys.sorted()
         context.output.print("Config:      " + (keys.isEmpty ? "(none)" : keys.joined(separator: ", ")))
         context.output.print("Created:     \(Format.timestamp(record.createdAt))")
+        for crashes in try context.store.crashLoops(of: app, release: record.version, exits: 1) {
+            context.output.print(
+                "Crashed:     \(crashes.process), \(crashes.exits) time(s) in the last \(Int(CrashLoop.window / 60)) minutes"
+                    + (crashes.lastExit.map { "; last: it \($0)" } ?? "")
+            )
+        }
         if !entry.events.isEmpty {
             context.output.print("")
             context.output.print("=== Deploy steps")
