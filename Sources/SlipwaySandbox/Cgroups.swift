@@ -30,13 +30,11 @@ public struct Cgroups: Sendable, Equatable {
         public var unavailableReason: String? { if case .unavailable(let reason) = self { reason } else { nil } }
     }
 
-    static let root = "/sys/fs/cgroup"
-
-    /// Makes this daemon's folders, once at start.
-    public static func prepare(data: DataDirectory) -> Outcome {
+    /// Makes this daemon's folders, once at start, in the control groups mounted at `root`.
+    public static func prepare(data: DataDirectory, root: String = "/sys/fs/cgroup") -> Outcome {
         let files = FileManager.default
         if files.fileExists(atPath: root + "/cgroup.controllers") {
-            return prepareV2()
+            return prepareV2(root: root)
         }
         let scope = "slipway/" + hash(data.root)
         let memory = root + "/memory"
@@ -65,7 +63,7 @@ public struct Cgroups: Sendable, Equatable {
         return .available(Cgroups(layout: layout))
     }
 
-    private static func prepareV2() -> Outcome {
+    private static func prepareV2(root: String) -> Outcome {
         let own =
             ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
             .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? ""

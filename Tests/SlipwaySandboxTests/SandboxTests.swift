@@ -3,9 +3,10 @@
 // still reach it. The bubblewrap command line is checked without running it for what must never be in it.
 import Foundation
 import SlipwayBasics
-import SlipwaySandbox
 import SlipwayTestSupport
 import Testing
+
+@testable import SlipwaySandbox
 
 #if canImport(Glibc)
 import Glibc
@@ -216,5 +217,54 @@ struct SandboxTests {
         )
         let available = await SandboxCheck.run(system: .ofHost(), searchPath: "/usr/bin:/bin")
         #expect(available == .available(bubblewrap: "/usr/bin/bwrap"))
+    }
+}
+
+/// cgroup v2 cannot run here (this host mounts v1, which the end-to-end limits test uses for real), so what Slipway
+/// writes for v2 is checked against a folder laid out as the kernel lays out a delegated cgroup v2 subtree.
+@Suite("Control groups v2, as written")
+struct CgroupsV2Tests {
+    @Test(
+        "the daemon moves into a leaf, hands the controllers down, and each instance's limits are written in v2's terms"
+    )
+    func writtenAsV2Expects() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let own =
+            ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+            .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
+        let base = folder.path + (own == "/" ? "" : own)
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        FileManager.default.createFile(
+            atPath: folder.path + "/cgroup.controllers",
+            contents: Data("memory cpu pids".utf8)
+        )
+
+        let outcome = Cgroups.prepare(data: DataDirectory(root: "/var/lib/slipway"), root: folder.path)
+        let cgroups = try #require(outcome.available, "\(outcome)")
+        func read(_ path: String) -> String? { try? String(contentsOfFile: base + "/" + path, encoding: .utf8) }
+        #expect(read("slipway-daemon/cgroup.procs") == "\(getpid())")
+        #expect(read("cgroup.subtree_control") == "+memory +cpu +pids")
+        #expect(read("slipway-apps/cgroup.subtree_control") == "+memory +cpu +pids")
+
+        let groups = try cgroups.groups(
+            for: "shop.web.1",
+            limits: ProcessLimits(memory: 256 << 20, cpu: 1.5, pids: 512)
+        )
+        #expect(groups == [base + "/slipway-apps/shop.web.1"])
+        #expect(read("slipway-apps/shop.web.1/memory.max") == "\(256 << 20)")
+        #expect(read("slipway-apps/shop.web.1/memory.swap.max") == "0")
+        #expect(read("slipway-apps/shop.web.1/cpu.max") == "150000 100000")
+        #expect(read("slipway-apps/shop.web.1/pids.max") == "512")
+        _ = try cgroups.groups(for: "shop.web.1", limits: ProcessLimits(memory: 64 << 20))
+        #expect(read("slipway-apps/shop.web.1/cpu.max") == "max 100000", "a limit unset is lifted")
+        #expect(read("slipway-apps/shop.web.1/pids.max") == "max")
+
+        try "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n".write(
+            toFile: base + "/slipway-apps/shop.web.1/memory.events",
+            atomically: true,
+            encoding: .utf8
+        )
+        #expect(cgroups.memoryKills(of: "shop.web.1") == 2)
     }
 }
