@@ -235,7 +235,7 @@ struct CgroupsV2Tests {
             .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
         let base = folder.path + (own == "/" ? "" : own)
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: folder.path + "/cgroup.controllers",
             contents: Data("memory cpu pids".utf8)
         )
