@@ -1,7 +1,8 @@
 // ReleaseBuilder: turns a pushed commit into a built release tree. Checks the commit out into a
 // fresh `releases/<n>/`, picks a buildpack (pinned, or the first whose bin/detect accepts), runs
-// bin/compile with the app's cache and config, and reads the process types from bin/release and
-// the Procfile. It never touches routing, instances or the `current` link.
+// bin/compile with a copy of the app's cache (kept only when the build succeeds, see BuildCache) and its
+// config, and reads the process types from bin/release and the Procfile. It never touches routing, instances or
+// the `current` link.
 import Foundation
 import SlipwayBasics
 import SlipwayGit
@@ -44,9 +45,9 @@ public struct BuildRequest: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// What a build step works on: the tree it builds (writable), and `readOnly` besides.
-    func files(writingCache: Bool, readOnly: [String]) -> AppFiles {
-        AppFiles(writable: [releaseDirectory] + (writingCache ? [cacheDirectory] : []), readOnly: readOnly)
+    /// What `bin/detect` and `bin/release` work on: the tree, and `readOnly` besides.
+    func files(readOnly: [String]) -> AppFiles {
+        AppFiles(writable: [releaseDirectory], readOnly: readOnly)
     }
 }
 
@@ -125,8 +126,9 @@ public struct ReleaseBuilder: Sendable {
         output("-----> \(name) app detected")
 
         let environmentDirectory = scratch + "/env"
+        let cache = BuildCache(kept: request.cacheDirectory, working: scratch + "/cache")
+        try await cache.open(with: launcher, environment: request.baseEnvironment)
         do {
-            try FileManager.default.createDirectory(atPath: request.cacheDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: environmentDirectory, withIntermediateDirectories: true)
             for (key, value) in request.config where key.isEnvironmentVariableName {
                 try value.write(toFile: environmentDirectory + "/" + key, atomically: true, encoding: .utf8)
@@ -136,12 +138,12 @@ public struct ReleaseBuilder: Sendable {
         }
         let compile = Command(
             buildpack + "/bin/compile",
-            [buildDirectory, request.cacheDirectory, environmentDirectory],
+            [buildDirectory, cache.working, environmentDirectory],
             environment: environment,
             workingDirectory: buildDirectory,
             markers: request.markers
         )
-        let files = request.files(writingCache: true, readOnly: [buildpack, environmentDirectory])
+        let files = AppFiles(writable: [buildDirectory, cache.working], readOnly: [buildpack, environmentDirectory])
         let status: ExitStatus
         do {
             status = try await launcher.run(
@@ -167,6 +169,7 @@ public struct ReleaseBuilder: Sendable {
             processTypes.merge(declared, uniquingKeysWith: { _, procfileCommand in procfileCommand })
         }
         guard processTypes["web"] != nil else { throw .noWebProcess(types: Array(processTypes.keys)) }
+        cache.keep()
         return BuiltRelease(buildpack: name, processTypes: processTypes, healthChecks: healthChecks)
     }
 
@@ -299,7 +302,7 @@ public struct ReleaseBuilder: Sendable {
                 workingDirectory: request.releaseDirectory,
                 markers: request.markers
             ),
-            for: .build(request.app, request.files(writingCache: false, readOnly: [buildpack]))
+            for: .build(request.app, request.files(readOnly: [buildpack]))
         )
     }
 

@@ -42,6 +42,21 @@ extension Deployer {
         router.setStickySessions(app.stickySessions, for: name.rawValue)
     }
 
+    /// Empties the app's build cache, between its builds: the next one starts from nothing.
+    public func clearBuildCache(of name: AppName, output: DeployOutput) async throws {
+        _ = try store.app(name)
+        await whileLocked(name, output: output) {
+            let cache = settings.data.cache(name)
+            let existed = FileManager.default.fileExists(atPath: cache)
+            try? FileManager.default.removeItem(atPath: cache)
+            output.step(
+                existed
+                    ? "Emptied \(name)'s build cache; its next build starts from nothing"
+                    : "\(name) has no build cache yet"
+            )
+        }
+    }
+
     /// Stops the app's instances at once (no drain: it is going away), then forgets it and
     /// deletes its repository, release trees, cache and logs, and its host user if it has one. A deploy under way
     /// finishes first.

@@ -72,6 +72,7 @@ extension RollbackCommand: OpenToDeployKeys {}
 extension PsCommand: OpenToDeployKeys {}
 extension LogsCommand: OpenToDeployKeys {}
 extension DeployCommand: AppCommand {}
+extension BuildsCacheClearCommand: AppCommand {}
 extension ReleasesKeepCommand: AppCommand {}
 extension ConfigCommand: AppCommand {}
 extension ConfigGetCommand: AppCommand {}

@@ -54,6 +54,34 @@ import Testing
         }
     }
 
+    @Test func aFailedBuildLeavesTheCacheAsItWasAndBuildsCacheClearEmptiesIt() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let cache = daemon.data + "/apps/shop/cache"
+            func contents() -> [String] {
+                (FileManager.default.enumerator(atPath: cache)?.allObjects as? [String] ?? []).sorted()
+            }
+            let kept = contents()
+            #expect(!kept.isEmpty, "a build kept a cache")
+
+            // npm writes its logs into the cache it is given, whatever happens next.
+            try await commitFixture("build-fails", into: work, message: "v3")
+            #expect(try await daemon.push(work, app: "shop").output.contains("Deploy of shop v3 failed"))
+            #expect(contents() == kept, "the failed build's cache was not kept")
+
+            let cleared = try await daemon.cli(["builds:cache:clear", "shop"])
+            #expect(cleared.output.contains("Emptied shop's build cache; its next build starts from nothing"))
+            #expect(!FileManager.default.fileExists(atPath: cache))
+            #expect(
+                try await daemon.cli(["builds:cache:clear", "shop"]).output.contains("shop has no build cache yet")
+            )
+            try await commitFixture("node-hello", into: work, message: "v4")
+            #expect(try await daemon.push(work, app: "shop").output.contains("-----> shop v4 is live"))
+        }
+    }
+
     @Test func theReleasePhaseRunsBeforeBootAndAFailingOneKeepsTheLiveRelease() async throws {
         try await DaemonHarness.with { daemon, workPath in
             try await daemon.cli(["apps:create", "shop"])

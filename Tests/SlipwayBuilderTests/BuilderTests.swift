@@ -246,7 +246,8 @@ import Glibc
         )
         #expect(built.buildpack == "Custom")
         #expect(built.processTypes == ["web": "./serve"])
-        #expect(output.contains("greeting=hello cache=\(directory.path)/cache"))
+        // The cache a build gets is its own copy, in its scratch folder (see BuildCache).
+        #expect(output.contains("greeting=hello cache=\(directory.path)/releases/2.scratch/cache"), "\(output)")
     }
 
     @Test func aPinMayNotNameAPackInsideTheDataDirectoryWhereOtherAppsFilesAre() async throws {
@@ -271,5 +272,68 @@ import Glibc
                 error?.description == "the pinned buildpack \(pin) does not exist; fix .buildpacks or BUILDPACK_URL"
             )
         }
+    }
+
+    @Test func aBuildKeepsWhatItCachedOnlyWhenItSucceeds() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let pack = directory.path + "/pack"
+        try FileManager.default.createDirectory(atPath: pack + "/bin", withIntermediateDirectories: true)
+        let scripts = [
+            "detect": "#!/bin/sh\necho Cached\n",
+            // Says what the cache held, adds to it, and fails when the tree says so.
+            "compile": """
+            #!/bin/sh
+            echo "       cache had: $(ls "$2" | tr '\\n' ' ')"
+            echo kept > "$2/from-$(basename "$1")"
+            if [ -f "$1/FAIL" ]; then exit 1; fi
+            """,
+            "release": "#!/bin/sh\necho '---'\necho 'default_process_types:'\necho '  web: ./serve'\n",
+        ]
+        for (name, text) in scripts {
+            try text.write(toFile: pack + "/bin/" + name, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: pack + "/bin/" + name)
+        }
+        let bare = directory.path + "/app.git"
+        _ = try Repository.createBare(at: bare, headBranch: "main")
+        let work = directory.path + "/work"
+        try await commitFixture("no-buildpack", into: work, message: "v2")
+        let builder = ReleaseBuilder(buildpacksDirectory: packageRoot + "/buildpacks", launcher: DirectLauncher())
+        var said: [Int: String] = [:]
+        for (release, fails) in [(2, false), (3, true), (4, false)] {
+            if fails { try "".write(toFile: work + "/FAIL", atomically: true, encoding: .utf8) }
+            if !fails { try? FileManager.default.removeItem(atPath: work + "/FAIL") }
+            try await run("git", ["add", "--all"], in: work)
+            try await run("git", ["commit", "--quiet", "--allow-empty", "-m", "v\(release)"], in: work)
+            try await run("git", ["push", "--quiet", "--force", bare, "main"], in: work)
+            let request = BuildRequest(
+                app: try AppName(validating: "app"),
+                repository: bare,
+                revision: "main",
+                releaseDirectory: directory.path + "/releases/\(release)",
+                cacheDirectory: directory.path + "/cache",
+                config: ["BUILDPACK_URL": pack],
+                baseEnvironment: ["PATH": "/usr/bin:/bin"],
+                markers: [:],
+                dataDirectory: directory.path + "/data"
+            )
+            _ = try builder.checkout(request)
+            let output = Transcript()
+            do {
+                _ = try await builder.build(request) { output.append($0) }
+                #expect(!fails, "v\(release) built")
+            } catch {
+                #expect(fails, "v\(release): \(error)")
+            }
+            said[release] = output.text
+        }
+        #expect(said[3]?.contains("cache had: from-2") == true, "\(said[3] ?? "")")
+        // v3 failed after writing to its copy: v4 sees only what v2 kept.
+        #expect(
+            said[4]?.contains("cache had: from-2") == true && said[4]?.contains("from-3") == false,
+            "\(said[4] ?? "")"
+        )
+        let kept = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/cache").sorted()
+        #expect(kept == ["from-2", "from-4"])
     }
 }
