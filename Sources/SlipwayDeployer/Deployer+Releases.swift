@@ -31,7 +31,30 @@ extension Deployer {
             output.step("\(app.deployBranch) was deleted; \(name) keeps serving its live release")
             return .notDeployed
         }
-        return try await deploy(app: name, revision: revision, cause: cause, output: output)
+        let outcome = try await deploy(app: name, revision: revision, cause: cause, output: output)
+        if outcome == .failed { moveBranchBack(app, from: revision, output: output) }
+        return outcome
+    }
+
+    /// After a failed deploy the branch goes back to what is live (or away, with nothing live), so that it tells
+    /// the truth and a push of the same commit deploys it again instead of being "Everything up-to-date".
+    private func moveBranchBack(_ app: App, from revision: String, output: DeployOutput) {
+        let branch = app.deployBranch
+        let live = try? store.liveRelease(of: app.appName)
+        do {
+            try Repository(openBareAt: settings.data.repository(app.appName))
+                .moveBranch(branch, from: revision, to: live?.commitID)
+            output.step(
+                live?.commitID.map { "\(branch) is back at \($0.prefix(7)), \(app.name)'s live \(live!.version)" }
+                    ?? "\(branch) is removed again: \(app.name) has nothing live"
+            )
+            output.detail("Fix the cause and push again; pushing \(revision.prefix(7)) again deploys it again")
+        } catch {
+            logger.warning(
+                "could not move the branch back",
+                metadata: ["app.name": "\(app.name)", "error": "\(error)"]
+            )
+        }
     }
 
     /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.

@@ -104,6 +104,31 @@ public final class Repository {
         try Self.check(result, "check out \(revision) into \(directory)")
     }
 
+    /// Points `branch` back at `target` (a commit id; nil deletes the branch), if it still points at `expected`:
+    /// a push that came meanwhile is never undone.
+    public func moveBranch(_ branch: String, from expected: String, to target: String?) throws(GitError) {
+        let name = "refs/heads/" + branch
+        var current = git_oid()
+        guard git_reference_name_to_id(&current, handle, name) == 0,
+            String(cString: git_oid_tostr_s(&current)) == expected
+        else { return }
+        guard let target else {
+            var reference: OpaquePointer?
+            try Self.check(git_reference_lookup(&reference, handle, name), "look up \(branch)")
+            defer { git_reference_free(reference) }
+            try Self.check(git_reference_delete(reference), "delete \(branch)")
+            return
+        }
+        var targetID = git_oid()
+        try Self.check(git_oid_fromstr(&targetID, target), "read the commit id \(target)")
+        var moved: OpaquePointer?
+        try Self.check(
+            git_reference_create_matching(&moved, handle, name, &targetID, 1, &current, "slipway: the deploy failed"),
+            "move \(branch) back to \(target.prefix(7))"
+        )
+        git_reference_free(moved)
+    }
+
     private func lookupCommit(_ revision: String) throws(GitError) -> OpaquePointer {
         var object: OpaquePointer?
         guard git_revparse_single(&object, handle, revision) == 0, let object else {

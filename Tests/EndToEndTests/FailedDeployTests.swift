@@ -54,6 +54,41 @@ import Testing
         }
     }
 
+    @Test func aFailedPushMovesTheBranchBackSoThatPushingTheSameCommitDeploysAgain() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            let repository = daemon.data + "/repos/shop.git"
+            func branch() async throws -> String {
+                let answer = try await run("git", ["--git-dir", repository, "rev-parse", "-q", "--verify", "main"])
+                return answer.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            func head() async throws -> String {
+                try await run("git", ["rev-parse", "HEAD"], in: work).output.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                )
+            }
+
+            // Nothing live yet: the branch goes away again.
+            try await commitFixture("build-fails", into: work, message: "v2")
+            let first = try await daemon.push(work, app: "shop")
+            #expect(first.output.contains("main is removed again: shop has nothing live"), "\(first.output)")
+            #expect(first.output.contains("pushing \(try await head().prefix(7)) again deploys it again"))
+            #expect(try await branch().isEmpty)
+            let again = try await daemon.push(work, app: "shop")
+            #expect(again.output.contains("Deploy of shop v3 failed"), "the same commit deploys again: \(again.output)")
+
+            // Something live: the branch goes back to its commit.
+            try await commitFixture("node-hello", into: work, message: "v4")
+            let good = try await head()
+            #expect(try await daemon.push(work, app: "shop").output.contains("-----> shop v4 is live"))
+            try await commitFixture("build-fails", into: work, message: "v5")
+            let failed = try await daemon.push(work, app: "shop")
+            #expect(failed.output.contains("main is back at \(good.prefix(7)), shop's live v4"), "\(failed.output)")
+            #expect(try await branch() == good)
+            #expect(try await daemon.push(work, app: "shop").output.contains("Deploy of shop v6 failed"))
+        }
+    }
+
     @Test func aFailedBuildLeavesTheCacheAsItWasAndBuildsCacheClearEmptiesIt() async throws {
         try await DaemonHarness.with { daemon, work in
             try await daemon.cli(["apps:create", "shop"])
