@@ -29,7 +29,7 @@ public struct ProcessLimits: Sendable, Codable, Equatable {
     /// `memory=256m cpu=1.5 pids=512`, the keys in that order, only those set.
     public var description: String {
         var parts: [String] = []
-        if let memory { parts.append("memory=" + Self.size(memory)) }
+        if let memory { parts.append("memory=" + ByteSize.format(memory)) }
         if let cpu { parts.append("cpu=" + (cpu == cpu.rounded() ? String(Int(cpu)) : String(cpu))) }
         if let pids { parts.append("pids=\(pids)") }
         return parts.joined(separator: " ")
@@ -62,14 +62,6 @@ public struct ProcessLimits: Sendable, Codable, Equatable {
             }
         }
     }
-
-    /// `256m`, `2g`, `1536k`: a size as it is written back.
-    public static func size(_ bytes: Int) -> String {
-        for (unit, factor) in [("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)] where bytes % factor == 0 {
-            return "\(bytes / factor)\(unit)"
-        }
-        return "\(bytes)"
-    }
 }
 
 public enum LimitsError: UserFacingError, Equatable {
@@ -100,5 +92,13 @@ public enum ByteSize {
             number <= Int.max / (unit ?? 1)
         else { return nil }
         return number * (unit ?? 1)
+    }
+
+    /// `256m`, `2g`, `1536k`: a size as it is written.
+    public static func format(_ bytes: Int) -> String {
+        for (unit, factor) in [("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)] where bytes > 0 && bytes % factor == 0 {
+            return "\(bytes / factor)\(unit)"
+        }
+        return "\(bytes)"
     }
 }

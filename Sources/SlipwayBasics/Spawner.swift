@@ -64,7 +64,7 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signalled(let signal): "was killed by signal \(signal)"
-        case .outOfMemory(let limit): "was killed: out of memory (limit \(ProcessLimits.size(limit)))"
+        case .outOfMemory(let limit): "was killed: out of memory (limit \(ByteSize.format(limit)))"
         case .unknown: "ended (an earlier daemon started it, so how is not known)"
         }
     }

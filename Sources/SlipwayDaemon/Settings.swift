@@ -60,7 +60,7 @@ public struct Setting: Sendable {
         switch self.default {
         case .seconds(let seconds): "\(seconds) s"
         case .count(let count): "\(count)"
-        case .bytes(let bytes): Self.size(bytes)
+        case .bytes(let bytes): ByteSize.format(bytes)
         case .text(let text): "`\(text)`"
         case .described(let words): words
         case .cpus: "the CPUs it may use"
@@ -93,14 +93,6 @@ public struct Setting: Sendable {
         let flagCell = "`--\(flag)\(argument.map { " " + $0 } ?? "")`"
         let variableCell = self.default.isSwitch ? "`\(variable)=1`" : "`\(variable)`"
         return "| \(name) | \(shown) | \(flagCell) | \(variableCell) |"
-    }
-
-    /// `512`, `32k`, `100m`, `2g`: the largest binary unit that divides it.
-    static func size(_ bytes: Int) -> String {
-        for (unit, factor) in [("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)] where bytes > 0 && bytes % factor == 0 {
-            return "\(bytes / factor)\(unit)"
-        }
-        return "\(bytes)"
     }
 }
 
@@ -184,7 +176,7 @@ public enum Settings {
         "max-header-size",
         "request URL + headers",
         default: .bytes(ClientLimits().maxHeaderBytes),
-        note: "(431 above; at most \(Setting.size(ClientLimits.largestHeaderBytes)))",
+        note: "(431 above; at most \(ByteSize.format(ClientLimits.largestHeaderBytes)))",
         meaning: "Most bytes of a request's URL and headers together, suffix k or m; more is answered 431"
     )
     public static let maxBodySize = Setting(

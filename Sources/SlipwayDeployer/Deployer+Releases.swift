@@ -44,10 +44,11 @@ extension Deployer {
         do {
             try Repository(openBareAt: settings.data.repository(app.appName))
                 .moveBranch(branch, from: revision, to: live?.commitID)
-            output.step(
-                live?.commitID.map { "\(branch) is back at \($0.prefix(7)), \(app.name)'s live \(live!.version)" }
-                    ?? "\(branch) is removed again: \(app.name) has nothing live"
-            )
+            if let live, let commit = live.commitID {
+                output.step("\(branch) is back at \(commit.prefix(7)), \(app.name)'s live \(live.version)")
+            } else {
+                output.step("\(branch) is removed again: \(app.name) has nothing live")
+            }
             output.detail("Fix the cause and push again; pushing \(revision.prefix(7)) again deploys it again")
         } catch {
             logger.warning(

@@ -15,11 +15,15 @@ public struct AppUser: Sendable, Equatable {
     public let uid: uid_t
     public let gid: gid_t
 
-    static let setpriv = "/usr/bin/setpriv"
-
-    /// setpriv's arguments that become `user` (no other group, no way back to root) and run what follows.
-    static func switchArguments(_ user: AppUser) -> [String] {
-        ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--no-new-privs", "--"]
+    /// `command` run as this user, through setpriv (no other group, no way back to root), which execs it: the
+    /// process stays the one Slipway started.
+    func running(_ command: Command) -> Command {
+        var switched = command
+        switched.executable = "/usr/bin/setpriv"
+        switched.arguments =
+            ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--no-new-privs", "--", command.executable]
+            + command.arguments
+        return switched
     }
 
     /// The user called `name` on this host, if there is one.

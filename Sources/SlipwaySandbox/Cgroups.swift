@@ -36,7 +36,8 @@ public struct Cgroups: Sendable, Equatable {
         if files.fileExists(atPath: root + "/cgroup.controllers") {
             return prepareV2(root: root)
         }
-        let scope = "slipway/" + hash(data.root)
+        // The data directory's path as a short name: two daemons on one host keep their groups apart.
+        let scope = "slipway/" + FNV1a.hex(data.root)
         let memory = root + "/memory"
         let cpu = root + "/cpu"
         let pids = root + "/pids"
@@ -149,13 +150,6 @@ public struct Cgroups: Sendable, Equatable {
         do {
             try value.write(toFile: path, atomically: false, encoding: .utf8)
         } catch  where optional {}
-    }
-
-    /// The data directory's path as a short name: two daemons on one host keep their groups apart.
-    static func hash(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
     }
 
     private static func reason(of error: any Error) -> String {

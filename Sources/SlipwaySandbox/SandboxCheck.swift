@@ -27,13 +27,7 @@ public enum SandboxCheck {
         let arguments = Bubblewrap.arguments(for: probe, files: AppFiles(), system: system, helpers: [:])
         do {
             var command = Command(bubblewrap, arguments, environment: [:])
-            if geteuid() == 0, let nobody = AppUser(named: "nobody") {
-                command = Command(
-                    AppUser.setpriv,
-                    AppUser.switchArguments(nobody) + [bubblewrap] + arguments,
-                    environment: [:]
-                )
-            }
+            if geteuid() == 0, let nobody = AppUser(named: "nobody") { command = nobody.running(command) }
             let (status, text) = try await DirectLauncher().output(of: command, for: .platform)
             if status.succeeded { return .available(bubblewrap: bubblewrap) }
             let reason = text.split(separator: "\n").first.map(String.init) ?? "it \(status)"

@@ -82,16 +82,16 @@ public struct SandboxLauncher: Launcher {
     /// own tools unchanged.
     func sandboxed(_ command: Command, for purpose: LaunchPurpose) throws -> Command {
         guard let tenant = purpose.tenant else { return command.markersInEnvironment }
-        var arguments = Bubblewrap.arguments(for: command, files: tenant.files, system: system, helpers: helpers)
-        var executable = bubblewrap
+        var outer = Command(
+            bubblewrap,
+            Bubblewrap.arguments(for: command, files: tenant.files, system: system, helpers: helpers),
+            environment: command.environment
+        )
         if let (users, data) = users {
             let user = try users.user(for: tenant.app)
             AppFilesOwnership.prepare(tenant.files, for: user, within: data)
-            // setpriv execs bubblewrap, so bwrap stays the process Slipway records and signals.
-            arguments = AppUser.switchArguments(user) + [bubblewrap] + arguments
-            executable = AppUser.setpriv
+            outer = user.running(outer)
         }
-        var outer = Command(executable, arguments, environment: command.environment)
         outer.isSandbox = true
         // On bwrap's own process, where a later daemon finds them; `--unsetenv` keeps them from the app.
         outer.environment.merge(command.markers) { _, marker in marker }

@@ -7,8 +7,13 @@ import NIOHTTP1
 import NIOPosix
 
 extension ClientConnectionHandler {
-    func forward(_ exchange: Exchange, app: String, claim: UpstreamClaim, context: ChannelHandlerContext) {
-        let head = exchange.request
+    func forward(
+        _ exchange: Exchange,
+        _ head: ClientRequestHead,
+        app: String,
+        claim: UpstreamClaim,
+        context: ChannelHandlerContext
+    ) {
         var upstreamHead = answerBytes.requestHead(capacity: head.bytes.readableBytes + 256)
         MessageRewriting.writeUpstreamRequestHead(
             for: head,

@@ -113,7 +113,7 @@ extension ClientConnectionHandler {
             serveEndpoint(name, app: app, live: live, exchange, context: context)
         case .claimed(let app, let claim):
             exchange.claim = claim
-            forward(exchange, app: app, claim: claim, context: context)
+            forward(exchange, head, app: app, claim: claim, context: context)
         }
     }
 }

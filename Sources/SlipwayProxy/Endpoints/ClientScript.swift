@@ -1,13 +1,11 @@
 // ClientScript: the source of `<prefix>client.js`, the drop-in script that tells a page's user when a newer
 // release of the app is live, by a banner or a `slipway:new-version` event. It lives here, not in a resource
 // bundle, so the single slipway binary serves it wherever it is installed.
+import SlipwayBasics
+
 enum ClientScript {
     /// Changes whenever the script does, so browsers revalidate it cheaply (FNV-1a of the source).
-    static let etag: String = {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in source.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "\"client-\(String(hash, radix: 16))\""
-    }()
+    static let etag = "\"client-\(FNV1a.hex(source))\""
 
     static let source = #"""
         // Slipway's new-version prompt. Include it once: <script src="/_slipway/client.js" defer></script>
