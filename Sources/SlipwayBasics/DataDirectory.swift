@@ -23,6 +23,8 @@ public struct DataDirectory: Sendable {
     public func current(_ app: AppName) -> String { appDirectory(app) + "/current" }
     public func cache(_ app: AppName) -> String { appDirectory(app) + "/cache" }
     public func logs(_ app: AppName) -> String { appDirectory(app) + "/logs" }
+    /// The app's own files that outlive its releases (`SLIPWAY_STORAGE`): never pruned, never rolled back.
+    public func storage(_ app: AppName) -> String { appDirectory(app) + "/storage" }
     /// Each deploy's whole output (build, release phase, boot), by release number.
     public func releaseLogs(_ app: AppName) -> String { appDirectory(app) + "/release-logs" }
     public func releaseLog(_ app: AppName, _ version: ReleaseVersion) -> String {

@@ -113,10 +113,12 @@ public struct ReleaseBuilder: Sendable {
             throw .couldNotPrepare(error.localizedDescription)
         }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let environment = request.baseEnvironment.merging(
+        var environment = request.baseEnvironment.merging(
             request.config.filter { $0.key.isEnvironmentVariableName },
             uniquingKeysWith: { _, config in config }
         )
+        // Heroku's HOME is the app's tree (/app) at build and at run time; `.profile.d` scripts rely on it.
+        environment["HOME"] = buildDirectory
         let (buildpack, name) = try await chooseBuildpack(
             request,
             scratch: scratch,

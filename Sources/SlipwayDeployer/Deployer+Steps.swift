@@ -212,9 +212,15 @@ extension Deployer {
     )
         throws -> InstanceSpec
     {
-        try FileManager.default.createDirectory(atPath: settings.data.logs(name), withIntermediateDirectories: true)
+        let storage = settings.data.storage(name)
+        for folder in [settings.data.logs(name), storage] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        let directory = settings.data.release(name, tree)
         var environment = settings.baseEnvironment
         environment.merge(release.config) { _, config in config }
+        environment["HOME"] = directory
+        environment["SLIPWAY_STORAGE"] = storage
         environment["SLIPWAY_COMMIT"] = release.commitID ?? ""
         environment["SLIPWAY_APP"] = name.rawValue
         environment["SLIPWAY_RELEASE"] = release.version.description
@@ -226,7 +232,8 @@ extension Deployer {
             processType: type,
             index: index,
             command: command,
-            directory: settings.data.release(name, tree),
+            directory: directory,
+            storage: storage,
             environment: environment,
             markers: markers(of: release, of: name),
             limits: try store.app(name).limits(of: type),

@@ -71,6 +71,7 @@ extension ReleasesInfoCommand: OpenToDeployKeys {}
 extension RollbackCommand: OpenToDeployKeys {}
 extension PsCommand: OpenToDeployKeys {}
 extension LogsCommand: OpenToDeployKeys {}
+extension StorageCommand: OpenToDeployKeys {}
 extension DeployCommand: AppCommand {}
 extension BuildsCacheClearCommand: AppCommand {}
 extension ReleasesKeepCommand: AppCommand {}

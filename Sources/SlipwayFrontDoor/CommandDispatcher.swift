@@ -37,7 +37,7 @@ public struct AdminCommands: ParsableCommand {
     public static let commands: [any ParsableCommand.Type] = [
         AppsCommand.self, AppsCreateCommand.self, AppsDestroyCommand.self,
         ReleasesCommand.self, ReleasesInfoCommand.self, ReleasesKeepCommand.self, RollbackCommand.self,
-        DeployCommand.self, PromoteCommand.self, BuildsCacheClearCommand.self,
+        DeployCommand.self, PromoteCommand.self, BuildsCacheClearCommand.self, StorageCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,

@@ -17,6 +17,8 @@ public struct InstanceSpec: Sendable {
     /// The Procfile command: a shell command line, as on Heroku.
     public var command: String
     public var directory: String
+    /// The app's storage, the one place its processes may write that outlives them (`SLIPWAY_STORAGE`).
+    public var storage: String?
     public var environment: [String: String]
     /// What tells a later daemon which app and release the instance belongs to (see `Command.markers`).
     public var markers: [String: String]
@@ -33,6 +35,7 @@ public struct InstanceSpec: Sendable {
         index: Int = 1,
         command: String,
         directory: String,
+        storage: String? = nil,
         environment: [String: String],
         markers: [String: String] = [:],
         limits: ProcessLimits? = nil,
@@ -44,6 +47,7 @@ public struct InstanceSpec: Sendable {
         self.index = index
         self.command = command
         self.directory = directory
+        self.storage = storage
         self.environment = environment
         self.markers = markers
         self.limits = limits
@@ -335,8 +339,9 @@ public actor Supervisor {
 extension InstanceSpec {
     /// A running release reads its built tree and writes nowhere in it: instances of a release share the tree, and
     /// a later release phase or rollback runs it again, so nothing an instance writes may land there. Scratch
-    /// space is the sandbox's private /tmp, gone when the instance stops, as a Heroku dyno's changes are.
-    var files: AppFiles { AppFiles(readOnly: [directory]) }
+    /// space is the sandbox's private /tmp, gone when the instance stops, as a Heroku dyno's changes are; what must
+    /// last goes to the app's storage.
+    var files: AppFiles { AppFiles(writable: storage.map { [$0] } ?? [], readOnly: [directory]) }
 
     var instanceLimits: InstanceLimits? {
         limits.map { InstanceLimits(name: "\(app).\(processType).\(index)", limits: $0) }

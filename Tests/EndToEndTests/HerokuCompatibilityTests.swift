@@ -1,0 +1,63 @@
+// Apps written for Heroku or Dokku, unmodified: HOME is the release tree, files kept in SLIPWAY_STORAGE outlive
+// deploys and rollbacks.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct HerokuCompatibilityTests {
+    /// What the keeps-files fixture answers.
+    struct KeepsFiles: Decodable {
+        var release: String
+        var home: String
+        var cwd: String
+        var toolsFound: Bool
+        var storage: String
+        var migrations: [String]
+        var visits: Int
+    }
+
+    static func keepsFiles(_ port: Int) throws -> KeepsFiles {
+        let answer = try HTTPConnection(port: port).get("/visit", host: "shop.localhost")
+        return try JSONDecoder().decode(KeepsFiles.self, from: Data(answer.body.utf8))
+    }
+
+    @Test func homeIsTheReleaseTreeAndStorageOutlivesDeploysAndRollbacks() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("keeps-files", into: work, message: "v2")
+            let first = try await daemon.push(work, app: "shop")
+            #expect(first.output.contains("migrated for v2"), "\(first.output)")
+            let storage = daemon.data + "/apps/shop/storage"
+            let v2 = try Self.keepsFiles(daemon.port)
+            #expect(v2.home == daemon.data + "/apps/shop/releases/2", "HOME is the release tree: \(v2)")
+            #expect(v2.cwd == v2.home)
+            #expect(v2.toolsFound, ".profile.d found the tree's tools through $HOME")
+            #expect(v2.storage == storage)
+            #expect(v2.migrations == ["v2 HOME=\(v2.home)"], "the release phase has the same HOME and storage")
+            #expect(v2.visits == 1)
+
+            try await commitFixture("keeps-files", into: work, message: "v3")
+            #expect(try await daemon.push(work, app: "shop").output.contains("shop v3 is live"))
+            let v3 = try Self.keepsFiles(daemon.port)
+            #expect(v3.release == "v3" && v3.visits == 2, "the new release counts on: \(v3)")
+            #expect(v3.migrations.count == 2)
+
+            #expect(try await daemon.cli(["rollback", "shop", "v2"]).status.succeeded)
+            let v4 = try Self.keepsFiles(daemon.port)
+            #expect(v4.release == "v4" && v4.visits == 3, "a rollback keeps what was stored since: \(v4)")
+
+            #expect(try await daemon.cli(["ps:restart", "shop"]).status.succeeded)
+            #expect(try Self.keepsFiles(daemon.port).visits == 4, "a restart too")
+
+            // The link to / the release phase left is counted as a link, not followed.
+            let shown = try await daemon.cli(["storage", "shop"]).output
+            #expect(shown.contains("Path:  \(storage)"), "\(shown)")
+            #expect(shown.contains("in 2 files"), "migrations.log and visits: \(shown)")
+            let json = try await daemon.cli(["storage", "shop", "--json"]).output
+            let usage = try JSONDecoder().decode(DiskUsage.self, from: Data(json.utf8))
+            #expect(usage.files == 2 && usage.bytes > 0 && usage.bytes < 1000, "\(json)")
+            #expect(try await daemon.cli(["storage", "nosuchapp"]).status.succeeded == false)
+        }
+    }
+}
