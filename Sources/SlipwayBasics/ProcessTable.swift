@@ -47,6 +47,21 @@ public enum ProcessTable {
         }
     }
 
+    /// `pid` and every process under it, from each thread's list of children.
+    public static func tree(from pid: pid_t) -> [pid_t] {
+        var found: [pid_t] = []
+        var next = [pid]
+        while let process = next.popLast(), found.count < 4096 {
+            found.append(process)
+            for thread in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/task")) ?? [] {
+                let children =
+                    (try? String(contentsOfFile: "/proc/\(process)/task/\(thread)/children", encoding: .utf8))
+                next += (children ?? "").split(separator: " ").compactMap { pid_t($0) }
+            }
+        }
+        return found
+    }
+
     /// What `pid` is, as far as signalling it goes.
     public enum Kind: Equatable {
         /// Any process: its process group holds everything it started.

@@ -19,6 +19,10 @@ public struct HealthCheck: Sendable, Equatable {
     public var passesInARow: Int
     /// A limit on the whole check, however slow its tries (the default check's startup deadline).
     public var deadline: Duration?
+    /// Dokku's `listening`: the check passes when the port accepts a TCP connection; no request is sent.
+    public var listening = false
+    /// The default check counts `426 Upgrade Required` as up: a WebSocket-only server answers a plain GET so.
+    public var upgradeRequiredPasses = false
 }
 
 public struct HealthCheckPlan: Sendable, Equatable {
@@ -28,19 +32,21 @@ public struct HealthCheckPlan: Sendable, Equatable {
     /// True when the app configured nothing and the default check applies.
     public var isDefault: Bool
 
-    /// With no configured check: GET / every second until two passes in a row, within 120 s.
+    /// With no configured check: GET / every second until two passes in a row (a 426 counts: a WebSocket-only
+    /// server is up), within 120 s; its deadline, not a number of tries, bounds it.
     public static let standard = HealthCheckPlan(
         checks: [
             HealthCheck(
                 name: "default",
                 path: "/",
-                attempts: 120,
+                attempts: .max,
                 wait: .seconds(1),
                 timeout: .seconds(5),
                 initialDelay: .zero,
                 content: nil,
                 passesInARow: 2,
-                deadline: .seconds(120)
+                deadline: .seconds(120),
+                upgradeRequiredPasses: true
             )
         ],
         warnings: [],
@@ -49,9 +55,10 @@ public struct HealthCheckPlan: Sendable, Equatable {
 
     private static let actedOn: Set<String> = [
         "type", "name", "description", "path", "attempts", "wait", "timeout", "initialDelay", "content", "scheme",
+        "listening",
     ]
     private static let notYetActedOn: Set<String> = [
-        "command", "listening", "uptime", "onFailure", "httpHeaders", "port", "warn",
+        "command", "uptime", "onFailure", "httpHeaders", "port", "warn",
     ]
 
     /// The plan of a checked-out release: its app.json, or the standard plan without one.
@@ -119,9 +126,15 @@ public struct HealthCheckPlan: Sendable, Equatable {
                     initialDelay: .seconds(try number(entry, .initialDelay, label)),
                     content: entry["content"] as? String,
                     passesInARow: 1,
-                    deadline: nil
+                    deadline: nil,
+                    listening: entry["listening"] as? Bool == true
                 )
             )
+            if checks.last?.listening == true, entry["content"] != nil || entry["path"] != nil {
+                warnings.append(
+                    "healthchecks.web \"\(label)\": a listening check only connects; its path and content are not used"
+                )
+            }
         }
         if checks.isEmpty { return HealthCheckPlan(checks: standard.checks, warnings: warnings, isDefault: true) }
         return HealthCheckPlan(checks: checks, warnings: warnings, isDefault: false)

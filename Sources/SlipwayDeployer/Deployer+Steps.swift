@@ -184,7 +184,10 @@ extension Deployer {
             }
         } catch {
             let failed = error as? UnhealthyInstance
-            let lastLines = failed.map { supervisor.lastOutput(of: $0.instance, lines: 10) } ?? []
+            // Its last words, a repeated traceback told once: from enough lines to see it repeat.
+            let lastLines =
+                failed.map { RepeatedLines.collapse(supervisor.lastOutput(of: $0.instance, lines: 60)) }
+                .map { Array($0.suffix(12)) } ?? []
             for instance in instances { await supervisor.stop(instance) }
             throw BootFailure(instance: failed?.label ?? "web.1", cause: failed?.cause ?? error, lastOutput: lastLines)
         }

@@ -170,13 +170,21 @@ public actor Deployer {
                 headline: "\(failure.instance) \(status) during boot; fix the crash shown below and push again",
                 details: tail
             )
-        case HealthFailure.unhealthy(let check, let attempts, let last):
+        case HealthFailure.unhealthy(let check, let tries, let last):
             let lastResult = last.map { "last check: \($0)" } ?? "no check ran"
             return Reason(
                 headline:
-                    "\(failure.instance) never passed the health check \"\(check)\" (\(attempts) tries); \(lastResult)",
+                    "\(failure.instance) never passed the health check \"\(check)\" (\(tries) tries); \(lastResult)",
                 details: tail
             )
+        case HealthFailure.listensElsewhere(let addresses, let port):
+            let listed = addresses.joined(separator: ", ")
+            let headline =
+                addresses.contains { $0.hasSuffix(":\(port)") }
+                ? "\(failure.instance) listens on \(listed), which the proxy does not reach at 127.0.0.1:\(port): "
+                    + "listen on 0.0.0.0 or 127.0.0.1"
+                : "\(failure.instance) listens on \(listed), not on PORT=\(port): bind to $PORT"
+            return Reason(headline: headline, details: tail)
         default:
             return Reason(headline: reason(for: failure.cause).headline, details: tail)
         }

@@ -9,7 +9,9 @@ import Synchronization
 
 enum HealthFailure: Error {
     case exited(ExitStatus)
-    case unhealthy(check: String, attempts: Int, last: ProbeResult?)
+    case unhealthy(check: String, tries: Int, last: ProbeResult?)
+    /// Its processes listen, but not where the proxy looks: `addresses` instead of 127.0.0.1:`port`.
+    case listensElsewhere(addresses: [String], port: Int)
 }
 
 struct HealthGate {
@@ -19,54 +21,87 @@ struct HealthGate {
     /// Started before the instance booted, so none of its first lines are missed.
     var follower: LogFollower
 
+    /// How long an instance may listen elsewhere while its own port stays closed before the check gives up: an app
+    /// may open another port (metrics, a debugger) a moment before its own.
+    static let listeningElsewhereGrace = Duration.seconds(10)
+    /// A waiting line that says what the last one said is shown at most this often.
+    static let repeatedWaitingLineInterval = Duration.seconds(5)
+
     func wait(for instance: Instance, upstream: Upstream) async throws {
-        defer { follower.flush(into: output) }
+        defer { follower.finish(into: output) }
         for check in plan.checks {
-            try await run(check, instance: instance, upstream: upstream, follower: follower)
+            try await run(check, instance: instance, upstream: upstream)
         }
     }
 
-    private func run(_ check: HealthCheck, instance: Instance, upstream: Upstream, follower: LogFollower) async throws {
+    private func run(_ check: HealthCheck, instance: Instance, upstream: Upstream) async throws {
         if check.initialDelay > .zero { try await Task.sleep(for: check.initialDelay) }
         var inARow = 0
         var last: ProbeResult?
-        var lastShown = ContinuousClock.now
+        var lastShown: (line: String, at: ContinuousClock.Instant)?
+        var listeningElsewhereSince: ContinuousClock.Instant?
         let deadline = check.deadline.map { ContinuousClock.now + $0 }
-        var attempt = 0
-        while attempt < max(1, check.attempts) {
+        var tries = 0
+        while tries < max(1, check.attempts) {
             if let deadline, ContinuousClock.now >= deadline { break }
             follower.flush(into: output)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
             let timeout = deadline.map { min(check.timeout, max(.milliseconds(100), $0 - .now)) } ?? check.timeout
-            let result = await HealthProbe.get(upstream, path: check.path, host: host, timeout: timeout)
+            let result = await check.probe(upstream, host: host, timeout: timeout)
             if let status = instance.exitStatus { throw HealthFailure.exited(status) }
+            tries += 1
             last = result
-            let shouldShow = !plan.isDefault || ContinuousClock.now - lastShown >= .seconds(5)
-            // The default check spends no try on an app that is not listening yet: it asks again soon, so a
-            // fast starter is not kept waiting a whole second; its deadline still bounds the wait.
-            if plan.isDefault && result.isRefused {
-                if shouldShow {
-                    output.detail("waiting: \(result)")
-                    lastShown = .now
-                }
-                try await Task.sleep(for: .milliseconds(100))
-                continue
-            }
-            attempt += 1
-            if result.passes(content: check.content) {
+            if check.isPassed(by: result) {
                 inARow += 1
                 if inARow >= check.passesInARow { return }
             } else {
                 inARow = 0
-                // Every try for explicit checks; at most every five seconds for the patient default.
-                if shouldShow {
-                    output.detail("waiting: \(result) (try \(attempt) of \(check.attempts))")
-                    lastShown = .now
+                if result.isRefused {
+                    let elsewhere = ListeningSockets.of(processTree: instance.pid)
+                    if elsewhere.isEmpty {
+                        listeningElsewhereSince = nil
+                    } else if let since = listeningElsewhereSince {
+                        if ContinuousClock.now - since >= Self.listeningElsewhereGrace {
+                            throw HealthFailure.listensElsewhere(addresses: elsewhere, port: upstream.port)
+                        }
+                    } else {
+                        listeningElsewhereSince = .now
+                    }
+                }
+                let line = "waiting: \(result)"
+                if lastShown.map({ $0.line != line || ContinuousClock.now - $0.at >= Self.repeatedWaitingLineInterval })
+                    ?? true
+                {
+                    output.detail(line + " (" + progress(of: check, tries: tries, deadline: deadline) + ")")
+                    lastShown = (line, .now)
                 }
             }
-            if attempt < check.attempts { try await Task.sleep(for: check.wait) }
+            // The default check spends little time on an app that is not listening yet: it asks again soon, so a
+            // fast starter is not kept waiting a whole second; its deadline bounds the wait.
+            let pause = plan.isDefault && result.isRefused ? .milliseconds(100) : check.wait
+            if tries < check.attempts { try await Task.sleep(for: pause) }
         }
-        throw HealthFailure.unhealthy(check: check.name, attempts: attempt, last: last)
+        throw HealthFailure.unhealthy(check: check.name, tries: tries, last: last)
+    }
+
+    /// `try 2 of 3`, or `try 14, 95s left` for a check bounded by its deadline.
+    private func progress(of check: HealthCheck, tries: Int, deadline: ContinuousClock.Instant?) -> String {
+        guard let deadline else { return "try \(tries) of \(check.attempts)" }
+        let left = max(0, Int(((deadline - .now) / .seconds(1)).rounded(.up)))
+        return "try \(tries), \(left)s left"
+    }
+}
+
+extension HealthCheck {
+    /// One try of this check against `upstream`: a GET of its path, or a TCP connection for a listening check.
+    func probe(_ upstream: Upstream, host: String, timeout: Duration) async -> ProbeResult {
+        listening
+            ? await HealthProbe.connect(upstream, timeout: timeout)
+            : await HealthProbe.get(upstream, path: path, host: host, timeout: timeout)
+    }
+
+    func isPassed(by result: ProbeResult) -> Bool {
+        result.passes(content: content, upgradeRequiredPasses: upgradeRequiredPasses)
     }
 }
 
@@ -80,35 +115,60 @@ extension HealthCheckPlan {
     ) async -> (
         passed: Bool, result: ProbeResult
     ) {
-        let check = checks.first
-        let result = await HealthProbe.get(
-            upstream,
-            path: check?.path ?? "/",
-            host: host,
-            timeout: min(check?.timeout ?? limit, limit)
-        )
-        return (result.passes(content: check?.content), result)
+        let check = checks.first ?? HealthCheckPlan.standard.checks[0]
+        let result = await check.probe(upstream, host: host, timeout: min(check.timeout, limit))
+        return (check.isPassed(by: result), result)
     }
 }
 
-/// Shows the pusher what a booting instance writes, as it writes it.
+/// Shows the pusher what a booting instance writes, as it writes it. What it writes in answer to each try of a
+/// failing check is often the same traceback again: a batch of lines the same as the one before is counted, not
+/// shown, and the count is said when something else comes (or at the end).
 final class LogFollower: Sendable {
     private let path: String
     private let label: String
-    private let offset: Mutex<UInt64>
+    private let state: Mutex<State>
+
+    private struct State {
+        var offset: UInt64
+        var previous: [String] = []
+        var repeats = 0
+    }
 
     /// Follows from the file's current end: earlier boots' output is not this boot's.
     init(path: String, label: String) {
         self.path = path
         self.label = label
         let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
-        offset = Mutex(size ?? 0)
+        state = Mutex(State(offset: size ?? 0))
     }
 
     func flush(into output: DeployOutput) {
-        let start = offset.withLock { $0 }
+        let start = state.withLock { $0.offset }
         let (lines, end) = LogReading.lines(of: path, from: start)
-        offset.withLock { $0 = end }
-        for line in lines { output.detail("\(label)| " + line) }
+        let shown: [String] = state.withLock { state in
+            state.offset = end
+            guard !lines.isEmpty else { return [] }
+            if lines == state.previous {
+                state.repeats += 1
+                return []
+            }
+            let summary = summary(of: &state)
+            state.previous = lines
+            return summary + lines.map { "\(label)| " + $0 }
+        }
+        for line in shown { output.detail(line) }
+    }
+
+    /// Shows what is left, and how often the last lines came again.
+    func finish(into output: DeployOutput) {
+        flush(into: output)
+        for line in state.withLock({ summary(of: &$0) }) { output.detail(line) }
+    }
+
+    private func summary(of state: inout State) -> [String] {
+        defer { state.repeats = 0 }
+        guard state.repeats > 0 else { return [] }
+        return ["\(label)| " + RepeatedLines.summary(of: state.repeats, lines: state.previous.count)]
     }
 }

@@ -23,7 +23,7 @@ import Testing
                 (
                     "never-healthy",
                     [
-                        "web.1 never passed the health check \"root\" (3 tries); last check: GET / answered 500",
+                        "web.1 never passed the health check \"root\" (5 tries); last check: GET / answered 500",
                         "web.1| starting, but the database is unreachable",
                     ]
                 ),

@@ -54,7 +54,7 @@ import Glibc
         #expect(plan.isDefault)
         #expect(plan.checks.first?.path == "/")
         #expect(plan.checks.first?.passesInARow == 2)
-        #expect(plan.checks.first?.attempts == 120)
+        #expect(plan.checks.first?.upgradeRequiredPasses == true)
         #expect(plan.checks.first?.deadline == .seconds(120))
     }
 
@@ -88,7 +88,9 @@ import Glibc
         let plan = try HealthCheckPlan.parse(appJSON: Data(json.utf8))
         #expect(plan.warnings.count == 3)
         #expect(plan.warnings.contains { $0.contains("\"uptime\" is accepted but not acted on yet") })
+        #expect(plan.warnings.contains { $0.contains("a listening check only connects; its path and content") })
         #expect(plan.warnings.contains { $0.contains("worker") })
+        #expect(plan.checks.first?.listening == true)
     }
 
     @Test func aKeyDokkuDoesNotKnowIsAnError() {

@@ -52,7 +52,7 @@ import Testing
         #expect(reason.details == ["last output of web.2:", "  boom"])
         let unhealthy = BootFailure(
             instance: "web.1",
-            cause: HealthFailure.unhealthy(check: "root", attempts: 3, last: nil),
+            cause: HealthFailure.unhealthy(check: "root", tries: 3, last: nil),
             lastOutput: []
         )
         #expect(

@@ -4,8 +4,40 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One HTTP GET against an instance, for the deployer's health checks (fresh connection, `Connection: close`).
+/// One HTTP GET against an instance, for the deployer's health checks (fresh connection, `Connection: close`), or
+/// only a TCP connection (Dokku's `listening` check).
 public enum HealthProbe {
+    /// Whether the instance's port accepts a TCP connection within `timeout`.
+    public static func connect(
+        _ upstream: Upstream,
+        timeout: Duration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async -> ProbeResult {
+        let port = "TCP connect to port \(upstream.port)"
+        do {
+            let channel = try await ClientBootstrap(group: group).connectTimeout(TimeAmount(timeout))
+                .connect(host: upstream.host, port: upstream.port).get()
+            try? await channel.close()
+            return ProbeResult(path: port, status: nil, body: "", failure: nil, connectOnly: true)
+        } catch ChannelError.connectTimeout {
+            return ProbeResult(
+                path: port,
+                status: nil,
+                body: "",
+                failure: "timed out after \(FailureReason.describe(timeout))",
+                connectOnly: true
+            )
+        } catch {
+            return ProbeResult(
+                path: port,
+                status: nil,
+                body: "",
+                failure: FailureReason.describe(error),
+                connectOnly: true
+            )
+        }
+    }
+
     /// The probe keeps this much of the body, enough for a content check.
     static let bodyLimit = 4096
 
@@ -69,34 +101,44 @@ public enum HealthProbe {
     }
 }
 
-/// What one health check GET saw.
-public struct ProbeResult: Sendable, CustomStringConvertible {
+/// What one health check GET (or TCP connection) saw.
+public struct ProbeResult: Sendable, Equatable, CustomStringConvertible {
+    /// The path asked for; for a TCP connection, what was tried.
     public var path: String
     public var status: Int?
     /// The first 4 KiB of the body, UTF-8 lossy.
     public var body: String
     /// Why no answer came: "connection refused", "timed out after 2s", ...
     public var failure: String?
+    /// Only a TCP connection was made (Dokku's `listening` check).
+    public var connectOnly: Bool
 
-    public init(path: String, status: Int?, body: String, failure: String?) {
+    public init(path: String, status: Int?, body: String, failure: String?, connectOnly: Bool = false) {
         self.path = path
         self.status = status
         self.body = body
         self.failure = failure
+        self.connectOnly = connectOnly
     }
 
     /// Nothing listens on the instance's port (yet).
     public var isRefused: Bool { failure == FailureReason.refused }
 
-    /// Dokku's rule: a status 200-399, and the body contains `content` when given.
-    public func passes(content: String?) -> Bool {
-        guard failure == nil, let status, (200..<400).contains(status) else { return false }
+    /// Dokku's rule: a status 200-399, and the body contains `content` when given; a connection that was made,
+    /// for a TCP check. `upgradeRequiredPasses`: a 426 counts too (the default check).
+    public func passes(content: String?, upgradeRequiredPasses: Bool = false) -> Bool {
+        guard failure == nil else { return false }
+        if connectOnly { return true }
+        guard let status, (200..<400).contains(status) || (upgradeRequiredPasses && status == 426) else {
+            return false
+        }
         guard let content, !content.isEmpty else { return true }
         return body.contains(content)
     }
 
-    /// `GET / answered 500`, or `GET /health: connection refused`.
+    /// `GET / answered 500`, `GET /health: connection refused`, or `TCP connect to port 5000: connection refused`.
     public var description: String {
+        if connectOnly { return path + ": " + (failure ?? "accepted") }
         if let failure { return "GET \(path): \(failure)" }
         return "GET \(path) answered \(status.map(String.init) ?? "nothing")"
     }
