@@ -30,7 +30,7 @@ public enum BuildError: UserFacingError {
         case .buildpackFetchFailed(let url, let output):
             "could not fetch the buildpack \(url); check the URL\n" + output.indentedForPusher
         case .compileFailed(let buildpack, let status):
-            "the build failed: the \(buildpack) buildpack's compile \(status); fix the error shown above and push again"
+            "the build failed: the \(buildpack) buildpack's compile \(status); fix the error in the build output and push again"
         case .releaseScriptFailed(let buildpack, let reason):
             "the \(buildpack) buildpack's bin/release failed: \(reason)"
         case .malformedProcfile(let line):

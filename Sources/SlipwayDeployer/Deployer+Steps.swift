@@ -369,6 +369,7 @@ extension Deployer {
         let id = UUID()
         drains[id] = Task {
             let event = releaseID.flatMap { try? store.startStep(.drain, of: $0) }
+            for instance in previous.instances { try? store.setInstanceStatus(pid: instance.pid, .draining) }
             let report = await replacedSet.drain(timeout: timeout, webSocketWindow: window)
             for instance in previous.instances { await supervisor.stop(instance) }
             // Only now: the retired instances ran in their tree until a moment ago.

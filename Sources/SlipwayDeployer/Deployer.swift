@@ -167,7 +167,7 @@ public actor Deployer {
         switch failure.cause {
         case HealthFailure.exited(let status):
             return Reason(
-                headline: "\(failure.instance) \(status) during boot; fix the crash shown below and push again",
+                headline: "\(failure.instance) \(status) during boot; fix the crash in its last output and push again",
                 details: tail
             )
         case HealthFailure.unhealthy(let check, let tries, let last):

@@ -96,11 +96,14 @@ public final class Router: Sendable {
     }
 
     /// At shutdown, once nothing new is accepted: requests in flight on every app's live set finish, for at most
-    /// `timeout` (the rest are answered 504), and its WebSockets are closed at once, each with 1001 going away.
+    /// `timeout` (the rest are answered 504), and its WebSockets are closed at once, each with 1001 going away
+    /// saying the server is restarting.
     public func finishInFlight(within timeout: Duration) async {
         let sets = table.withLock { $0.apps.values.compactMap(\.live) }
         await withTaskGroup(of: Void.self) { group in
-            for set in sets { group.addTask { _ = await set.drain(timeout: timeout, webSocketWindow: .zero) } }
+            for set in sets {
+                group.addTask { _ = await set.drain(timeout: timeout, webSocketWindow: .zero, because: .shutdown) }
+            }
         }
     }
 

@@ -50,7 +50,7 @@ extension AppDatabase {
     public func runningInstances(of app: AppName? = nil) throws -> [InstanceRecord] {
         try read { db in
             var request = InstanceRecord.filter(
-                [InstanceStatus.booting, InstanceStatus.serving].contains(Column("status"))
+                [InstanceStatus.booting, InstanceStatus.serving, InstanceStatus.draining].contains(Column("status"))
             )
             if let app { request = request.filter(Column("appName") == app.rawValue) }
             return try request.order(Column("id")).fetchAll(db)

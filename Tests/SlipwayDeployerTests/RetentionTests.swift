@@ -48,7 +48,9 @@ import Testing
     func failureHeadlines() {
         let exited = BootFailure(instance: "web.2", cause: HealthFailure.exited(.exited(1)), lastOutput: ["boom"])
         let reason = Deployer.reason(for: exited)
-        #expect(reason.headline == "web.2 exited with status 1 during boot; fix the crash shown below and push again")
+        #expect(
+            reason.headline == "web.2 exited with status 1 during boot; fix the crash in its last output and push again"
+        )
         #expect(reason.details == ["last output of web.2:", "  boom"])
         let unhealthy = BootFailure(
             instance: "web.1",

@@ -473,13 +473,15 @@ struct ProxyRulesTests {
     func tunnelDuringDrain() async {
         let set = UpstreamSet(release: release, upstreams: [])
         let claim = set.claim(pin: nil, sticky: false, onDrainDeadline: DrainCutOff(request: 0) { _ in })
-        let open = set.openTunnel(replacing: claim, close: {})
-        #expect(open != nil)
+        let told = Mutex<[GoingAwayReason]>([])
+        let open = set.openTunnel(replacing: claim) { reason in told.withLock { $0.append(reason) } }
+        #expect((try? open.get()) != nil)
         #expect(set.openWebSockets == 1)
-        let report = await set.drain(timeout: .seconds(1))
+        let report = await set.drain(timeout: .seconds(1), because: .shutdown)
         #expect(report == DrainReport(finished: 0, cancelled: 0, webSocketsClosed: 1))
+        #expect(told.withLock { $0 } == [.shutdown])
         let late = set.claim(pin: nil, sticky: false, onDrainDeadline: DrainCutOff(request: 0) { _ in })
-        #expect(set.openTunnel(replacing: late, close: {}) == nil)
+        #expect(set.openTunnel(replacing: late) { _ in } == .failure(.shutdown), "refused, saying why")
     }
 
     @Test("a failed instance is tried once; a stale kept-alive connection gets one fresh retry")

@@ -99,6 +99,18 @@ struct WebSocketTests {
         }
     }
 
+    @Test("at shutdown, each WebSocket's close frame says the server is restarting, not that a release is live")
+    func shutdownSaysWhy() async throws {
+        try await ProxyHarness.with { proxy in
+            proxy.deploy("chat", host: "chat.test", release: 1, to: [try await proxy.backend("chat")])
+            let client = try await openTunnel(proxy)
+            await proxy.router.finishInFlight(within: .seconds(2))
+            try await client.waitFor("the server is restarting")
+            #expect(!client.text.contains("a new release is live"))
+            #expect(await eventually(timeout: .seconds(5)) { proxy.router.liveSet(for: "chat")?.openWebSockets == 0 })
+        }
+    }
+
     @Test("a handshake the app answers after the switch gets its 101, then 1001 going away, never a bare close")
     func handshakeAnsweredDuringTheDrain() async throws {
         try await ProxyHarness.with { proxy in

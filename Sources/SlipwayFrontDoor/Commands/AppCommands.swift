@@ -27,7 +27,8 @@ public struct AppsCommand: AdminCommand {
                     name: app.name,
                     deployBranch: app.deployBranch,
                     url: context.settings.url(of: app.appName),
-                    liveRelease: live.map { $0.version.description }
+                    liveRelease: live.map { $0.version.description },
+                    maintenance: app.maintenance
                 )
             }
             context.output.print(try JSON.encode(list))
@@ -46,6 +47,7 @@ public struct AppsCommand: AdminCommand {
                         startingAt: 0
                     )
                     + context.settings.url(of: app.appName)
+                    + (app.maintenance ? "  (maintenance on: visitors see the maintenance page)" : "")
             )
         }
     }
@@ -114,4 +116,5 @@ struct AppSummary: Codable {
     var deployBranch: String
     var url: String
     var liveRelease: String?
+    var maintenance: Bool
 }

@@ -119,7 +119,7 @@ struct ConfigChange {
             )
             return
         }
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: app) { output in
             try await context.deployer.changeConfig(
                 app: app,
                 set: set,

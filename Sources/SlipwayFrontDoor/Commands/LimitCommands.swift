@@ -117,7 +117,7 @@ struct LimitChange {
     }
 
     func run(in context: CommandContext) async throws {
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: app) { output in
             try await context.deployer.changeLimits(
                 app: app,
                 type: type,

@@ -106,7 +106,7 @@ public struct ScaleCommand: AdminCommand {
 
     public func run(in context: CommandContext) async throws {
         for (type, count) in counts {
-            try await context.streamingChange { output in
+            try await context.streamingChange(of: app) { output in
                 type == "web"
                     ? try await context.deployer.scale(app: app, web: count, output: output)
                     : try await context.deployer.scale(app: app, worker: type, count: count, output: output)
@@ -149,7 +149,7 @@ public struct RestartCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: app) { output in
             try await context.deployer.scale(app: app, web: nil, output: output)
         }
     }

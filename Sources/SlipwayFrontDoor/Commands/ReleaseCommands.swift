@@ -198,7 +198,7 @@ public struct RollbackCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: app) { output in
             try await context.deployer.rollback(
                 app: app,
                 to: release,
@@ -222,7 +222,7 @@ public struct PromoteCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: target) { output in
             try await context.deployer.promote(from: source, to: target, cause: context.caller.name, output: output)
         }
     }
@@ -267,7 +267,7 @@ public struct DeployCommand: AdminCommand {
 
     public func run(in context: CommandContext) async throws {
         let revision = try ref ?? "refs/heads/" + context.store.app(app).deployBranch
-        try await context.streamingChange { output in
+        try await context.streamingChange(of: app) { output in
             try await context.deployer.deploy(app: app, revision: revision, cause: context.caller.name, output: output)
         }
     }
@@ -276,12 +276,17 @@ public struct DeployCommand: AdminCommand {
 extension CommandContext {
     /// Runs a deploy, rollback, config change or scale with its output streamed to the client, as
     /// a push shows it; a failure makes the command exit non-zero.
-    func streamingChange(_ change: (DeployOutput) async throws -> DeployOutcome) async throws {
-        guard try await change(DeployOutput { output.print($0) }) != .failed else { throw DeployFailed() }
+    func streamingChange(of app: AppName, _ change: (DeployOutput) async throws -> DeployOutcome) async throws {
+        guard try await change(DeployOutput { output.print($0) }) != .failed else {
+            throw DeployFailed(live: try? store.liveRelease(of: app)?.version)
+        }
     }
 }
 
 /// The deploy output already said why; the command only has to exit non-zero.
 struct DeployFailed: UserFacingError {
-    var description: String { "it failed (see above); what was serving keeps serving" }
+    /// What serves on, if anything does.
+    var live: ReleaseVersion?
+
+    var description: String { "it failed (see above)" + (live.map { "; \($0) keeps serving" } ?? "") }
 }

@@ -22,12 +22,12 @@ extension ClientConnectionHandler {
         let set = forwarding.claim.set
         let (clientSide, instanceSide) = GlueHandler.pair()
         let goingAway = NIOLoopBound(clientSide, eventLoop: context.eventLoop)
-        let tunnel = set.openTunnel(replacing: forwarding.claim) {
-            goingAway.eventLoop.execute { goingAway.value.goAway() }
+        let tunnel = set.openTunnel(replacing: forwarding.claim) { reason in
+            goingAway.eventLoop.execute { goingAway.value.goAway(saying: reason) }
         }
         exchange.claim = nil
         log(.debug, "websocket tunnel opened", forwarding, upstream: connection.upstream, reason: nil)
-        if let tunnel { clientSide.onClose = { set.tunnelClosed(tunnel) } }
+        if case .success(let tunnel) = tunnel { clientSide.onClose = { set.tunnelClosed(tunnel) } }
         instanceSide.onClose = clientSide.onClose
         do {
             let client = context.pipeline.syncOperations
@@ -46,7 +46,7 @@ extension ClientConnectionHandler {
                 instanceSide.start()
                 // The set started draining during the handshake: the client got its 101, so it is told to go
                 // away the proper way, and reconnects to the new release.
-                if tunnel == nil { clientSide.goAway() }
+                if case .failure(let reason) = tunnel { clientSide.goAway(saying: reason) }
             }
         } catch {
             logger.error("websocket tunnel setup failed", metadata: ["error": "\(error)"])

@@ -17,9 +17,11 @@ public final class UpstreamSet: Sendable {
         var requests: [Int: (upstream: Int, cutOff: DrainCutOff)] = [:]
         /// Claimed requests per instance (by index in `upstreams`), for least-outstanding balancing.
         var outstanding: [Int]
-        /// Open WebSocket tunnels, each with the action that tells both sides it is going away.
-        var tunnels: [Int: @Sendable () -> Void] = [:]
+        /// Open WebSocket tunnels, each with the action that tells both sides it is going away, and why.
+        var tunnels: [Int: @Sendable (GoingAwayReason) -> Void] = [:]
         var draining = false
+        /// What the close frames of this set's drain say.
+        var goingAwayReason = GoingAwayReason.newRelease
         /// Instances out of rotation (bit i: index i), which get no new requests.
         var resting: UInt64 = 0
         /// Tunnels refused because their 101 arrived after the drain had started.
@@ -62,14 +64,22 @@ public final class UpstreamSet: Sendable {
     /// Requests still running at the deadline are answered 504 (short body) and their upstream connections closed.
     /// WebSocket tunnels through this set are closed one by one, spread over `webSocketWindow`, each with a 1001
     /// "going away" close frame: their clients reconnect to the new release gradually instead of all at once.
-    public func drain(timeout: Duration, webSocketWindow: Duration = .seconds(10)) async -> DrainReport {
+    public func drain(
+        timeout: Duration,
+        webSocketWindow: Duration = .seconds(10),
+        because reason: GoingAwayReason = .newRelease
+    ) async -> DrainReport {
         let (atStart, tunnelClosers) = state.withLock { state in
             state.draining = true
+            state.goingAwayReason = reason
             let closers = Array(state.tunnels.values)
             state.tunnels.removeAll()
             return (state.requests.count, closers)
         }
-        async let tunnelsClosed: Void = Self.close(tunnelClosers.shuffled(), spreadOver: webSocketWindow)
+        async let tunnelsClosed: Void = Self.close(
+            tunnelClosers.shuffled().map { close in { close(reason) } },
+            spreadOver: webSocketWindow
+        )
 
         // Polling keeps the wait free of continuation bookkeeping; 10 ms is nothing next to a drain timeout.
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -158,24 +168,33 @@ public final class UpstreamSet: Sendable {
         }
     }
 
-    /// Turns a claimed request whose upgrade succeeded into an open tunnel.
-    /// Returns nil when the set is already draining: the caller closes the tunnel at once.
-    func openTunnel(replacing claim: UpstreamClaim, close: @escaping @Sendable () -> Void) -> Int? {
+    /// Turns a claimed request whose upgrade succeeded into an open tunnel: its id, or, when the set is already
+    /// draining, why, for the caller to close the tunnel at once saying so.
+    func openTunnel(
+        replacing claim: UpstreamClaim,
+        close: @escaping @Sendable (GoingAwayReason) -> Void
+    ) -> Result<Int, GoingAwayReason> {
         release(ticket: claim.ticket)
         return state.withLock { state in
             if state.draining {
                 state.tunnelsRefusedWhileDraining += 1
-                return nil
+                return .failure(state.goingAwayReason)
             }
             state.nextTicket += 1
             state.tunnels[state.nextTicket] = close
-            return state.nextTicket
+            return .success(state.nextTicket)
         }
     }
 
     func tunnelClosed(_ id: Int) {
         _ = state.withLock { $0.tunnels.removeValue(forKey: id) }
     }
+}
+
+/// Why a set's WebSockets are closed, as their close frames say it.
+public enum GoingAwayReason: String, Error, Sendable {
+    case newRelease = "a new release is live"
+    case shutdown = "the server is restarting"
 }
 
 /// What a drain did: requests that finished on their own, requests cut off at the deadline, tunnels closed.

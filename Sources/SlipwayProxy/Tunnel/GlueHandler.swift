@@ -22,6 +22,7 @@ final class GlueHandler: ChannelDuplexHandler {
     /// The frames this half reads, so a close frame sent after them never splits one.
     private var frames = WebSocketFrameBoundaries()
     private var goingAway = GoingAway.no
+    private var goingAwayReason = GoingAwayReason.newRelease
 
     private enum GoingAway {
         case no
@@ -57,14 +58,15 @@ final class GlueHandler: ChannelDuplexHandler {
     // MARK: Going away
 
     /// Ends the tunnel with a 1001 close frame to the client and one to the app; called on the client's half.
-    func goAway() {
+    func goAway(saying reason: GoingAwayReason) {
         guard let context, goingAway == .no else { return }
-        startGoingAway()
-        partner?.startGoingAway()
+        startGoingAway(saying: reason)
+        partner?.startGoingAway(saying: reason)
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { self.closeBoth() }
     }
 
-    private func startGoingAway() {
+    private func startGoingAway(saying reason: GoingAwayReason) {
+        goingAwayReason = reason
         goingAway = .atNextBoundary
         if frames.atBoundary { sendGoingAway() }
     }
@@ -73,7 +75,11 @@ final class GlueHandler: ChannelDuplexHandler {
     private func sendGoingAway() {
         goingAway = .sent
         guard let partner, let target = partner.context else { return }
-        let frame = WebSocketFrameBoundaries.goingAway(masked: readsFromClient, allocator: target.channel.allocator)
+        let frame = WebSocketFrameBoundaries.goingAway(
+            saying: goingAwayReason,
+            masked: readsFromClient,
+            allocator: target.channel.allocator
+        )
         partner.partnerWrite(NIOAny(frame))
         partner.partnerFlush()
     }

@@ -46,9 +46,10 @@ struct WebSocketFrameBoundaries {
         return header[2..<(2 + lengthBytes)].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    /// A close frame with status 1001 ("going away"), masked when it goes to the app (as a client's must be).
-    static func goingAway(masked: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let payload: [UInt8] = [0x03, 0xe9] + Array("a new release is live".utf8)
+    /// A close frame with status 1001 ("going away") and the reason, masked when it goes to the app (as a client's
+    /// must be).
+    static func goingAway(saying reason: GoingAwayReason, masked: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let payload: [UInt8] = [0x03, 0xe9] + Array(reason.rawValue.utf8)
         var frame = allocator.buffer(capacity: 2 + 4 + payload.count)
         frame.writeInteger(UInt8(0x88))
         if masked {

@@ -184,7 +184,8 @@ public struct DeployEvent: Sendable, Codable, Equatable, FetchableRecord, Mutabl
 }
 
 public enum InstanceStatus: String, Sendable, Codable, DatabaseValueConvertible {
-    case booting, serving, crashed, stopped
+    /// `draining`: replaced by a newer release, finishing what it has under way before it stops.
+    case booting, serving, draining, crashed, stopped
 }
 
 /// One running (or once running) process of a release.
