@@ -13,6 +13,8 @@ public enum BuildError: UserFacingError {
     case malformedProcfile(line: Int)
     case noWebProcess(types: [String])
     case invalidAppJSON(String)
+    /// app.json's `env` requires these (name, description) and the app has none of them set.
+    case requiredConfigMissing([(name: String, description: String?)])
     case pushedFileTooLarge(String, size: Int, limit: Int)
     case pushedFileNotRegular(String)
     case couldNotPrepare(String)
@@ -20,6 +22,10 @@ public enum BuildError: UserFacingError {
     public var description: String {
         switch self {
         case .checkout(let error): error.description
+        case .requiredConfigMissing(let missing):
+            "app.json requires "
+                + missing.map { $0.name + ($0.description.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+                + ", not set yet; set \(missing.count == 1 ? "it" : "them") with config:set and push again"
         case .noBuildpackDetected(let tried):
             "no buildpack detected this app (tried \(tried.joined(separator: ", "))); "
                 + "add a Procfile with a web: line, or pin a buildpack with a .buildpacks file or BUILDPACK_URL"

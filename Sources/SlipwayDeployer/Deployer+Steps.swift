@@ -32,7 +32,11 @@ extension Deployer {
                 output.step("Checking out \(release.commitID!.prefix(7)) for \(name) \(version)")
                 _ = try builder.checkout(request)
             }
-            built = try await step(.build, of: releaseID) { try await build(request, output: output) }
+            built = try await step(.build, of: releaseID) {
+                var request = request
+                request.config = try applyConfigDefaults(to: release, of: name, output: output).config
+                return try await build(request, output: output)
+            }
         } catch {
             // A failed build's tree is of no use to anyone, and may be large (a build that filled the disk).
             try? FileManager.default.removeItem(atPath: request.releaseDirectory)
@@ -49,6 +53,34 @@ extension Deployer {
             output.detail("\(type): not started (scale 0; run `slipway ps:scale \(name) \(type)=1` to start it)")
         }
         return builtRelease
+    }
+
+    /// On an app's first deploy (none of its releases went live yet), app.json's `env` sets what is not set: its
+    /// defaults and generated secrets, into the app's config and this release's; a required var that is not set
+    /// fails the deploy naming it. Later deploys leave config alone: what an admin unset stays unset.
+    func applyConfigDefaults(to release: Release, of name: AppName, output: DeployOutput) throws -> Release {
+        guard try !store.hasBeenLive(name) else { return release }
+        let declared = try ConfigDefaults.read(fromReleaseDirectory: settings.data.release(name, release.version))
+        var added: [String: String] = [:]
+        var missing: [(name: String, description: String?)] = []
+        for entry in declared where release.config[entry.name] == nil {
+            switch entry.source {
+            case .value(let value): added[entry.name] = value
+            case .secret: added[entry.name] = ConfigDefault.secret()
+            case .required: missing.append((entry.name, entry.description))
+            case .optional: break
+            }
+        }
+        guard missing.isEmpty else { throw BuildError.requiredConfigMissing(missing) }
+        guard !added.isEmpty else { return release }
+        let generated = declared.filter { $0.source == .secret && added[$0.name] != nil }.map(\.name)
+        output.step(
+            "Setting config from app.json: "
+                + added.keys.sorted().map { key in
+                    key + (generated.contains(key) ? " (generated secret)" : " (default)")
+                }.joined(separator: ", ")
+        )
+        return try store.addConfigDefaults(added, of: name, to: release.id)
     }
 
     /// Copies `source`'s built tree `tree` as the tree of `release` (a promotion: the same build, not rebuilt).

@@ -29,6 +29,26 @@ extension AppDatabase {
         }
     }
 
+    /// Config vars set for the first time (app.json's defaults and generated secrets): added to the app's config
+    /// and to the release being built, in one transaction; a key either already has keeps its value. Returns the
+    /// release with its config.
+    public func addConfigDefaults(_ values: [String: String], of app: AppName, to releaseID: Int64) throws -> Release {
+        try write { db in
+            guard var release = try Release.fetchOne(db, key: releaseID) else {
+                throw InternalError("release \(releaseID) vanished while building")
+            }
+            for (key, value) in values {
+                try db.execute(
+                    sql: "INSERT INTO configVar (appName, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [app.rawValue, key, value]
+                )
+            }
+            release.config.merge(values) { kept, _ in kept }
+            try release.update(db)
+            return release
+        }
+    }
+
     public func unsetConfig(_ keys: [String], of app: AppName) throws {
         try write { db in
             for key in keys {

@@ -248,6 +248,16 @@ extension AppDatabase {
         }
     }
 
+    /// Whether any release of `app` ever went live (it is live or retired now).
+    public func hasBeenLive(_ app: AppName) throws -> Bool {
+        try read { db in
+            try Release.filter(
+                Column("appName") == app.rawValue
+                    && [ReleaseStatus.live, ReleaseStatus.retired].contains(Column("status"))
+            ).fetchCount(db) > 0
+        }
+    }
+
     public func liveRelease(of app: AppName) throws -> Release? {
         try read { db in
             try Release.filter(Column("appName") == app.rawValue && Column("status") == ReleaseStatus.live).fetchOne(db)

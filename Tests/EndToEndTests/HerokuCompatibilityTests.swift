@@ -61,3 +61,52 @@ import Testing
         }
     }
 }
+
+extension HerokuCompatibilityTests {
+    @Test func appJSONEnvSetsDefaultsAndSecretsOnTheFirstDeployAndNeverChangesThemAfter() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", "app-json-env", into: work, message: "v2")
+            let first = try await daemon.push(work, app: "shop")
+            #expect(
+                first.output.contains(
+                    "app.json requires DATABASE_URL (Where the orders are kept), not set yet; set it with config:set"
+                ),
+                "\(first.output)"
+            )
+            #expect(try await daemon.cli(["config", "shop"]).output.contains("SECRET_KEY_BASE") == false)
+
+            #expect(
+                try await daemon.cli(["config:set", "shop", "DATABASE_URL=sqlite://orders", "--no-restart"]).status
+                    .succeeded
+            )
+            let second = try await daemon.push(work, app: "shop")
+            #expect(
+                second.output.contains(
+                    "Setting config from app.json: GREETING (default), SECRET_KEY_BASE (generated secret), "
+                        + "WEB_CONCURRENCY (default)"
+                ),
+                "\(second.output)"
+            )
+            #expect(second.output.contains("shop v3 is live"), "\(second.output)")
+            func env(_ name: String) throws -> HTTPAnswer {
+                try HTTPConnection(port: daemon.port).get("/env/" + name, host: "shop.localhost")
+            }
+            let secret = try env("SECRET_KEY_BASE").body
+            #expect(secret.count == 64 && secret.allSatisfy(\.isHexDigit), "\(secret)")
+            #expect(!second.output.contains(secret), "a generated secret is never printed")
+            #expect(try env("GREETING").body == "hi")
+            #expect(try env("DATABASE_URL").body == "sqlite://orders")
+            #expect(try env("SENTRY_DSN").status == 404)
+
+            // Set values are never changed, and what an admin unsets stays unset.
+            #expect(try await daemon.cli(["config:set", "shop", "GREETING=hello"]).status.succeeded)
+            #expect(try await daemon.cli(["config:unset", "shop", "WEB_CONCURRENCY"]).status.succeeded)
+            try await commitFixture("node-hello", "app-json-env", into: work, message: "v6")
+            #expect(try await daemon.push(work, app: "shop").output.contains("shop v6 is live"))
+            #expect(try env("SECRET_KEY_BASE").body == secret)
+            #expect(try env("GREETING").body == "hello")
+            #expect(try env("WEB_CONCURRENCY").status == 404)
+        }
+    }
+}

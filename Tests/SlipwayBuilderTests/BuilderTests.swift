@@ -339,3 +339,36 @@ import Glibc
         #expect(kept == ["from-2", "from-4"])
     }
 }
+
+struct ConfigDefaultsTests {
+    @Test func readsHerokusEnvSchema() throws {
+        let json = """
+            {"env": {"A": "plain", "B": {"value": "given", "description": "b"}, "C": {"generator": "secret"},
+              "D": {"description": "needed"}, "E": {"required": false}, "F": {"required": true}}}
+            """
+        let defaults = try ConfigDefaults.parse(appJSON: Data(json.utf8))
+        #expect(defaults.map(\.name) == ["A", "B", "C", "D", "E", "F"])
+        #expect(defaults.map(\.source) == [.value("plain"), .value("given"), .secret, .required, .optional, .required])
+        #expect(defaults[3].description == "needed")
+        #expect(try ConfigDefaults.parse(appJSON: Data(#"{"name": "x"}"#.utf8)).isEmpty)
+        let secret = ConfigDefault.secret()
+        #expect(secret.count == 64 && secret != ConfigDefault.secret())
+    }
+
+    @Test func whatIsNotHerokusSchemaIsRefusedInOneLine() {
+        let cases: [(String, String)] = [
+            (#"{"env": []}"#, "\"env\" must map config var names"),
+            (#"{"env": {"1X": "a"}}"#, "\"1X\" is not a config var name"),
+            (#"{"env": {"X": 5}}"#, "\"X\" must be a string or an object"),
+            (#"{"env": {"X": {"generator": "uuid"}}}"#, "the only generator is \"secret\""),
+            (#"{"env": {"X": {"required": 1}}}"#, "\"required\" must be true or false"),
+            (#"{"env": {"X": {"value": true}}}"#, "\"value\" must be a string"),
+        ]
+        for (json, says) in cases {
+            let error = #expect(throws: BuildError.self) { try ConfigDefaults.parse(appJSON: Data(json.utf8)) }
+            #expect(error?.description.contains(says) == true, "\(json): \(String(describing: error))")
+        }
+        let many = "{\"env\": {" + (0..<201).map { "\"V\($0)\": \"x\"" }.joined(separator: ",") + "}}"
+        #expect(throws: BuildError.self) { try ConfigDefaults.parse(appJSON: Data(many.utf8)) }
+    }
+}

@@ -1,6 +1,7 @@
 // Fuzzing the files of a pushed tree the daemon reads itself, and a pinned buildpack's bin/release output: every
 // input is parsed or refused with one line, never a trap (a trap here took every app's proxy down with it).
 import Foundation
+import SlipwayBasics
 import SlipwayTestSupport
 import Testing
 
@@ -21,6 +22,24 @@ import Testing
                     #expect((1...100).contains(check.attempts))
                     #expect(check.initialDelay <= .seconds(600) && check.wait <= .seconds(300))
                     #expect(check.timeout <= .seconds(300) && check.path.hasPrefix("/"))
+                }
+            } catch {
+                #expect(!error.description.contains("\n"), "\(error)")
+            }
+        }
+    }
+
+    @Test("app.json env: parsed or refused with one line; every name a variable name, every value bounded")
+    func appJSONEnv() {
+        let seeds = [
+            #"{"env": {"A": "plain", "B": {"value": "v", "description": "d"}, "C": {"generator": "secret"}}}"#,
+            #"{"env": {"D": {"required": false}, "E": {"required": true, "description": "needed"}}}"#,
+        ]
+        for input in Fuzzing.inputs(from: seeds, extra: ["generator", "required", "value", "secret"]) {
+            do {
+                for entry in try ConfigDefaults.parse(appJSON: Data(input)) {
+                    #expect(entry.name.isEnvironmentVariableName)
+                    if case .value(let value) = entry.source { #expect(value.utf8.count <= 32 * 1024) }
                 }
             } catch {
                 #expect(!error.description.contains("\n"), "\(error)")
