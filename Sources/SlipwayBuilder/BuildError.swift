@@ -6,6 +6,8 @@ public enum BuildError: UserFacingError {
     case checkout(GitError)
     case noBuildpackDetected(tried: [String])
     case pinnedBuildpackMissing(String)
+    case tooManyBuildpacks(Int, limit: Int)
+    case exportFailed(buildpack: String, String)
     case pinnedBuildpackDoesNotApply(String)
     case buildpackFetchFailed(String, output: String)
     case compileFailed(buildpack: String, ExitStatus)
@@ -29,6 +31,10 @@ public enum BuildError: UserFacingError {
         case .noBuildpackDetected(let tried):
             "no buildpack detected this app (tried \(tried.joined(separator: ", "))); "
                 + "add a Procfile with a web: line, or pin a buildpack with a .buildpacks file or BUILDPACK_URL"
+        case .tooManyBuildpacks(let count, let limit):
+            ".buildpacks names \(count) buildpacks; at most \(limit) run in one build: combine some, then push again"
+        case .exportFailed(let buildpack, let reason):
+            "the \(buildpack) buildpack's export file could not be read: \(reason)"
         case .pinnedBuildpackMissing(let location):
             "the pinned buildpack \(location) does not exist; fix .buildpacks or BUILDPACK_URL"
         case .pinnedBuildpackDoesNotApply(let location):

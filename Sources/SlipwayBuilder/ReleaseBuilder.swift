@@ -1,8 +1,8 @@
 // ReleaseBuilder: turns a pushed commit into a built release tree. Checks the commit out into a
-// fresh `releases/<n>/`, picks a buildpack (pinned, or the first whose bin/detect accepts), runs
-// bin/compile with a copy of the app's cache (kept only when the build succeeds, see BuildCache) and its
-// config, and reads the process types from bin/release and the Procfile. It never touches routing, instances or
-// the `current` link.
+// fresh `releases/<n>/`, picks its buildpacks (pinned, in order, or the first shipped one whose bin/detect accepts;
+// see ReleaseBuilder+Buildpacks), runs each one's bin/compile with a copy of the app's cache (kept only when the
+// build succeeds, see BuildCache) and its config, and reads the process types from the last pack's bin/release and
+// the Procfile. It never touches routing, instances or the `current` link.
 import Foundation
 import SlipwayBasics
 import SlipwayGit
@@ -61,8 +61,8 @@ public struct BuiltRelease: Sendable {
 public struct ReleaseBuilder: Sendable {
     /// The shipped buildpacks, tried in this order.
     public static let shippedOrder = ["nodejs", "python", "static", "procfile"]
-    private let buildpacksDirectory: String
-    private let launcher: any Launcher
+    let buildpacksDirectory: String
+    let launcher: any Launcher
 
     public init(buildpacksDirectory: String, launcher: any Launcher) {
         self.buildpacksDirectory = buildpacksDirectory
@@ -119,13 +119,8 @@ public struct ReleaseBuilder: Sendable {
         )
         // Heroku's HOME is the app's tree (/app) at build and at run time; `.profile.d` scripts rely on it.
         environment["HOME"] = buildDirectory
-        let (buildpack, name) = try await chooseBuildpack(
-            request,
-            scratch: scratch,
-            environment: environment,
-            output: output
-        )
-        output("-----> \(name) app detected")
+        let packs = try await chooseBuildpacks(request, scratch: scratch, environment: environment, output: output)
+        if packs.count == 1 { output("-----> \(packs[0].name) app detected") }
 
         let environmentDirectory = scratch + "/env"
         let cache = BuildCache(kept: request.cacheDirectory, working: scratch + "/cache")
@@ -138,29 +133,23 @@ public struct ReleaseBuilder: Sendable {
         } catch {
             throw .couldNotPrepare(error.localizedDescription)
         }
-        let compile = Command(
-            buildpack + "/bin/compile",
-            [buildDirectory, cache.working, environmentDirectory],
-            environment: environment,
-            workingDirectory: buildDirectory,
-            markers: request.markers
-        )
-        let files = AppFiles(writable: [buildDirectory, cache.working], readOnly: [buildpack, environmentDirectory])
-        let status: ExitStatus
-        do {
-            status = try await launcher.run(
-                compile,
-                for: .build(request.app, files),
-                grace: .seconds(5),
-                onLine: output
+        for (index, pack) in packs.enumerated() {
+            if packs.count > 1 { output("-----> Buildpack \(index + 1) of \(packs.count): \(pack.name)") }
+            try await compile(
+                pack,
+                request,
+                cache: cache.working,
+                environmentDirectory: environmentDirectory,
+                environment: environment,
+                output: output
             )
-        } catch {
-            throw .couldNotPrepare(error.userMessage)
+            // What a pack exports (its `export` file) is the environment of the packs after it, as on Heroku.
+            if index < packs.count - 1 { environment = try await exported(by: pack, request, environment) }
         }
-        guard status.succeeded else { throw .compileFailed(buildpack: name, status) }
 
         output("-----> Discovering process types")
-        let defaults = try await defaultProcessTypes(buildpack, name: name, request, environment)
+        let last = packs[packs.count - 1]
+        let defaults = try await defaultProcessTypes(last.path, name: last.name, request, environment)
         if !defaults.isEmpty {
             output("       Default types for buildpack -> \(defaults.keys.sorted().joined(separator: ", "))")
         }
@@ -172,103 +161,44 @@ public struct ReleaseBuilder: Sendable {
         }
         guard processTypes["web"] != nil else { throw .noWebProcess(types: Array(processTypes.keys)) }
         cache.keep()
-        return BuiltRelease(buildpack: name, processTypes: processTypes, healthChecks: healthChecks)
+        return BuiltRelease(
+            buildpack: packs.map(\.name).joined(separator: ", "),
+            processTypes: processTypes,
+            healthChecks: healthChecks
+        )
     }
 
-    /// A pin (`.buildpacks` first line, else the BUILDPACK_URL config var) wins; otherwise the
-    /// first shipped pack whose bin/detect exits 0.
-    private func chooseBuildpack(
+    /// Runs one pack's bin/compile on the tree, with the cache and the pack's own copy writable (it may write its
+    /// `export` file there).
+    private func compile(
+        _ pack: Buildpack,
         _ request: BuildRequest,
-        scratch: String,
+        cache: String,
+        environmentDirectory: String,
         environment: [String: String],
         output: @escaping @Sendable (String) -> Void
-    ) async throws(BuildError) -> (path: String, name: String) {
-        let pinFile = try PushedFile.read(".buildpacks", in: request.releaseDirectory)
-        let pinned = pinFile.flatMap(Self.pin(inBuildpacksFile:)) ?? request.config["BUILDPACK_URL"]
-        if let pinned, !pinned.isEmpty {
-            let path = try await resolvePin(
-                pinned,
-                for: request,
-                scratch: scratch,
-                environment: environment,
-                output: output
-            )
-            guard let name = try await detect(path, request, environment) else {
-                throw .pinnedBuildpackDoesNotApply(pinned)
-            }
-            return (path, name)
-        }
-        for pack in Self.shippedOrder {
-            let path = buildpacksDirectory + "/" + pack
-            if let name = try await detect(path, request, environment) { return (path, name) }
-        }
-        throw .noBuildpackDetected(tried: Self.shippedOrder)
-    }
-
-    /// The first line of a `.buildpacks` file that is neither blank nor a `#` comment.
-    static func pin(inBuildpacksFile data: Data) -> String? {
-        String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { !$0.isEmpty && !$0.hasPrefix("#") }
-    }
-
-    private func resolvePin(
-        _ pin: String,
-        for request: BuildRequest,
-        scratch: String,
-        environment: [String: String],
-        output: @escaping @Sendable (String) -> Void
-    ) async throws(BuildError) -> String {
-        let isURL = pin.contains("://") || pin.hasPrefix("git@")
-        guard isURL else {
-            let path = pin.hasPrefix("/") ? pin : buildpacksDirectory + "/" + pin
-            guard FileManager.default.isExecutableFile(atPath: path + "/bin/detect") else {
-                throw .pinnedBuildpackMissing(pin)
-            }
-            // Resolved, so that no link or `..` leads into the data directory, where other apps' files are.
-            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-            let data = URL(fileURLWithPath: request.dataDirectory).resolvingSymlinksInPath().path
-            guard resolved != data, !resolved.hasPrefix(data + "/") else { throw .pinnedBuildpackMissing(pin) }
-            return resolved
-        }
-        // `URL#ref` pins a branch or tag, as Heroku does.
-        let parts = pin.split(separator: "#", maxSplits: 1).map(String.init)
-        var arguments = ["clone", "--quiet", "--depth", "1"]
-        if parts.count == 2 { arguments += ["--branch", parts[1]] }
-        let destination = scratch + "/buildpack"
-        arguments += [parts[0], destination]
-        output("-----> Fetching buildpack \(pin)")
+    ) async throws(BuildError) {
+        let buildDirectory = request.releaseDirectory
+        let compile = Command(
+            pack.path + "/bin/compile",
+            [buildDirectory, cache, environmentDirectory],
+            environment: environment,
+            workingDirectory: buildDirectory,
+            markers: request.markers
+        )
+        let files = AppFiles(writable: [buildDirectory, cache, pack.path], readOnly: [environmentDirectory])
+        let status: ExitStatus
         do {
-            let (status, text) = try await launcher.output(
-                of: Command("git", arguments, environment: environment, markers: request.markers),
-                for: .build(request.app, AppFiles(writable: [scratch]))
+            status = try await launcher.run(
+                compile,
+                for: .build(request.app, files),
+                grace: .seconds(5),
+                onLine: output
             )
-            guard status.succeeded else { throw BuildError.buildpackFetchFailed(pin, output: text) }
-        } catch let error as BuildError {
-            throw error
-        } catch {
-            throw .buildpackFetchFailed(pin, output: error.userMessage)
-        }
-        return destination
-    }
-
-    /// The pack's display name when its bin/detect accepts the tree.
-    private func detect(
-        _ buildpack: String,
-        _ request: BuildRequest,
-        _ environment: [String: String]
-    )
-        async throws(BuildError) -> String?
-    {
-        guard FileManager.default.isExecutableFile(atPath: buildpack + "/bin/detect") else { return nil }
-        do {
-            let (status, text) = try await runScript("detect", of: buildpack, request, environment)
-            guard status.succeeded else { return nil }
-            let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            return name.isEmpty ? (buildpack as NSString).lastPathComponent : name
         } catch {
             throw .couldNotPrepare(error.userMessage)
         }
+        guard status.succeeded else { throw .compileFailed(buildpack: pack.name, status) }
     }
 
     private func defaultProcessTypes(
@@ -290,7 +220,7 @@ public struct ReleaseBuilder: Sendable {
     }
 
     /// Runs the pack's `bin/detect` or `bin/release` on the tree, which they read and do not change the cache of.
-    private func runScript(
+    func runScript(
         _ name: String,
         of buildpack: String,
         _ request: BuildRequest,

@@ -26,6 +26,9 @@ struct AppIsolation {
     /// Why instances cannot be held to limits here, if they cannot.
     let limitsUnavailable: String?
 
+    /// What `STACK` says to buildpacks: none of Heroku's images, the host's own system (see buildpacks/README.md).
+    static let stack = "slipway"
+
     static let noSandbox = "limits are applied to sandboxed apps only, and apps here are not sandboxed"
 
     /// The daemon's own programs: its PATH with `<data>/bin` first, so a push's hook finds `slipway`; its HOME.
@@ -42,7 +45,7 @@ struct AppIsolation {
 
     /// Chooses for this host. `store` keeps the host user of each app when the daemon runs as root.
     static func choose(sandbox: Bool, data: DataDirectory, store: AppDatabase, logger: Logger) async -> AppIsolation {
-        let unisolated = platformEnvironment(data).merging(["STACK": "slipway"]) { $1 }
+        let unisolated = platformEnvironment(data).merging(["STACK": stack]) { $1 }
         guard sandbox else {
             return AppIsolation(
                 launcher: DirectLauncher(),
@@ -60,7 +63,7 @@ struct AppIsolation {
             // HOME is the sandbox's private /tmp, where tools may keep what they like.
             let environment = [
                 "PATH": Bubblewrap.helperDirectory + ":" + systemPath, "HOME": "/tmp",
-                "LANG": unisolated["LANG"] ?? "C.UTF-8", "STACK": "slipway",
+                "LANG": unisolated["LANG"] ?? "C.UTF-8", "STACK": stack,
             ]
             return AppIsolation(
                 launcher: SandboxLauncher(

@@ -110,3 +110,33 @@ extension HerokuCompatibilityTests {
         }
     }
 }
+
+extension HerokuCompatibilityTests {
+    @Test func everyBuildpackOfDotBuildpacksRunsInOrderWithWhatTheOnesBeforeExported() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v1")
+            let packs = packageRoot + "/Tests/Fixtures/buildpacks"
+            try "# the tool first, as with heroku-buildpack-apt\n\(packs)/tools\n\n\(packs)/greeter\n".write(
+                toFile: work + "/.buildpacks",
+                atomically: true,
+                encoding: .utf8
+            )
+            try await run("git", ["add", ".buildpacks"], in: work)
+            try await run("git", ["commit", "--quiet", "-m", "two buildpacks"], in: work)
+            let push = try await daemon.push(work, app: "shop")
+            let tree = daemon.data + "/apps/shop/releases/2"
+            for line in [
+                "-----> Buildpack 1 of 2: Tools", "Installing greet into .tools (HOME is \(tree))",
+                "-----> Buildpack 2 of 2: Greeter", "greet says: hello from greet", "TOOLS_VERSION is 1.2",
+                "Default types for buildpack -> web", "-----> shop v2 is live",
+            ] {
+                #expect(push.output.contains(line), "\(line):\n\(push.output)")
+            }
+            let path = try HTTPConnection(port: daemon.port).get("/env/PATH", host: "shop.localhost").body
+            #expect(path.hasPrefix(tree + "/.tools/bin:"), "the tools pack's .profile.d found $HOME: \(path)")
+            let info = try await daemon.cli(["releases:info", "shop", "v2"]).output
+            #expect(info.contains("Buildpack:   Tools, Greeter"), "\(info)")
+        }
+    }
+}

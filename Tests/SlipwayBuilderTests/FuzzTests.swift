@@ -60,12 +60,13 @@ import Testing
         }
     }
 
-    @Test(".buildpacks: the pin is one trimmed line that is no comment")
+    @Test(".buildpacks: each pin is one trimmed line that is no comment")
     func buildpacksFile() {
         let seeds = ["# pinned\nhttps://github.com/heroku/heroku-buildpack-nodejs#v200\n", "nodejs\n\nprocfile\n"]
         for input in Fuzzing.inputs(from: seeds) {
-            guard let pin = ReleaseBuilder.pin(inBuildpacksFile: Data(input)) else { continue }
-            #expect(!pin.isEmpty && !pin.hasPrefix("#") && !pin.contains("\n"))
+            for pin in ReleaseBuilder.pins(inBuildpacksFile: Data(input)) {
+                #expect(!pin.isEmpty && !pin.hasPrefix("#") && !pin.contains("\n"))
+            }
         }
     }
 
