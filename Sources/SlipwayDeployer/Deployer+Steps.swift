@@ -147,7 +147,7 @@ extension Deployer {
             try processSpec(release, of: name, type: "web", index: index, command: command, tree: tree)
         }
         // Started before the instances, so none of their first lines are missed.
-        let followers = specs.indices.map { LogFollower(path: specs[$0].logFile, label: "web.\($0 + 1)") }
+        let followers = specs.map { LogFollower(path: $0.logFile, label: $0.label) }
         let batchSize = max(1, settings.bootBatch)
         let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min($0 + batchSize, count) }
         func labels(_ range: Range<Int>) -> String {

@@ -121,11 +121,13 @@ extension HealthCheckPlan {
     }
 }
 
-/// Shows the pusher what a booting instance writes, as it writes it. What it writes in answer to each try of a
-/// failing check is often the same traceback again: a batch of lines the same as the one before is counted, not
-/// shown, and the count is said when something else comes (or at the end).
+/// Shows the pusher what a booting instance writes, as it writes it: its own lines, not those another release's
+/// instance in the same slot writes to the same file meanwhile. What it writes in answer to each try of a failing
+/// check is often the same traceback again: a batch of lines the same as the one before is counted, not shown, and
+/// the count is said when something else comes (or at the end).
 final class LogFollower: Sendable {
     private let path: String
+    /// `v5 web.1`: the lines shown are this one's.
     private let label: String
     private let state: Mutex<State>
 
@@ -145,7 +147,8 @@ final class LogFollower: Sendable {
 
     func flush(into output: DeployOutput) {
         let start = state.withLock { $0.offset }
-        let (lines, end) = LogReading.lines(of: path, from: start)
+        let (read, end) = LogReading.lines(of: path, from: start)
+        let lines = read.compactMap { LogLine(kept: $0) }.filter { $0.label == label }.map(\.text)
         let shown: [String] = state.withLock { state in
             state.offset = end
             guard !lines.isEmpty else { return [] }

@@ -67,7 +67,7 @@ struct LivenessWatch: Sendable {
                 plan: plan,
                 host: host,
                 output: output,
-                follower: LogFollower(path: instance.spec.logFile, label: "web.\(slot + 1)")
+                follower: LogFollower(path: instance.spec.logFile, label: instance.spec.label)
             )
             do {
                 try await gate.wait(for: instance, upstream: upstream)

@@ -242,11 +242,12 @@ public actor Supervisor {
         }
     }
 
-    /// The last `count` lines the instance wrote, for failure messages.
+    /// The last `count` lines the instance itself wrote (not another release's instance in the same slot), for
+    /// failure messages.
     public nonisolated func lastOutput(of instance: Instance, lines count: Int) -> [String] {
-        guard let text = try? String(contentsOfFile: instance.spec.logFile, encoding: .utf8) else { return [] }
-        return Array(text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count + 1).map(String.init))
-            .suffix(count).filter { !$0.isEmpty }
+        let label = instance.spec.label
+        let lines = LogReading.tail(of: instance.spec.logFile, lines: .max).lines
+        return Array(lines.compactMap { LogLine(kept: $0) }.filter { $0.label == label }.map(\.text).suffix(count))
     }
 
     private func watch(_ instance: Instance, child: ChildProcess) {
@@ -297,38 +298,56 @@ public actor Supervisor {
         }
     }
 
-    /// Runs `spec` once to its end (a release phase), handing each output line to `onLine`.
-    /// Cancelling the task stops it.
+    /// Runs `spec` once to its end (a release phase), handing each output line to `onLine` and keeping it, stamped,
+    /// in the spec's log file. Cancelling the task stops it.
     public nonisolated func runOnce(
         _ spec: InstanceSpec,
         onLine: @escaping @Sendable (String) -> Void
     ) async throws
         -> ExitStatus
     {
-        try await launcher.run(
-            Self.command(spec, port: nil),
+        let descriptor = open(spec.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let log = descriptor >= 0 ? FileHandle(fileDescriptor: descriptor, closeOnDealloc: true) : nil
+        let (label, path, limit) = (spec.label, spec.logFile, logLimit)
+        // Written here, so kept under the limit here: a release phase may print without end.
+        let written = Mutex(0)
+        return try await launcher.run(
+            Self.command(spec, port: nil, stamped: false),
             for: .releasePhase(spec.app, spec.files),
-            grace: stopGrace,
-            onLine: onLine
-        )
+            grace: stopGrace
+        ) { line in
+            let kept = Data((LogLine(now: label, text: line).kept + "\n").utf8)
+            log?.write(kept)
+            let full = written.withLock { count in
+                count += kept.count
+                guard count >= limit.maxBytes else { return false }
+                count = 0
+                return true
+            }
+            if full { _ = try? limit.rotate(path) }
+            onLine(line)
+        }
     }
 
     private func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
         try launcher.start(
-            Self.command(spec, port: port),
+            Self.command(spec, port: port, stamped: true),
             for: .instance(spec.app, spec.files, spec.instanceLimits),
             logFile: spec.logFile
         )
     }
 
-    /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku.
-    private static func command(_ spec: InstanceSpec, port: Int?) -> Command {
+    /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku. An
+    /// instance's output is `stamped` on its way to its log file (see `LogLine`).
+    private static func command(_ spec: InstanceSpec, port: Int?, stamped: Bool) -> Command {
         var environment = spec.environment
         if let port { environment["PORT"] = String(port) }
-        let script = "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
+        let script =
+            (stamped ? LogLine.stampingRedirect + "\n" : "")
+            + "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
         return Command(
             "/bin/bash",
-            ["-c", script],
+            ["-c", script, spec.label],
             environment: environment,
             workingDirectory: spec.directory,
             markers: spec.markers
@@ -341,6 +360,11 @@ extension InstanceSpec {
     /// a later release phase or rollback runs it again, so nothing an instance writes may land there. Scratch
     /// space is the sandbox's private /tmp, gone when the instance stops, as a Heroku dyno's changes are; what must
     /// last goes to the app's storage.
+    /// `v5 web.1`, or `v5 release` for the release phase: what its lines are labelled with.
+    public var label: String {
+        LogLine.label(release: release, process: processType == "release" ? processType : "\(processType).\(index)")
+    }
+
     var files: AppFiles { AppFiles(writable: storage.map { [$0] } ?? [], readOnly: [directory]) }
 
     var instanceLimits: InstanceLimits? {

@@ -60,7 +60,10 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: log + ".3"), "only two rotated copies are kept")
         let older = try String(contentsOfFile: log + ".2", encoding: .utf8)
         let newer = try String(contentsOfFile: log + ".1", encoding: .utf8)
-        func numbers(_ text: String) -> [Int] { text.split(separator: "\n").compactMap { Int($0.dropFirst(5)) } }
+        // Each line as kept: `TIME v1 web.1| line N`.
+        func numbers(_ text: String) -> [Int] {
+            text.split(separator: "\n").compactMap { $0.split(separator: "| line ").last.flatMap { Int($0) } }
+        }
         let (olderLast, newerFirst, newerLast) = (numbers(older).last, numbers(newer).first, numbers(newer).last)
         #expect(olderLast != nil && newerFirst != nil, "\(older.prefix(100)) / \(newer.prefix(100))")
         #expect((olderLast ?? .max) < (newerFirst ?? 0), "each copy holds later lines than the one before")

@@ -9,6 +9,7 @@
 //   /env/NAME    the value of env var NAME (404 when unset)
 //   /stream      server-sent events: "data: tick N" every 200 ms, five times
 //   /ws          WebSocket echo (text frames), written by hand on node's http 'upgrade' event
+// With ACCESS_LOG=1 it logs every request, as an app server's access log does.
 const http = require('http');
 const crypto = require('crypto');
 
@@ -25,6 +26,7 @@ function text(res, status, body) {
 }
 
 const server = http.createServer((req, res) => {
+  if (process.env.ACCESS_LOG === '1') console.log(`${req.method} ${req.url}`);
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
     text(res, 200, `hello from ${process.env.SLIPWAY_APP || 'node-hello'} release ${release} commit ${commit}\n`);
