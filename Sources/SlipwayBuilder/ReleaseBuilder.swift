@@ -13,6 +13,8 @@ public struct BuildRequest: Sendable {
     public var app: AppName
     public var repository: String
     public var revision: String
+    /// Where git keeps the pushed objects while the push is not accepted yet (an atomic push), if they are there.
+    public var quarantine: String?
     public var releaseDirectory: String
     public var cacheDirectory: String
     public var config: [String: String]
@@ -32,11 +34,13 @@ public struct BuildRequest: Sendable {
         config: [String: String],
         baseEnvironment: [String: String],
         markers: [String: String],
-        dataDirectory: String
+        dataDirectory: String,
+        quarantine: String? = nil
     ) {
         self.app = app
         self.repository = repository
         self.revision = revision
+        self.quarantine = quarantine
         self.releaseDirectory = releaseDirectory
         self.cacheDirectory = cacheDirectory
         self.config = config
@@ -72,7 +76,7 @@ public struct ReleaseBuilder: Sendable {
     /// Checks `request.revision` out into `request.releaseDirectory` (which must not exist yet).
     public func checkout(_ request: BuildRequest) throws(BuildError) -> CommitInfo {
         do {
-            let repository = try Repository(openBareAt: request.repository)
+            let repository = try Repository(openBareAt: request.repository, quarantine: request.quarantine)
             let commit = try repository.commit(request.revision)
             try FileManager.default.createDirectory(
                 atPath: (request.releaseDirectory as NSString).deletingLastPathComponent,

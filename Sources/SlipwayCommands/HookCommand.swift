@@ -1,5 +1,7 @@
-// `slipway hook post-receive`: run by git in an app's bare repository after a push. Asks the
-// daemon to deploy each updated ref and relays its output, which git shows as `remote:` lines.
+// `slipway hook pre-receive|post-receive`: run by git in an app's bare repository while it receives a push (the
+// pushed objects still in quarantine) and after it accepted one. Asks the daemon to deploy each updated ref (at
+// the stage the app's `git:atomic` says) and relays its output, which git shows as `remote:` lines; a non-zero
+// exit of pre-receive rejects the push.
 import ArgumentParser
 import Foundation
 import Logging
@@ -15,10 +17,11 @@ struct HookCommand: ParsableCommand {
     )
 
     enum Hook: String, ExpressibleByArgument, CaseIterable {
+        case preReceive = "pre-receive"
         case postReceive = "post-receive"
     }
 
-    @Argument(help: "The hook: post-receive.") var hook: Hook
+    @Argument(help: "The hook: pre-receive or post-receive.") var hook: Hook
 
     func run() throws {
         // git runs hooks of a bare repository inside it: <data>/repos/<app>.git
@@ -35,7 +38,10 @@ struct HookCommand: ParsableCommand {
                     app: name,
                     ref: fields[2],
                     revision: fields[1],
-                    key: ProcessInfo.processInfo.environment["SLIPWAY_KEY"]
+                    key: ProcessInfo.processInfo.environment["SLIPWAY_KEY"],
+                    // git says where it keeps the objects of a push it has not accepted yet (git 2.11 and later).
+                    quarantine: hook == .preReceive
+                        ? ProcessInfo.processInfo.environment["GIT_QUARANTINE_PATH"] ?? "" : nil
                 ),
                 socketPath: data.controlSocket
             )

@@ -19,6 +19,7 @@ public enum DeployError: UserFacingError {
     case copyFailed(String)
     case buildTimedOut(Duration)
     case limitsUnavailable(String)
+    case quarantineRefused(String)
 
     public var description: String {
         switch self {
@@ -29,9 +30,12 @@ public enum DeployError: UserFacingError {
             "the build ran longer than \(limit.components.seconds)s and was stopped; make it faster, or raise the "
                 + "server's --build-timeout, then push again"
         case .limitsUnavailable(let reason): "cannot limit apps on this host: \(reason)"
+        case .quarantineRefused:
+            "the pushed objects are not in git's quarantine of this app's repository, so they cannot be deployed "
+                + "before the push is accepted; turn git:atomic off, or have the server's git updated (2.11 or newer)"
         case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
-            "the post-receive hook \(path) is missing; start slipway from its project folder or pass --share"
+            "the git hook \(path) is missing; start slipway from its project folder or pass --share"
         case .couldNotCreate(let app, let reason): "could not create \(app): \(reason)"
         case .noSuchProcessType(let app, let version, let type, let declared):
             "\(app) \(version) has no \(type) process type; its Procfile declares "

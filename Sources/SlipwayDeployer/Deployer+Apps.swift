@@ -9,27 +9,38 @@ import SlipwayStore
 import SlipwaySupervisor
 
 extension Deployer {
-    /// Records the app, creates its bare repository and installs the post-receive hook.
+    /// The git hooks every app's repository has: pre-receive (atomic pushes) and post-receive.
+    static let hooks = ["pre-receive", "post-receive"]
+
+    /// Records the app, creates its bare repository and installs its hooks.
     public func createApp(_ name: AppName) throws -> App {
-        let hook = settings.hooksDirectory + "/post-receive"
-        guard FileManager.default.fileExists(atPath: hook) else { throw DeployError.hookMissing(hook) }
+        for hook in Self.hooks where !FileManager.default.fileExists(atPath: settings.hooksDirectory + "/" + hook) {
+            throw DeployError.hookMissing(settings.hooksDirectory + "/" + hook)
+        }
         let app = try store.createApp(name)
-        let repository = settings.data.repository(name)
         do {
             try FileManager.default.createDirectory(
                 atPath: settings.data.repositories,
                 withIntermediateDirectories: true
             )
-            _ = try Repository.createBare(at: repository, headBranch: app.deployBranch)
-            let installed = repository + "/hooks/post-receive"
-            try? FileManager.default.removeItem(atPath: installed)
-            try FileManager.default.copyItem(atPath: hook, toPath: installed)
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: installed)
+            _ = try Repository.createBare(at: settings.data.repository(name), headBranch: app.deployBranch)
+            try installHooks(of: name)
         } catch {
             throw DeployError.couldNotCreate(name, error.userMessage)
         }
         try applyRoutes(of: name)
         return app
+    }
+
+    /// Puts this version's hooks into the app's repository (at creation, and at every start, so a repository an
+    /// earlier version made gets the hooks it lacks).
+    func installHooks(of name: AppName) throws {
+        for hook in Self.hooks {
+            let installed = settings.data.repository(name) + "/hooks/" + hook
+            try? FileManager.default.removeItem(atPath: installed)
+            try FileManager.default.copyItem(atPath: settings.hooksDirectory + "/" + hook, toPath: installed)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: installed)
+        }
     }
 
     /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page,

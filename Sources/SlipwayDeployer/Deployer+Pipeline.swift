@@ -21,7 +21,8 @@ extension Deployer {
             if let warning = settings.isolationWarning { output.step("Warning: " + warning) }
             var release = plan.release
             switch plan.tree {
-            case .build: release = try await checkoutAndBuild(release, of: name, output: output)
+            case .build(let quarantine):
+                release = try await checkoutAndBuild(release, of: name, quarantine: quarantine, output: output)
             case .reuse: break
             case .copy(let source, let tree): try await copyTree(of: source, tree, for: release, of: name)
             }

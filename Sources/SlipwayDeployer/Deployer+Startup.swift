@@ -169,8 +169,16 @@ extension Deployer {
         guard let apps = try? store.apps() else { return }
         for app in apps {
             _ = pruneTrees(of: app.appName)
-            // Repositories made by an earlier version let pushes write files other users could read.
+            // Repositories made by an earlier version let pushes write files other users could read, and lack hooks.
             try? Repository(openBareAt: settings.data.repository(app.appName)).keepPrivate()
+            do {
+                try installHooks(of: app.appName)
+            } catch {
+                logger.warning(
+                    "could not install the git hooks",
+                    metadata: ["app.name": "\(app.name)", "error": "\(error)"]
+                )
+            }
         }
         for name in report.incomplete.sorted(by: { $0.rawValue < $1.rawValue }) {
             await whileLocked(name, output: DeployOutput { _ in }) { await restoreInstances(of: name) }

@@ -11,7 +11,12 @@ import SlipwaySupervisor
 
 extension Deployer {
     /// Checks the release's commit out and builds it; returns the release with its build recorded.
-    func checkoutAndBuild(_ release: Release, of name: AppName, output: DeployOutput) async throws -> Release {
+    func checkoutAndBuild(
+        _ release: Release,
+        of name: AppName,
+        quarantine: String?,
+        output: DeployOutput
+    ) async throws -> Release {
         let releaseID = release.id
         let version = release.version
         let request = BuildRequest(
@@ -23,7 +28,8 @@ extension Deployer {
             config: release.config,
             baseEnvironment: settings.baseEnvironment,
             markers: markers(of: release, of: name),
-            dataDirectory: settings.data.root
+            dataDirectory: settings.data.root,
+            quarantine: quarantine
         )
 
         let built: BuiltRelease

@@ -74,6 +74,7 @@ extension LogsCommand: OpenToDeployKeys {}
 extension StorageCommand: OpenToDeployKeys {}
 extension DeployCommand: AppCommand {}
 extension BuildsCacheClearCommand: AppCommand {}
+extension GitAtomicCommand: AppCommand {}
 extension ReleasesKeepCommand: AppCommand {}
 extension ConfigCommand: AppCommand {}
 extension ConfigGetCommand: AppCommand {}

@@ -38,6 +38,7 @@ public struct AdminCommands: ParsableCommand {
         AppsCommand.self, AppsCreateCommand.self, AppsDestroyCommand.self,
         ReleasesCommand.self, ReleasesInfoCommand.self, ReleasesKeepCommand.self, RollbackCommand.self,
         DeployCommand.self, PromoteCommand.self, BuildsCacheClearCommand.self, StorageCommand.self,
+        GitAtomicCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,
@@ -93,12 +94,14 @@ public final class CommandDispatcher: Sendable {
         }
     }
 
-    /// From the post-receive hook: deploys `revision` when `ref` is the app's deploy branch.
+    /// From the pre-receive and post-receive hooks: deploys `revision` when `ref` is the app's deploy branch, at the
+    /// `stage` its atomic setting says; a failure exits 1, which rejects a push still being received.
     func receivePush(
         app: String,
         ref: String,
         revision: String,
         key: String?,
+        stage: PushStage,
         output session: SessionOutput
     ) async
         -> Int32
@@ -111,6 +114,7 @@ public final class CommandDispatcher: Sendable {
                 ref: ref,
                 revision: revision,
                 cause: key ?? Caller.local.name,
+                stage: stage,
                 output: DeployOutput { output.print($0) }
             )
             status = outcome == .failed ? 1 : 0

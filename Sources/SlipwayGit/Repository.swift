@@ -58,11 +58,18 @@ public final class Repository {
     }
 
     /// Opens a bare repository (`open_bare` also skips the owner check, which misreports as a safe.directory error).
-    public init(openBareAt path: String) throws(GitError) {
+    /// `quarantine`: an objects folder read besides the repository's own, where git keeps a push's objects until
+    /// its pre-receive hook accepts it.
+    public init(openBareAt path: String, quarantine: String? = nil) throws(GitError) {
         _ = Self.initialized
         var pointer: OpaquePointer?
         try Self.check(git_repository_open_bare(&pointer, path), "open the repository at \(path)")
         handle = pointer!
+        guard let quarantine else { return }
+        var objects: OpaquePointer?
+        try Self.check(git_repository_odb(&objects, handle), "open the repository's objects")
+        defer { git_odb_free(objects) }
+        try Self.check(git_odb_add_disk_alternate(objects, quarantine), "read the pushed objects in \(quarantine)")
     }
 
     private init(handle: OpaquePointer) { self.handle = handle }

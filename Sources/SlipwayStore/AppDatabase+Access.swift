@@ -107,6 +107,10 @@ extension AppDatabase {
         try updateApp(app) { $0.stickySessions = on }
     }
 
+    public func setAtomicPushes(_ on: Bool, for app: AppName) throws {
+        try updateApp(app) { $0.atomicPushes = on }
+    }
+
     /// Changes one app's record in a transaction.
     func updateApp(_ app: AppName, _ change: @escaping @Sendable (inout App) -> Void) throws {
         try write { db in

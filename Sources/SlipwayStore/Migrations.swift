@@ -113,6 +113,9 @@ extension AppDatabase {
         migrator.registerMigration("v7 limits per app and process type") { db in
             try db.alter(table: "app") { t in t.add(column: "limits", .text).notNull().defaults(to: "{}") }
         }
+        migrator.registerMigration("v8 atomic pushes") { db in
+            try db.alter(table: "app") { t in t.add(column: "atomicPushes", .boolean).notNull().defaults(to: false) }
+        }
         return migrator
     }
 }

@@ -172,7 +172,8 @@ public final class DaemonHarness: Sendable {
         }
         let push = Command(
             "git",
-            ["push", "--quiet", data + "/repos/\(app).git", "\(branch):\(branch)"],
+            // `branch` may be a whole refspec (`main:feature`).
+            ["push", "--quiet", data + "/repos/\(app).git", branch.contains(":") ? branch : "\(branch):\(branch)"],
             environment: environment,
             workingDirectory: workTree
         )

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SlipwayBasics
+import SlipwayDeployer
 import Synchronization
 
 public enum ControlServerError: UserFacingError {
@@ -84,13 +85,14 @@ public final class ControlServer: Sendable {
                         await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
                     }
                     return
-                case .push(let app, let ref, let revision, let pusher):
+                case .push(let app, let ref, let revision, let pusher, let quarantine):
                     await runUntilClientLeaves(&lines, send: send) { output in
                         await self.dispatcher.receivePush(
                             app: app,
                             ref: ref,
                             revision: revision,
                             key: pusher,
+                            stage: quarantine.map { .receiving(quarantine: $0) } ?? .received,
                             output: output
                         )
                     }

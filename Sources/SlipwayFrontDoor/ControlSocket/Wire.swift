@@ -8,8 +8,9 @@ public enum ControlRequest: Codable, Sendable, Equatable {
     /// stdin it read when the command takes input.
     case command(arguments: [String], input: Data?)
     /// From the post-receive hook: `ref` of `app` now points at `revision`. `key` names the SSH
-    /// key that pushed (nil for a push on the host itself).
-    case push(app: String, ref: String, revision: String, key: String?)
+    /// key that pushed (nil for a push on the host itself). From the pre-receive hook, `quarantine` is where git
+    /// keeps the pushed objects until the hook accepts the push.
+    case push(app: String, ref: String, revision: String, key: String?, quarantine: String? = nil)
     /// From `slipway ssh-command`: an SSH command line of the key `key`, arriving through OpenSSH.
     case ssh(commandLine: String, key: String, environment: [String: String])
 }

@@ -26,6 +26,9 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     public var stickySessions: Bool = false
     /// The host user the app's processes run as when the daemon runs as root (allocated at its first process).
     public var userName: String?
+    /// Whether a push deploys while it is received (`git:atomic`): a failed deploy rejects it, and the deploy branch
+    /// moves only once the release is live.
+    public var atomicPushes: Bool = false
     /// The limits of each instance, by process type (`*`: every type; a type's own win key by key). A JSON column.
     public var limits: [String: ProcessLimits] = [:]
 
