@@ -35,13 +35,24 @@ public enum LaunchPurpose: Sendable, Equatable {
     case releasePhase(AppName, AppFiles)
     /// One instance of one of the app's process types, under its limits, if it has any.
     case instance(AppName, AppFiles, InstanceLimits?)
+    /// A one-off command in the app's live release (`slipway run`), under the limits of the type it runs as.
+    case oneOff(AppName, AppFiles, InstanceLimits?)
     /// The platform's own tools on an app's files (copying a built tree).
     case platform
+
+    /// The limits an instance or a one-off command runs under, if it has any.
+    public var limits: InstanceLimits? {
+        switch self {
+        case .instance(_, _, let limits), .oneOff(_, _, let limits): limits
+        case .build, .releasePhase, .platform: nil
+        }
+    }
 
     /// The app whose code runs, and the files it works on; nil for the platform's own tools.
     public var tenant: (app: AppName, files: AppFiles)? {
         switch self {
-        case .build(let app, let files), .releasePhase(let app, let files), .instance(let app, let files, _):
+        case .build(let app, let files), .releasePhase(let app, let files), .instance(let app, let files, _),
+            .oneOff(let app, let files, _):
             (app, files)
         case .platform:
             nil
@@ -61,6 +72,10 @@ public protocol Launcher: Sendable {
 
     /// Starts `command` with its output appended to `logFile`, returning at once.
     func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess
+
+    /// The command line that runs `command` for `purpose`, for a caller that starts it itself with stdin and output
+    /// of its own: a one-off command's are its client's (the CLI becomes it, an SSH session relays it).
+    func command(_ command: Command, for purpose: LaunchPurpose) throws -> Command
 
     /// Lets go of what it keeps for `app` (a host user of its own), once the app is destroyed and stopped.
     func forget(_ app: AppName) throws
@@ -99,6 +114,10 @@ public struct DirectLauncher: Launcher {
 
     public func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
         try Spawner.start(command.markersInEnvironment, logFile: logFile)
+    }
+
+    public func command(_ command: Command, for purpose: LaunchPurpose) throws -> Command {
+        command.markersInEnvironment
     }
 }
 

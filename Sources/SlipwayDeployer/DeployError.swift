@@ -20,6 +20,7 @@ public enum DeployError: UserFacingError {
     case buildTimedOut(Duration)
     case limitsUnavailable(String)
     case quarantineRefused(String)
+    case nothingLive(AppName)
 
     public var description: String {
         switch self {
@@ -30,6 +31,7 @@ public enum DeployError: UserFacingError {
             "the build ran longer than \(limit.components.seconds)s and was stopped; make it faster, or raise the "
                 + "server's --build-timeout, then push again"
         case .limitsUnavailable(let reason): "cannot limit apps on this host: \(reason)"
+        case .nothingLive(let app): "\(app) has no live release to run a command in; deploy it first"
         case .quarantineRefused:
             "the pushed objects are not in git's quarantine of this app's repository, so they cannot be deployed "
                 + "before the push is accepted; turn git:atomic off, or have the server's git updated (2.11 or newer)"

@@ -81,6 +81,7 @@ extension Deployer {
             await withTaskGroup(of: Void.self) { group in
                 for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
             }
+            await stopDetached(of: name)
             try store.destroyApp(name)
             for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
                 try? FileManager.default.removeItem(atPath: path)

@@ -36,6 +36,8 @@ public actor Deployer {
     var drains: [UUID: Task<Void, Never>] = [:]
     /// The liveness watch of each app's live release.
     var liveness: [AppName: Task<Void, Never>] = [:]
+    /// The one-off commands of each app running in the background (`run --detach`).
+    var detached: [AppName: [ChildProcess]] = [:]
     /// A test hook for fault injection (env SLIPWAY_TEST_HOLD_STEP=switch, …): that step, its work done, says so in
     /// `<data>/holding-STEP` and waits instead of finishing, so that a test can kill the daemon at that point.
     let heldStep = ProcessInfo.processInfo.environment["SLIPWAY_TEST_HOLD_STEP"].flatMap(DeployStep.init)

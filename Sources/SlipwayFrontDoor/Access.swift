@@ -28,6 +28,11 @@ protocol AppCommand {
 /// Commands a deploy key may run on its own apps.
 protocol OpenToDeployKeys: AppCommand {}
 
+/// Commands a deploy key may run on its own apps once an admin allowed it `permission` (`keys:allow`).
+protocol OpenToDeployKeysAllowed: AppCommand {
+    static var permission: KeyPermission { get }
+}
+
 /// Commands that read the caller's stdin to its end before running (`keys:add`).
 protocol ReadsInput {}
 
@@ -35,6 +40,8 @@ public struct PermissionDenied: UserFacingError {
     var key: AccessKey
     var action: String
     var app: String?
+    /// What an admin could allow the key so that it may (`keys:allow`).
+    var grantable: KeyPermission?
 
     public var description: String {
         let scope =
@@ -42,6 +49,7 @@ public struct PermissionDenied: UserFacingError {
             ? "admin" : "deploy: " + (key.appNames.isEmpty ? "no apps" : key.appNames.joined(separator: ", "))
         return "permission denied: key \"\(key.name)\" (\(scope)) may not run \(action)"
             + (app.map { " on \($0)" } ?? "")
+            + (grantable.map { "; an admin can allow it with `keys:allow \(key.name) \($0.rawValue)`" } ?? "")
     }
 }
 
@@ -51,8 +59,11 @@ extension Caller {
         guard case .key(let key) = self, key.role != .admin else { return }
         let name = type(of: command).configuration.commandName ?? ""
         let app = (command as? any AppCommand)?.app
-        guard command is any OpenToDeployKeys, let app, key.appNames.contains(app.rawValue) else {
-            throw PermissionDenied(key: key, action: name, app: app?.rawValue)
+        let needed = (command as? any OpenToDeployKeysAllowed).map { type(of: $0).permission }
+        let allowed = command is any OpenToDeployKeys || needed.map(key.allows.contains) == true
+        guard allowed, let app, key.appNames.contains(app.rawValue) else {
+            let grantable = !allowed && app.map { key.appNames.contains($0.rawValue) } == true
+            throw PermissionDenied(key: key, action: name, app: app?.rawValue, grantable: grantable ? needed : nil)
         }
     }
 
@@ -72,6 +83,10 @@ extension RollbackCommand: OpenToDeployKeys {}
 extension PsCommand: OpenToDeployKeys {}
 extension LogsCommand: OpenToDeployKeys {}
 extension StorageCommand: OpenToDeployKeys {}
+extension RunCommand: OpenToDeployKeysAllowed {
+    // A one-off command reads the app's config, secrets included, and writes its storage: more than a push does.
+    static let permission = KeyPermission.run
+}
 extension DeployCommand: AppCommand {}
 extension BuildsCacheClearCommand: AppCommand {}
 extension GitAtomicCommand: AppCommand {}

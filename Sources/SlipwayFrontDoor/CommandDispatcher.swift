@@ -38,14 +38,15 @@ public struct AdminCommands: ParsableCommand {
         AppsCommand.self, AppsCreateCommand.self, AppsDestroyCommand.self,
         ReleasesCommand.self, ReleasesInfoCommand.self, ReleasesKeepCommand.self, RollbackCommand.self,
         DeployCommand.self, PromoteCommand.self, BuildsCacheClearCommand.self, StorageCommand.self,
-        GitAtomicCommand.self,
+        GitAtomicCommand.self, RunCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
         MaintenanceOnCommand.self, MaintenanceOffCommand.self, EndpointsCommand.self,
         ProxyDrainCommand.self, ProxyStickyCommand.self,
-        KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAuthorizedKeysCommand.self,
+        KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAllowCommand.self, KeysDisallowCommand.self,
+        KeysAuthorizedKeysCommand.self,
     ]
 
     public static let configuration = CommandConfiguration(
@@ -146,6 +147,13 @@ public final class CommandDispatcher: Sendable {
             return .answer("slipway: " + error.userMessage, status: 1)
         }
         return .command(command)
+    }
+
+    /// What a parsed, authorized command makes its client run itself, if it is a program with its own stdin and
+    /// output (`run` attached); nil for a command that runs here.
+    func program(for command: any AdminCommand) async throws -> Command? {
+        guard let run = command as? RunCommand else { return nil }
+        return try await run.program(deployer)
     }
 
     /// Runs a parsed, authorized command; returns once all it printed has been handed to `session`.

@@ -47,9 +47,7 @@ public struct SandboxLauncher: Launcher {
     /// killer is told as such.
     public func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
         let sandbox = try sandboxed(command, for: purpose)
-        guard case .instance(_, _, let limited?) = purpose, let cgroups else {
-            return try Spawner.start(sandbox, logFile: logFile)
-        }
+        guard let limited = purpose.limits, let cgroups else { return try Spawner.start(sandbox, logFile: logFile) }
         let groups = try cgroups.groups(for: limited.name, limits: limited.limits)
         let killsBefore = cgroups.memoryKills(of: limited.name)
         return try Spawner.start(Self.joining(groups, sandbox), logFile: logFile) { status in
@@ -58,6 +56,12 @@ public struct SandboxLauncher: Launcher {
             else { return status }
             return .outOfMemory(limit: memory)
         }
+    }
+
+    public func command(_ command: Command, for purpose: LaunchPurpose) throws -> Command {
+        let sandbox = try sandboxed(command, for: purpose)
+        guard let limited = purpose.limits, let cgroups else { return sandbox }
+        return Self.joining(try cgroups.groups(for: limited.name, limits: limited.limits), sandbox)
     }
 
     /// `command`, run by a shell that first moves itself into `groups`: what it execs stays in them.

@@ -42,6 +42,16 @@ extension AppDatabase {
         }
     }
 
+    /// Allows (or no longer allows) the key `name` `permission`.
+    public func setKeyPermission(_ permission: KeyPermission, allowed: Bool, for name: String) throws {
+        try write { db in
+            guard var key = try AccessKey.fetchOne(db, key: name) else { throw AccessError.unknownKey(name) }
+            key.allows.removeAll { $0 == permission }
+            if allowed { key.allows.append(permission) }
+            try key.update(db)
+        }
+    }
+
     public func keys() throws -> [AccessKey] {
         try read { db in try AccessKey.order(Column("name")).fetchAll(db) }
     }

@@ -116,6 +116,9 @@ extension AppDatabase {
         migrator.registerMigration("v8 atomic pushes") { db in
             try db.alter(table: "app") { t in t.add(column: "atomicPushes", .boolean).notNull().defaults(to: false) }
         }
+        migrator.registerMigration("v9 what a deploy key is allowed beyond its role") { db in
+            try db.alter(table: "accessKey") { t in t.add(column: "allows", .text).notNull().defaults(to: "[]") }
+        }
         return migrator
     }
 }

@@ -312,7 +312,7 @@ public actor Supervisor {
         // Written here, so kept under the limit here: a release phase may print without end.
         let written = Mutex(0)
         return try await launcher.run(
-            Self.command(spec, port: nil, stamped: false),
+            spec.shellCommand(port: nil, stamped: false),
             for: .releasePhase(spec.app, spec.files),
             grace: stopGrace
         ) { line in
@@ -331,26 +331,9 @@ public actor Supervisor {
 
     private func spawn(_ spec: InstanceSpec, port: Int?) throws -> ChildProcess {
         try launcher.start(
-            Self.command(spec, port: port, stamped: true),
+            spec.shellCommand(port: port, stamped: true),
             for: .instance(spec.app, spec.files, spec.instanceLimits),
             logFile: spec.logFile
-        )
-    }
-
-    /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku. An
-    /// instance's output is `stamped` on its way to its log file (see `LogLine`).
-    private static func command(_ spec: InstanceSpec, port: Int?, stamped: Bool) -> Command {
-        var environment = spec.environment
-        if let port { environment["PORT"] = String(port) }
-        let script =
-            (stamped ? LogLine.stampingRedirect + "\n" : "")
-            + "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + spec.command
-        return Command(
-            "/bin/bash",
-            ["-c", script, spec.label],
-            environment: environment,
-            workingDirectory: spec.directory,
-            markers: spec.markers
         )
     }
 }
@@ -365,9 +348,26 @@ extension InstanceSpec {
         LogLine.label(release: release, process: processType == "release" ? processType : "\(processType).\(index)")
     }
 
-    var files: AppFiles { AppFiles(writable: storage.map { [$0] } ?? [], readOnly: [directory]) }
+    public var files: AppFiles { AppFiles(writable: storage.map { [$0] } ?? [], readOnly: [directory]) }
 
-    var instanceLimits: InstanceLimits? {
+    /// Procfile commands are shell command lines by definition; .profile.d scripts come first, as on Heroku. An
+    /// instance's output is `stamped` on its way to its log file (see `LogLine`).
+    public func shellCommand(port: Int?, stamped: Bool) -> Command {
+        var environment = environment
+        if let port { environment["PORT"] = String(port) }
+        let script =
+            (stamped ? LogLine.stampingRedirect + "\n" : "")
+            + "for f in .profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n" + command
+        return Command(
+            "/bin/bash",
+            ["-c", script, label],
+            environment: environment,
+            workingDirectory: directory,
+            markers: markers
+        )
+    }
+
+    public var instanceLimits: InstanceLimits? {
         limits.map { InstanceLimits(name: "\(app).\(processType).\(index)", limits: $0) }
     }
 }

@@ -29,6 +29,10 @@ enum DeployerFixture {
         func start(_ command: Command, for purpose: LaunchPurpose, logFile: String) throws -> ChildProcess {
             throw Refused()
         }
+
+        func command(_ command: Command, for purpose: LaunchPurpose) throws -> Command {
+            throw Refused()
+        }
     }
 
     static func deployer(

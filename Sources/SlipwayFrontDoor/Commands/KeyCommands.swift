@@ -43,7 +43,11 @@ public struct KeysCommand: AdminCommand {
             return
         }
         for key in keys {
-            let scope = key.role == .admin ? "admin" : "deploy: " + key.appNames.joined(separator: ", ")
+            let scope =
+                key.role == .admin
+                ? "admin"
+                : "deploy: " + key.appNames.joined(separator: ", ")
+                    + (key.allows.isEmpty ? "" : "; allowed: " + key.allows.map(\.rawValue).joined(separator: ", "))
             context.output.print(
                 key.name.padding(toLength: max(12, key.name.count + 2), withPad: " ", startingAt: 0)
                     + key.fingerprint + "  " + scope
@@ -56,6 +60,7 @@ struct KeySummary: Codable {
     var name: String
     var role: String
     var apps: [String]
+    var allows: [String]
     var fingerprint: String
     var createdAt: Date
 
@@ -63,6 +68,7 @@ struct KeySummary: Codable {
         name = key.name
         role = key.role.rawValue
         apps = key.appNames
+        allows = key.allows.map(\.rawValue)
         fingerprint = key.fingerprint
         createdAt = key.createdAt
     }
@@ -114,6 +120,44 @@ public struct KeysRemoveCommand: AdminCommand {
     public func run(in context: CommandContext) async throws {
         try context.store.removeKey(named: name.rawValue)
         context.output.print("Removed key \(name.rawValue)")
+    }
+}
+
+extension KeyPermission: ExpressibleByArgument {}
+
+public struct KeysAllowCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "keys:allow",
+        abstract: "Allow a deploy key more than its role: run (one-off commands in its apps, `run APP -- …`)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The key's name.") var name: KeyName
+    @Argument(help: "run.") var permission: KeyPermission
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setKeyPermission(permission, allowed: true, for: name.rawValue)
+        context.output.print(
+            "Key \(name.rawValue) may now \(permission.rawValue) commands in its apps, with their config and storage"
+        )
+    }
+}
+
+public struct KeysDisallowCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "keys:disallow",
+        abstract: "Take back what keys:allow gave a deploy key."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The key's name.") var name: KeyName
+    @Argument(help: "run.") var permission: KeyPermission
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try context.store.setKeyPermission(permission, allowed: false, for: name.rawValue)
+        context.output.print("Key \(name.rawValue) may no longer \(permission.rawValue) commands")
     }
 }
 

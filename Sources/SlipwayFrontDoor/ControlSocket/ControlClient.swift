@@ -52,9 +52,9 @@ public enum ControlClient {
                 case .stderr(let text): FileHandle.standardError.write(Data(text.utf8))
                 case .exit(let status): return status
                 case .sendInput: try write(Wire.encode(ControlInput(data: try readStandardInput())), to: fd)
-                case .exec(let executable, let arguments, let environment):
+                case .exec(let executable, let arguments, let environment, let directory):
                     close(fd)
-                    try exec(Command(executable, arguments, environment: environment))
+                    try exec(Command(executable, arguments, environment: environment, workingDirectory: directory))
                 }
             }
         }
@@ -78,6 +78,9 @@ public enum ControlClient {
             ? [command.executable] : path.split(separator: ":").map { "\($0)/\(command.executable)" }
         let argv = ([command.executable] + command.arguments).map { strdup($0) } + [nil]
         let envp = command.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        if let directory = command.workingDirectory, chdir(directory) != 0 {
+            throw ControlClientError.couldNotExec(command.executable, errno: errno)
+        }
         for candidate in candidates where access(candidate, X_OK) == 0 {
             execve(candidate, argv, envp)
         }

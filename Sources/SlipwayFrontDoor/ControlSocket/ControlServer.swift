@@ -81,6 +81,19 @@ public final class ControlServer: Sendable {
                 let environment: [String: String]
                 switch request {
                 case .command(let arguments, let input):
+                    // A program (`run`) is for the client to become, with its own stdin and terminal.
+                    if case .command(let command) = dispatcher.parse(arguments, caller: .local) {
+                        do {
+                            if let program = try await dispatcher.program(for: command) {
+                                await send(.exec(program))
+                                return
+                            }
+                        } catch {
+                            await send(.stderr("slipway: " + error.userMessage + "\n"))
+                            await send(.exit(1))
+                            return
+                        }
+                    }
                     await runUntilClientLeaves(&lines, send: send) { output in
                         await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
                     }
@@ -102,13 +115,7 @@ public final class ControlServer: Sendable {
                 }
                 switch await gate.plan(for: commandLine, keyName: key, environment: environment) {
                 case .program(let command):
-                    await send(
-                        .exec(
-                            executable: command.executable,
-                            arguments: command.arguments,
-                            environment: command.environment
-                        )
-                    )
+                    await send(.exec(command))
                 case .refuse(let message, let status):
                     await send(.stderr(message + "\n"))
                     await send(.exit(status))

@@ -19,11 +19,22 @@ public enum ControlReply: Codable, Sendable, Equatable {
     case stdout(String)
     case stderr(String)
     case exit(Int32)
-    /// To `slipway ssh-command` only: become this program, keeping the SSH session's stdin,
-    /// stdout and stderr (git-receive-pack, git-upload-pack).
-    case exec(executable: String, arguments: [String], environment: [String: String])
+    /// Become this program, keeping your stdin, stdout and stderr: to `slipway ssh-command` (git-receive-pack,
+    /// git-upload-pack, `run`), and to the CLI for `run`.
+    case exec(executable: String, arguments: [String], environment: [String: String], workingDirectory: String?)
     /// To `slipway ssh-command` only: send your stdin, read to its end, as one `ControlInput` line.
     case sendInput
+}
+
+extension ControlReply {
+    static func exec(_ command: Command) -> ControlReply {
+        .exec(
+            executable: command.executable,
+            arguments: command.arguments,
+            environment: command.environment,
+            workingDirectory: command.workingDirectory
+        )
+    }
 }
 
 /// The stdin a command asked for with `sendInput`.

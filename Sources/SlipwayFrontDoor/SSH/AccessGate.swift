@@ -53,6 +53,11 @@ public struct AccessGate: SSHGate {
                 await CommandDispatcher.give(text, status: status, to: output)
             }
         case .command(let command):
+            do {
+                if let program = try await dispatcher.program(for: command) { return .program(program) }
+            } catch {
+                return .refuse(message: "slipway: " + error.userMessage, status: 1)
+            }
             return .inProcess(readsInput: command.readsInput) { [dispatcher] input, output in
                 await dispatcher.run(command, caller: caller, input: input, output: output)
             }

@@ -124,6 +124,12 @@ public enum KeyRole: String, Sendable, Codable, DatabaseValueConvertible, CaseIt
     case admin, deploy
 }
 
+/// What an admin may allow a deploy key beyond its role (`keys:allow`).
+public enum KeyPermission: String, Sendable, Codable, CaseIterable {
+    /// `run`: one-off commands in its apps, which reach their config (secrets included) and storage.
+    case run
+}
+
 /// A public key allowed in over SSH, by name.
 public struct AccessKey: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "accessKey"
@@ -136,9 +142,11 @@ public struct AccessKey: Sendable, Codable, Equatable, FetchableRecord, Persista
     /// The apps a deploy key may reach (a JSON column); empty for admins.
     public var appNames: [String]
     public var createdAt: Date
+    /// What an admin allowed this deploy key beyond its role (a JSON column).
+    public var allows: [KeyPermission] = []
 
     enum CodingKeys: String, CodingKey {
-        case name, role, publicKey, fingerprint, createdAt
+        case name, role, publicKey, fingerprint, createdAt, allows
         case appNames = "apps"
     }
 

@@ -1,0 +1,82 @@
+// One-off commands (`slipway run`, as `heroku run`): in the live release's tree and environment, stdin in and
+// output out, exiting with the command's status; over the CLI and over SSH, where a deploy key needs an admin's
+// `keys:allow`; detached, in the background with the output in the app's logs.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct OneOffCommandTests {
+    /// Says where it runs and with what, echoes its stdin, leaves a file in storage, and exits 3.
+    static let probe =
+        #"sh -c 'echo "home=$HOME release=$SLIPWAY_RELEASE greeting=$GREETING dyno=$DYNO"; "#
+        + #"read line; echo "got: $line"; echo kept > "$SLIPWAY_STORAGE/from-run"; echo oops >&2; exit 3'"#
+
+    @Test func runGoesThroughTheCLIAndSSHWithStdinOutputAndExitStatus() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            #expect(
+                try await daemon.cli(["run", "shop", "--", "true"]).output.contains("shop has no live release to run")
+            )
+            try await daemon.cli(["config:set", "shop", "GREETING=hi", "--no-restart"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").output.contains("shop v2 is live"))
+            let tree = daemon.data + "/apps/shop/releases/2"
+
+            let local = try await daemon.cli(["run", "shop", "--", Self.probe], input: "hello from stdin\n")
+            #expect(local.status == .exited(3), "the command's status: \(local)")
+            #expect(local.output.contains("home=\(tree) release=v2 greeting=hi dyno=run.1"), "\(local.output)")
+            #expect(local.output.contains("got: hello from stdin"))
+            #expect(local.output.contains("oops"))
+            #expect(FileManager.default.fileExists(atPath: daemon.data + "/apps/shop/storage/from-run"))
+            // Several words are exactly those arguments; one word is a shell command line.
+            let words = try await daemon.cli(["run", "shop", "--", "printf", "%s|", "a b", "it's"])
+            #expect(words.output == "a b|it's|", "\(words.output)")
+            #expect(try await daemon.cli(["run", "shop", "--", "echo one two | wc -w"]).output.contains("2"))
+            let usage = try await daemon.cli(["run", "shop"])
+            #expect(!usage.status.succeeded && usage.output.contains("give the command to run after --"))
+
+            // Over SSH: an admin may; a deploy key only once an admin allowed it.
+            let ci = try await SSHKeyPair(in: work, name: "ci")
+            let alice = try await SSHKeyPair(in: work, name: "alice")
+            try await daemon.cli(["keys:add", "ci", "--role", "deploy", "--app", "shop"], input: ci.publicLine())
+            try await daemon.cli(["keys:add", "alice", "--role", "admin"], input: alice.publicLine())
+            let port = daemon.sshPort
+            let remote = try await alice.ssh(
+                "git@127.0.0.1",
+                port: port,
+                "run shop -- " + Self.probe,
+                input: "over ssh\n"
+            )
+            #expect(remote.status == .exited(3), "\(remote)")
+            #expect(remote.output.contains("home=\(tree) release=v2") && remote.output.contains("got: over ssh"))
+
+            let denied = try await ci.ssh("git@127.0.0.1", port: port, "run shop -- true")
+            #expect(denied.status == .exited(1))
+            #expect(denied.output.contains("may not run run on shop; an admin can allow it with `keys:allow ci run`"))
+            #expect(try await daemon.cli(["keys:allow", "ci", "run"]).output.contains("Key ci may now run commands"))
+            #expect(try await daemon.cli(["keys"]).output.contains("deploy: shop; allowed: run"))
+            let allowed = try await ci.ssh("git@127.0.0.1", port: port, "run shop -- echo ok from ci")
+            #expect(allowed.status == .exited(0) && allowed.output.contains("ok from ci"), "\(allowed)")
+            try await daemon.cli(["keys:disallow", "ci", "run"])
+            #expect(try await ci.ssh("git@127.0.0.1", port: port, "run shop -- true").status == .exited(1))
+        }
+    }
+
+    @Test func aDetachedCommandRunsInTheBackgroundWithItsOutputInTheLogs() async throws {
+        try await DaemonHarness.with { daemon, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work, message: "v2")
+            #expect(try await daemon.push(work, app: "shop").status.succeeded)
+            let started = try await daemon.cli(
+                ["run", "shop", "--detach", "--", "sh", "-c", "sleep 1; echo detached in $SLIPWAY_RELEASE"]
+            )
+            #expect(started.status.succeeded, "\(started.output)")
+            #expect(started.output.contains("in the background as v2 run.1"), "\(started.output)")
+            #expect(!started.output.contains("detached in v2"), "it did not wait for the command")
+            try await waitUntil("its line reaches the logs") {
+                try await daemon.cli(["logs", "shop", "--type", "run"]).output.contains("v2 run.1| detached in v2")
+            }
+        }
+    }
+}
