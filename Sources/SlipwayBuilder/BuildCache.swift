@@ -12,19 +12,13 @@ struct BuildCache {
     let working: String
 
     /// Makes this build's copy of the cache.
-    func open(with launcher: any Launcher, environment: [String: String]) async throws(BuildError) {
+    func open(with launcher: any Launcher) async throws(BuildError) {
         do {
             try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
-            let (status, text) = try await launcher.output(
-                of: Command("cp", ["-al", kept, working], environment: environment),
-                for: .platform
-            )
-            guard status.succeeded else { throw BuildError.couldNotPrepare("could not copy the build cache: \(text)") }
-        } catch let error as BuildError {
-            throw error
         } catch {
             throw .couldNotPrepare(error.userMessage)
         }
+        try await launcher.copy(["-al", kept, working], what: "the build cache")
     }
 
     /// The build succeeded: its copy becomes the cache, and the one it replaces goes with the scratch folder.
@@ -32,5 +26,19 @@ struct BuildCache {
         let replaced = working + ".replaced"
         _ = rename(kept, replaced)
         _ = rename(working, kept)
+    }
+}
+
+extension Launcher {
+    /// Runs the platform's `cp` with `arguments`; a failure says what could not be copied.
+    func copy(_ arguments: [String], what: String) async throws(BuildError) {
+        do {
+            let (status, text) = try await output(of: Command("cp", arguments, environment: [:]), for: .platform)
+            guard status.succeeded else { throw BuildError.couldNotPrepare("could not copy \(what): \(text)") }
+        } catch let error as BuildError {
+            throw error
+        } catch {
+            throw .couldNotPrepare(error.userMessage)
+        }
     }
 }

@@ -106,16 +106,10 @@ extension ReleaseBuilder {
                 atPath: (destination as NSString).deletingLastPathComponent,
                 withIntermediateDirectories: true
             )
-            let (status, text) = try await launcher.output(
-                of: Command("cp", ["-R", "--preserve=mode", path, destination], environment: [:]),
-                for: .platform
-            )
-            guard status.succeeded else { throw BuildError.couldNotPrepare("could not copy the buildpack: \(text)") }
-        } catch let error as BuildError {
-            throw error
         } catch {
             throw .couldNotPrepare(error.userMessage)
         }
+        try await launcher.copy(["-R", "--preserve=mode", path, destination], what: "the buildpack")
     }
 
     /// The pack's display name when its bin/detect accepts the tree.

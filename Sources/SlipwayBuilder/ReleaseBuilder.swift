@@ -128,7 +128,7 @@ public struct ReleaseBuilder: Sendable {
 
         let environmentDirectory = scratch + "/env"
         let cache = BuildCache(kept: request.cacheDirectory, working: scratch + "/cache")
-        try await cache.open(with: launcher, environment: request.baseEnvironment)
+        try await cache.open(with: launcher)
         do {
             try FileManager.default.createDirectory(atPath: environmentDirectory, withIntermediateDirectories: true)
             for (key, value) in request.config where key.isEnvironmentVariableName {

@@ -44,3 +44,8 @@ enum Format {
         return seconds < 1 ? String(format: "%.0fms", seconds * 1000) : String(format: "%.1fs", seconds)
     }
 }
+
+/// `on` or `off`: a switch of an app's (`proxy:sticky`, `ps:overlap`, `git:atomic`).
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}

@@ -122,9 +122,7 @@ public struct OverlapCommand: AdminCommand {
     )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
-    @Argument(help: "on or off.") var setting: Setting
-
-    enum Setting: String, ExpressibleByArgument, CaseIterable { case on, off }
+    @Argument(help: "on or off.") var setting: Switch
 
     public init() {}
 

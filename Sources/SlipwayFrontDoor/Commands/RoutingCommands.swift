@@ -198,9 +198,7 @@ public struct ProxyStickyCommand: AdminCommand {
     )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
-    @Argument(help: "on or off.") var setting: Setting?
-
-    enum Setting: String, ExpressibleByArgument, CaseIterable { case on, off }
+    @Argument(help: "on or off.") var setting: Switch?
 
     public init() {}
 
