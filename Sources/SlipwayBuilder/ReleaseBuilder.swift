@@ -13,8 +13,6 @@ public struct BuildRequest: Sendable {
     public var app: AppName
     public var repository: String
     public var revision: String
-    /// Where git keeps the pushed objects while the push is not accepted yet (an atomic push), if they are there.
-    public var quarantine: String?
     public var releaseDirectory: String
     public var cacheDirectory: String
     public var config: [String: String]
@@ -34,13 +32,11 @@ public struct BuildRequest: Sendable {
         config: [String: String],
         baseEnvironment: [String: String],
         markers: [String: String],
-        dataDirectory: String,
-        quarantine: String? = nil
+        dataDirectory: String
     ) {
         self.app = app
         self.repository = repository
         self.revision = revision
-        self.quarantine = quarantine
         self.releaseDirectory = releaseDirectory
         self.cacheDirectory = cacheDirectory
         self.config = config
@@ -76,7 +72,7 @@ public struct ReleaseBuilder: Sendable {
     /// Checks `request.revision` out into `request.releaseDirectory` (which must not exist yet).
     public func checkout(_ request: BuildRequest) throws(BuildError) -> CommitInfo {
         do {
-            let repository = try Repository(openBareAt: request.repository, quarantine: request.quarantine)
+            let repository = try Repository(openBareAt: request.repository)
             let commit = try repository.commit(request.revision)
             try FileManager.default.createDirectory(
                 atPath: (request.releaseDirectory as NSString).deletingLastPathComponent,

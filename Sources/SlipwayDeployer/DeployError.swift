@@ -19,7 +19,6 @@ public enum DeployError: UserFacingError {
     case copyFailed(String)
     case buildTimedOut(Duration)
     case limitsUnavailable(String)
-    case quarantineRefused(String)
     case nothingLive(AppName)
 
     public var description: String {
@@ -32,9 +31,6 @@ public enum DeployError: UserFacingError {
                 + "server's --build-timeout, then push again"
         case .limitsUnavailable(let reason): "cannot limit apps on this host: \(reason)"
         case .nothingLive(let app): "\(app) has no live release to run a command in; deploy it first"
-        case .quarantineRefused:
-            "the pushed objects are not in git's quarantine of this app's repository, so they cannot be deployed "
-                + "before the push is accepted; turn git:atomic off, or have the server's git updated (2.11 or newer)"
         case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
             "the git hook \(path) is missing; start slipway from its project folder or pass --share"

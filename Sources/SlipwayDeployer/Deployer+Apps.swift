@@ -9,8 +9,22 @@ import SlipwayStore
 import SlipwaySupervisor
 
 extension Deployer {
-    /// The git hooks every app's repository has: pre-receive (atomic pushes) and post-receive.
-    static let hooks = ["pre-receive", "post-receive"]
+    /// The git hooks every app's repository has: proc-receive (atomic pushes) and post-receive.
+    static let hooks = ["proc-receive", "post-receive"]
+
+    /// Turns atomic pushes on or off: git hands a push of the deploy branch (a new branch or a change, never a
+    /// deletion) to the proc-receive hook, which deploys it before the push is accepted.
+    public func setAtomicPushes(_ on: Bool, for name: AppName) throws {
+        try store.setAtomicPushes(on, for: name)
+        try applyAtomicPushes(of: name)
+    }
+
+    /// Makes the repository's config say what the store says of atomic pushes.
+    func applyAtomicPushes(of name: AppName) throws {
+        let app = try store.app(name)
+        try Repository(openBareAt: settings.data.repository(name))
+            .setConfig("receive.procReceiveRefs", to: app.atomicPushes ? "am:refs/heads/\(app.deployBranch)" : nil)
+    }
 
     /// Records the app, creates its bare repository and installs its hooks.
     public func createApp(_ name: AppName) throws -> App {

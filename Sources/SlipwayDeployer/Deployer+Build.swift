@@ -7,12 +7,7 @@ import SlipwayStore
 
 extension Deployer {
     /// Checks the release's commit out and builds it; returns the release with its build recorded.
-    func checkoutAndBuild(
-        _ release: Release,
-        of name: AppName,
-        quarantine: String?,
-        output: DeployOutput
-    ) async throws -> Release {
+    func checkoutAndBuild(_ release: Release, of name: AppName, output: DeployOutput) async throws -> Release {
         let releaseID = release.id
         let version = release.version
         let request = BuildRequest(
@@ -24,8 +19,7 @@ extension Deployer {
             config: release.config,
             baseEnvironment: settings.baseEnvironment,
             markers: markers(of: release, of: name),
-            dataDirectory: settings.data.root,
-            quarantine: quarantine
+            dataDirectory: settings.data.root
         )
 
         let built: BuiltRelease

@@ -21,8 +21,7 @@ extension Deployer {
             if let warning = settings.isolationWarning { output.step("Warning: " + warning) }
             var release = plan.release
             switch plan.tree {
-            case .build(let quarantine):
-                release = try await checkoutAndBuild(release, of: name, quarantine: quarantine, output: output)
+            case .build: release = try await checkoutAndBuild(release, of: name, output: output)
             case .reuse: break
             case .copy(let source, let tree): try await copyTree(of: source, tree, for: release, of: name)
             }

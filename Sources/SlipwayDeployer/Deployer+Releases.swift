@@ -8,16 +8,20 @@ import SlipwayProxy
 import SlipwayStore
 import SlipwaySupervisor
 
-/// When a push reaches the deployer: while git receives it (its pre-receive hook, the objects still in git's
-/// quarantine folder), or once git has accepted it and moved the branch (its post-receive hook).
+/// When a push reaches the deployer: while git receives it (the proc-receive hook of an app with atomic pushes:
+/// git has the objects and leaves the branch to Slipway), or once git has accepted it and moved the branch (the
+/// post-receive hook).
 public enum PushStage: Sendable, Equatable {
-    case receiving(quarantine: String)
+    /// `previous`: the commit the branch points at now (nil: it does not exist yet), which it moves from once the
+    /// release is live.
+    case receiving(previous: String?)
     case received
 }
 
 extension Deployer {
     /// Deploys `revision` when `ref` is the app's deploy branch: while the push is received for an app with atomic
-    /// pushes (a failed deploy rejects the push), once it was received for any other.
+    /// pushes (then the branch moves once the release is live, and a failed deploy rejects the push), once it was
+    /// received for any other.
     public func receivePush(
         app name: AppName,
         ref: String,
@@ -29,24 +33,24 @@ extension Deployer {
         -> DeployOutcome
     {
         let app = try store.app(name)
-        let deleted = revision.allSatisfy({ $0 == "0" })
-        if case .receiving(let quarantine) = stage {
-            // Every push passes here; only a push of an atomic app's deploy branch deploys now, the rest say nothing.
-            guard app.atomicPushes, ref == "refs/heads/\(app.deployBranch)", !deleted else { return .notDeployed }
+        if case .receiving(let previous) = stage {
             output.step("Deploying before the push is accepted (git:atomic on): a failed deploy rejects it")
-            let outcome = try await deploy(
-                app: name,
-                revision: revision,
-                quarantine: try checkedQuarantine(quarantine, of: name),
-                cause: cause,
-                output: output
-            )
-            if outcome == .failed {
+            guard try await deploy(app: name, revision: revision, cause: cause, output: output) == .live else {
                 output.step(
                     "The push is rejected: \(app.deployBranch) stays where it was; fix the cause and push again"
                 )
+                return .failed
             }
-            return outcome
+            do {
+                try Repository(openBareAt: settings.data.repository(name))
+                    .updateBranch(app.deployBranch, from: previous, to: revision)
+            } catch {
+                output.step(
+                    "The release is live, but \(app.deployBranch) could not be moved to it: \(error.userMessage)"
+                )
+                return .failed
+            }
+            return .live
         }
         guard ref == "refs/heads/\(app.deployBranch)" else {
             let branch = ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : ref
@@ -55,7 +59,7 @@ extension Deployer {
             )
             return .notDeployed
         }
-        if deleted {
+        if revision.allSatisfy({ $0 == "0" }) {
             output.step("\(app.deployBranch) was deleted; \(name) keeps serving its live release")
             return .notDeployed
         }
@@ -88,23 +92,10 @@ extension Deployer {
         }
     }
 
-    /// Where git quarantines a push to `name`'s repository: a `tmp_objdir-incoming-*` folder in its objects folder.
-    /// Anything else is refused, so a push can only ever make the deploy read its own repository's objects.
-    private func checkedQuarantine(_ path: String, of name: AppName) throws -> String {
-        let objects = URL(fileURLWithPath: settings.data.repository(name) + "/objects").resolvingSymlinksInPath().path
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath()
-        guard resolved.deletingLastPathComponent().path == objects,
-            resolved.lastPathComponent.hasPrefix("tmp_objdir-incoming-")
-        else { throw DeployError.quarantineRefused(path) }
-        return resolved.path
-    }
-
-    /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving. `quarantine`:
-    /// the folder of the pushed objects while the push is being received.
+    /// Builds `revision` into a new release and makes it live, or fails leaving the live one serving.
     public func deploy(
         app name: AppName,
         revision: String,
-        quarantine: String? = nil,
         cause: String,
         output: DeployOutput
     ) async throws -> DeployOutcome {
@@ -112,8 +103,7 @@ extension Deployer {
         return try await whileLocked(name, output: output) {
             let commit: CommitInfo
             do {
-                commit = try Repository(openBareAt: settings.data.repository(name), quarantine: quarantine)
-                    .commit(revision)
+                commit = try Repository(openBareAt: settings.data.repository(name)).commit(revision)
             } catch {
                 output.step("Deploy failed: \(error.userMessage)")
                 return .failed
@@ -126,11 +116,7 @@ extension Deployer {
                 cause: cause
             )
             logger.info("deploy started", metadata: ["app.name": "\(name)", "release.number": "\(release.number)"])
-            return await run(
-                ReleasePlan(release: release, tree: .build(quarantine: quarantine)),
-                of: name,
-                output: output
-            )
+            return await run(ReleasePlan(release: release, tree: .build), of: name, output: output)
         }
     }
 

@@ -173,6 +173,7 @@ extension Deployer {
             try? Repository(openBareAt: settings.data.repository(app.appName)).keepPrivate()
             do {
                 try installHooks(of: app.appName)
+                try applyAtomicPushes(of: app.appName)
             } catch {
                 logger.warning(
                     "could not install the git hooks",

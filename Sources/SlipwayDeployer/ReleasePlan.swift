@@ -16,9 +16,8 @@ struct ReleasePlan {
     }
 
     enum Tree {
-        /// Checked out from the release's commit and built; `quarantine`: the pushed objects, while the push is being
-        /// received (an atomic push).
-        case build(quarantine: String?)
+        /// Checked out from the release's commit and built.
+        case build
         /// An earlier release's built tree, as it is (a rollback, a config change).
         case reuse
         /// Another app's built tree, copied (a promotion).

@@ -95,36 +95,51 @@ public final class CommandDispatcher: Sendable {
         }
     }
 
-    /// From the pre-receive and post-receive hooks: deploys `revision` when `ref` is the app's deploy branch, at the
-    /// `stage` its atomic setting says; a failure exits 1, which rejects a push still being received.
+    /// From the proc-receive and post-receive hooks: deploys `revision` when `ref` is the app's deploy branch, at the
+    /// `stage` its atomic setting says. A failure exits 1; a push still being received is rejected, and `reject` gets
+    /// the reason the pusher sees.
     func receivePush(
         app: String,
         ref: String,
         revision: String,
         key: String?,
         stage: PushStage,
-        output session: SessionOutput
+        output session: SessionOutput,
+        reject: @Sendable (String) async -> Void = { _ in }
     ) async
         -> Int32
     {
         let output = CommandOutput(session)
-        let status: Int32
+        var rejection: String?
         do {
+            let name = try AppName(validating: app)
             let outcome = try await deployer.receivePush(
-                app: try AppName(validating: app),
+                app: name,
                 ref: ref,
                 revision: revision,
                 cause: key ?? Caller.local.name,
                 stage: stage,
                 output: DeployOutput { output.print($0) }
             )
-            status = outcome == .failed ? 1 : 0
+            if outcome == .failed { rejection = "deploy failed: " + failureReason(of: name, commit: revision) }
         } catch {
             output.error("-----> " + error.userMessage)
-            status = 1
+            rejection = error.userMessage
         }
         await output.close()
-        return status
+        guard let rejection else { return 0 }
+        if case .receiving = stage { await reject(rejection) }
+        return 1
+    }
+
+    /// Why the newest deploy of `commit` failed, in one line, for a rejected push.
+    private func failureReason(of app: AppName, commit: String) -> String {
+        guard let newest = try? store.history(of: app, limit: 1).first?.release, newest.commitID == commit,
+            let reason = newest.failureReason
+        else { return "see the deploy's output above" }
+        // git shows one line of at most a few hundred bytes as the reason.
+        let line = reason.split(separator: "\n").first.map(String.init) ?? reason
+        return line.count > 300 ? String(line.prefix(300)) + "…" : line
     }
 
     func parse(_ arguments: [String], caller: Caller) -> Parsed {

@@ -58,18 +58,11 @@ public final class Repository {
     }
 
     /// Opens a bare repository (`open_bare` also skips the owner check, which misreports as a safe.directory error).
-    /// `quarantine`: an objects folder read besides the repository's own, where git keeps a push's objects until
-    /// its pre-receive hook accepts it.
-    public init(openBareAt path: String, quarantine: String? = nil) throws(GitError) {
+    public init(openBareAt path: String) throws(GitError) {
         _ = Self.initialized
         var pointer: OpaquePointer?
         try Self.check(git_repository_open_bare(&pointer, path), "open the repository at \(path)")
         handle = pointer!
-        guard let quarantine else { return }
-        var objects: OpaquePointer?
-        try Self.check(git_repository_odb(&objects, handle), "open the repository's objects")
-        defer { git_odb_free(objects) }
-        try Self.check(git_odb_add_disk_alternate(objects, quarantine), "read the pushed objects in \(quarantine)")
     }
 
     private init(handle: OpaquePointer) { self.handle = handle }
@@ -109,6 +102,42 @@ public final class Repository {
             return git_checkout_tree(handle, tree, &options)
         }
         try Self.check(result, "check out \(revision) into \(directory)")
+    }
+
+    /// Sets `key` in the repository's config, or removes it (nil).
+    public func setConfig(_ key: String, to value: String?) throws(GitError) {
+        var config: OpaquePointer?
+        try Self.check(git_repository_config(&config, handle), "read the repository's config")
+        defer { git_config_free(config) }
+        guard let value else {
+            let removed = git_config_delete_entry(config, key)
+            if removed != GIT_ENOTFOUND.rawValue { try Self.check(removed, "remove \(key)") }
+            return
+        }
+        try Self.check(git_config_set_string(config, key, value), "set \(key)")
+    }
+
+    /// Points `branch` at `target`, if it still points at `expected` (nil: if it does not exist yet), as git
+    /// would have at the end of a push it accepted.
+    public func updateBranch(_ branch: String, from expected: String?, to target: String) throws(GitError) {
+        let name = "refs/heads/" + branch
+        var targetID = git_oid()
+        try Self.check(git_oid_fromstr(&targetID, target), "read the commit id \(target)")
+        var updated: OpaquePointer?
+        if let expected {
+            var expectedID = git_oid()
+            try Self.check(git_oid_fromstr(&expectedID, expected), "read the commit id \(expected)")
+            try Self.check(
+                git_reference_create_matching(&updated, handle, name, &targetID, 1, &expectedID, "slipway: deployed"),
+                "move \(branch) to \(target.prefix(7))"
+            )
+        } else {
+            try Self.check(
+                git_reference_create(&updated, handle, name, &targetID, 0, "slipway: deployed"),
+                "create \(branch)"
+            )
+        }
+        git_reference_free(updated)
     }
 
     /// Points `branch` back at `target` (a commit id; nil deletes the branch), if it still points at `expected`:

@@ -17,7 +17,7 @@ public struct GitAtomicCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        if let setting { try context.store.setAtomicPushes(setting == .on, for: app) }
+        if let setting { try await context.deployer.setAtomicPushes(setting == .on, for: app) }
         let branch = try context.store.app(app).deployBranch
         context.output.print(
             try context.store.app(app).atomicPushes

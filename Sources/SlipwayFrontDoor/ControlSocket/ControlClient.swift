@@ -32,8 +32,14 @@ public enum ControlClientError: UserFacingError {
 }
 
 public enum ControlClient {
-    /// Sends `request` to the daemon at `socketPath`, writing its output to stdout and stderr.
-    public static func send(_ request: ControlRequest, socketPath: String) throws -> Int32 {
+    /// Sends `request` to the daemon at `socketPath`, writing its output to stdout (or `standardOutput`) and stderr;
+    /// a rejection of a push goes to `onRejection`.
+    public static func send(
+        _ request: ControlRequest,
+        socketPath: String,
+        standardOutput: FileHandle = .standardOutput,
+        onRejection: (String) -> Void = { _ in }
+    ) throws -> Int32 {
         let fd = try connect(to: socketPath)
         defer { close(fd) }
         try write(Wire.encode(request), to: fd)
@@ -48,7 +54,8 @@ public enum ControlClient {
                 let reply = try Wire.decode(ControlReply.self, from: pending[..<newline])
                 pending.removeSubrange(...newline)
                 switch reply {
-                case .stdout(let text): FileHandle.standardOutput.write(Data(text.utf8))
+                case .stdout(let text): standardOutput.write(Data(text.utf8))
+                case .rejection(let reason): onRejection(reason)
                 case .stderr(let text): FileHandle.standardError.write(Data(text.utf8))
                 case .exit(let status): return status
                 case .sendInput: try write(Wire.encode(ControlInput(data: try readStandardInput())), to: fd)

@@ -98,16 +98,28 @@ public final class ControlServer: Sendable {
                         await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
                     }
                     return
-                case .push(let app, let ref, let revision, let pusher, let quarantine):
+                case .push(let app, let ref, let revision, let pusher):
                     await runUntilClientLeaves(&lines, send: send) { output in
                         await self.dispatcher.receivePush(
                             app: app,
                             ref: ref,
                             revision: revision,
                             key: pusher,
-                            stage: quarantine.map { .receiving(quarantine: $0) } ?? .received,
+                            stage: .received,
                             output: output
                         )
+                    }
+                    return
+                case .pushing(let app, let ref, let previous, let revision, let pusher):
+                    await runUntilClientLeaves(&lines, send: send) { output in
+                        await self.dispatcher.receivePush(
+                            app: app,
+                            ref: ref,
+                            revision: revision,
+                            key: pusher,
+                            stage: .receiving(previous: previous),
+                            output: output
+                        ) { reason in await send(.rejection(reason)) }
                     }
                     return
                 case .ssh(let line, let name, let variables):

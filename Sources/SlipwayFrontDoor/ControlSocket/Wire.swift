@@ -8,9 +8,11 @@ public enum ControlRequest: Codable, Sendable, Equatable {
     /// stdin it read when the command takes input.
     case command(arguments: [String], input: Data?)
     /// From the post-receive hook: `ref` of `app` now points at `revision`. `key` names the SSH
-    /// key that pushed (nil for a push on the host itself). From the pre-receive hook, `quarantine` is where git
-    /// keeps the pushed objects until the hook accepts the push.
-    case push(app: String, ref: String, revision: String, key: String?, quarantine: String? = nil)
+    /// key that pushed (nil for a push on the host itself).
+    case push(app: String, ref: String, revision: String, key: String?)
+    /// From the proc-receive hook of an app with atomic pushes: git received `revision` for `ref`, which points at
+    /// `previous` (nil: a new branch), and leaves it to the daemon to deploy it and move the branch.
+    case pushing(app: String, ref: String, previous: String?, revision: String, key: String?)
     /// From `slipway ssh-command`: an SSH command line of the key `key`, arriving through OpenSSH.
     case ssh(commandLine: String, key: String, environment: [String: String])
 }
@@ -24,6 +26,8 @@ public enum ControlReply: Codable, Sendable, Equatable {
     case exec(executable: String, arguments: [String], environment: [String: String], workingDirectory: String?)
     /// To `slipway ssh-command` only: send your stdin, read to its end, as one `ControlInput` line.
     case sendInput
+    /// To the proc-receive hook: the push is rejected, for this reason (one line), which git shows the pusher.
+    case rejection(String)
 }
 
 extension ControlReply {
