@@ -212,6 +212,9 @@ extension Deployer {
     /// the apps keep running, drains included, for the next daemon to adopt or finish; with `stopApps`,
     /// drains finish and every instance stops.
     public func shutdown(stopApps: Bool) async {
+        // No liveness check may replace an instance from now on: a replacement would outlive the daemon.
+        for watch in liveness.values { watch.cancel() }
+        liveness.removeAll()
         guard stopApps else { return }
         for drain in drains.values { await drain.value }
         await supervisor.stopAll()

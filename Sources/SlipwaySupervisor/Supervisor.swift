@@ -119,6 +119,17 @@ struct InstanceState: Sendable {
     }
 }
 
+/// Why the supervisor started nothing.
+public enum SupervisorError: UserFacingError {
+    case stopping
+
+    public var description: String {
+        switch self {
+        case .stopping: "the daemon is stopping its apps; nothing new starts now"
+        }
+    }
+}
+
 public actor Supervisor {
     private let logger: Logger
     private let stopGrace: Duration
@@ -126,6 +137,8 @@ public actor Supervisor {
     private let launcher: any Launcher
     private let observer: @Sendable (Instance, InstanceEvent) -> Void
     private var instances: [ObjectIdentifier: Instance] = [:]
+    /// Set by `stopAll`: an instance a liveness check or a restore would boot meanwhile would outlive the daemon.
+    private var stoppingAll = false
 
     public init(
         stopGrace: Duration,
@@ -143,6 +156,7 @@ public actor Supervisor {
 
     /// Starts one instance of `spec` on a free loopback port (web) and watches it.
     public func boot(_ spec: InstanceSpec) throws -> Instance {
+        guard !stoppingAll else { throw SupervisorError.stopping }
         let port = spec.needsPort ? try PortAllocator.freePort() : nil
         let child = try spawn(spec, port: port)
         let instance = Instance(spec: spec, port: port, child: child)
@@ -210,6 +224,7 @@ public actor Supervisor {
 
     /// Stops every instance this supervisor started, all at once.
     public func stopAll() async {
+        stoppingAll = true
         await withTaskGroup(of: Void.self) { group in
             for instance in instances.values {
                 group.addTask { await self.stop(instance) }
