@@ -42,6 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(Settings.sshSessionsPerKey.help)) var sshSessionsPerKey: Int?
     @Option(help: ArgumentHelp(Settings.sshSessionsPerConnection.help)) var sshSessionsPerConnection: Int?
     @Flag(help: ArgumentHelp(Settings.stopApps.help)) var stopApps = false
+    @Option(help: ArgumentHelp(Settings.trustedProxies.help)) var trustedProxies: String?
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
@@ -51,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try sandboxed()
         _ = try clientLimits()
         _ = try sshLimits()
+        _ = try trustedProxyNetworks()
         if let domain = text(Settings.domain, domain), domain.isEmpty || domain.contains("/") {
             throw ValidationError(
                 "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
@@ -74,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
             stopGrace: .seconds(try number(Settings.stopGrace, stopGrace)),
             keepReleases: max(1, try number(Settings.keepReleases, keepReleases)),
             clientLimits: try clientLimits(),
+            trustedProxies: try trustedProxyNetworks(),
             bootBatch: max(1, try number(Settings.bootBatch, bootBatch)),
             stopApps: stopApps || environment[Settings.stopApps.variable] == "1",
             shutdownTimeout: .seconds(try number(Settings.shutdownTimeout, shutdownTimeout)),
@@ -99,6 +102,16 @@ struct ServeCommand: AsyncParsableCommand {
             (0...65535).contains(port), colon != text.startIndex
         else { throw ValidationError("invalid \(flag) \"\(text)\": write HOST:PORT, for example 127.0.0.1:8080") }
         return (String(text[..<colon]), port)
+    }
+
+    private func trustedProxyNetworks() throws -> TrustedProxies {
+        do {
+            return try TrustedProxies(
+                parsing: text(Settings.trustedProxies, trustedProxies) ?? Settings.trustedProxies.defaultText
+            )
+        } catch {
+            throw ValidationError("invalid --trusted-proxies: \(error)")
+        }
     }
 
     private func httpAddress() throws -> (String, Int) {

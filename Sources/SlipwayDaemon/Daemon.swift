@@ -33,6 +33,8 @@ public struct DaemonConfiguration: Sendable {
     public var stopGrace: Duration
     public var keepReleases: Int
     public var clientLimits: ClientLimits
+    /// The load balancers whose forwarding headers reach the apps.
+    public var trustedProxies: TrustedProxies
     public var bootBatch: Int
     /// Whether stopping the daemon stops the apps too; by default they keep running, to be adopted.
     public var stopApps: Bool
@@ -61,6 +63,7 @@ public struct DaemonConfiguration: Sendable {
         stopGrace: Duration,
         keepReleases: Int,
         clientLimits: ClientLimits,
+        trustedProxies: TrustedProxies = .none,
         bootBatch: Int,
         stopApps: Bool,
         shutdownTimeout: Duration,
@@ -83,6 +86,7 @@ public struct DaemonConfiguration: Sendable {
         self.stopGrace = stopGrace
         self.keepReleases = keepReleases
         self.clientLimits = clientLimits
+        self.trustedProxies = trustedProxies
         self.bootBatch = bootBatch
         self.stopApps = stopApps
         self.shutdownTimeout = shutdownTimeout
@@ -168,7 +172,12 @@ public enum Daemon {
             launcher: launcher,
             logger: logger
         )
-        let proxy = ProxyServer(router: router, logger: logger, limits: configuration.clientLimits)
+        let proxy = ProxyServer(
+            router: router,
+            logger: logger,
+            limits: configuration.clientLimits,
+            trustedProxies: configuration.trustedProxies
+        )
         // Before the proxy listens, so that its first request already finds the apps an earlier daemon left running.
         let adoption = ContinuousClock.now
         let startup = await deployer.adopt()

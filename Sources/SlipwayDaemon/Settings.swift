@@ -221,6 +221,16 @@ public enum Settings {
         note: "(503 above)",
         meaning: "Client connections open at once from one address; more are answered 503 and closed"
     )
+    public static let trustedProxies = Setting(
+        "trusted-proxies",
+        "load balancers that may say where requests came from",
+        default: .text("none"),
+        note: "(their X-Forwarded-* and Forwarded are passed on)",
+        argument: "CIDR,…",
+        meaning: "Addresses or networks (10.0.0.0/8,192.168.1.7) of load balancers in front of Slipway whose "
+            + "X-Forwarded-For, -Proto, -Port, -Host and Forwarded headers reach the app; from anyone else they are "
+            + "replaced"
+    )
     public static let livenessInterval = Setting(
         "liveness-interval",
         "liveness checks of live instances",
@@ -284,7 +294,8 @@ public enum Settings {
     public static let all: [Setting] = [
         data, http, ssh, sandbox, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases, bootBatch,
         maxHeaderSize, maxBodySize, requestTimeout, idleTimeout, headerTimeout, maxConnections,
-        maxConnectionsPerAddress, livenessInterval, livenessFailures, maxBuilds, buildTimeout, logMaxSize,
+        maxConnectionsPerAddress, trustedProxies, livenessInterval, livenessFailures, maxBuilds, buildTimeout,
+        logMaxSize,
         shutdownTimeout, sshSessionsPerKey, sshSessionsPerConnection, stopApps,
     ]
 }

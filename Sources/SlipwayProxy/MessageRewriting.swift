@@ -43,15 +43,45 @@ extension UnsafeRawBufferPointer {
 /// request on it tells the app.
 struct ClientEndpoint {
     let ip: String?
+    let listenerPort: Int?
     /// `X-Forwarded-For` and `X-Real-IP`: the client's address; nothing when it has none.
     let addressLines: String
     /// `X-Forwarded-Proto` and `X-Forwarded-Port`: the listener the client came in on.
     let listenerLines: String
+    /// Set when the client is a trusted proxy (`--trusted-proxies`): what it says of where requests came from is
+    /// passed on.
+    let trusted: TrustedProxies?
 
-    init(ip: String?, listenerPort: Int?) {
+    init(ip: String?, listenerPort: Int?, trusting proxies: TrustedProxies = .none) {
         self.ip = ip
+        self.listenerPort = listenerPort
         addressLines = ip.map { "X-Forwarded-For: \($0)\r\nX-Real-IP: \($0)\r\n" } ?? ""
         listenerLines = "X-Forwarded-Proto: http\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
+        trusted = ip.flatMap { proxies.contains($0) ? proxies : nil }
+    }
+}
+
+/// What a trusted proxy said of where a request came from, to be passed on.
+struct ForwardedByProxy {
+    var forwardedFor: [String] = []
+    var proto: String?
+    var port: String?
+    var host: String?
+    var forwarded: [String] = []
+
+    mutating func record(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        let text = String(decoding: value, as: UTF8.self)
+        switch name.count {
+        case 9 where name.isCaseInsensitively("forwarded"): forwarded.append(text)
+        case 15:
+            forwardedFor += text.split(separator: ",").map { entry in
+                String(entry.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            }.filter { !$0.isEmpty }
+        case 16 where name.isCaseInsensitively("x-forwarded-host"): host = text
+        case 16: port = text
+        case 17: proto = text
+        default: break
+        }
     }
 }
 
@@ -78,6 +108,7 @@ enum MessageRewriting {
         requestIDs: inout RequestIDSource,
         into buffer: inout ByteBuffer
     ) {
+        var forwardedByProxy = ForwardedByProxy()
         head.bytes.withUnsafeReadableBytes { raw in
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[..<head.methodAndTargetLength]))
             buffer.writeStaticString("HTTP/1.1\r\n")
@@ -93,6 +124,9 @@ enum MessageRewriting {
                     if let field = try? HeadLines.field(of: line, in: raw) { givenRequestIDs.append(field.value) }
                 } else if !isDropped(name, from: head) {
                     continue
+                } else if client.trusted != nil, isSetByProxy(name), let field = try? HeadLines.field(of: line, in: raw)
+                {
+                    forwardedByProxy.record(name, UnsafeRawBufferPointer(rebasing: raw[field.value]))
                 }
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[run..<line.lowerBound]))
                 run = line.upperBound + 2
@@ -110,11 +144,27 @@ enum MessageRewriting {
             }
             buffer.writeStaticString("\r\n")
         }
-        buffer.writeString(client.addressLines)
+        guard let trusted = client.trusted else {
+            buffer.writeString(client.addressLines)
+            if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
+            if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+            buffer.writeString(client.listenerLines)
+            if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
+            buffer.writeStaticString("\r\n")
+            return
+        }
+        // A trusted proxy's word on where the request came from stands; the proxy adds only its own address.
+        let chain = forwardedByProxy.forwardedFor + (client.ip.map { [$0] } ?? [])
+        if !chain.isEmpty { writeField("X-Forwarded-For", chain.joined(separator: ", "), into: &buffer) }
+        if let real = trusted.client(in: chain) { writeField("X-Real-IP", real, into: &buffer) }
+        for forwarded in forwardedByProxy.forwarded { writeField("Forwarded", forwarded, into: &buffer) }
         if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
         if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        buffer.writeString(client.listenerLines)
-        if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
+        writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? "http", into: &buffer)
+        if let port = forwardedByProxy.port ?? client.listenerPort.map(String.init) {
+            writeField("X-Forwarded-Port", port, into: &buffer)
+        }
+        if let host = forwardedByProxy.host ?? head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")
     }
 

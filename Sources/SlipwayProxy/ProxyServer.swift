@@ -12,6 +12,7 @@ public final class ProxyServer: Sendable {
     private let group: any EventLoopGroup
     private let limits: ClientLimits
     private let noticeSettings: ReleaseNoticeSettings
+    private let trustedProxies: TrustedProxies
     private let listener = Mutex<(any Channel)?>(nil)
     private let sendBatches = SendBatch.PerLoop()
 
@@ -20,8 +21,10 @@ public final class ProxyServer: Sendable {
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         limits: ClientLimits = ClientLimits(),
-        noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings()
+        noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings(),
+        trustedProxies: TrustedProxies = .none
     ) {
+        self.trustedProxies = trustedProxies
         self.router = router
         self.logger = logger
         self.group = group
@@ -35,6 +38,7 @@ public final class ProxyServer: Sendable {
         let logger = self.logger
         let limits = self.limits
         let noticeSettings = self.noticeSettings
+        let trustedProxies = self.trustedProxies
         let sendBatches = self.sendBatches
         let connections = ConnectionLimit(limits: limits, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
@@ -57,6 +61,7 @@ public final class ProxyServer: Sendable {
                         router: router,
                         noticeSettings: noticeSettings,
                         limits: limits,
+                        trustedProxies: trustedProxies,
                         sendBatch: sendBatches.batch(on: channel.eventLoop),
                         logger: logger
                     )

@@ -1,5 +1,6 @@
 // Specifications for routing by Host, the proxy's own answers, and what a forwarded request carries.
 import NIOHTTP1
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayProxy
@@ -73,6 +74,60 @@ struct RoutingTests {
             #expect(lines.contains("x-app-header: kept"))
             for hop in ["connection", "x-hop-secret", "keep-alive", "proxy-connection", "te"] {
                 #expect(!lines.contains { $0.hasPrefix("\(hop):") }, "\(hop) must not reach the app")
+            }
+        }
+    }
+
+    @Test("a trusted load balancer's X-Forwarded-* and Forwarded reach the app; anyone else's are replaced")
+    func trustedProxies() async throws {
+        let balancer: HTTPHeaders = [
+            "X-Forwarded-For": "203.0.113.7, 10.0.0.9", "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443",
+            "X-Forwarded-Host": "shop.example.com", "Forwarded": "for=203.0.113.7;proto=https", "X-Real-IP": "6.6.6.6",
+        ]
+        for (trusted, passedOn) in [("127.0.0.1,10.0.0.0/8", true), ("10.0.0.0/8", false)] {
+            try await ProxyHarness.with(trustedProxies: try TrustedProxies(parsing: trusted)) { proxy in
+                proxy.deploy("api", host: "api.test", release: 1, to: [try await proxy.backend("api")])
+                let body = try await proxy.client().get("/headers", host: "api.test", headers: balancer).body
+                let lines = Set(body.split(separator: "\n").map(String.init))
+                if passedOn {
+                    #expect(lines.contains("x-forwarded-for: 203.0.113.7, 10.0.0.9, 127.0.0.1"), "\(body)")
+                    #expect(lines.contains("x-real-ip: 203.0.113.7"), "the first address no trusted proxy holds")
+                    #expect(lines.contains("x-forwarded-proto: https"))
+                    #expect(lines.contains("x-forwarded-port: 443"))
+                    #expect(lines.contains("x-forwarded-host: shop.example.com"))
+                    #expect(lines.contains("forwarded: for=203.0.113.7;proto=https"))
+                } else {
+                    #expect(lines.contains("x-forwarded-for: 127.0.0.1"), "\(body)")
+                    #expect(lines.contains("x-real-ip: 127.0.0.1"))
+                    #expect(lines.contains("x-forwarded-proto: http"))
+                    #expect(lines.contains("x-forwarded-host: api.test"))
+                    #expect(!lines.contains { $0.hasPrefix("forwarded:") })
+                }
+            }
+        }
+    }
+
+    @Test("--trusted-proxies takes addresses and CIDR networks, IPv4 and IPv6, and refuses anything else")
+    func trustedProxyNetworks() throws {
+        let proxies = try TrustedProxies(parsing: "10.0.0.0/8, 192.168.1.7,fd00::/8")
+        #expect(proxies.contains("10.200.3.4") && proxies.contains("192.168.1.7") && proxies.contains("fd12::1"))
+        #expect(proxies.contains("::ffff:10.0.0.1"), "an IPv4 address written in IPv6")
+        #expect(!proxies.contains("11.0.0.1") && !proxies.contains("192.168.1.8") && !proxies.contains("fe80::1"))
+        #expect(!proxies.contains("not an address"))
+        #expect(try TrustedProxies(parsing: "none").isEmpty && TrustedProxies(parsing: "").isEmpty)
+        #expect(try TrustedProxies(parsing: "0.0.0.0/0").contains("8.8.8.8"))
+        // `/` and `/8` alone crashed the parser, found by fuzzing.
+        for bad in [
+            "10.0.0.0/33", "10.0.0/8", "example.com", "::/129", "1.2.3.4/-1", "1.2.3.4/x", "/", "/8", "1.2.3.4/",
+        ] {
+            #expect(throws: TrustedProxies.ParseError.invalid(bad)) { try TrustedProxies(parsing: bad) }
+        }
+        // An operator's value, fuzzed: read, or refused in one line.
+        for input in Fuzzing.inputs(from: ["10.0.0.0/8,192.168.1.7,fd00::/8", "::1/128"], extra: ["/", ",", ":"]) {
+            do {
+                _ = try TrustedProxies(parsing: String(decoding: input, as: UTF8.self)).contains("10.0.0.1")
+            } catch {
+                #expect(!error.description.contains("\n"), "\(error)")
             }
         }
     }

@@ -20,6 +20,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     let router: Router
     let noticeSettings: ReleaseNoticeSettings
     let limits: ClientLimits
+    /// The load balancers whose forwarding headers are passed on.
+    let trustedProxies: TrustedProxies
     /// Flushes this connection's and its instance connections' writes at the end of the event loop's turn.
     let sendBatch: SendBatch
     var reader: ClientRequestReader
@@ -61,12 +63,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
+        trustedProxies: TrustedProxies,
         sendBatch: SendBatch,
         logger: Logger
     ) {
         self.router = router
         self.noticeSettings = noticeSettings
         self.limits = limits
+        self.trustedProxies = trustedProxies
         self.sendBatch = sendBatch
         self.reader = ClientRequestReader(maxHeadBytes: limits.maxHeaderBytes)
         self.logger = logger
@@ -78,6 +82,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         router: Router,
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
+        trustedProxies: TrustedProxies,
         sendBatch: SendBatch,
         logger: Logger
     ) throws {
@@ -89,6 +94,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 router: router,
                 noticeSettings: noticeSettings,
                 limits: limits,
+                trustedProxies: trustedProxies,
                 sendBatch: sendBatch,
                 logger: logger
             ),
@@ -103,7 +109,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         rawOutput = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         client = ClientEndpoint(
             ip: context.channel.remoteAddress?.ipAddress,
-            listenerPort: context.channel.localAddress?.port
+            listenerPort: context.channel.localAddress?.port,
+            trusting: trustedProxies
         )
         logger[metadataKey: "client.address"] = "\(client.ip ?? "unknown")"
         if context.channel.isActive { scheduleSilenceCheck(context: context) }

@@ -34,6 +34,7 @@ final class ProxyHarness: Sendable {
     static func with(
         limits: ClientLimits = ClientLimits(),
         noticeSettings: ReleaseNoticeSettings = ReleaseNoticeSettings(),
+        trustedProxies: TrustedProxies = .none,
         _ body: (ProxyHarness) async throws -> Void
     ) async throws {
         let router = Router()
@@ -42,7 +43,8 @@ final class ProxyHarness: Sendable {
             logger: quietLogger,
             group: TestLoops.group,
             limits: limits,
-            noticeSettings: noticeSettings
+            noticeSettings: noticeSettings,
+            trustedProxies: trustedProxies
         )
         let port = try await server.start(host: "127.0.0.1", port: 0)
         let harness = ProxyHarness(router: router, server: server, port: port)
