@@ -11,6 +11,9 @@ if [ -z "$binary" ]; then
 fi
 binary=$(realpath "$binary")
 scratch=$(mktemp -d /tmp/slipway-bench-XXXXXX)
+# Passable (not listable): a daemon run as root gives each app a user of its own, which must reach the data
+# directory inside to run the app's build and instances.
+chmod 711 "$scratch"
 # free_port: a loopback port nothing listens on.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
