@@ -98,26 +98,21 @@ public final class ControlServer: Sendable {
                         await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
                     }
                     return
-                case .push(let app, let ref, let revision, let pusher):
-                    await runUntilClientLeaves(&lines, send: send) { output in
-                        await self.dispatcher.receivePush(
-                            app: app,
-                            ref: ref,
-                            revision: revision,
-                            key: pusher,
-                            stage: .received,
-                            output: output
-                        )
+                case .push(let app, let ref, let revision, let pusher),
+                    .pushing(let app, let ref, _, let revision, let pusher):
+                    let stage: PushStage
+                    if case .pushing(_, _, let previous, _, _) = request {
+                        stage = .receiving(previous: previous)
+                    } else {
+                        stage = .received
                     }
-                    return
-                case .pushing(let app, let ref, let previous, let revision, let pusher):
                     await runUntilClientLeaves(&lines, send: send) { output in
                         await self.dispatcher.receivePush(
                             app: app,
                             ref: ref,
                             revision: revision,
                             key: pusher,
-                            stage: .receiving(previous: previous),
+                            stage: stage,
                             output: output
                         ) { reason in await send(.rejection(reason)) }
                     }
