@@ -28,6 +28,10 @@ daemon=$!
 # what it started itself. Each trap runs with set +e: `wait` fails for a child stopped by SIGTERM, which under
 # set -e would end the trap before the rest is stopped.
 stop_daemon() {
+    # Destroyed first: a daemon run as root made a host user for each app, which only apps:destroy removes.
+    for app in $("$binary" apps --json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(a["name"] for a in json.load(sys.stdin)))' 2>/dev/null); do
+        "$binary" apps:destroy "$app" --confirm "$app" > /dev/null 2>&1
+    done
     kill -TERM $daemon 2>/dev/null
     wait $daemon 2>/dev/null
     while kill -0 $daemon 2>/dev/null; do sleep 0.1; done
