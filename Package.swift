@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // MARK: Entry
@@ -69,8 +72,8 @@ let package = Package(
         .target(
             name: "SlipwayFrontDoor",
             dependencies: [
-                "SlipwayDeployer", "SlipwaySupervisor", "SlipwayProxy", "SlipwayStore", "SlipwayGit", "SlipwayBasics",
-                logging,
+                "SlipwayDeployer", "SlipwaySupervisor", "SlipwayProxy", "SlipwayTLS", "SlipwayStore", "SlipwayGit",
+                "SlipwayBasics", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -84,7 +87,8 @@ let package = Package(
         .target(
             name: "SlipwayDeployer",
             dependencies: [
-                "SlipwayBuilder", "SlipwaySupervisor", "SlipwayProxy", "SlipwayStore", "SlipwayBasics", logging,
+                "SlipwayBuilder", "SlipwaySupervisor", "SlipwayProxy", "SlipwayTLS", "SlipwayStore", "SlipwayBasics",
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -103,7 +107,23 @@ let package = Package(
         /** The HTTP proxy: Host routing, upstream sets and the atomic switch, drain, health checks, version endpoint. */
         .target(
             name: "SlipwayProxy",
-            dependencies: ["SlipwayBasics", "CSlipwayMemory", logging] + nio,
+            dependencies: [
+                "SlipwayBasics", "SlipwayTLS", "CSlipwayMemory", logging,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + nio,
+            swiftSettings: swiftSettings
+        ),
+        /** TLS certificates: reading and checking a given chain and key, keeping them, choosing one per host (SNI). */
+        .target(
+            name: "SlipwayTLS",
+            dependencies: [
+                "SlipwayBasics",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -174,6 +194,11 @@ let package = Package(
         .testTarget(
             name: "SlipwayProxyTests",
             dependencies: ["SlipwayProxy", "SlipwayBasics", "SlipwayTestSupport", logging] + nio,
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SlipwayTLSTests",
+            dependencies: ["SlipwayTLS", "SlipwayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -21,7 +21,7 @@ export SLIPWAY_DATA=$scratch/data
 export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid
 # SLIPWAY_BENCH_CPUS pins the daemon (and so its apps) from the start, so it sizes its event loops to match.
-${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --drain-timeout 5 \
+${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --https off --drain-timeout 5 \
     --stop-apps > "$scratch/daemon.log" 2>&1 &
 daemon=$!
 # stop_daemon: stops the daemon, and so its apps. A benchmark with its own exit trap calls it after stopping

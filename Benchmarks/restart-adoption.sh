@@ -46,7 +46,7 @@ for round in range(rounds):
         time.sleep(0.005)
     started = time.monotonic()
     process = subprocess.Popen(
-        [binary, "serve", "--http", f"127.0.0.1:{port}", "--ssh", "off", "--drain-timeout", "5"],
+        [binary, "serve", "--http", f"127.0.0.1:{port}", "--ssh", "off", "--https", "off", "--drain-timeout", "5"],
         stdout=open(f"{scratch}/daemon-{round}.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
     daemon = process.pid
     while not answers():

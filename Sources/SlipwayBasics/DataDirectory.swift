@@ -15,6 +15,8 @@ public struct DataDirectory: Sendable {
     /// Holds a `slipway` link to the running binary, so hooks and instances find it without PATH setup.
     public var bin: String { root + "/bin" }
     public var repositories: String { root + "/repos" }
+    /// The certificates given to apps (`certs:add`): `<app>/fullchain.pem` and `<app>/privkey.pem`.
+    public var certificates: String { root + "/certs" }
 
     public func repository(_ app: AppName) -> String { "\(repositories)/\(app).git" }
     public func appDirectory(_ app: AppName) -> String { "\(root)/apps/\(app)" }

@@ -17,6 +17,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(Settings.data.help)) var data: String?
     @Option(help: ArgumentHelp(Settings.http.help)) var http: String?
+    @Option(help: ArgumentHelp(Settings.https.help)) var https: String?
     @Option(help: ArgumentHelp(Settings.ssh.help)) var ssh: String?
     @Option(help: ArgumentHelp(Settings.sandbox.help)) var sandbox: String?
     @Option(help: ArgumentHelp(Settings.domain.help)) var domain: String?
@@ -49,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try httpAddress()
         _ = try sshAddress()
+        _ = try httpsAddress()
         _ = try sandboxed()
         _ = try clientLimits()
         _ = try sshLimits()
@@ -66,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             data: DataLocation.resolve(flag: data),
             httpHost: host,
             httpPort: port,
+            https: try httpsAddress(),
             ssh: try sshAddress(),
             sshLimits: try sshLimits(),
             sandbox: try sandboxed(),
@@ -125,6 +128,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("invalid --sandbox \"\(text)\": write on or off")
         }
         return text == "on"
+    }
+
+    /// nil when the HTTPS listener is off.
+    private func httpsAddress() throws -> (host: String, port: Int)? {
+        let text = text(Settings.https, https) ?? Settings.https.defaultText
+        return text == "off" ? nil : try address(text, flag: "--https")
     }
 
     /// nil when the embedded SSH server is off.

@@ -21,6 +21,8 @@ public struct DaemonConfiguration: Sendable {
     public var httpHost: String
     public var httpPort: Int
     /// Where the embedded SSH server listens; nil: it is off.
+    /// The HTTPS listener; nil: none.
+    public var https: (host: String, port: Int)?
     public var ssh: (host: String, port: Int)?
     public var sshLimits: SSHLimits
     /// Whether apps' code runs sandboxed (where the host can; otherwise the daemon says so).
@@ -53,6 +55,7 @@ public struct DaemonConfiguration: Sendable {
         data: DataDirectory,
         httpHost: String,
         httpPort: Int,
+        https: (host: String, port: Int)? = nil,
         ssh: (host: String, port: Int)?,
         sshLimits: SSHLimits,
         sandbox: Bool,
@@ -76,6 +79,7 @@ public struct DaemonConfiguration: Sendable {
         self.data = data
         self.httpHost = httpHost
         self.httpPort = httpPort
+        self.https = https
         self.ssh = ssh
         self.sshLimits = sshLimits
         self.sandbox = sandbox
@@ -183,6 +187,9 @@ public enum Daemon {
         let startup = await deployer.adopt()
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
+            if let https = configuration.https {
+                _ = try await proxy.start(host: https.host, port: https.port, tls: deployer.certificates)
+            }
         } catch {
             throw DaemonError.cannotListen("\(error)")
         }
@@ -226,6 +233,7 @@ public enum Daemon {
             "slipway is serving",
             metadata: [
                 "http.address": "\(configuration.httpHost):\(configuration.httpPort)",
+                "https.address": "\(configuration.https.map { "\($0.host):\($0.port)" } ?? "off")",
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
                 "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
                 "sandbox": "\(isolation.summary)",

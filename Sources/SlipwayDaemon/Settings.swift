@@ -114,6 +114,14 @@ public enum Settings {
         argument: "HOST:PORT",
         meaning: "Address of the HTTP proxy"
     )
+    public static let https = Setting(
+        "https",
+        "HTTPS proxy",
+        default: .text("127.0.0.1:8443"),
+        note: "(`off`: none; certificates from `certs:add`)",
+        argument: "HOST:PORT",
+        meaning: "Address of the HTTPS proxy (TLS with each app's certificate, chosen by SNI), or off"
+    )
     public static let ssh = Setting(
         "ssh",
         "SSH server",
@@ -292,7 +300,8 @@ public enum Settings {
 
     /// In the README's order.
     public static let all: [Setting] = [
-        data, http, ssh, sandbox, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases, bootBatch,
+        data, http, https, ssh, sandbox, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases,
+        bootBatch,
         maxHeaderSize, maxBodySize, requestTimeout, idleTimeout, headerTimeout, maxConnections,
         maxConnectionsPerAddress, trustedProxies, livenessInterval, livenessFailures, maxBuilds, buildTimeout,
         logMaxSize,

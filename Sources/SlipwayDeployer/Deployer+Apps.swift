@@ -7,6 +7,7 @@ import SlipwayGit
 import SlipwayProxy
 import SlipwayStore
 import SlipwaySupervisor
+import SlipwayTLS
 
 extension Deployer {
     /// The git hooks every app's repository has: proc-receive (atomic pushes) and post-receive.
@@ -96,6 +97,8 @@ extension Deployer {
                 for instance in instances { group.addTask { await self.supervisor.stop(instance) } }
             }
             await stopDetached(of: name)
+            certificateStore.remove(app: name.rawValue)
+            certificates.remove(app: name.rawValue)
             try store.destroyApp(name)
             for path in [settings.data.repository(name), settings.data.appDirectory(name)] {
                 try? FileManager.default.removeItem(atPath: path)

@@ -30,6 +30,7 @@ extension Deployer {
                 try applyRoutes(of: app.appName)
                 removeBuildScratch(of: app.appName)
             }
+            serveKeptCertificates(of: apps)
             // The apps' health checks run side by side, so that one app's hung instance holds up no other app.
             let adopted = await withTaskGroup(of: (AppName, [Instance], complete: Bool).self) { group in
                 for app in apps { group.addTask { await self.adoptLiveInstances(of: app) } }

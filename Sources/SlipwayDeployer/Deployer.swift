@@ -16,6 +16,7 @@ import SlipwayGit
 import SlipwayProxy
 import SlipwayStore
 import SlipwaySupervisor
+import SlipwayTLS
 
 public actor Deployer {
     let settings: DeploySettings
@@ -38,6 +39,8 @@ public actor Deployer {
     var liveness: [AppName: Task<Void, Never>] = [:]
     /// The one-off commands of each app running in the background (`run --detach`).
     var detached: [AppName: [ChildProcess]] = [:]
+    /// The certificates the HTTPS listener presents, by app.
+    public nonisolated let certificates = ServedCertificates()
     /// A test hook for fault injection (env SLIPWAY_TEST_HOLD_STEP=switch, …): that step, its work done, says so in
     /// `<data>/holding-STEP` and waits instead of finishing, so that a test can kill the daemon at that point.
     let heldStep = ProcessInfo.processInfo.environment["SLIPWAY_TEST_HOLD_STEP"].flatMap(DeployStep.init)

@@ -102,6 +102,9 @@ extension LimitsUnsetCommand: AppCommand {}
 extension RestartCommand: AppCommand {}
 extension OverlapCommand: AppCommand {}
 extension DomainsCommand: AppCommand {}
+extension CertsCommand: AppCommand {}
+extension CertsAddCommand: AppCommand {}
+extension CertsRemoveCommand: AppCommand {}
 extension DomainsAddCommand: AppCommand {}
 extension DomainsRemoveCommand: AppCommand {}
 extension MaintenanceOnCommand: AppCommand {}

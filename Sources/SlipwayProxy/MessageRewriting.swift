@@ -52,11 +52,19 @@ struct ClientEndpoint {
     /// passed on.
     let trusted: TrustedProxies?
 
-    init(ip: String?, listenerPort: Int?, trusting proxies: TrustedProxies = .none) {
+    /// How the client's connection came in: plain, or over TLS.
+    enum Scheme: String, Sendable {
+        case http, https
+    }
+    let scheme: Scheme
+
+    init(ip: String?, listenerPort: Int?, scheme: Scheme = .http, trusting proxies: TrustedProxies = .none) {
         self.ip = ip
         self.listenerPort = listenerPort
+        self.scheme = scheme
         addressLines = ip.map { "X-Forwarded-For: \($0)\r\nX-Real-IP: \($0)\r\n" } ?? ""
-        listenerLines = "X-Forwarded-Proto: http\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
+        listenerLines =
+            "X-Forwarded-Proto: \(scheme.rawValue)\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
         trusted = ip.flatMap { proxies.contains($0) ? proxies : nil }
     }
 }
@@ -160,7 +168,7 @@ enum MessageRewriting {
         for forwarded in forwardedByProxy.forwarded { writeField("Forwarded", forwarded, into: &buffer) }
         if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
         if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? "http", into: &buffer)
+        writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? client.scheme.rawValue, into: &buffer)
         if let port = forwardedByProxy.port ?? client.listenerPort.map(String.init) {
             writeField("X-Forwarded-Port", port, into: &buffer)
         }

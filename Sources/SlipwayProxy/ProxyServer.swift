@@ -1,8 +1,10 @@
-// ProxyServer: the HTTP listener in front of every app. It owns the listening socket; each accepted
-// connection gets its own ClientConnectionHandler.
+// ProxyServer: the HTTP and HTTPS listeners in front of every app. It owns the listening sockets; each accepted
+// connection gets its own ClientConnectionHandler, behind a TLS handler on the HTTPS listener.
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import SlipwayTLS
 import Synchronization
 
 /// The HTTP listener.
@@ -13,7 +15,7 @@ public final class ProxyServer: Sendable {
     private let limits: ClientLimits
     private let noticeSettings: ReleaseNoticeSettings
     private let trustedProxies: TrustedProxies
-    private let listener = Mutex<(any Channel)?>(nil)
+    private let listeners = Mutex<[any Channel]>([])
     private let sendBatches = SendBatch.PerLoop()
 
     public init(
@@ -32,8 +34,10 @@ public final class ProxyServer: Sendable {
         self.noticeSettings = noticeSettings
     }
 
-    /// Binds and starts serving; returns the bound port (port 0 picks one).
-    public func start(host: String, port: Int) async throws -> Int {
+    /// Binds and starts serving, over TLS with the certificates `tls` serves when given; returns the bound port (port
+    /// 0 picks one).
+    public func start(host: String, port: Int, tls: ServedCertificates? = nil) async throws -> Int {
+        let tlsContext = try tls?.serverContext()
         let router = self.router
         let logger = self.logger
         let limits = self.limits
@@ -56,12 +60,16 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard try connections.admit(channel) else { return }
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     try ClientConnectionHandler.configure(
                         channel,
                         router: router,
                         noticeSettings: noticeSettings,
                         limits: limits,
                         trustedProxies: trustedProxies,
+                        scheme: tlsContext == nil ? .http : .https,
                         sendBatch: sendBatches.batch(on: channel.eventLoop),
                         logger: logger
                     )
@@ -73,13 +81,12 @@ public final class ProxyServer: Sendable {
         } catch {
             throw ProxyError.cannotListen(host: host, port: port, reason: FailureReason.describe(error))
         }
-        let previous = listener.withLock { listener in
-            defer { listener = channel }
-            return listener
-        }
-        try? await previous?.close()
+        listeners.withLock { $0.append(channel) }
         let bound = channel.localAddress?.port ?? port
-        logger.info("proxy listening", metadata: ["proxy.address": "\(host):\(bound)"])
+        logger.info(
+            "proxy listening",
+            metadata: ["proxy.address": "\(host):\(bound)", "proxy.scheme": "\(tlsContext == nil ? "http" : "https")"]
+        )
         return bound
     }
 
@@ -87,11 +94,11 @@ public final class ProxyServer: Sendable {
     /// `timeout` to finish (see `Router.finishInFlight`).
     public func stop(finishingWithin timeout: Duration) async {
         router.endWatches()
-        let channel = listener.withLock { listener in
-            defer { listener = nil }
-            return listener
+        let channels = listeners.withLock { listeners in
+            defer { listeners = [] }
+            return listeners
         }
-        try? await channel?.close()
+        for channel in channels { try? await channel.close() }
         await router.finishInFlight(within: timeout)
     }
 }

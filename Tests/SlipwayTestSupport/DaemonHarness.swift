@@ -59,6 +59,7 @@ public final class DaemonHarness: Sendable {
     public let port: Int
     /// The embedded SSH server's loopback port.
     public let sshPort: Int
+    public let httpsPort: Int
     public let process: ChildProcess
     public var data: String { directory.path + "/data" }
     public var log: String { directory.path + "/daemon.log" }
@@ -96,6 +97,7 @@ public final class DaemonHarness: Sendable {
         directory = try previous?.directory ?? TemporaryDirectory("daemon")
         port = previous?.port ?? freePort()
         sshPort = previous?.sshPort ?? freePort()
+        httpsPort = previous?.httpsPort ?? freePort()
         let user = previous?.user ?? (asRoot ? ServiceUser.root : ServiceUser.current)
         self.user = user
         if previous == nil {
@@ -114,7 +116,8 @@ public final class DaemonHarness: Sendable {
         let serve =
             [
                 Self.binary, "serve", "--data", directory.path + "/data", "--http", "127.0.0.1:\(port)",
-                "--ssh", "127.0.0.1:\(sshPort)", "--drain-timeout", "5", "--stop-grace", "5",
+                "--ssh", "127.0.0.1:\(sshPort)", "--https", "127.0.0.1:\(httpsPort)", "--drain-timeout", "5",
+                "--stop-grace", "5",
             ] + arguments
         let command = cpu.map { ["/usr/bin/taskset", "-c", "\($0)"] + serve } ?? serve
         process = try Spawner.start(

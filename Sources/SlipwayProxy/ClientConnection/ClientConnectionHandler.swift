@@ -22,6 +22,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     let limits: ClientLimits
     /// The load balancers whose forwarding headers are passed on.
     let trustedProxies: TrustedProxies
+    /// Whether the client came in over TLS (the HTTPS listener), which the app is told.
+    let scheme: ClientEndpoint.Scheme
     /// Flushes this connection's and its instance connections' writes at the end of the event loop's turn.
     let sendBatch: SendBatch
     var reader: ClientRequestReader
@@ -64,9 +66,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
         trustedProxies: TrustedProxies,
+        scheme: ClientEndpoint.Scheme,
         sendBatch: SendBatch,
         logger: Logger
     ) {
+        self.scheme = scheme
         self.router = router
         self.noticeSettings = noticeSettings
         self.limits = limits
@@ -83,6 +87,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         noticeSettings: ReleaseNoticeSettings,
         limits: ClientLimits,
         trustedProxies: TrustedProxies,
+        scheme: ClientEndpoint.Scheme,
         sendBatch: SendBatch,
         logger: Logger
     ) throws {
@@ -95,6 +100,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 noticeSettings: noticeSettings,
                 limits: limits,
                 trustedProxies: trustedProxies,
+                scheme: scheme,
                 sendBatch: sendBatch,
                 logger: logger
             ),
@@ -110,6 +116,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         client = ClientEndpoint(
             ip: context.channel.remoteAddress?.ipAddress,
             listenerPort: context.channel.localAddress?.port,
+            scheme: scheme,
             trusting: trustedProxies
         )
         logger[metadataKey: "client.address"] = "\(client.ip ?? "unknown")"

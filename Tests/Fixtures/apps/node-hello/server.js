@@ -7,6 +7,7 @@
 //   /hog?mb=N    allocates and holds N MiB more, then answers how much it holds
 //   /slow?ms=N   answers "slow done" after N ms
 //   /env/NAME    the value of env var NAME (404 when unset)
+//   /headers     the request's headers as JSON, as the app received them
 //   /stream      server-sent events: "data: tick N" every 200 ms, five times
 //   /ws          WebSocket echo (text frames), written by hand on node's http 'upgrade' event
 // With ACCESS_LOG=1 it logs every request, as an app server's access log does.
@@ -30,6 +31,9 @@ const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
     text(res, 200, `hello from ${process.env.SLIPWAY_APP || 'node-hello'} release ${release} commit ${commit}\n`);
+  } else if (url.pathname === '/headers') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(req.headers));
   } else if (url.pathname === '/health') {
     if (sick) text(res, 500, 'sick\n');
     else if (Date.now() < warmUntil) text(res, 503, 'warming up\n');

@@ -1,0 +1,115 @@
+// The commands about an app's TLS certificate: certs, certs:add and certs:remove. The HTTPS listener presents it,
+// chosen by the name the client asks for, from the next handshake on.
+import ArgumentParser
+import Foundation
+import SlipwayBasics
+import SlipwayDeployer
+import SlipwayStore
+import SlipwayTLS
+
+public struct CertsCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "Show an app's TLS certificate: the names it covers, its issuer and expiry, and its source."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        guard let bundle = try await context.deployer.certificate(of: app) else {
+            context.output.print("\(app) has no certificate; add one with `slipway certs:add \(app) --cert … --key …`")
+            return
+        }
+        context.output.print("=== \(app) certificate")
+        for line in try await CertificateSummary(bundle, hosts: context.deployer.hosts(of: app)).lines {
+            context.output.print(line)
+        }
+    }
+}
+
+public struct CertsAddCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "certs:add",
+        abstract: "Give an app a TLS certificate: its full chain and its private key, as PEM files on the server."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Option(help: "The certificate and the intermediate ones after it (fullchain.pem), as an absolute path.")
+    var cert: String
+    @Option(help: "Its private key (privkey.pem), as an absolute path.") var key: String
+
+    public init() {}
+
+    public func validate() throws {
+        for path in [cert, key] where !path.hasPrefix("/") {
+            throw ValidationError("give --cert and --key as absolute paths (the daemon reads them), not \(path)")
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        let chain = try CertificateFile.read(cert, what: "the certificate chain")
+        let privateKey = try CertificateFile.read(key, what: "the private key")
+        let bundle = try await context.deployer.addCertificate(to: app, chainPEM: chain, keyPEM: privateKey)
+        context.output.print("Added \(app)'s certificate; HTTPS serves it from the next connection on")
+        for line in try await CertificateSummary(bundle, hosts: context.deployer.hosts(of: app)).lines {
+            context.output.print(line)
+        }
+    }
+}
+
+public struct CertsRemoveCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "certs:remove",
+        abstract: "Take an app's TLS certificate away: HTTPS no longer answers for its hosts."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+
+    public init() {}
+
+    public func run(in context: CommandContext) async throws {
+        try await context.deployer.removeCertificate(of: app)
+        context.output.print("Removed \(app)'s certificate")
+    }
+}
+
+/// A PEM file named on the command line: at most 1 MiB, read by the daemon.
+enum CertificateFile {
+    struct Unreadable: UserFacingError {
+        var path: String
+        var what: String
+        var description: String {
+            "cannot read \(what) at \(path); check the path and that the daemon's user may read it"
+        }
+    }
+
+    static func read(_ path: String, what: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: 1 << 20),
+            (try? handle.close()) != nil
+        else { throw Unreadable(path: path, what: what) }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// What `certs` and `certs:add` say of a certificate.
+struct CertificateSummary {
+    var lines: [String]
+
+    init(_ bundle: CertificateBundle, hosts: [String]) {
+        let uncovered = hosts.filter { !bundle.covers($0) }
+        lines = [
+            "Names:    " + (bundle.names.isEmpty ? "(none)" : bundle.names.joined(separator: ", ")),
+            "Issuer:   \(bundle.issuer)",
+            "Expires:  \(bundle.notValidAfter.formatted(.iso8601))",
+            "Source:   given (certs:add)",
+            "Covers:   " + (hosts.filter(bundle.covers).joined(separator: ", ").nonEmpty ?? "none of the app's hosts"),
+        ]
+        if !uncovered.isEmpty { lines.append("Not covered (no HTTPS): " + uncovered.joined(separator: ", ")) }
+    }
+}
+
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
+}

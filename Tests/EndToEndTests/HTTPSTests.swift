@@ -1,0 +1,82 @@
+// The HTTPS listener: each app's given certificate, chosen by the name the client asks for (SNI), checked by a real
+// TLS client (curl) that trusts only the test's own CA; the app is told the request came over https.
+import Foundation
+import SlipwayBasics
+import SlipwayTestSupport
+import Testing
+
+@Suite(.serialized) struct HTTPSTests {
+    @Test func eachAppIsServedOverTLSWithItsOwnCertificateChosenBySNI() async throws {
+        try await DaemonHarness.with { daemon, work in
+            let ca = try await TestCA(in: work + "/ca")
+            for app in ["shop", "blog"] {
+                try await daemon.cli(["apps:create", app])
+                try await commitFixture("node-hello", into: work + "/" + app, message: "v2")
+                #expect(try await daemon.push(work + "/" + app, app: app).output.contains("\(app) v2 is live"))
+            }
+            func curl(
+                _ host: String,
+                _ path: String = "/"
+            ) async throws -> (
+                status: SlipwayBasics.ExitStatus, output: String
+            ) {
+                try await run(
+                    "curl",
+                    [
+                        "-sS", "--max-time", "10", "--cacert", ca.rootPath,
+                        "--resolve", "\(host):\(daemon.httpsPort):127.0.0.1",
+                        "https://\(host):\(daemon.httpsPort)\(path)",
+                    ]
+                )
+            }
+            let before = try await curl("shop.localhost")
+            #expect(!before.status.succeeded, "no certificate yet, no handshake: \(before.output)")
+
+            let shop = try await ca.leaf("shop", names: ["shop.localhost"])
+            let blog = try await ca.leaf("blog", names: ["blog.localhost", "www.blog.test"])
+            // certs:add names files on the server, which the daemon's user reads.
+            try daemon.user.own(work + "/ca")
+            let mismatched = try await daemon.cli(["certs:add", "shop", "--cert", shop.fullChain, "--key", blog.key])
+            #expect(!mismatched.status.succeeded)
+            #expect(mismatched.output.contains("slipway: the private key is not the key of the certificate"))
+            let incomplete = try await daemon.cli(["certs:add", "shop", "--cert", shop.certificate, "--key", shop.key])
+            #expect(incomplete.output.contains("the chain is incomplete"), "\(incomplete.output)")
+            #expect(
+                try await daemon.cli(["certs:add", "shop", "--cert", "fullchain.pem", "--key", shop.key]).output
+                    .contains("give --cert and --key as absolute paths")
+            )
+
+            let added = try await daemon.cli(["certs:add", "shop", "--cert", shop.fullChain, "--key", shop.key])
+            #expect(added.status.succeeded, "\(added.output)")
+            #expect(added.output.contains("Covers:   shop.localhost"), "\(added.output)")
+            #expect(
+                try await daemon.cli(["certs:add", "blog", "--cert", blog.fullChain, "--key", blog.key]).status
+                    .succeeded
+            )
+
+            let page = try await curl("shop.localhost")
+            #expect(page.output.hasPrefix("hello from shop release v2"), "\(page.output)")
+            #expect(try await curl("blog.localhost").output.hasPrefix("hello from blog release v2"))
+            let headers = try await curl("shop.localhost", "/headers").output
+            #expect(headers.contains("\"x-forwarded-proto\":\"https\""), "\(headers)")
+            #expect(headers.contains("\"x-forwarded-port\":\"\(daemon.httpsPort)\""), "\(headers)")
+            #expect(!(try await curl("nobody.localhost").status.succeeded), "a host no certificate covers")
+            // Plain HTTP goes on as before, and says http.
+            let plain = try HTTPConnection(port: daemon.port).get("/headers", host: "shop.localhost").body
+            #expect(plain.contains("\"x-forwarded-proto\":\"http\""))
+
+            let shown = try await daemon.cli(["certs", "shop"]).output
+            #expect(shown.contains("Names:    shop.localhost") && shown.contains("Expires:  "), "\(shown)")
+
+            // Kept across a restart; removed, no handshake for it any more.
+            await daemon.stop(leavingApps: true)
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            try await waitUntil("shop answers over HTTPS after the restart") {
+                try await curl("shop.localhost").output.hasPrefix("hello from shop release v2")
+            }
+            #expect(try await restarted.cli(["certs:remove", "shop"]).status.succeeded)
+            #expect(!(try await curl("shop.localhost").status.succeeded))
+            #expect(try await curl("blog.localhost").status.succeeded)
+        }
+    }
+}
