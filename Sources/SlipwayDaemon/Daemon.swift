@@ -188,7 +188,8 @@ public enum Daemon {
         do {
             _ = try await proxy.start(host: configuration.httpHost, port: configuration.httpPort)
             if let https = configuration.https {
-                _ = try await proxy.start(host: https.host, port: https.port, tls: deployer.certificates)
+                let port = try await proxy.start(host: https.host, port: https.port, tls: deployer.certificates)
+                router.setHTTPSPort(port)
             }
         } catch {
             throw DaemonError.cannotListen("\(error)")

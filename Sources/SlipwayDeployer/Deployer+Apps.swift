@@ -10,6 +10,9 @@ import SlipwaySupervisor
 import SlipwayTLS
 
 extension Deployer {
+    /// HSTS's max-age for `proxy:https APP only` without `--max-age`: a year, as Caddy and most guides set it.
+    public static let defaultHSTSMaxAge = 31_536_000
+
     /// The git hooks every app's repository has: proc-receive (atomic pushes) and post-receive.
     static let hooks = ["proc-receive", "post-receive"]
 
@@ -66,6 +69,13 @@ extension Deployer {
         router.setMaintenance(app.maintenance, for: name.rawValue)
         router.setEndpointPrefix(app.endpointPrefix, for: name.rawValue)
         router.setStickySessions(app.stickySessions, for: name.rawValue)
+        let https: HTTPSPolicy =
+            switch app.httpsMode {
+            case .off: .off
+            case .redirect: .redirect
+            case .only: .only(maxAge: app.hstsMaxAge ?? Self.defaultHSTSMaxAge)
+            }
+        router.setHTTPSPolicy(https, for: name.rawValue)
     }
 
     /// Empties the app's build cache, between its builds: the next one starts from nothing.

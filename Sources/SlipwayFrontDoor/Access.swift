@@ -105,6 +105,7 @@ extension DomainsCommand: AppCommand {}
 extension CertsCommand: AppCommand {}
 extension CertsAddCommand: AppCommand {}
 extension CertsRemoveCommand: AppCommand {}
+extension ProxyHTTPSCommand: AppCommand {}
 extension DomainsAddCommand: AppCommand {}
 extension DomainsRemoveCommand: AppCommand {}
 extension MaintenanceOnCommand: AppCommand {}

@@ -43,7 +43,7 @@ public struct AdminCommands: ParsableCommand {
         PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
         LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
-        CertsCommand.self, CertsAddCommand.self, CertsRemoveCommand.self,
+        CertsCommand.self, CertsAddCommand.self, CertsRemoveCommand.self, ProxyHTTPSCommand.self,
         MaintenanceOnCommand.self, MaintenanceOffCommand.self, EndpointsCommand.self,
         ProxyDrainCommand.self, ProxyStickyCommand.self,
         KeysCommand.self, KeysAddCommand.self, KeysRemoveCommand.self, KeysAllowCommand.self, KeysDisallowCommand.self,

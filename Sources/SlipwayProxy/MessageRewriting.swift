@@ -203,6 +203,7 @@ enum MessageRewriting {
         releaseVersion: String,
         keepAlive: Bool,
         stickyCookie: String? = nil,
+        strictTransportSecurity: Int? = nil,
         into buffer: inout ByteBuffer
     ) -> ClientFraming {
         let code = response.status
@@ -258,6 +259,9 @@ enum MessageRewriting {
             return framing
         }
         writeField("Slipway-Release", releaseVersion, into: &buffer)
+        if let strictTransportSecurity {
+            writeField("Strict-Transport-Security", "max-age=\(strictTransportSecurity)", into: &buffer)
+        }
         if let stickyCookie {
             // A session cookie for this host only, out of scripts' reach.
             buffer.writeStaticString("Set-Cookie: ")

@@ -16,6 +16,7 @@ public final class Router: Sendable {
         var endpointPrefix = Router.defaultEndpointPrefix
         /// A cookie pins each client to one instance.
         var sticky = false
+        var https = HTTPSPolicy.off
     }
 
     /// A value, so a change is built aside and swapped in whole under the lock.
@@ -27,6 +28,8 @@ public final class Router: Sendable {
         /// Per app, the open event streams and long polls waiting for its next release.
         var watchers: [String: [Int: ReleaseWatcher]] = [:]
         var nextWatcher = 0
+        /// Where plain-HTTP requests are redirected to for apps that want HTTPS; nil: no HTTPS listener.
+        var httpsPort: Int?
 
         /// Changes the app's route (making it if it is new) and every copy of it under its hosts.
         mutating func change(_ app: String, _ body: (inout Route) -> Void) {
@@ -62,6 +65,16 @@ public final class Router: Sendable {
             next.change(app) { _ in }
             table = next
         }
+    }
+
+    /// How the app's plain-HTTP requests are answered when it wants HTTPS (`proxy:https`).
+    public func setHTTPSPolicy(_ policy: HTTPSPolicy, for app: String) {
+        table.withLock { $0.change(app) { $0.https = policy } }
+    }
+
+    /// The port of the HTTPS listener, which redirects name.
+    public func setHTTPSPort(_ port: Int?) {
+        table.withLock { $0.httpsPort = port }
     }
 
     /// While on, the app's hosts answer 503 with a maintenance page; its live set keeps running.
@@ -163,6 +176,7 @@ public final class Router: Sendable {
     func claim(
         host: String,
         path: Substring,
+        overTLS: Bool = false,
         stickyCookie: @autoclosure () -> Substring?,
         onDrainDeadline cutOff: DrainCutOff
     ) -> Claim {
@@ -170,6 +184,12 @@ public final class Router: Sendable {
         return table.withLock { table in
             guard let route = table.routeByHost[host] else { return .unknownHost(host) }
             let app = route.app
+            // An ACME challenge is answered over plain HTTP, as its CA asks it.
+            if !overTLS, route.https != .off, let port = table.httpsPort,
+                !path.utf8.starts(with: Router.acmeChallengePrefix.utf8)
+            {
+                return .redirectToHTTPS(host: host, port: port)
+            }
             // Compared as bytes: a prefix is ASCII, and Character comparison would cost every request.
             if path.utf8.starts(with: route.endpointPrefix.utf8) {
                 let name = Substring(path.utf8.dropFirst(route.endpointPrefix.utf8.count))
@@ -177,11 +197,12 @@ public final class Router: Sendable {
             }
             guard !route.inMaintenance else { return .maintenance(app: app) }
             guard let set = route.live else { return .noLiveRelease(app: app) }
+            let hsts = overTLS ? route.https.strictTransportSecurity : nil
             guard route.sticky else {
-                return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cutOff))
+                return .claimed(app: app, set.claim(pin: nil, sticky: false, onDrainDeadline: cutOff), hsts: hsts)
             }
             let pin = stickyCookie().flatMap(set.pinnedInstance(cookieValue:))
-            return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cutOff))
+            return .claimed(app: app, set.claim(pin: pin, sticky: true, onDrainDeadline: cutOff), hsts: hsts)
         }
     }
 
@@ -191,8 +212,13 @@ public final class Router: Sendable {
         case maintenance(app: String)
         /// A Slipway endpoint (`version`, `events`, `client.js`) under the app's prefix.
         case endpoint(app: String, name: String, live: UpstreamSet?)
-        case claimed(app: String, UpstreamClaim)
+        /// `hsts`: the max-age of the `Strict-Transport-Security` its answers carry, if any.
+        case claimed(app: String, UpstreamClaim, hsts: Int?)
+        /// A plain-HTTP request of an app that wants HTTPS.
+        case redirectToHTTPS(host: String, port: Int)
     }
+
+    static let acmeChallengePrefix = "/.well-known/acme-challenge/"
 
     /// `Example.COM:8080` and `example.com.` both route as `example.com`; IPv6 literals keep their brackets.
     static func normalize(host: String) -> String {
@@ -225,5 +251,19 @@ extension StringProtocol where UTF8View: BidirectionalCollection {
             let last = bytes.lastIndex(where: { !isWhitespace($0) })
         else { return "" }
         return String(self[first..<bytes.index(after: last)])
+    }
+}
+
+/// What an app wants of plain HTTP once it has HTTPS (`proxy:https`).
+public enum HTTPSPolicy: Sendable, Equatable {
+    /// Plain HTTP is answered as ever.
+    case off
+    /// Plain-HTTP requests are redirected to https with 308 (the ACME challenge path excepted).
+    case redirect
+    /// Redirected too, and answers over HTTPS carry `Strict-Transport-Security: max-age=N`.
+    case only(maxAge: Int)
+
+    var strictTransportSecurity: Int? {
+        if case .only(let maxAge) = self { maxAge } else { nil }
     }
 }

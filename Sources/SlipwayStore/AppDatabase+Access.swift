@@ -117,6 +117,13 @@ extension AppDatabase {
         try updateApp(app) { $0.stickySessions = on }
     }
 
+    public func setHTTPSMode(_ mode: HTTPSMode, hstsMaxAge: Int?, for app: AppName) throws {
+        try updateApp(app) {
+            $0.httpsMode = mode
+            $0.hstsMaxAge = hstsMaxAge
+        }
+    }
+
     public func setAtomicPushes(_ on: Bool, for app: AppName) throws {
         try updateApp(app) { $0.atomicPushes = on }
     }

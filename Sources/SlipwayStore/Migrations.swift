@@ -119,6 +119,12 @@ extension AppDatabase {
         migrator.registerMigration("v9 what a deploy key is allowed beyond its role") { db in
             try db.alter(table: "accessKey") { t in t.add(column: "allows", .text).notNull().defaults(to: "[]") }
         }
+        migrator.registerMigration("v10 what plain HTTP does for an app with HTTPS") { db in
+            try db.alter(table: "app") { t in
+                t.add(column: "httpsMode", .text).notNull().defaults(to: "off")
+                t.add(column: "hstsMaxAge", .integer)
+            }
+        }
         return migrator
     }
 }

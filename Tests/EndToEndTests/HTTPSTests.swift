@@ -65,6 +65,30 @@ import Testing
             let plain = try HTTPConnection(port: daemon.port).get("/headers", host: "shop.localhost").body
             #expect(plain.contains("\"x-forwarded-proto\":\"http\""))
 
+            // proxy:https: plain HTTP is redirected (but ACME challenges), and `only` adds HSTS over HTTPS.
+            #expect(try await daemon.cli(["proxy:https", "shop", "redirect"]).output.contains("redirects plain-HTTP"))
+            let redirected = try HTTPConnection(port: daemon.port).get("/a?b=1", host: "shop.localhost")
+            #expect(redirected.status == 308, "\(redirected)")
+            #expect(redirected.headers["location"] == "https://shop.localhost:\(daemon.httpsPort)/a?b=1")
+            let challenge = try HTTPConnection(port: daemon.port).get(
+                "/.well-known/acme-challenge/t",
+                host: "shop.localhost"
+            )
+            #expect(challenge.status != 308, "the ACME challenge path stays on plain HTTP")
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "blog.localhost").status == 200, "only shop")
+            #expect(try await daemon.cli(["proxy:https", "shop", "only", "--max-age", "600"]).status.succeeded)
+            let hsts = try await run(
+                "curl",
+                [
+                    "-sS", "-o", "/dev/null", "-D", "-", "--cacert", ca.rootPath, "--resolve",
+                    "shop.localhost:\(daemon.httpsPort):127.0.0.1", "https://shop.localhost:\(daemon.httpsPort)/",
+                ]
+            ).output.lowercased()
+            #expect(hsts.contains("strict-transport-security: max-age=600"), "\(hsts)")
+            #expect(!(try await daemon.cli(["proxy:https", "shop", "off", "--max-age", "5"]).status.succeeded))
+            #expect(try await daemon.cli(["proxy:https", "shop", "off"]).status.succeeded)
+            #expect(try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost").status == 200)
+
             let shown = try await daemon.cli(["certs", "shop"]).output
             #expect(shown.contains("Names:    shop.localhost") && shown.contains("Expires:  "), "\(shown)")
 

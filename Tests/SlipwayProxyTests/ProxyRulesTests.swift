@@ -344,13 +344,13 @@ struct ProxyRulesTests {
         #expect(router.activate(set, for: "web") == nil)
 
         guard
-            case .claimed(_, let first) = router.claim(
+            case .claimed(_, let first, _) = router.claim(
                 host: "WEB.test",
                 path: "/",
                 stickyCookie: nil,
                 onDrainDeadline: DrainCutOff(request: 0) { _ in }
             ),
-            case .claimed(_, let second) = router.claim(
+            case .claimed(_, let second, _) = router.claim(
                 host: "web.test",
                 path: "/",
                 stickyCookie: nil,
@@ -380,7 +380,7 @@ struct ProxyRulesTests {
         router.activate(UpstreamSet(release: release, upstreams: [a, b, c]), for: "web")
         func claim() throws -> UpstreamClaim {
             guard
-                case .claimed(_, let claim) = router.claim(
+                case .claimed(_, let claim, _) = router.claim(
                     host: "web.test",
                     path: "/",
                     stickyCookie: nil,
@@ -416,7 +416,7 @@ struct ProxyRulesTests {
         let cutOff = Mutex<[Int]>([])
         let tell: @Sendable (Int) -> Void = { request in cutOff.withLock { $0.append(request) } }
         guard
-            case .claimed(_, let finishing) = router.claim(
+            case .claimed(_, let finishing, _) = router.claim(
                 host: "web.test",
                 path: "/",
                 stickyCookie: nil,
@@ -455,8 +455,8 @@ struct ProxyRulesTests {
                 stickyCookie: nil,
                 onDrainDeadline: DrainCutOff(request: 0) { _ in }
             ) {
-            case .unknownHost: nil
-            case .noLiveRelease(let app), .maintenance(let app), .endpoint(let app, _, _), .claimed(let app, _): app
+            case .unknownHost, .redirectToHTTPS: nil
+            case .noLiveRelease(let app), .maintenance(let app), .endpoint(let app, _, _), .claimed(let app, _, _): app
             }
         }
         #expect(app(at: "shop.test") == "shop")

@@ -113,3 +113,45 @@ struct CertificateSummary {
 extension String {
     fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
+
+public struct ProxyHTTPSCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "proxy:https",
+        abstract:
+            "Show or set what plain HTTP does for an app with HTTPS: off, redirect (308 to https), or only (and HSTS)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "off, redirect or only.") var mode: HTTPSMode?
+    @Option(help: "With only: the Strict-Transport-Security max-age in seconds (default a year).") var maxAge: Int?
+
+    static let maxAgeRange = 0...63_072_000
+
+    public init() {}
+
+    public func validate() throws {
+        if let maxAge, !Self.maxAgeRange.contains(maxAge) {
+            throw ValidationError("give --max-age in seconds from 0 to 63072000 (two years)")
+        }
+        if maxAge != nil && mode != .only { throw ValidationError("--max-age goes with only") }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        if let mode {
+            try context.store.setHTTPSMode(mode, hstsMaxAge: maxAge, for: app)
+            try await context.deployer.applyRoutes(of: app)
+        }
+        let record = try context.store.app(app)
+        let said: String =
+            switch record.httpsMode {
+            case .off: "\(app) answers plain HTTP as it answers HTTPS"
+            case .redirect: "\(app) redirects plain-HTTP requests to https (308), but ACME challenges"
+            case .only:
+                "\(app) redirects plain-HTTP requests to https (308), but ACME challenges, and its HTTPS answers carry "
+                    + "Strict-Transport-Security: max-age=\(record.hstsMaxAge ?? Deployer.defaultHSTSMaxAge)"
+            }
+        context.output.print(said)
+    }
+}
+
+extension HTTPSMode: ExpressibleByArgument {}

@@ -12,6 +12,7 @@ extension ClientConnectionHandler {
         _ head: ClientRequestHead,
         app: String,
         claim: UpstreamClaim,
+        strictTransportSecurity: Int?,
         context: ChannelHandlerContext
     ) {
         var upstreamHead = answerBytes.requestHead(capacity: head.bytes.readableBytes + 256)
@@ -22,6 +23,7 @@ extension ClientConnectionHandler {
             into: &upstreamHead
         )
         let forwarding = Forwarding(app: app, claim: claim, head: upstreamHead, bodyIsChunked: head.framing == .chunked)
+        forwarding.strictTransportSecurity = strictTransportSecurity
         answerBytes.keepRequestHead(upstreamHead)
         exchange.forwarding = forwarding
         guard let first = forwarding.attempts.current else {
@@ -273,6 +275,7 @@ extension ClientConnectionHandler {
             releaseVersion: forwarding.claim.set.version,
             keepAlive: exchange.state.keepAlive,
             stickyCookie: stickyCookie(for: forwarding),
+            strictTransportSecurity: forwarding.strictTransportSecurity,
             into: &clientHead
         )
         if !head.isInterim {

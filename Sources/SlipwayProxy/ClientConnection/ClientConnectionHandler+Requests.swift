@@ -98,6 +98,7 @@ extension ClientConnectionHandler {
         let claim = router.claim(
             host: host,
             path: head.path,
+            overTLS: scheme == .https,
             // The exchange holds the head, so the cookie, read only for a sticky app, costs no copy of it.
             stickyCookie: exchange.request.cookie(named: Router.stickyCookieName),
             onDrainDeadline: DrainCutOff(request: exchange.id, tell: tellCutOff)
@@ -111,9 +112,15 @@ extension ClientConnectionHandler {
             respond(.maintenance(app), to: exchange, context: context)
         case .endpoint(let app, let name, let live):
             serveEndpoint(name, app: app, live: live, exchange, context: context)
-        case .claimed(let app, let claim):
+        case .redirectToHTTPS(let host, let port):
+            respond(
+                .redirect(to: "https://" + host + (port == 443 ? "" : ":\(port)") + head.uri),
+                to: exchange,
+                context: context
+            )
+        case .claimed(let app, let claim, let hsts):
             exchange.claim = claim
-            forward(exchange, head, app: app, claim: claim, context: context)
+            forward(exchange, head, app: app, claim: claim, strictTransportSecurity: hsts, context: context)
         }
     }
 }

@@ -55,6 +55,8 @@ final class Forwarding {
     var upgrading = false
     var instanceKeepsAlive = true
     var clientFraming = ClientFraming()
+    /// The max-age of the `Strict-Transport-Security` the answer carries (an app with `proxy:https only`, over TLS).
+    var strictTransportSecurity: Int?
 
     init(app: String, claim: UpstreamClaim, head: ByteBuffer, bodyIsChunked: Bool) {
         self.app = app

@@ -52,6 +52,15 @@ extension LocalResponse {
     }
 
     /// A page a person reads, with `Retry-After` so crawlers and clients come back later.
+    /// 308: the same request, at `location` (a plain-HTTP request of an app that wants HTTPS).
+    static func redirect(to location: String) -> LocalResponse {
+        LocalResponse(
+            status: .permanentRedirect,
+            headers: ["Location": location, "Content-Type": "text/plain; charset=utf-8"],
+            body: "This app answers over HTTPS: \(location)\n"
+        )
+    }
+
     static func maintenance(_ app: String) -> LocalResponse {
         LocalResponse(
             status: .serviceUnavailable,

@@ -29,6 +29,10 @@ public struct App: Sendable, Codable, Equatable, FetchableRecord, PersistableRec
     /// Whether a push deploys while it is received (`git:atomic`): a failed deploy rejects it, and the deploy branch
     /// moves only once the release is live.
     public var atomicPushes: Bool = false
+    /// What plain HTTP does once the app has HTTPS (`proxy:https`).
+    public var httpsMode: HTTPSMode = .off
+    /// The `Strict-Transport-Security` max-age of `only`, in seconds; nil: a year.
+    public var hstsMaxAge: Int?
     /// The limits of each instance, by process type (`*`: every type; a type's own win key by key). A JSON column.
     public var limits: [String: ProcessLimits] = [:]
 
@@ -122,6 +126,11 @@ struct NewRelease: MutablePersistableRecord {
 /// What a key may do: `admin` everything, `deploy` push to and read its own apps.
 public enum KeyRole: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
     case admin, deploy
+}
+
+/// What plain HTTP does for an app with HTTPS: nothing new, a redirect, or a redirect and HSTS.
+public enum HTTPSMode: String, Sendable, Codable, DatabaseValueConvertible, CaseIterable {
+    case off, redirect, only
 }
 
 /// What an admin may allow a deploy key beyond its role (`keys:allow`).
