@@ -65,6 +65,20 @@ import Testing
             let plain = try HTTPConnection(port: daemon.port).get("/headers", host: "shop.localhost").body
             #expect(plain.contains("\"x-forwarded-proto\":\"http\""))
 
+            // A WebSocket over TLS: the upgrade and an echoed frame, through openssl's own TLS client.
+            let socket = try await run(
+                "bash",
+                [
+                    "-c",
+                    #"(printf 'GET /ws HTTP/1.1\r\nHost: shop.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"#
+                        + #"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"#
+                        + #"\x81\x86\x00\x00\x00\x00hello!'; sleep 1) | timeout 10 openssl s_client -quiet -no_ign_eof "#
+                        + "-connect 127.0.0.1:\(daemon.httpsPort) -servername shop.localhost -CAfile \(ca.rootPath)",
+                ]
+            ).output
+            #expect(socket.contains("HTTP/1.1 101 Switching Protocols"), "\(socket)")
+            #expect(socket.contains("hello!"), "the frame came back over TLS: \(socket)")
+
             // proxy:https: plain HTTP is redirected (but ACME challenges), and `only` adds HSTS over HTTPS.
             #expect(try await daemon.cli(["proxy:https", "shop", "redirect"]).output.contains("redirects plain-HTTP"))
             let redirected = try HTTPConnection(port: daemon.port).get("/a?b=1", host: "shop.localhost")
