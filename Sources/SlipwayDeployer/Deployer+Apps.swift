@@ -61,11 +61,16 @@ extension Deployer {
         }
     }
 
+    /// The hosts the app answers: its own and its domains.
+    public func hosts(of name: AppName) throws -> [String] {
+        [settings.host(of: name)] + (try store.domains(of: name))
+    }
+
     /// Points the app's hosts (its default one and its domains) at it, and sets its maintenance page,
     /// the prefix of its Slipway endpoints and its sticky sessions.
     public func applyRoutes(of name: AppName) throws {
         let app = try store.app(name)
-        router.setHosts([settings.host(of: name)] + (try store.domains(of: name)), for: name.rawValue)
+        router.setHosts(try hosts(of: name), for: name.rawValue)
         router.setMaintenance(app.maintenance, for: name.rawValue)
         router.setEndpointPrefix(app.endpointPrefix, for: name.rawValue)
         router.setStickySessions(app.stickySessions, for: name.rawValue)

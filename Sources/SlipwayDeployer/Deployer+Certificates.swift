@@ -43,9 +43,4 @@ extension Deployer {
             if let bundle = certificateStore.load(app: app.name) { certificates.serve(bundle, for: app.name) }
         }
     }
-
-    /// The hosts the app answers: its own and its domains.
-    public func hosts(of name: AppName) throws -> [String] {
-        [settings.host(of: name)] + (try store.domains(of: name))
-    }
 }

@@ -88,11 +88,24 @@ public final class CommandDispatcher: Sendable {
         case answer(String, status: Int32)
     }
 
-    /// An admin command line of the host's own user. Nothing a client sends can stop the daemon.
-    func runLocal(_ arguments: [String], input: [UInt8], output: SessionOutput) async -> Int32 {
-        switch parse(arguments, caller: .local) {
-        case .answer(let text, let status): return await Self.give(text, status: status, to: output)
-        case .command(let command): return await run(command, caller: .local, input: input, output: output)
+    /// What an admin command line of `caller` becomes, parsed and authorized once: an answer (help, a usage error,
+    /// a refusal), a program its client runs with stdin and output of its own (`run`, attached), or a command run
+    /// here. Nothing a client sends can stop the daemon.
+    func plan(_ words: [String], caller: Caller) async -> SSHPlan {
+        switch parse(words, caller: caller) {
+        case .answer(let text, let status):
+            return .inProcess(readsInput: false) { _, output in await Self.give(text, status: status, to: output) }
+        case .command(let command):
+            do {
+                if let run = command as? RunCommand, let program = try await run.program(deployer) {
+                    return .program(program)
+                }
+            } catch {
+                return .refuse(message: "slipway: " + error.userMessage, status: 1)
+            }
+            return .inProcess(readsInput: command.readsInput) { [self] input, output in
+                await run(command, caller: caller, input: input, output: output)
+            }
         }
     }
 
@@ -163,13 +176,6 @@ public final class CommandDispatcher: Sendable {
             return .answer("slipway: " + error.userMessage, status: 1)
         }
         return .command(command)
-    }
-
-    /// What a parsed, authorized command makes its client run itself, if it is a program with its own stdin and
-    /// output (`run` attached); nil for a command that runs here.
-    func program(for command: any AdminCommand) async throws -> Command? {
-        guard let run = command as? RunCommand else { return nil }
-        return try await run.program(deployer)
     }
 
     /// Runs a parsed, authorized command; returns once all it printed has been handed to `session`.

@@ -23,9 +23,7 @@ public struct CertsCommand: AdminCommand {
             return
         }
         context.output.print("=== \(app) certificate")
-        for line in try await CertificateSummary(bundle, hosts: context.deployer.hosts(of: app)).lines {
-            context.output.print(line)
-        }
+        try await CertificateSummary.print(bundle, of: app, in: context)
     }
 }
 
@@ -53,9 +51,7 @@ public struct CertsAddCommand: AdminCommand {
         let privateKey = try CertificateFile.read(key, what: "the private key")
         let bundle = try await context.deployer.addCertificate(to: app, chainPEM: chain, keyPEM: privateKey)
         context.output.print("Added \(app)'s certificate; HTTPS serves it from the next connection on")
-        for line in try await CertificateSummary(bundle, hosts: context.deployer.hosts(of: app)).lines {
-            context.output.print(line)
-        }
+        try await CertificateSummary.print(bundle, of: app, in: context)
     }
 }
 
@@ -94,12 +90,14 @@ enum CertificateFile {
 }
 
 /// What `certs` and `certs:add` say of a certificate.
-struct CertificateSummary {
-    var lines: [String]
+enum CertificateSummary {
+    static func print(_ bundle: CertificateBundle, of app: AppName, in context: CommandContext) async throws {
+        for line in lines(bundle, hosts: try await context.deployer.hosts(of: app)) { context.output.print(line) }
+    }
 
-    init(_ bundle: CertificateBundle, hosts: [String]) {
+    static func lines(_ bundle: CertificateBundle, hosts: [String]) -> [String] {
         let uncovered = hosts.filter { !bundle.covers($0) }
-        lines = [
+        var lines = [
             "Names:    " + (bundle.names.isEmpty ? "(none)" : bundle.names.joined(separator: ", ")),
             "Issuer:   \(bundle.issuer)",
             "Expires:  \(bundle.notValidAfter.formatted(.iso8601))",
@@ -107,6 +105,7 @@ struct CertificateSummary {
             "Covers:   " + (hosts.filter(bundle.covers).joined(separator: ", ").nonEmpty ?? "none of the app's hosts"),
         ]
         if !uncovered.isEmpty { lines.append("Not covered (no HTTPS): " + uncovered.joined(separator: ", ")) }
+        return lines
     }
 }
 

@@ -76,28 +76,13 @@ public final class ControlServer: Sendable {
                     await send(.exit(2))
                     return
                 }
-                let commandLine: String
-                let key: String
-                let environment: [String: String]
+                let plan: SSHPlan
+                // The CLI sends the stdin a command reads with its request; `ssh-command` is asked for it.
+                var given: [UInt8]?
                 switch request {
                 case .command(let arguments, let input):
-                    // A program (`run`) is for the client to become, with its own stdin and terminal.
-                    if case .command(let command) = dispatcher.parse(arguments, caller: .local) {
-                        do {
-                            if let program = try await dispatcher.program(for: command) {
-                                await send(.exec(program))
-                                return
-                            }
-                        } catch {
-                            await send(.stderr("slipway: " + error.userMessage + "\n"))
-                            await send(.exit(1))
-                            return
-                        }
-                    }
-                    await runUntilClientLeaves(&lines, send: send) { output in
-                        await self.dispatcher.runLocal(arguments, input: Array(input ?? Data()), output: output)
-                    }
-                    return
+                    plan = await dispatcher.plan(arguments, caller: .local)
+                    given = Array(input ?? Data())
                 case .push(let app, let ref, let revision, let pusher),
                     .pushing(let app, let ref, _, let revision, let pusher):
                     let stage: PushStage
@@ -118,17 +103,17 @@ public final class ControlServer: Sendable {
                     }
                     return
                 case .ssh(let line, let name, let variables):
-                    (commandLine, key, environment) = (line, name, variables)
+                    plan = await gate.plan(for: line, keyName: name, environment: variables)
                 }
-                switch await gate.plan(for: commandLine, keyName: key, environment: environment) {
+                switch plan {
                 case .program(let command):
                     await send(.exec(command))
                 case .refuse(let message, let status):
                     await send(.stderr(message + "\n"))
                     await send(.exit(status))
                 case .inProcess(let readsInput, let run):
-                    var sent: [UInt8] = []
-                    if readsInput {
+                    var sent = given ?? []
+                    if readsInput && given == nil {
                         await send(.sendInput)
                         guard let line = try await lines.next(),
                             let reply = try? Wire.decode(ControlInput.self, from: line)

@@ -47,21 +47,7 @@ public struct AccessGate: SSHGate {
                 environment: environment
             )
         }
-        switch dispatcher.parse(words, caller: caller) {
-        case .answer(let text, let status):
-            return .inProcess(readsInput: false) { _, output in
-                await CommandDispatcher.give(text, status: status, to: output)
-            }
-        case .command(let command):
-            do {
-                if let program = try await dispatcher.program(for: command) { return .program(program) }
-            } catch {
-                return .refuse(message: "slipway: " + error.userMessage, status: 1)
-            }
-            return .inProcess(readsInput: command.readsInput) { [dispatcher] input, output in
-                await dispatcher.run(command, caller: caller, input: input, output: output)
-            }
-        }
+        return await dispatcher.plan(words, caller: caller)
     }
 
     /// `git-receive-pack 'shop.git'`: the app's bare repository, if the key may push (or fetch).
