@@ -1,5 +1,6 @@
 // ListeningSockets reads the kernel's TCP tables and a process tree's sockets: where a process listens.
 import Foundation
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayBasics
@@ -18,26 +19,28 @@ struct ListeningSocketsTests {
         #expect(ListeningSockets.address(fromHex: "0100007F") == nil)
     }
 
-    @Test func aProcessListeningIsFoundWhereItListensAndNowhereElse() throws {
-        let before = ListeningSockets.of(processTree: getpid())
-        let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(server) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        try #require(bound == 0 && listen(server, 1) == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        let after = ListeningSockets.of(processTree: getpid())
-        #expect(Set(after).subtracting(before) == ["127.0.0.1:\(port)"])
+    /// A child of its own, under a shell: this test process holds the sockets of every test that runs beside it.
+    @Test func aProcessListeningIsFoundWhereItListensAndNowhereElse() async throws {
+        let folder = try TemporaryDirectory("listen")
+        defer { folder.remove() }
+        let portFile = folder.path + "/port"
+        let listener = try Spawner.start(
+            Command(
+                "/bin/sh",
+                [
+                    "-c",
+                    "exec python3 -c 'import socket,sys,time; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+                        + "s.listen(); open(sys.argv[1], \"w\").write(str(s.getsockname()[1])); time.sleep(60)' \"$0\"",
+                    portFile,
+                ],
+                environment: ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+            ),
+            logFile: folder.path + "/log"
+        )
+        defer { listener.signalGroup(SIGKILL) }
+        #expect(await eventually { (try? String(contentsOfFile: portFile, encoding: .utf8))?.isEmpty == false })
+        let port = try String(contentsOfFile: portFile, encoding: .utf8)
+        #expect(ListeningSockets.of(processTree: listener.pid) == ["127.0.0.1:\(port)"])
         #expect(ListeningSockets.of(processTree: 1 << 22).isEmpty, "no such process")
     }
 }
