@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // MARK: Entry
@@ -110,14 +112,17 @@ let package = Package(
             dependencies: [
                 "SlipwayBasics", "SlipwayTLS", "CSlipwayMemory", logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ] + nio,
             swiftSettings: swiftSettings
         ),
-        /** TLS certificates: reading and checking a given chain and key, keeping them, choosing one per host (SNI). */
+        /** TLS certificates: reading and checking a given chain and key, keeping them, choosing one per host (SNI),
+            and getting them from an ACME CA (RFC 8555). */
         .target(
             name: "SlipwayTLS",
             dependencies: [
-                "SlipwayBasics",
+                "SlipwayBasics", logging,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -198,7 +203,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayTLSTests",
-            dependencies: ["SlipwayTLS", "SlipwayTestSupport"],
+            dependencies: ["SlipwayTLS", "SlipwayTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -15,8 +15,10 @@ public struct DataDirectory: Sendable {
     /// Holds a `slipway` link to the running binary, so hooks and instances find it without PATH setup.
     public var bin: String { root + "/bin" }
     public var repositories: String { root + "/repos" }
-    /// The certificates given to apps (`certs:add`): `<app>/fullchain.pem` and `<app>/privkey.pem`.
+    /// Each app's certificate: `<app>/fullchain.pem`, `<app>/privkey.pem` and `<app>/source` (given or acme).
     public var certificates: String { root + "/certs" }
+    /// The ACME account keys, one per CA.
+    public var acmeAccounts: String { root + "/acme" }
 
     public func repository(_ app: AppName) -> String { "\(repositories)/\(app).git" }
     public func appDirectory(_ app: AppName) -> String { "\(root)/apps/\(app)" }

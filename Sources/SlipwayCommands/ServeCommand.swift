@@ -18,6 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(Settings.data.help)) var data: String?
     @Option(help: ArgumentHelp(Settings.http.help)) var http: String?
     @Option(help: ArgumentHelp(Settings.https.help)) var https: String?
+    @Option(help: ArgumentHelp(Settings.acmeEmail.help)) var acmeEmail: String?
+    @Option(help: ArgumentHelp(Settings.acmeDirectory.help)) var acmeDirectory: String?
+    @Option(help: ArgumentHelp(Settings.acmeCABundle.help)) var acmeCaBundle: String?
     @Option(help: ArgumentHelp(Settings.ssh.help)) var ssh: String?
     @Option(help: ArgumentHelp(Settings.sandbox.help)) var sandbox: String?
     @Option(help: ArgumentHelp(Settings.domain.help)) var domain: String?
@@ -55,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try clientLimits()
         _ = try sshLimits()
         _ = try trustedProxyNetworks()
+        _ = try acmeAccount()
         if let domain = text(Settings.domain, domain), domain.isEmpty || domain.contains("/") {
             throw ValidationError(
                 "invalid domain \"\(domain)\": give a host name such as localhost or apps.example.com"
@@ -70,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             httpPort: port,
             https: try httpsAddress(),
             ssh: try sshAddress(),
+            acme: try acmeAccount(),
             sshLimits: try sshLimits(),
             sandbox: try sandboxed(),
             domain: (text(Settings.domain, domain) ?? Settings.domain.defaultText).lowercased(),
@@ -115,6 +120,32 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("invalid --trusted-proxies: \(error)")
         }
+    }
+
+    /// nil unless an ACME contact address is set.
+    private func acmeAccount() throws -> ACMEAccount? {
+        guard let email = text(Settings.acmeEmail, acmeEmail), email != "off" else { return nil }
+        guard email.utf8.count <= 254, email.split(separator: "@").count == 2,
+            email.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" && $0 != "\\" })
+        else {
+            throw ValidationError(
+                "invalid --acme-email \"\(email.prefix(80))\": give an address such as ops@example.com"
+            )
+        }
+        guard try httpsAddress() != nil else {
+            throw ValidationError("--acme-email needs the HTTPS listener: drop --https off (or set it to HOST:PORT)")
+        }
+        let directory = text(Settings.acmeDirectory, acmeDirectory) ?? Settings.acmeDirectory.defaultText
+        guard let url = URL(string: directory), url.scheme == "https", url.host != nil else {
+            throw ValidationError(
+                "invalid --acme-directory \"\(directory.prefix(200))\": give the CA's https:// directory URL"
+            )
+        }
+        let bundle = text(Settings.acmeCABundle, acmeCaBundle)
+        if let bundle, !FileManager.default.isReadableFile(atPath: bundle) {
+            throw ValidationError("cannot read --acme-ca-bundle \(bundle): give a PEM file of the CA's roots")
+        }
+        return ACMEAccount(email: email, directory: directory, caBundle: bundle)
     }
 
     private func httpAddress() throws -> (String, Int) {

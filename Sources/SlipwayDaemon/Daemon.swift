@@ -13,6 +13,7 @@ import SlipwayProxy
 import SlipwaySandbox
 import SlipwayStore
 import SlipwaySupervisor
+import SlipwayTLS
 import UnixSignals
 
 /// Everything `slipway serve` can be told.
@@ -24,6 +25,8 @@ public struct DaemonConfiguration: Sendable {
     /// The HTTPS listener; nil: none.
     public var https: (host: String, port: Int)?
     public var ssh: (host: String, port: Int)?
+    /// The ACME account certificates come from; nil: only given certificates.
+    public var acme: ACMEAccount?
     public var sshLimits: SSHLimits
     /// Whether apps' code runs sandboxed (where the host can; otherwise the daemon says so).
     public var sandbox: Bool
@@ -57,6 +60,7 @@ public struct DaemonConfiguration: Sendable {
         httpPort: Int,
         https: (host: String, port: Int)? = nil,
         ssh: (host: String, port: Int)?,
+        acme: ACMEAccount? = nil,
         sshLimits: SSHLimits,
         sandbox: Bool,
         domain: String,
@@ -81,6 +85,7 @@ public struct DaemonConfiguration: Sendable {
         self.httpPort = httpPort
         self.https = https
         self.ssh = ssh
+        self.acme = acme
         self.sshLimits = sshLimits
         self.sandbox = sandbox
         self.domain = domain
@@ -99,6 +104,20 @@ public struct DaemonConfiguration: Sendable {
         self.maxBuilds = maxBuilds
         self.buildTimeout = buildTimeout
         self.logLimit = logLimit
+    }
+}
+
+/// Where automatic certificates come from.
+public struct ACMEAccount: Sendable {
+    public var email: String
+    public var directory: String
+    /// Roots trusted for the CA's own HTTPS besides the system's.
+    public var caBundle: String?
+
+    public init(email: String, directory: String, caBundle: String?) {
+        self.email = email
+        self.directory = directory
+        self.caBundle = caBundle
     }
 }
 
@@ -221,6 +240,23 @@ public enum Daemon {
                 .init(service: SSHService(server: ssh, shutdownTimeout: configuration.shutdownTimeout, logger: logger))
             )
         }
+        if let account = configuration.acme {
+            let client = ACMEClient(
+                directory: account.directory,
+                email: account.email,
+                key: try ACMEAccountKeys(folder: data.acmeAccounts).accountKey(for: account.directory),
+                trusting: account.caBundle
+            )
+            let keeper = CertificateKeeper(
+                client: client,
+                deployer: deployer,
+                store: store,
+                responder: router,
+                logger: logger
+            )
+            await deployer.keepCertificates(with: keeper)
+            services.append(.init(service: CertificateService(keeper: keeper)))
+        }
         services.append(.init(service: ControlService(server: control)))
 
         let group = ServiceGroup(
@@ -237,6 +273,7 @@ public enum Daemon {
                 "https.address": "\(configuration.https.map { "\($0.host):\($0.port)" } ?? "off")",
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
                 "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
+                "acme.directory": "\(configuration.acme?.directory ?? "off")",
                 "sandbox": "\(isolation.summary)",
                 "limits": "\(isolation.limitsUnavailable.map { "unavailable: " + $0 } ?? "available")",
             ]
@@ -356,6 +393,14 @@ struct LogRotationService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await supervisor.keepLogsRotated(every: .seconds(10)) }
+    }
+}
+
+struct CertificateService: Service {
+    let keeper: CertificateKeeper
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await keeper.run() }
     }
 }
 

@@ -122,6 +122,30 @@ public enum Settings {
         argument: "HOST:PORT",
         meaning: "Address of the HTTPS proxy (TLS with each app's certificate, chosen by SNI), or off"
     )
+    public static let acmeEmail = Setting(
+        "acme-email",
+        "automatic certificates (ACME)",
+        default: .described("off"),
+        note: "(set: every app host gets one)",
+        argument: "EMAIL",
+        meaning: "Contact address of the ACME account; when set, every app host gets a certificate from the ACME CA "
+            + "(HTTP-01 on the HTTP listener, which must be reachable on port 80), renewed two thirds through its life"
+    )
+    public static let acmeDirectory = Setting(
+        "acme-directory",
+        "ACME CA",
+        default: .text(ACMEDefaults.letsEncrypt),
+        note: "(staging: \(ACMEDefaults.letsEncryptStaging))",
+        argument: "URL",
+        meaning: "Directory URL of the ACME CA: Let's Encrypt's by default, its staging one for trials"
+    )
+    public static let acmeCABundle = Setting(
+        "acme-ca-bundle",
+        "roots trusted for the ACME CA's HTTPS",
+        default: .described("the system's"),
+        argument: "PEM",
+        meaning: "PEM file of roots to trust, besides the system's, for the ACME CA's own HTTPS (a private CA)"
+    )
     public static let ssh = Setting(
         "ssh",
         "SSH server",
@@ -300,11 +324,17 @@ public enum Settings {
 
     /// In the README's order.
     public static let all: [Setting] = [
-        data, http, https, ssh, sandbox, domain, share, drainTimeout, webSocketCloseWindow, stopGrace, keepReleases,
+        data, http, https, acmeEmail, acmeDirectory, acmeCABundle, ssh, sandbox, domain, share, drainTimeout,
+        webSocketCloseWindow, stopGrace, keepReleases,
         bootBatch,
         maxHeaderSize, maxBodySize, requestTimeout, idleTimeout, headerTimeout, maxConnections,
         maxConnectionsPerAddress, trustedProxies, livenessInterval, livenessFailures, maxBuilds, buildTimeout,
         logMaxSize,
         shutdownTimeout, sshSessionsPerKey, sshSessionsPerConnection, stopApps,
     ]
+}
+
+public enum ACMEDefaults {
+    public static let letsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+    public static let letsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 }

@@ -81,6 +81,7 @@ extension Deployer {
             case .only: .only(maxAge: app.hstsMaxAge ?? Self.defaultHSTSMaxAge)
             }
         router.setHTTPSPolicy(https, for: name.rawValue)
+        hostsChanged()
     }
 
     /// Empties the app's build cache, between its builds: the next one starts from nothing.

@@ -41,6 +41,8 @@ public actor Deployer {
     var detached: [AppName: [ChildProcess]] = [:]
     /// The certificates the HTTPS listener presents, by app.
     public nonisolated let certificates = ServedCertificates()
+    /// Gets apps certificates from the ACME CA, when the daemon has an account there.
+    var certificateKeeper: CertificateKeeper?
     /// A test hook for fault injection (env SLIPWAY_TEST_HOLD_STEP=switch, …): that step, its work done, says so in
     /// `<data>/holding-STEP` and waits instead of finishing, so that a test can kill the daemon at that point.
     let heldStep = ProcessInfo.processInfo.environment["SLIPWAY_TEST_HOLD_STEP"].flatMap(DeployStep.init)

@@ -1,6 +1,7 @@
 // Router: which app answers a Host, which UpstreamSet is live for each app, the atomic switch
 // between sets, the claim that ties every request to exactly one set, and the watchers told of each switch.
 import NIOHTTP1
+import SlipwayTLS
 import Synchronization
 
 /// Host -> app -> live UpstreamSet. Readers see an immutable snapshot; changes replace it in one step.
@@ -30,6 +31,8 @@ public final class Router: Sendable {
         var nextWatcher = 0
         /// Where plain-HTTP requests are redirected to for apps that want HTTPS; nil: no HTTPS listener.
         var httpsPort: Int?
+        /// The HTTP-01 challenges the ACME CA is checking now: token -> key authorization.
+        var challenges: [String: String] = [:]
 
         /// Changes the app's route (making it if it is new) and every copy of it under its hosts.
         mutating func change(_ app: String, _ body: (inout Route) -> Void) {
@@ -182,6 +185,11 @@ public final class Router: Sendable {
     ) -> Claim {
         let host = Router.normalize(host: host)
         return table.withLock { table in
+            if !overTLS, !table.challenges.isEmpty, path.utf8.starts(with: Router.acmeChallengePrefix.utf8),
+                let answer = table.challenges[String(path.utf8.dropFirst(Router.acmeChallengePrefix.utf8.count))!]
+            {
+                return .challengeAnswer(answer)
+            }
             guard let route = table.routeByHost[host] else { return .unknownHost(host) }
             let app = route.app
             // An ACME challenge is answered over plain HTTP, as its CA asks it.
@@ -216,6 +224,8 @@ public final class Router: Sendable {
         case claimed(app: String, UpstreamClaim, hsts: Int?)
         /// A plain-HTTP request of an app that wants HTTPS.
         case redirectToHTTPS(host: String, port: Int)
+        /// The ACME CA checking a challenge: the key authorization is the answer.
+        case challengeAnswer(String)
     }
 
     static let acmeChallengePrefix = "/.well-known/acme-challenge/"
@@ -265,5 +275,15 @@ public enum HTTPSPolicy: Sendable, Equatable {
 
     var strictTransportSecurity: Int? {
         if case .only(let maxAge) = self { maxAge } else { nil }
+    }
+}
+
+extension Router: HTTPChallengeResponder {
+    public func answerChallenge(token: String, with keyAuthorization: String) {
+        table.withLock { $0.challenges[token] = keyAuthorization }
+    }
+
+    public func withdrawChallenge(token: String) {
+        _ = table.withLock { $0.challenges.removeValue(forKey: token) }
     }
 }

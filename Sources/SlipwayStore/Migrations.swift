@@ -125,6 +125,17 @@ extension AppDatabase {
                 t.add(column: "hstsMaxAge", .integer)
             }
         }
+        migrator.registerMigration("v11 certificate attempts") { db in
+            try db.create(table: "certificateAttempt") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("app", onDelete: .cascade).notNull()
+                t.column("at", .datetime).notNull()
+                t.column("names", .text).notNull()
+                t.column("succeeded", .boolean).notNull()
+                t.column("rejectedName", .text)
+                t.column("message", .text).notNull()
+            }
+        }
         return migrator
     }
 }

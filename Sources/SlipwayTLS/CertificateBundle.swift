@@ -41,6 +41,7 @@ public struct CertificateBundle: Sendable {
     /// The host names the certificate covers (its DNS subject alternative names, lowercased).
     public let names: [String]
     public let issuer: String
+    public let notValidBefore: Date
     public let notValidAfter: Date
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
@@ -80,6 +81,7 @@ public struct CertificateBundle: Sendable {
         self.keyPEM = keyPEM
         self.names = names
         self.issuer = leaf.issuer.description
+        self.notValidBefore = leaf.notValidBefore
         self.notValidAfter = leaf.notValidAfter
     }
 

@@ -1,5 +1,5 @@
-// CertificateStore: the certificates given to apps (`certs:add`), kept as files in a folder of the data directory:
-// `<app>/fullchain.pem` and `<app>/privkey.pem`, the key 0600 like everything there.
+// CertificateStore: each app's certificate, given (`certs:add`) or got from the ACME CA, kept as files in a folder of
+// the data directory: `<app>/fullchain.pem`, `<app>/privkey.pem` (0600 like everything there) and `<app>/source`.
 import Foundation
 import SlipwayBasics
 
@@ -10,14 +10,17 @@ public struct CertificateStore: Sendable {
 
     private func chainPath(_ app: String) -> String { folder + "/" + app + "/fullchain.pem" }
     private func keyPath(_ app: String) -> String { folder + "/" + app + "/privkey.pem" }
+    private func sourcePath(_ app: String) -> String { folder + "/" + app + "/source" }
 
-    public func save(_ bundle: CertificateBundle, for app: String) throws {
+    public func save(_ bundle: CertificateBundle, from source: CertificateSource, for app: String) throws {
         try FileManager.default.createDirectory(
             atPath: folder + "/" + app,
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        for (path, text) in [(keyPath(app), bundle.keyPEM), (chainPath(app), bundle.chainPEM)] {
+        for (path, text) in [
+            (keyPath(app), bundle.keyPEM), (chainPath(app), bundle.chainPEM), (sourcePath(app), source.rawValue),
+        ] {
             FileManager.default.createFile(
                 atPath: path,
                 contents: Data(text.utf8),
@@ -37,4 +40,16 @@ public struct CertificateStore: Sendable {
         else { return nil }
         return try? CertificateBundle(chainPEM: chain, keyPEM: key, roots: [], checkingChainAndDates: false)
     }
+
+    /// Where the app's certificate came from (one kept before there were others was given).
+    public func source(app: String) -> CertificateSource {
+        (try? String(contentsOfFile: sourcePath(app), encoding: .utf8)).flatMap(CertificateSource.init) ?? .given
+    }
+}
+
+public enum CertificateSource: String, Sendable {
+    /// `certs:add`: the admin renews it.
+    case given
+    /// The ACME CA: Slipway renews it.
+    case acme
 }

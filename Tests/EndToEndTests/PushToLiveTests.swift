@@ -374,7 +374,11 @@ import Glibc
     }
 }
 
-/// Polls `condition` for up to 30 s, and records an issue naming `what` if it never held.
-func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
-    if try await !eventually(timeout: .seconds(30), condition) { Issue.record("timed out waiting until \(what)") }
+/// Polls `condition` for up to `timeout`, and records an issue naming `what` if it never held.
+func waitUntil(
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    _ condition: () async throws -> Bool
+) async throws {
+    if try await !eventually(timeout: timeout, condition) { Issue.record("timed out waiting until \(what)") }
 }

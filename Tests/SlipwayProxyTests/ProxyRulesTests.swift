@@ -442,6 +442,37 @@ struct ProxyRulesTests {
         #expect(set.inFlight == 0)
     }
 
+    @Test("an ACME challenge is answered over plain HTTP while it is set, for its token only")
+    func challengeAnswers() {
+        let router = Router()
+        router.setHosts(["shop.test"], for: "shop")
+        router.setHTTPSPort(8443)
+        router.setHTTPSPolicy(.only(maxAge: 60), for: "shop")
+        func claim(_ path: String, overTLS: Bool = false) -> String {
+            switch router.claim(
+                host: "shop.test",
+                path: Substring(path),
+                overTLS: overTLS,
+                stickyCookie: nil,
+                onDrainDeadline: DrainCutOff(request: 0) { _ in }
+            ) {
+            case .challengeAnswer(let answer): "answer " + answer
+            case .redirectToHTTPS: "redirect"
+            default: "app"
+            }
+        }
+        let token = "/.well-known/acme-challenge/abcdefghijklmnop"
+        #expect(claim("/cart") == "redirect")
+        #expect(claim(token) == "app", "no challenge of ours: the app's own, as an app may answer its CA itself")
+        router.answerChallenge(token: "abcdefghijklmnop", with: "abcdefghijklmnop.thumb")
+        #expect(claim(token) == "answer abcdefghijklmnop.thumb")
+        #expect(claim(token + "x") == "app")
+        #expect(claim("/.well-known/acme-challenge/") == "app")
+        #expect(claim(token, overTLS: true) == "app", "over TLS the app answers its own paths")
+        router.withdrawChallenge(token: "abcdefghijklmnop")
+        #expect(claim(token) == "app")
+    }
+
     @Test("a host given to another app goes with it, and a removed app's hosts route nowhere")
     func hostsMove() {
         let router = Router()
@@ -455,7 +486,7 @@ struct ProxyRulesTests {
                 stickyCookie: nil,
                 onDrainDeadline: DrainCutOff(request: 0) { _ in }
             ) {
-            case .unknownHost, .redirectToHTTPS: nil
+            case .unknownHost, .redirectToHTTPS, .challengeAnswer: nil
             case .noLiveRelease(let app), .maintenance(let app), .endpoint(let app, _, _), .claimed(let app, _, _): app
             }
         }

@@ -18,12 +18,21 @@ public struct CertsCommand: AdminCommand {
     public init() {}
 
     public func run(in context: CommandContext) async throws {
-        guard let bundle = try await context.deployer.certificate(of: app) else {
+        let status = try await context.deployer.certificateStatus(of: app)
+        if let bundle = status.certificate {
+            context.output.print("=== \(app) certificate")
+            try await CertificateSummary.print(bundle, from: status.source, of: app, in: context)
+        } else if status.acme {
+            context.output.print("\(app) has no certificate yet; it is asked for from the ACME CA")
+        } else {
             context.output.print("\(app) has no certificate; add one with `slipway certs:add \(app) --cert … --key …`")
-            return
         }
-        context.output.print("=== \(app) certificate")
-        try await CertificateSummary.print(bundle, of: app, in: context)
+        guard !status.attempts.isEmpty, status.source == .acme || status.certificate == nil else { return }
+        context.output.print("=== ACME attempts, newest first")
+        for attempt in status.attempts {
+            let outcome = attempt.succeeded ? "issued" : "failed"
+            context.output.print("\(attempt.at.formatted(.iso8601))  \(outcome)  \(attempt.names): \(attempt.message)")
+        }
     }
 }
 
@@ -51,7 +60,7 @@ public struct CertsAddCommand: AdminCommand {
         let privateKey = try CertificateFile.read(key, what: "the private key")
         let bundle = try await context.deployer.addCertificate(to: app, chainPEM: chain, keyPEM: privateKey)
         context.output.print("Added \(app)'s certificate; HTTPS serves it from the next connection on")
-        try await CertificateSummary.print(bundle, of: app, in: context)
+        try await CertificateSummary.print(bundle, from: .given, of: app, in: context)
     }
 }
 
@@ -91,17 +100,25 @@ enum CertificateFile {
 
 /// What `certs` and `certs:add` say of a certificate.
 enum CertificateSummary {
-    static func print(_ bundle: CertificateBundle, of app: AppName, in context: CommandContext) async throws {
-        for line in lines(bundle, hosts: try await context.deployer.hosts(of: app)) { context.output.print(line) }
+    static func print(
+        _ bundle: CertificateBundle,
+        from source: CertificateSource,
+        of app: AppName,
+        in context: CommandContext
+    ) async throws {
+        for line in lines(bundle, from: source, hosts: try await context.deployer.hosts(of: app)) {
+            context.output.print(line)
+        }
     }
 
-    static func lines(_ bundle: CertificateBundle, hosts: [String]) -> [String] {
+    static func lines(_ bundle: CertificateBundle, from source: CertificateSource, hosts: [String]) -> [String] {
         let uncovered = hosts.filter { !bundle.covers($0) }
-        var lines = [
+        let origin = source == .given ? "given (certs:add)" : "ACME (renewed automatically)"
+        var lines: [String] = [
             "Names:    " + (bundle.names.isEmpty ? "(none)" : bundle.names.joined(separator: ", ")),
             "Issuer:   \(bundle.issuer)",
             "Expires:  \(bundle.notValidAfter.formatted(.iso8601))",
-            "Source:   given (certs:add)",
+            "Source:   \(origin)",
             "Covers:   " + (hosts.filter(bundle.covers).joined(separator: ", ").nonEmpty ?? "none of the app's hosts"),
         ]
         if !uncovered.isEmpty { lines.append("Not covered (no HTTPS): " + uncovered.joined(separator: ", ")) }

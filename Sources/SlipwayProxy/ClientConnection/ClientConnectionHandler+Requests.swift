@@ -118,6 +118,8 @@ extension ClientConnectionHandler {
                 to: exchange,
                 context: context
             )
+        case .challengeAnswer(let keyAuthorization):
+            respond(.text(.ok, keyAuthorization), to: exchange, context: context)
         case .claimed(let app, let claim, let hsts):
             exchange.claim = claim
             forward(exchange, head, app: app, claim: claim, strictTransportSecurity: hsts, context: context)

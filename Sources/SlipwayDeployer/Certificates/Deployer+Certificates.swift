@@ -13,7 +13,7 @@ extension Deployer {
     public func addCertificate(to name: AppName, chainPEM: String, keyPEM: String) throws -> CertificateBundle {
         _ = try store.app(name)
         let bundle = try CertificateBundle(chainPEM: chainPEM, keyPEM: keyPEM, roots: SystemRoots.read())
-        try certificateStore.save(bundle, for: name.rawValue)
+        try certificateStore.save(bundle, from: .given, for: name.rawValue)
         certificates.serve(bundle, for: name.rawValue)
         logger.info(
             "certificate added",
@@ -25,16 +25,39 @@ extension Deployer {
         return bundle
     }
 
-    /// The app's certificate, if it has one.
-    public func certificate(of name: AppName) throws -> CertificateBundle? {
+    /// What `certs APP` shows: the app's certificate, if it has one, where it came from, and the attempts to get one
+    /// from the ACME CA (newest first).
+    public struct CertificateStatus: Sendable {
+        public var certificate: CertificateBundle?
+        public var source: CertificateSource
+        public var acme: Bool
+        public var attempts: [CertificateAttempt]
+    }
+
+    public func certificateStatus(of name: AppName) throws -> CertificateStatus {
         _ = try store.app(name)
-        return certificateStore.load(app: name.rawValue)
+        return CertificateStatus(
+            certificate: certificateStore.load(app: name.rawValue),
+            source: certificateStore.source(app: name.rawValue),
+            acme: certificateKeeper != nil,
+            attempts: try store.certificateAttempts(of: name, limit: 5)
+        )
     }
 
     public func removeCertificate(of name: AppName) throws {
         _ = try store.app(name)
         certificateStore.remove(app: name.rawValue)
         certificates.remove(app: name.rawValue)
+        hostsChanged()
+    }
+
+    /// With ACME on, makes the keeper look at once at the apps' hosts and certificates.
+    func hostsChanged() {
+        if let keeper = certificateKeeper { Task { await keeper.wake() } }
+    }
+
+    public func keepCertificates(with keeper: CertificateKeeper) {
+        certificateKeeper = keeper
     }
 
     /// At start: every app's kept certificate is served again.
