@@ -204,6 +204,27 @@ import Testing
                 ),
                 "\(huge.output)"
             )
+            // ACME settings that cannot work are refused before anything starts, each in one line.
+            let acme: [([String], String)] = [
+                (["--acme-email", "ops"], "invalid --acme-email \"ops\": give an address such as ops@example.com"),
+                (["--acme-email", "a@b\nX"], "invalid --acme-email"),
+                (["--acme-email", "ops@example.com", "--https", "off"], "--acme-email needs the HTTPS listener"),
+                (
+                    ["--acme-email", "ops@example.com", "--acme-directory", "http://ca.example/dir"],
+                    "invalid --acme-directory \"http://ca.example/dir\": give the CA's https:// directory URL"
+                ),
+                (
+                    ["--acme-email", "ops@example.com", "--acme-ca-bundle", "/nonexistent/roots.pem"],
+                    "cannot read --acme-ca-bundle /nonexistent/roots.pem: give a PEM file of the CA's roots"
+                ),
+            ]
+            for (flags, says) in acme {
+                let refused = try await run(
+                    daemon.cliCommand(["serve", "--data", other.path + "/data"] + flags).bounded(20)
+                )
+                #expect(refused.status == .exited(64), "\(flags): \(refused.output)")
+                #expect(refused.output.contains(says), "\(flags): \(refused.output)")
+            }
             // Stopping twice is harmless: the harness stops it again on the way out.
             await daemon.stop()
 

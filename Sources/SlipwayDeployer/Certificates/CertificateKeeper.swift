@@ -123,6 +123,8 @@ public actor CertificateKeeper {
                     metadata: metadata.merging(["certificate.expires": "\(bundle.notValidAfter)"]) { $1 }
                 )
             } catch {
+                // The daemon stopping cancelled the request: not the CA's failure.
+                guard !Task.isCancelled else { return }
                 outcome.message = error.userMessage
                 if case ACMEError.validationFailed(let host, _) = error { outcome.rejectedName = host }
                 logger.warning("\(error.userMessage)", metadata: metadata)
