@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // MARK: Entry
@@ -113,6 +114,8 @@ let package = Package(
                 "SlipwayBasics", "SlipwayTLS", "CSlipwayMemory", logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio,
             swiftSettings: swiftSettings
         ),
@@ -198,7 +201,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayProxyTests",
-            dependencies: ["SlipwayProxy", "SlipwayBasics", "SlipwayTestSupport", logging] + nio,
+            dependencies: [
+                "SlipwayProxy", "SlipwayBasics", "SlipwayTestSupport", logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ] + nio,
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,7 +1,8 @@
 // ProxyServer: the HTTP and HTTPS listeners in front of every app. It owns the listening sockets; each accepted
-// connection gets its own ClientConnectionHandler, behind a TLS handler on the HTTPS listener.
+// connection gets the pipeline ClientPipelines makes: HTTP/1.1, or over TLS, HTTP/1.1 or HTTP/2.
 import Logging
 import NIOCore
+import NIOExtras
 import NIOPosix
 import NIOSSL
 import SlipwayTLS
@@ -17,6 +18,8 @@ public final class ProxyServer: Sendable {
     private let trustedProxies: TrustedProxies
     private let listeners = Mutex<[any Channel]>([])
     private let sendBatches = SendBatch.PerLoop()
+    /// Tells every connection the daemon is stopping: HTTP/2 ones send GOAWAY.
+    private let quiescing: ServerQuiescingHelper
 
     public init(
         router: Router,
@@ -32,25 +35,32 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.limits = limits
         self.noticeSettings = noticeSettings
+        self.quiescing = ServerQuiescingHelper(group: group)
     }
 
     /// Binds and starts serving, over TLS with the certificates `tls` serves when given; returns the bound port (port
     /// 0 picks one).
     public func start(host: String, port: Int, tls: ServedCertificates? = nil) async throws -> Int {
         let tlsContext = try tls?.serverContext()
-        let router = self.router
         let logger = self.logger
-        let limits = self.limits
-        let noticeSettings = self.noticeSettings
-        let trustedProxies = self.trustedProxies
-        let sendBatches = self.sendBatches
+        let pipelines = ClientPipelines(
+            router: router,
+            noticeSettings: noticeSettings,
+            limits: limits,
+            trustedProxies: trustedProxies,
+            sendBatches: sendBatches,
+            logger: logger
+        )
+        let quiescing = self.quiescing
         let connections = ConnectionLimit(limits: limits, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptFailureLog(logger: logger))
+                    try channel.pipeline.syncOperations.addHandlers([
+                        AcceptFailureLog(logger: logger), quiescing.makeServerChannelHandler(channel: channel),
+                    ])
                 }
             }
             // TCP level: `.socketOption(.tcp_nodelay)` is SOL_SOCKET's SO_DEBUG, refused to users without
@@ -61,18 +71,10 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard try connections.admit(channel) else { return }
                     if let tlsContext {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                        try pipelines.tls(channel, context: tlsContext)
+                    } else {
+                        try pipelines.plain(channel)
                     }
-                    try ClientConnectionHandler.configure(
-                        channel,
-                        router: router,
-                        noticeSettings: noticeSettings,
-                        limits: limits,
-                        trustedProxies: trustedProxies,
-                        scheme: tlsContext == nil ? .http : .https,
-                        sendBatch: sendBatches.batch(on: channel.eventLoop),
-                        logger: logger
-                    )
                 }
             }
         let channel: any Channel
@@ -94,6 +96,7 @@ public final class ProxyServer: Sendable {
     /// `timeout` to finish (see `Router.finishInFlight`).
     public func stop(finishingWithin timeout: Duration) async {
         router.endWatches()
+        quiescing.initiateShutdown(promise: nil)
         let channels = listeners.withLock { listeners in
             defer { listeners = [] }
             return listeners

@@ -33,7 +33,8 @@ public final class ServedCertificates: Sendable {
         case noCertificate(String?)
     }
 
-    /// The TLS context of the HTTPS listener: TLS 1.2 and 1.3 with NIO's modern defaults. It presents, per
+    /// The TLS context of the HTTPS listener: TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and
+    /// HTTP/1.1 by ALPN. It presents, per
     /// handshake, the certificate that covers the name the client asked for; a client that asks for a host no
     /// certificate covers (or for none) gets no certificate and the handshake ends.
     public func serverContext() throws -> NIOSSLContext {
@@ -43,7 +44,7 @@ public final class ServedCertificates: Sendable {
             privateKey: .privateKey(placeholder.key)
         )
         configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = ["h2", "http/1.1"]
         configuration.sslContextCallback = { [self] values, promise in
             guard let name = values.serverHostname, let bundle = bundle(for: name) else {
                 promise.fail(ServeError.noCertificate(values.serverHostname))

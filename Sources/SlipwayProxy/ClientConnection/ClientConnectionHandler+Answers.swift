@@ -45,7 +45,9 @@ extension ClientConnectionHandler {
         guard self.exchange === exchange else { return }
         switch next {
         case .wait:
-            return
+            // The answer went out before the request's end: a read held while the instance could take no more body
+            // is let go, or the client (an HTTP/2 stream, out of window) could wait for ever to finish sending it.
+            resumeClientReads(context: context)
         case .readNext:
             self.exchange = nil
             readRequests(context: context)

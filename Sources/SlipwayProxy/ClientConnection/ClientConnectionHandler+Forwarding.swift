@@ -42,15 +42,10 @@ extension ClientConnectionHandler {
         mayReuse: Bool,
         context: ChannelHandlerContext
     ) {
-        if mayReuse, let idle = pooled, idle.set == ObjectIdentifier(forwarding.claim.set), idle.upstream == upstream,
-            idle.channel.isActive
-        {
-            pooled = nil
+        if mayReuse, let idle = pool.take(set: ObjectIdentifier(forwarding.claim.set), upstream: upstream) {
             attach(idle, reused: true, exchange, forwarding, context: context)
             return
         }
-        pooled?.close()
-        pooled = nil
 
         forwarding.attempt += 1
         let attempt = forwarding.attempt
@@ -198,7 +193,7 @@ extension ClientConnectionHandler {
             let connection = forwarding.connection, connection.handler === handler
         else {
             // An idle instance connection must not speak; one that does is out of step, so drop it.
-            if pooled?.handler === handler { pooled = nil }
+            _ = pool.forget(handler)
             handler.close()
             return
         }
@@ -221,8 +216,7 @@ extension ClientConnectionHandler {
             exchange.forwarding = nil
             forwarding.connection = nil
             if forwarding.instanceKeepsAlive && forwarding.endSent {
-                pooled?.close()
-                pooled = connection
+                pool.put(connection)
             } else {
                 connection.close()
             }
@@ -314,10 +308,7 @@ extension ClientConnectionHandler {
     }
 
     func upstreamClosed(_ handler: UpstreamHandler) {
-        if let idle = pooled, idle.handler === handler {
-            pooled = nil
-            return
-        }
+        if pool.forget(handler) { return }
         writeGathered()
         guard let context, let exchange, let forwarding = exchange.forwarding,
             forwarding.connection?.handler === handler

@@ -15,8 +15,7 @@ extension ClientConnectionHandler {
     ) {
         self.exchange = nil
         exchange.forwarding = nil
-        pooled?.close()
-        pooled = nil
+        pool.closeAll()
         let clientChannel = context.channel
         let instanceChannel = connection.channel
         let set = forwarding.claim.set

@@ -54,8 +54,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The request being answered. Requests pipelined behind it wait, unread, in `received`.
     var exchange: Exchange?
     var readingRequests = false
-    /// The instance connection left open by the previous request, reused only for the same instance of the same set.
-    var pooled: UpstreamConnection?
+    /// Instance connections left open by earlier requests, reused only for the same instance of the same set.
+    let pool: UpstreamPool
     var heldRead = false
     /// The answer is out and the proxy only reads to let the client finish sending before it closes.
     var lingering = false
@@ -68,8 +68,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         trustedProxies: TrustedProxies,
         scheme: ClientEndpoint.Scheme,
         sendBatch: SendBatch,
+        pool: UpstreamPool,
         logger: Logger
     ) {
+        self.pool = pool
         self.scheme = scheme
         self.router = router
         self.noticeSettings = noticeSettings
@@ -89,6 +91,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         trustedProxies: TrustedProxies,
         scheme: ClientEndpoint.Scheme,
         sendBatch: SendBatch,
+        pool: UpstreamPool = UpstreamPool(),
         logger: Logger
     ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
@@ -102,6 +105,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 trustedProxies: trustedProxies,
                 scheme: scheme,
                 sendBatch: sendBatch,
+                pool: pool,
                 logger: logger
             ),
         ])
@@ -147,8 +151,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         exchange = nil
         answerBytes.connectionClosed()
         received = Self.noBytes
-        pooled?.close()
-        pooled = nil
+        if !pool.shared { pool.closeAll() }
         silenceCheck?.cancel()
         silenceCheck = nil
         context.fireChannelInactive()

@@ -1,0 +1,98 @@
+// ClientPipelines: what an accepted client connection's pipeline holds. Plain HTTP: a ClientConnectionHandler. HTTPS:
+// TLS first, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1, as over plain HTTP, or HTTP/2,
+// whose every stream gets a ClientConnectionHandler of its own behind an HTTP2StreamBridge, all the streams of a
+// connection sharing one pool of instance connections. A daemon shutting down sends GOAWAY on each HTTP/2
+// connection and lets its open streams finish (NIO's connection management handler, told by the quiescing helper).
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+struct ClientPipelines: Sendable {
+    let router: Router
+    let noticeSettings: ReleaseNoticeSettings
+    let limits: ClientLimits
+    let trustedProxies: TrustedProxies
+    let sendBatches: SendBatch.PerLoop
+    let logger: Logger
+
+    /// Instance connections kept idle per HTTP/2 connection for its next streams.
+    static let idlePerHTTP2Connection = 16
+    /// Streams one HTTP/2 connection may have open at once, as nginx's `http2_max_concurrent_streams`.
+    static let maxConcurrentStreams = 128
+
+    func plain(_ channel: any Channel) throws {
+        try http1(channel, scheme: .http, pool: UpstreamPool())
+    }
+
+    func http1(_ channel: any Channel, scheme: ClientEndpoint.Scheme, pool: UpstreamPool) throws {
+        try ClientConnectionHandler.configure(
+            channel,
+            router: router,
+            noticeSettings: noticeSettings,
+            limits: limits,
+            trustedProxies: trustedProxies,
+            scheme: scheme,
+            sendBatch: sendBatches.batch(on: channel.eventLoop),
+            pool: pool,
+            logger: logger
+        )
+    }
+
+    /// TLS, then HTTP/1.1 or HTTP/2 as negotiated. The handshake has as long as a request head to finish.
+    func tls(_ channel: any Channel, context: NIOSSLContext) throws {
+        let handshakeDeadline = channel.eventLoop.scheduleTask(in: .init(limits.headerTimeout)) {
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
+        try channel.pipeline.syncOperations.addHandlers([
+            NIOSSLServerHandler(context: context),
+            ApplicationProtocolNegotiationHandler { result, channel in
+                handshakeDeadline.cancel()
+                return channel.eventLoop.makeCompletedFuture {
+                    if case .negotiated("h2") = result {
+                        try http2(channel)
+                    } else {
+                        try http1(channel, scheme: .https, pool: UpstreamPool())
+                    }
+                }
+            },
+        ])
+    }
+
+    private func http2(_ channel: any Channel) throws {
+        let pool = NIOLoopBound(
+            UpstreamPool(capacity: Self.idlePerHTTP2Connection, shared: true),
+            eventLoop: channel.eventLoop
+        )
+        channel.closeFuture.whenComplete { _ in pool.value.closeAll() }
+        let management = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: .init(limits.idleTimeout), maxAge: nil, maxGraceTime: nil, keepalive: nil)
+        )
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: Self.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+        ]
+        let pipelines = self
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: .init(),
+            streamDelegate: management.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandlers([
+                    HTTP2FramePayloadToHTTP1ServerCodec(),
+                    HTTP2StreamBridge(),
+                ])
+                try pipelines.http1(stream, scheme: .https, pool: pool.value)
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(management)
+    }
+}

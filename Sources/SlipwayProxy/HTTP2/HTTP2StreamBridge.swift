@@ -1,0 +1,179 @@
+// HTTP2StreamBridge: one HTTP/2 stream, seen by the proxy's HTTP/1.1 handler as a connection carrying one request.
+// Inbound, the stream's request (as NIO's HTTP/2-to-HTTP/1 codec gives it) is written as HTTP/1.1 bytes, which
+// ClientRequestReader reads with the same strict rules and limits as any request; outbound, the answer the handler
+// writes as HTTP/1.1 bytes is read back (InstanceResponseReader, dechunking) into a head, body and end, which the
+// codec sends as HEADERS and DATA frames. HTTP/2 carries any octets in a header: a name or value that could not be
+// written in HTTP/1.1 as it is (a line break, a space in the path) is refused with a 400, never passed on.
+import NIOCore
+import NIOHTTP1
+
+final class HTTP2StreamBridge: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// A head waits for what follows: a body or the end, which says whether it needs framing.
+    private var pendingHead: HTTPRequestHead?
+    private var chunked = false
+    private var refused = false
+    private var answer = InstanceResponseReader()
+    private var answerEnded = false
+
+    /// HTTP/1.1's connection-specific headers, which HTTP/2 forbids and which would change how the proxy reads
+    /// the request (a tunnel, a framing) if one came through.
+    private static let connectionHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings",
+    ]
+
+    init() {
+        answer.dechunk = true
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            answer.answeringHEAD = head.method == .HEAD
+            pendingHead = head
+        case .body(let body):
+            if let head = pendingHead {
+                pendingHead = nil
+                guard writeHead(head, withBody: true, context: context) else { return }
+            }
+            guard chunked else {
+                context.fireChannelRead(wrapInboundOut(body))
+                return
+            }
+            var chunk = context.channel.allocator.buffer(capacity: body.readableBytes + 16)
+            chunk.writeString(String(body.readableBytes, radix: 16) + "\r\n")
+            chunk.writeImmutableBuffer(body)
+            chunk.writeStaticString("\r\n")
+            context.fireChannelRead(wrapInboundOut(chunk))
+        case .end:
+            if let head = pendingHead {
+                pendingHead = nil
+                _ = writeHead(head, withBody: false, context: context)
+            } else if chunked {
+                context.fireChannelRead(wrapInboundOut(ByteBuffer(staticString: "0\r\n\r\n")))
+            }
+        }
+    }
+
+    /// Writes the request head as HTTP/1.1; false if it cannot be, answered with a 400 instead.
+    private func writeHead(_ head: HTTPRequestHead, withBody: Bool, context: ChannelHandlerContext) -> Bool {
+        guard Self.isToken(head.method.rawValue), Self.isPlain(head.uri, spaces: false), head.uri.first == "/"
+        else { return refuse("its method or path cannot be read", context: context) }
+        var bytes = context.channel.allocator.buffer(capacity: 512)
+        bytes.writeString(head.method.rawValue + " " + head.uri + " HTTP/1.1\r\n")
+        var hasLength = false
+        var cookies: [String] = []
+        for (name, value) in head.headers {
+            let lowered = name.lowercased()
+            guard Self.isToken(name), Self.isPlain(value, spaces: true) else {
+                return refuse("its header \(lowered.prefix(40)) cannot be read", context: context)
+            }
+            if Self.connectionHeaders.contains(lowered) { continue }
+            if lowered == "content-length" { hasLength = true }
+            // HTTP/2 may split the cookie header; HTTP/1.1 has one (RFC 9113 §8.2.3).
+            if lowered == "cookie" {
+                cookies.append(value)
+                continue
+            }
+            bytes.writeString(name + ": " + value + "\r\n")
+        }
+        if !cookies.isEmpty { bytes.writeString("cookie: " + cookies.joined(separator: "; ") + "\r\n") }
+        if withBody && !hasLength {
+            chunked = true
+            bytes.writeStaticString("transfer-encoding: chunked\r\n")
+        }
+        bytes.writeStaticString("\r\n")
+        context.fireChannelRead(wrapInboundOut(bytes))
+        return true
+    }
+
+    private func refuse(_ reason: String, context: ChannelHandlerContext) -> Bool {
+        refused = true
+        let body = ByteBuffer(string: "This request cannot be passed on: \(reason).\n")
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: "\(body.readableBytes)")
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)))
+        )
+        .whenFailure { _ in }
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        return false
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .byteBuffer(var bytes) = unwrapOutboundIn(data), !answerEnded else {
+            promise?.succeed()
+            return
+        }
+        do {
+            while let part = try answer.next(from: &bytes) {
+                switch part {
+                case .head(let head) where head.isInterim:
+                    continue  // 100 Continue: an HTTP/2 client sends its body without waiting for it
+                case .head(let head):
+                    let response = HTTPResponseHead(
+                        version: .http1_1,
+                        status: HTTPResponseStatus(statusCode: head.status),
+                        headers: Self.headers(of: head.bytes)
+                    )
+                    context.write(wrapOutboundOut(.head(response)), promise: nil)
+                case .body(let body):
+                    context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+                case .end:
+                    answerEnded = true
+                    context.write(wrapOutboundOut(.end(nil)), promise: promise)
+                    return
+                }
+            }
+            promise?.succeed()
+        } catch {
+            promise?.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    /// An answer framed by the connection's end ends with it.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if !answerEnded, case .end = try? answer.connectionClosed() {
+            answerEnded = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// The header lines of an HTTP/1.1 head (its first line left out); the codec drops those HTTP/2 forbids.
+    static func headers(of head: ByteBuffer) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        let text = String(buffer: head)
+        for line in text.split(separator: "\r\n", omittingEmptySubsequences: true).dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon]
+            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            headers.add(name: String(name), value: String(value))
+        }
+        return headers
+    }
+
+    /// RFC 9110's token: what a method and a header name may be.
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                    || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+    }
+
+    /// No control characters (a tab only in a value), and no space where `spaces` is false.
+    static func isPlain(_ text: String, spaces: Bool) -> Bool {
+        text.utf8.allSatisfy { byte in
+            (byte > 0x20 && byte != 0x7F) || (spaces && (byte == 0x20 || byte == 0x09))
+        }
+    }
+}
