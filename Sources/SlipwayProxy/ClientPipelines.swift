@@ -87,6 +87,7 @@ struct ClientPipelines: Sendable {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandlers([
+                    AnswerEndsAfterRequest(),
                     HTTP2FramePayloadToHTTP1ServerCodec(),
                     HTTP2StreamBridge(),
                 ])

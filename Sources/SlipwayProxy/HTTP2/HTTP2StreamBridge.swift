@@ -18,6 +18,8 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
     private var chunked = false
     private var refused = false
     private var answer = InstanceResponseReader()
+    /// The answer's bytes not read yet: a write may end in the middle of a chunk's size line.
+    private var unread = ByteBuffer()
     private var answerEnded = false
 
     /// HTTP/1.1's connection-specific headers, which HTTP/2 forbids and which would change how the proxy reads
@@ -112,8 +114,13 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
+        if unread.readableBytes == 0 {
+            unread = bytes
+        } else {
+            unread.writeBuffer(&bytes)
+        }
         do {
-            while let part = try answer.next(from: &bytes) {
+            while let part = try answer.next(from: &unread) {
                 switch part {
                 case .head(let head) where head.isInterim:
                     continue  // 100 Continue: an HTTP/2 client sends its body without waiting for it
