@@ -1,6 +1,6 @@
 # Sourced by the benchmarks: picks the binary (argument 2, else the release build, else the debug
 # build), starts a daemon with its own data directory on a free loopback port, and stops it and
-# removes everything on exit. Sets: binary, scratch, port, SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
+# removes everything on exit. Sets: binary, scratch, port (and https_port with SLIPWAY_BENCH_HTTPS=1), SLIPWAY_DATA, and SLIPWAY_SHARE to this checkout
 # (its hooks and buildpacks, also for a BINARY outside its .build). Defines free_port, fixture_work_tree and
 # stop_daemon. The daemon runs with --stop-apps, so that its apps stop with it; a benchmark that restarts it
 # sets `daemon` to the new pid.
@@ -20,9 +20,12 @@ port=$(free_port)
 export SLIPWAY_DATA=$scratch/data
 export SLIPWAY_SHARE=${SLIPWAY_SHARE:-$PWD}
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@slipway.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@slipway.invalid
+# SLIPWAY_BENCH_HTTPS=1 turns the HTTPS listener on, at https_port.
+https=off
+if [ "${SLIPWAY_BENCH_HTTPS:-}" = 1 ]; then https_port=$(free_port); https=127.0.0.1:$https_port; fi
 # SLIPWAY_BENCH_CPUS pins the daemon (and so its apps) from the start, so it sizes its event loops to match.
-${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --https off --drain-timeout 5 \
-    --stop-apps > "$scratch/daemon.log" 2>&1 &
+${SLIPWAY_BENCH_CPUS:+taskset -c "$SLIPWAY_BENCH_CPUS"} "$binary" serve --http "127.0.0.1:$port" --ssh off --https "$https" \
+    --drain-timeout 5 --stop-apps > "$scratch/daemon.log" 2>&1 &
 daemon=$!
 # stop_daemon: stops the daemon, and so its apps. A benchmark with its own exit trap calls it after stopping
 # what it started itself. Each trap runs with set +e: `wait` fails for a child stopped by SIGTERM, which under

@@ -1,9 +1,11 @@
 """Load client of deploys-under-load.sh: keeps HTTP keep-alive connections and WebSockets busy through the
 proxy until SIGINT or SIGTERM, then prints what it saw and exits 0, or 1 if anything failed.
 
-Usage: deploys-under-load.py HOST PORT [FAST] [SLOW] [WEBSOCKETS]   (default 32 4 16)
+Usage: deploys-under-load.py HOST PORT [FAST] [SLOW] [WEBSOCKETS] [NEW]   (default 32 4 16 0)
   FAST connections send `GET /` back to back, SLOW ones `GET /slow?ms=1500`; each WebSocket on /ws sends a
-  text message every 200 ms and checks the echo, and reconnects at once when it is closed.
+  text message every 200 ms and checks the echo, and reconnects at once when it is closed. NEW clients send
+  `GET /` with `Connection: close`, each request on a new connection (over TLS, a new handshake).
+  With TLS=1 in the environment every connection is TLS, with HOST as its SNI (the certificate is not checked).
 Standard library only: a minimal HTTP/1.1 client (Content-Length and chunked bodies) and WebSocket client."""
 import asyncio
 import base64
@@ -13,25 +15,32 @@ import math
 import os
 import re
 import signal
+import ssl
 import statistics
 import struct
 import sys
 import time
 
 host, port = sys.argv[1], int(sys.argv[2])
-fast_count, slow_count, websocket_count = [int(a) for a in sys.argv[3:6]] + [32, 4, 16][len(sys.argv[3:6]) :]
+fast_count, slow_count, websocket_count, new_count = [int(a) for a in sys.argv[3:7]] + [32, 4, 16, 0][len(sys.argv[3:7]) :]
+tls = None
+if os.environ.get("TLS") == "1":
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    tls.set_alpn_protocols(["http/1.1"])
 TIMEOUT = 10  # seconds: one request (slow ones too), a connect + upgrade, an echo
 SLOW_MS = 1500
 MESSAGE_EVERY = 0.2
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-sent = collections.Counter()  # "fast" / "slow" -> requests written
+sent = collections.Counter()  # "fast" / "slow" / "new" -> requests written
 answered = collections.Counter()  # "fast" / "slow" -> 2xx answers
 unfinished = collections.Counter()  # "fast" / "slow" -> in flight at the stop
 releases = collections.Counter()  # release named by a `GET /` answer -> answers
 failures = collections.Counter()  # "connect error", "reset/closed early", "timeout", "non-2xx", ...
 statuses = collections.Counter()  # non-2xx status -> answers
-longest_gap = {"fast": (0.0, 0.0), "slow": (0.0, 0.0)}  # -> (seconds between two answers, when it ended)
+longest_gap = {"fast": (0.0, 0.0), "slow": (0.0, 0.0), "new": (0.0, 0.0)}  # -> (seconds between two answers, when it ended)
 closes = collections.Counter()  # "1001", other codes, "abnormal" (no close frame)
 abnormal_before_echo = [0]  # abnormal closes of connections that had not echoed yet: right after the 101
 ws_failures = collections.Counter()  # "echo: ...", "connect: ..." -> count
@@ -71,6 +80,8 @@ def kind_of(error):
 async def connect():
     try:
         async with asyncio.timeout(TIMEOUT):
+            if tls:
+                return await asyncio.open_connection("127.0.0.1", port, ssl=tls, server_hostname=host)
             return await asyncio.open_connection("127.0.0.1", port)
     except (OSError, TimeoutError) as error:
         raise ConnectFailed(repr(error)) from error
@@ -103,8 +114,10 @@ async def read_body(reader, status, headers):
 
 
 async def http_client(kind, path):
-    """One keep-alive connection sending `path` back to back; reopened after a failure."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    """One keep-alive connection sending `path` back to back; reopened after a failure. Kind "new": a new
+    connection for each request."""
+    close = "Connection: close\r\n" if kind == "new" else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n".encode()
     last_answer = None
     last_release = None
     writer = None
@@ -124,7 +137,7 @@ async def http_client(kind, path):
             now = time.time()
             if 200 <= status < 300:
                 answered[kind] += 1
-                if kind == "fast":
+                if kind in ("fast", "new"):
                     match = re.search(rb"release (\S+)", body)
                     release = match.group(1).decode() if match else "?"
                     releases[release] += 1
@@ -305,12 +318,13 @@ def report(seconds):
     def line(label, text):
         print(f"  {label:<21}{text}")
 
-    print(f"{seconds:.0f}s of load: {fast_count} connections GET /, {slow_count} GET /slow?ms={SLOW_MS}, "
-          f"{websocket_count} WebSockets")
+    print(f"{seconds:.0f}s of load{' over TLS' if tls else ''}: {fast_count} connections GET /, {slow_count} GET "
+          f"/slow?ms={SLOW_MS}, {new_count} GET / each on a new connection, {websocket_count} WebSockets")
     print("HTTP requests")
-    total = {k: sent[k] for k in ("fast", "slow")}
-    line("sent", f"{sum(total.values()):>7}   (GET / {total['fast']}, slow {total['slow']})")
-    line("answered 2xx", f"{sum(answered.values()):>7}   (GET / {answered['fast']}, slow {answered['slow']})")
+    total = {k: sent[k] for k in ("fast", "slow", "new")}
+    line("sent", f"{sum(total.values()):>7}   (GET / {total['fast']}, slow {total['slow']}, new {total['new']})")
+    line("answered 2xx", f"{sum(answered.values()):>7}   (GET / {answered['fast']}, slow {answered['slow']}, "
+         f"new {answered['new']})")
     by_release = sorted(releases.items(), key=lambda item: int(re.sub(r"\D", "", item[0]) or -1))
     for start in range(0, max(1, len(by_release)), 6):
         line("GET / by release" if start == 0 else "", "  ".join(f"{r:>4} {n:<6}" for r, n in by_release[start : start + 6]).rstrip() or "-")
@@ -363,6 +377,7 @@ async def main():
     started = time.time()
     tasks = [asyncio.create_task(http_client("fast", "/")) for _ in range(fast_count)]
     tasks += [asyncio.create_task(http_client("slow", f"/slow?ms={SLOW_MS}")) for _ in range(slow_count)]
+    tasks += [asyncio.create_task(http_client("new", "/")) for _ in range(new_count)]
     tasks += [asyncio.create_task(websocket_client(n)) for n in range(websocket_count)]
     tasks.append(asyncio.create_task(watch_stalls()))
     await stop.wait()

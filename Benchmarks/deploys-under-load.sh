@@ -8,13 +8,15 @@
 # With taskset, the daemon starts pinned to core 0 (so do the builds and the app's instances it starts) and
 # the load client runs on core 1; without it nothing is pinned.
 # KEEP_LOGS=DIR keeps the daemon's log and database and each push's output and times there.
+# HTTPS=1 loads the HTTPS listener instead (a self-signed certificate given with certs:add): every connection is
+# TLS, and 4 more clients send each request on a new connection, so new handshakes go on through the deploys.
 # Usage: Benchmarks/deploys-under-load.sh [DEPLOYS] [BINARY]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploys=${1:-20}
 daemon_cpus= client_pin=()
 if command -v taskset > /dev/null; then daemon_cpus=0 client_pin=(taskset -c 1); fi
-SLIPWAY_BENCH_CPUS=$daemon_cpus source Benchmarks/daemon.sh
+SLIPWAY_BENCH_HTTPS=${HTTPS:-} SLIPWAY_BENCH_CPUS=$daemon_cpus source Benchmarks/daemon.sh "" "${2:-}"
 client=
 # daemon.sh's trap, with the load client stopped first.
 trap 'set +e; [ -z "$client" ] || { kill -TERM $client 2>/dev/null; wait $client 2>/dev/null; }
@@ -52,7 +54,16 @@ push() {
 push 0
 rm "$scratch/pushes/times"
 
-"${client_pin[@]}" python3 Benchmarks/deploys-under-load.py shop.localhost "$port" 32 4 16 &
+client_port=$port new_connections=0
+if [ "${HTTPS:-}" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=shop.localhost \
+        -addext subjectAltName=DNS:shop.localhost -keyout "$scratch/key.pem" -out "$scratch/cert.pem" 2>/dev/null
+    chmod 644 "$scratch"/{key,cert}.pem
+    "$binary" certs:add shop --cert "$scratch/cert.pem" --key "$scratch/key.pem" > /dev/null
+    client_port=$https_port new_connections=4
+fi
+TLS=${HTTPS:-} "${client_pin[@]}" python3 Benchmarks/deploys-under-load.py shop.localhost "$client_port" 32 4 16 \
+    "$new_connections" &
 client=$!
 sleep 2
 printf 'deploying:'
