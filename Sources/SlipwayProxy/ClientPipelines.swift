@@ -9,6 +9,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import SlipwayTLS
 
 struct ClientPipelines: Sendable {
     let router: Router
@@ -41,28 +42,42 @@ struct ClientPipelines: Sendable {
         )
     }
 
-    /// TLS, then HTTP/1.1 or HTTP/2 as negotiated. The handshake has as long as a request head to finish.
-    func tls(_ channel: any Channel, context: NIOSSLContext) throws {
+    /// TLS with the certificate for the name the client asks for (SNI, read from its hello before TLS begins),
+    /// then HTTP/1.1 or HTTP/2 as negotiated. A client that names no host a certificate covers (or none) gets no
+    /// handshake. The handshake has as long as a request head to finish.
+    func tls(_ channel: any Channel, certificates: ServedCertificates) throws {
         let handshakeDeadline = channel.eventLoop.scheduleTask(in: .init(limits.headerTimeout)) {
             channel.close(promise: nil)
         }
         channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
-        try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLServerHandler(context: context),
-            ApplicationProtocolNegotiationHandler { result, channel in
-                handshakeDeadline.cancel()
-                return channel.eventLoop.makeCompletedFuture {
-                    if case .negotiated("h2") = result {
-                        try http2(channel)
-                    } else {
-                        try http1(channel, scheme: .https, pool: UpstreamPool())
-                    }
-                }
-            },
-        ])
+        let pipelines = self
+        let choosing = SNIHandler { result in
+            guard case .hostname(let name) = result, let context = certificates.context(forServerName: name) else {
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(NoCertificate())
+            }
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers([
+                    NIOSSLServerHandler(context: context),
+                    ApplicationProtocolNegotiationHandler { result, channel in
+                        handshakeDeadline.cancel()
+                        return channel.eventLoop.makeCompletedFuture {
+                            if case .negotiated("h2") = result {
+                                try pipelines.http2(channel)
+                            } else {
+                                try pipelines.http1(channel, scheme: .https, pool: UpstreamPool())
+                            }
+                        }
+                    },
+                ])
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(choosing))
     }
 
-    private func http2(_ channel: any Channel) throws {
+    struct NoCertificate: Error {}
+
+    func http2(_ channel: any Channel) throws {
         let pool = NIOLoopBound(
             UpstreamPool(capacity: Self.idlePerHTTP2Connection, shared: true),
             eventLoop: channel.eventLoop

@@ -41,7 +41,6 @@ public final class ProxyServer: Sendable {
     /// Binds and starts serving, over TLS with the certificates `tls` serves when given; returns the bound port (port
     /// 0 picks one).
     public func start(host: String, port: Int, tls: ServedCertificates? = nil) async throws -> Int {
-        let tlsContext = try tls?.serverContext()
         let logger = self.logger
         let pipelines = ClientPipelines(
             router: router,
@@ -70,8 +69,8 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard try connections.admit(channel) else { return }
-                    if let tlsContext {
-                        try pipelines.tls(channel, context: tlsContext)
+                    if let tls {
+                        try pipelines.tls(channel, certificates: tls)
                     } else {
                         try pipelines.plain(channel)
                     }
@@ -87,7 +86,7 @@ public final class ProxyServer: Sendable {
         let bound = channel.localAddress?.port ?? port
         logger.info(
             "proxy listening",
-            metadata: ["proxy.address": "\(host):\(bound)", "proxy.scheme": "\(tlsContext == nil ? "http" : "https")"]
+            metadata: ["proxy.address": "\(host):\(bound)", "proxy.scheme": "\(tls == nil ? "http" : "https")"]
         )
         return bound
     }

@@ -1,86 +1,52 @@
-// ServedCertificates: which certificate the HTTPS listener presents for which host, chosen per handshake from the
-// name the client asks for (SNI). A change (a certificate added or removed) is used by the next handshake; open
-// connections keep the one they began with.
-import Crypto
+// ServedCertificates: which certificate the HTTPS listener presents for which host. Each certificate has a TLS
+// context of its own, made once when it is served; a handshake takes the one whose certificate covers the name the
+// client asks for (SNI), read from its first message before any TLS handler exists, so choosing costs a lookup,
+// not a change of the connection's certificate. A change (a certificate added, renewed or removed) is used by the
+// next handshake; open connections keep the one they began with.
 import Foundation
 import NIOCore
 import NIOSSL
-import SwiftASN1
 import Synchronization
-import X509
 
 public final class ServedCertificates: Sendable {
-    /// Each app's certificate, with the hosts it is served for.
-    private let byApp = Mutex<[String: CertificateBundle]>([:])
+    /// Each app's certificate, with the TLS context that presents it, made once when it is served.
+    private let byApp = Mutex<[String: Served]>([:])
+
+    private struct Served: Sendable {
+        var bundle: CertificateBundle
+        var context: NIOSSLContext
+    }
 
     public init() {}
 
     /// From now on `bundle` is served for the hosts it covers; it replaces the app's earlier one.
-    public func serve(_ bundle: CertificateBundle, for app: String) {
-        byApp.withLock { $0[app] = bundle }
+    public func serve(_ bundle: CertificateBundle, for app: String) throws(CertificateError) {
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: Self.configuration(presenting: bundle))
+        } catch {
+            throw .unreadable("the certificate and key as a TLS context (\(error))")
+        }
+        byApp.withLock { $0[app] = Served(bundle: bundle, context: context) }
     }
 
     public func remove(app: String) {
         _ = byApp.withLock { $0.removeValue(forKey: app) }
     }
 
-    /// The certificate for `host`, if one covers it.
-    func bundle(for host: String) -> CertificateBundle? {
-        byApp.withLock { bundles in bundles.values.first { $0.covers(host) } }
+    /// The TLS context for a client that asked for `host` (SNI), if a certificate covers it.
+    public func context(forServerName host: String) -> NIOSSLContext? {
+        byApp.withLock { served in served.values.first { $0.bundle.covers(host) }?.context }
     }
 
-    public enum ServeError: Error {
-        case noCertificate(String?)
-    }
-
-    /// The TLS context of the HTTPS listener: TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and
-    /// HTTP/1.1 by ALPN. It presents, per
-    /// handshake, the certificate that covers the name the client asked for; a client that asks for a host no
-    /// certificate covers (or for none) gets no certificate and the handshake ends.
-    public func serverContext() throws -> NIOSSLContext {
-        let placeholder = try Self.placeholder()
+    /// TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and HTTP/1.1 by ALPN.
+    private static func configuration(presenting bundle: CertificateBundle) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(placeholder.certificate)],
-            privateKey: .privateKey(placeholder.key)
+            certificateChain: bundle.chain.map { .certificate($0) },
+            privateKey: .privateKey(bundle.key)
         )
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["h2", "http/1.1"]
-        configuration.sslContextCallback = { [self] values, promise in
-            guard let name = values.serverHostname, let bundle = bundle(for: name) else {
-                promise.fail(ServeError.noCertificate(values.serverHostname))
-                return
-            }
-            var override = NIOSSLContextConfigurationOverride()
-            override.certificateChain = bundle.chain.map { .certificate($0) }
-            override.privateKey = .privateKey(bundle.key)
-            promise.succeed(override)
-        }
-        return try NIOSSLContext(configuration: configuration)
-    }
-
-    /// A context needs a certificate of its own before any handshake chooses one: a self-signed one for no host,
-    /// made at start and never presented (a handshake without a covering certificate fails before).
-    private static func placeholder() throws -> (certificate: NIOSSLCertificate, key: NIOSSLPrivateKey) {
-        let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName { CommonName("slipway placeholder") }
-        let now = Date()
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(),
-            publicKey: .init(key.publicKey),
-            notValidBefore: now,
-            notValidAfter: now.addingTimeInterval(3600),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: Certificate.Extensions {},
-            issuerPrivateKey: .init(key)
-        )
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        return (
-            try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der),
-            try NIOSSLPrivateKey(bytes: Array(key.derRepresentation), format: .der)
-        )
+        return configuration
     }
 }

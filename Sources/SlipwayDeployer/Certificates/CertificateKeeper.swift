@@ -114,8 +114,8 @@ public actor CertificateKeeper {
                 guard (try? store.app(app)) != nil,
                     kept.load(app: app.rawValue) == nil || kept.source(app: app.rawValue) == .acme
                 else { return }
+                try served.serve(bundle, for: app.rawValue)
                 try kept.save(bundle, from: .acme, for: app.rawValue)
-                served.serve(bundle, for: app.rawValue)
                 outcome.succeeded = true
                 outcome.message = "issued by \(bundle.issuer), expires \(bundle.notValidAfter.formatted(.iso8601))"
                 logger.info(

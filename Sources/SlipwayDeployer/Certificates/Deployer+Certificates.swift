@@ -13,8 +13,8 @@ extension Deployer {
     public func addCertificate(to name: AppName, chainPEM: String, keyPEM: String) throws -> CertificateBundle {
         _ = try store.app(name)
         let bundle = try CertificateBundle(chainPEM: chainPEM, keyPEM: keyPEM, roots: SystemRoots.read())
+        try certificates.serve(bundle, for: name.rawValue)
         try certificateStore.save(bundle, from: .given, for: name.rawValue)
-        certificates.serve(bundle, for: name.rawValue)
         logger.info(
             "certificate added",
             metadata: [
@@ -63,7 +63,12 @@ extension Deployer {
     /// At start: every app's kept certificate is served again.
     func serveKeptCertificates(of apps: [App]) {
         for app in apps {
-            if let bundle = certificateStore.load(app: app.name) { certificates.serve(bundle, for: app.name) }
+            guard let bundle = certificateStore.load(app: app.name) else { continue }
+            do {
+                try certificates.serve(bundle, for: app.name)
+            } catch {
+                logger.error("\(error.userMessage)", metadata: ["app.name": "\(app.name)"])
+            }
         }
     }
 }
