@@ -219,6 +219,10 @@ PY
 for kind in ecdsa rsa; do
     start_proxies $kind
     nginx_workers=$(pgrep -P $nginx_master | tr '\n' ' ')
+    # Before any load: a process that served load before keeps the memory it grew, and would seem to need none.
+    idle_memory $kind nginx $nginx_port "$nginx_workers"
+    [ -z "$haproxy_pid" ] || idle_memory $kind haproxy $haproxy_port "$haproxy_pid"
+    idle_memory $kind slipway $https_port "$daemon"
     for round in $(seq "$rounds"); do
         for mode in keep-alive resumed full h2; do
             measure $kind $mode nginx $nginx_port "$nginx_workers"
@@ -226,9 +230,6 @@ for kind in ecdsa rsa; do
             measure $kind $mode slipway $https_port "$daemon"
         done
     done
-    idle_memory $kind nginx $nginx_port "$nginx_workers"
-    [ -z "$haproxy_pid" ] || idle_memory $kind haproxy $haproxy_port "$haproxy_pid"
-    idle_memory $kind slipway $https_port "$daemon"
 done
 
 python3 - "$scratch/results" "$scratch/memory" <<'PY'
