@@ -1,7 +1,7 @@
 // ClientPipelines: what an accepted client connection's pipeline holds. Plain HTTP: a ClientConnectionHandler. HTTPS:
 // TLS first, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1, as over plain HTTP, or HTTP/2,
-// whose every stream gets a ClientConnectionHandler of its own behind an HTTP2StreamBridge, all the streams of a
-// connection sharing one pool of instance connections. A daemon shutting down sends GOAWAY on each HTTP/2
+// whose every stream gets a ClientConnectionHandler of its own behind an HTTP2StreamBridge. Every connection and
+// stream on an event loop shares its pool of idle instance connections. A daemon shutting down sends GOAWAY on each HTTP/2
 // connection and lets its open streams finish (NIO's connection management handler, told by the quiescing helper).
 import Logging
 import NIOCore
@@ -17,18 +17,16 @@ struct ClientPipelines: Sendable {
     let limits: ClientLimits
     let trustedProxies: TrustedProxies
     let sendBatches: SendBatch.PerLoop
+    let pools: UpstreamPool.PerLoop
     let logger: Logger
-
-    /// Instance connections kept idle per HTTP/2 connection for its next streams.
-    static let idlePerHTTP2Connection = 16
     /// Streams one HTTP/2 connection may have open at once, as nginx's `http2_max_concurrent_streams`.
     static let maxConcurrentStreams = 128
 
     func plain(_ channel: any Channel) throws {
-        try http1(channel, scheme: .http, pool: UpstreamPool())
+        try http1(channel, scheme: .http)
     }
 
-    func http1(_ channel: any Channel, scheme: ClientEndpoint.Scheme, pool: UpstreamPool) throws {
+    func http1(_ channel: any Channel, scheme: ClientEndpoint.Scheme) throws {
         try ClientConnectionHandler.configure(
             channel,
             router: router,
@@ -37,7 +35,7 @@ struct ClientPipelines: Sendable {
             trustedProxies: trustedProxies,
             scheme: scheme,
             sendBatch: sendBatches.batch(on: channel.eventLoop),
-            pool: pool,
+            pool: pools.pool(on: channel.eventLoop),
             logger: logger
         )
     }
@@ -65,7 +63,7 @@ struct ClientPipelines: Sendable {
                             if case .negotiated("h2") = result {
                                 try pipelines.http2(channel)
                             } else {
-                                try pipelines.http1(channel, scheme: .https, pool: UpstreamPool())
+                                try pipelines.http1(channel, scheme: .https)
                             }
                         }
                     },
@@ -78,11 +76,6 @@ struct ClientPipelines: Sendable {
     struct NoCertificate: Error {}
 
     func http2(_ channel: any Channel) throws {
-        let pool = NIOLoopBound(
-            UpstreamPool(capacity: Self.idlePerHTTP2Connection, shared: true),
-            eventLoop: channel.eventLoop
-        )
-        channel.closeFuture.whenComplete { _ in pool.value.closeAll() }
         let management = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: .init(limits.idleTimeout), maxAge: nil, maxGraceTime: nil, keepalive: nil)
@@ -106,7 +99,7 @@ struct ClientPipelines: Sendable {
                     HTTP2FramePayloadToHTTP1ServerCodec(),
                     HTTP2StreamBridge(),
                 ])
-                try pipelines.http1(stream, scheme: .https, pool: pool.value)
+                try pipelines.http1(stream, scheme: .https)
             }
         }
         try channel.pipeline.syncOperations.addHandler(management)

@@ -18,6 +18,7 @@ public final class ProxyServer: Sendable {
     private let trustedProxies: TrustedProxies
     private let listeners = Mutex<[any Channel]>([])
     private let sendBatches = SendBatch.PerLoop()
+    private let pools = UpstreamPool.PerLoop()
     /// Tells every connection the daemon is stopping: HTTP/2 ones send GOAWAY.
     private let quiescing: ServerQuiescingHelper
 
@@ -48,6 +49,7 @@ public final class ProxyServer: Sendable {
             limits: limits,
             trustedProxies: trustedProxies,
             sendBatches: sendBatches,
+            pools: pools,
             logger: logger
         )
         let quiescing = self.quiescing

@@ -15,7 +15,6 @@ extension ClientConnectionHandler {
     ) {
         self.exchange = nil
         exchange.forwarding = nil
-        pool.closeAll()
         let clientChannel = context.channel
         let instanceChannel = connection.channel
         let set = forwarding.claim.set

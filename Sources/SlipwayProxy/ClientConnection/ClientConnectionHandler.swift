@@ -54,7 +54,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The request being answered. Requests pipelined behind it wait, unread, in `received`.
     var exchange: Exchange?
     var readingRequests = false
-    /// Instance connections left open by earlier requests, reused only for the same instance of the same set.
+    /// Instance connections left open by earlier requests (of any client on this event loop), reused only for the
+    /// same instance of the same set.
     let pool: UpstreamPool
     var heldRead = false
     /// The answer is out and the proxy only reads to let the client finish sending before it closes.
@@ -91,7 +92,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         trustedProxies: TrustedProxies,
         scheme: ClientEndpoint.Scheme,
         sendBatch: SendBatch,
-        pool: UpstreamPool = UpstreamPool(),
+        pool: UpstreamPool,
         logger: Logger
     ) throws {
         var encoding = HTTPResponseEncoder.Configuration()
@@ -151,7 +152,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         exchange = nil
         answerBytes.connectionClosed()
         received = Self.noBytes
-        if !pool.shared { pool.closeAll() }
         silenceCheck?.cancel()
         silenceCheck = nil
         context.fireChannelInactive()

@@ -1,27 +1,28 @@
-// UpstreamPool: idle instance connections kept for the next request, on the client connection's event loop. An
-// HTTP/1.1 connection has its own, of one (the connection its last request used); the streams of one HTTP/2
-// connection share one of several, so that a stream costs no new connection to the instance.
+// UpstreamPool: idle instance connections kept for the next request, one pool per event loop, shared by every
+// client connection and HTTP/2 stream on it, as nginx's upstream keepalive: a client that opens a connection per
+// request (or per TLS handshake) costs the instance no new connection. A connection is taken only for the same
+// instance of the same set; one of an older release stays idle until it closes or the pool needs its place.
 import NIOCore
+import Synchronization
 
 final class UpstreamPool {
+    /// Idle instance connections kept per event loop: as many as requests in flight at once on a busy loop (an
+    /// HTTP/2 client alone may have 128), so that a burst's connections are reused by the next, not reopened.
+    /// The app closes those it finds idle too long (Node after 5 s), and the pool forgets them.
+    static let idlePerEventLoop = 512
+
     private var idle: [UpstreamConnection] = []
     let capacity: Int
-    /// Shared by the streams of an HTTP/2 connection, which closes it when it closes; no one stream may.
-    let shared: Bool
 
-    init(capacity: Int = 1, shared: Bool = false) {
+    init(capacity: Int = UpstreamPool.idlePerEventLoop) {
         self.capacity = capacity
-        self.shared = shared
     }
 
-    /// An open idle connection to `upstream` of that set, taken out of the pool. A connection of its own, when it
-    /// goes elsewhere, closes at once: a request goes where the live set sends it, not back to an older one.
+    /// An open idle connection to `upstream` of that set, taken out of the pool.
     func take(set: ObjectIdentifier, upstream: Upstream) -> UpstreamConnection? {
-        if let index = idle.lastIndex(where: { $0.set == set && $0.upstream == upstream && $0.channel.isActive }) {
-            return idle.remove(at: index)
-        }
-        if !shared { closeAll() }
-        return nil
+        guard let index = idle.lastIndex(where: { $0.set == set && $0.upstream == upstream && $0.channel.isActive })
+        else { return nil }
+        return idle.remove(at: index)
     }
 
     func put(_ connection: UpstreamConnection) {
@@ -36,9 +37,17 @@ final class UpstreamPool {
         return true
     }
 
-    func closeAll() {
-        let closing = idle
-        idle = []
-        for connection in closing { connection.close() }
+    /// The pool of each event loop, made on that loop when one of its connections first asks for it.
+    final class PerLoop: Sendable {
+        private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+
+        func pool(on eventLoop: any EventLoop) -> UpstreamPool {
+            pools.withLock { pools in
+                if let pool = pools[ObjectIdentifier(eventLoop)] { return pool.value }
+                let pool = UpstreamPool()
+                pools[ObjectIdentifier(eventLoop)] = NIOLoopBound(pool, eventLoop: eventLoop)
+                return pool
+            }
+        }
     }
 }
