@@ -17,6 +17,7 @@ seconds=${2:-3}
 command -v wrk > /dev/null && command -v nginx > /dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light"; exit 1; }
 command -v haproxy > /dev/null || echo "haproxy is not installed (apt-get install haproxy): measuring without it"
 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
+source Benchmarks/reference-proxies.sh
 
 "$binary" apps:create shop > /dev/null
 fixture_work_tree healthcheck-app
@@ -25,34 +26,7 @@ read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
     'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
 
 nginx_port=$(free_port)
-mkdir -p "$scratch/nginx/logs"
-cat > "$scratch/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $scratch/nginx/logs/error.log warn;
-pid $scratch/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    map \$http_x_request_id \$kept_request_id { default \$http_x_request_id; "" \$request_id; }
-    upstream shop { server 127.0.0.1:$instance_port; keepalive 64; }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Request-Id \$kept_request_id;
-            add_header Slipway-Release v1;
-            proxy_buffering off;
-        }
-    }
-}
-CONF
+nginx_config "$nginx_port" "$instance_port"
 nginx -p "$scratch/nginx" -c "$scratch/nginx/nginx.conf" &
 nginx_master=$!
 haproxy_pid=
@@ -62,27 +36,7 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nginx_port/" > /dev/null 2>&1
 
 if command -v haproxy > /dev/null; then
     haproxy_port=$(free_port)
-    cat > "$scratch/haproxy.cfg" <<CONF
-global
-    nbthread 1
-    maxconn 4096
-defaults
-    mode http
-    option forwardfor
-    http-reuse always
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend web
-    bind 127.0.0.1:$haproxy_port
-    http-request set-header X-Request-Id %[uuid()] unless { req.hdr(x-request-id) -m found }
-    http-request set-header X-Forwarded-Proto http
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    http-response set-header Slipway-Release v1
-    default_backend shop
-backend shop
-    server instance 127.0.0.1:$instance_port
-CONF
+    haproxy_config "$haproxy_port" "$instance_port" http
     haproxy -db -q -f "$scratch/haproxy.cfg" &
     haproxy_pid=$!
     for _ in $(seq 50); do curl -fs "http://127.0.0.1:$haproxy_port/" > /dev/null 2>&1 && break; sleep 0.1; done

@@ -26,6 +26,7 @@ command -v haproxy > /dev/null || echo "haproxy is not installed (apt-get instal
 ulimit -n "$(ulimit -Hn)"
 export SLIPWAY_MAX_CONNECTIONS_PER_ADDRESS=4096
 SLIPWAY_BENCH_HTTPS=1 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
+source Benchmarks/reference-proxies.sh
 
 "$binary" apps:create shop > /dev/null
 fixture_work_tree healthcheck-app
@@ -63,63 +64,14 @@ start_proxies() {
         wait $nginx_master $haproxy_pid 2>/dev/null || true
     fi
     "$binary" certs:add shop --cert "$scratch/certs/$kind.pem" --key "$scratch/certs/$kind.key" > /dev/null
-    mkdir -p "$scratch/nginx/logs"
-    cat > "$scratch/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $scratch/nginx/logs/error.log warn;
-pid $scratch/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    map \$http_x_request_id \$kept_request_id { default \$http_x_request_id; "" \$request_id; }
-    upstream shop { server 127.0.0.1:$instance_port; keepalive 64; }
-    server {
-        listen 127.0.0.1:$nginx_port ssl http2;
-        keepalive_requests 1000000;
-        server_name shop.localhost;
+    nginx_config "$nginx_port" "$instance_port" " ssl http2" "        keepalive_requests 1000000;
         ssl_certificate $scratch/certs/$kind.pem;
         ssl_certificate_key $scratch/certs/$kind.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Request-Id \$kept_request_id;
-            add_header Slipway-Release v1;
-            proxy_buffering off;
-        }
-    }
-}
-CONF
+        ssl_protocols TLSv1.2 TLSv1.3;"
     nginx -p "$scratch/nginx" -c "$scratch/nginx/nginx.conf" &
     nginx_master=$!
     if command -v haproxy > /dev/null; then
-        cat > "$scratch/haproxy.cfg" <<CONF
-global
-    nbthread 1
-    maxconn 4096
-defaults
-    mode http
-    option forwardfor
-    http-reuse always
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend web
-    bind 127.0.0.1:$haproxy_port ssl crt $scratch/certs/$kind.both alpn h2,http/1.1
-    http-request set-header X-Request-Id %[uuid()] unless { req.hdr(x-request-id) -m found }
-    http-request set-header X-Forwarded-Proto https
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    http-response set-header Slipway-Release v1
-    default_backend shop
-backend shop
-    server instance 127.0.0.1:$instance_port
-CONF
+        haproxy_config "$haproxy_port" "$instance_port" https " ssl crt $scratch/certs/$kind.both alpn h2,http/1.1"
         haproxy -db -f "$scratch/haproxy.cfg" > "$scratch/haproxy.log" 2>&1 &
         haproxy_pid=$!
     fi

@@ -32,8 +32,9 @@ final class ConnectionLimit: Sendable {
         self.logger = logger
     }
 
-    /// Counts `channel` until it closes and returns true, or refuses it with a 503 when a limit is reached.
-    func admit(_ channel: any Channel) throws -> Bool {
+    /// Counts `channel` until it closes and returns true, or refuses it when a limit is reached: with a 503 over
+    /// plain HTTP; over TLS by closing it, since a client that began a handshake cannot read a plain answer.
+    func admit(_ channel: any Channel, overTLS: Bool) throws -> Bool {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let (admitted, report) = state.withLock { state -> (Bool, (refused: Int, reason: String)?) in
             let fromAddress = state.byAddress[address, default: 0]
@@ -65,7 +66,11 @@ final class ConnectionLimit: Sendable {
             )
         }
         guard admitted else {
-            try channel.pipeline.syncOperations.addHandler(RefusedConnection())
+            if overTLS {
+                channel.close(promise: nil)
+            } else {
+                try channel.pipeline.syncOperations.addHandler(RefusedConnection())
+            }
             return false
         }
         channel.closeFuture.whenComplete { _ in

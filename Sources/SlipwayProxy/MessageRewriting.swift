@@ -203,6 +203,7 @@ enum MessageRewriting {
         releaseVersion: String,
         keepAlive: Bool,
         stickyCookie: String? = nil,
+        overTLS: Bool = false,
         strictTransportSecurity: Int? = nil,
         into buffer: inout ByteBuffer
     ) -> ClientFraming {
@@ -263,12 +264,14 @@ enum MessageRewriting {
             writeField("Strict-Transport-Security", "max-age=\(strictTransportSecurity)", into: &buffer)
         }
         if let stickyCookie {
-            // A session cookie for this host only, out of scripts' reach.
+            // A session cookie for this host only, out of scripts' reach; one set over TLS is sent back only over TLS.
             buffer.writeStaticString("Set-Cookie: ")
             buffer.writeString(Router.stickyCookieName)
             buffer.writeStaticString("=")
             buffer.writeString(stickyCookie)
-            buffer.writeStaticString("; Path=/; HttpOnly; SameSite=Lax\r\n")
+            buffer.writeStaticString(
+                overTLS ? "; Path=/; HttpOnly; SameSite=Lax; Secure\r\n" : "; Path=/; HttpOnly; SameSite=Lax\r\n"
+            )
         }
         if response.isHTML {
             // Lets client.js read the release its page came from (PerformanceNavigationTiming.serverTiming).

@@ -19,8 +19,9 @@ public final class ProxyServer: Sendable {
     private let listeners = Mutex<[any Channel]>([])
     private let sendBatches = SendBatch.PerLoop()
     private let pools = UpstreamPool.PerLoop()
-    /// Tells every connection the daemon is stopping: HTTP/2 ones send GOAWAY.
-    private let quiescing: ServerQuiescingHelper
+    /// One per listener (a helper collects one listener's connections): tells every connection the daemon is
+    /// stopping, and HTTP/2 ones send GOAWAY.
+    private let quiescing = Mutex<[ServerQuiescingHelper]>([])
 
     public init(
         router: Router,
@@ -36,7 +37,6 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.limits = limits
         self.noticeSettings = noticeSettings
-        self.quiescing = ServerQuiescingHelper(group: group)
     }
 
     /// Binds and starts serving, over TLS with the certificates `tls` serves when given; returns the bound port (port
@@ -52,7 +52,7 @@ public final class ProxyServer: Sendable {
             pools: pools,
             logger: logger
         )
-        let quiescing = self.quiescing
+        let quiescing = ServerQuiescingHelper(group: group)
         let connections = ConnectionLimit(limits: limits, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
@@ -70,7 +70,7 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard try connections.admit(channel) else { return }
+                    guard try connections.admit(channel, overTLS: tls != nil) else { return }
                     if let tls {
                         try pipelines.tls(channel, certificates: tls)
                     } else {
@@ -85,6 +85,7 @@ public final class ProxyServer: Sendable {
             throw ProxyError.cannotListen(host: host, port: port, reason: FailureReason.describe(error))
         }
         listeners.withLock { $0.append(channel) }
+        self.quiescing.withLock { $0.append(quiescing) }
         let bound = channel.localAddress?.port ?? port
         logger.info(
             "proxy listening",
@@ -94,16 +95,41 @@ public final class ProxyServer: Sendable {
     }
 
     /// Stops accepting and closes the listener; event streams and long polls end. Requests in flight get up to
-    /// `timeout` to finish (see `Router.finishInFlight`).
+    /// `timeout` to finish (see `Router.finishInFlight`). Every connection is told: an idle one closes, a busy one
+    /// after its answer, an HTTP/2 one after GOAWAY and its open streams; they get a moment more to close.
     public func stop(finishingWithin timeout: Duration) async {
         router.endWatches()
-        quiescing.initiateShutdown(promise: nil)
+        let quiesced = quiescing.withLock { helpers in
+            helpers.map { helper in
+                let promise = group.any().makePromise(of: Void.self)
+                helper.initiateShutdown(promise: promise)
+                return promise.futureResult
+            }
+        }
         let channels = listeners.withLock { listeners in
             defer { listeners = [] }
             return listeners
         }
         for channel in channels { try? await channel.close() }
         await router.finishInFlight(within: timeout)
+        await Self.wait(for: EventLoopFuture.andAllComplete(quiesced, on: group.any()), atMost: .seconds(2))
+    }
+
+    /// Waits until `future` completes or `limit` passes, whichever comes first.
+    private static func wait(for future: EventLoopFuture<Void>, atMost limit: Duration) async {
+        let resumed = Mutex(false)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume: @Sendable () -> Void = {
+                if resumed.withLock({ done in
+                    defer { done = true }
+                    return !done
+                }) {
+                    continuation.resume()
+                }
+            }
+            future.whenComplete { _ in resume() }
+            future.eventLoop.scheduleTask(in: TimeAmount(limit)) { resume() }
+        }
     }
 }
 

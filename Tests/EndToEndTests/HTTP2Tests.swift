@@ -1,6 +1,6 @@
 // HTTP/2 on the HTTPS listener, with real clients: curl chooses h2 by ALPN (and http/1.1 still works), requests with
 // bodies, the version endpoint and the event stream go through streams, h2load's many streams on few connections
-// see no failed stream across a deploy, and a stopping daemon lets an open stream finish.
+// see no failed stream across a deploy, and a stopping daemon sends GOAWAY and lets an open stream finish.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -82,23 +82,28 @@ import Testing
             #expect(report.contains("Application protocol: h2"), "\(report)")
             #expect(try await curl(["--http2", origin + "/"]).hasPrefix("hello from shop release v3"))
 
-            // A stopping daemon lets an open stream finish (after its GOAWAY).
-            let slow = try Spawner.start(
+            // A stopping daemon sends GOAWAY naming the stream it will still answer, and lets that stream finish.
+            let frames = try Spawner.start(
                 Command(
-                    "curl",
-                    ["-sS", "-v", "--http2", "--max-time", "20", "--cacert", ca.rootPath]
-                        + ["--resolve", "shop.localhost:\(daemon.httpsPort):127.0.0.1", origin + "/slow?ms=2000"],
+                    "python3",
+                    [
+                        packageRoot + "/Tests/Fixtures/clients/h2_frames.py", "\(daemon.httpsPort)", "shop.localhost",
+                        "/slow?ms=2000",
+                    ],
                     environment: toolEnvironment
                 ),
-                logFile: work + "/slow.log"
+                logFile: work + "/frames.log"
             )
-            try await waitUntil("the slow request is under way") {
-                (try? String(contentsOfFile: work + "/slow.log", encoding: .utf8))?.contains("GET /slow") == true
-            }
+            func seen() -> String { (try? String(contentsOfFile: work + "/frames.log", encoding: .utf8)) ?? "" }
+            // The server acknowledges the client's settings after reading them, and the request sent with them.
+            try await waitUntil("the server read the request") { seen().contains("SETTINGS ack") }
             await daemon.stop(leavingApps: true)
-            #expect(await slow.waitForExit() == .exited(0))
-            let finished = try String(contentsOfFile: work + "/slow.log", encoding: .utf8)
-            #expect(finished.contains("slow done"), "\(finished)")
+            #expect(await frames.waitForExit() == .exited(0), "\(seen())")
+            let lines = seen().split(separator: "\n").map(String.init)
+            let goAway = lines.firstIndex { $0.hasPrefix("GOAWAY last=1 error=0") }
+            let answer = lines.firstIndex { $0.hasPrefix("DATA stream=1") && $0.contains("slow done") }
+            #expect(goAway != nil && answer != nil, "\(lines)")
+            if let goAway, let answer { #expect(goAway < answer, "GOAWAY first, then the stream finishes: \(lines)") }
         }
     }
 }

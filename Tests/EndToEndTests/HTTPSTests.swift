@@ -16,17 +16,19 @@ import Testing
             }
             func curl(
                 _ host: String,
-                _ path: String = "/"
+                _ path: String = "/",
+                extra: [String] = []
             ) async throws -> (
                 status: SlipwayBasics.ExitStatus, output: String
             ) {
                 try await run(
                     "curl",
-                    [
-                        "-sS", "--max-time", "10", "--cacert", ca.rootPath,
-                        "--resolve", "\(host):\(daemon.httpsPort):127.0.0.1",
-                        "https://\(host):\(daemon.httpsPort)\(path)",
-                    ]
+                    ["-sS", "--max-time", "10", "--cacert", ca.rootPath]
+                        + extra
+                        + [
+                            "--resolve", "\(host):\(daemon.httpsPort):127.0.0.1",
+                            "https://\(host):\(daemon.httpsPort)\(path)",
+                        ]
                 )
             }
             let before = try await curl("shop.localhost")
@@ -78,6 +80,18 @@ import Testing
             ).output
             #expect(socket.contains("HTTP/1.1 101 Switching Protocols"), "\(socket)")
             #expect(socket.contains("hello!"), "the frame came back over TLS: \(socket)")
+
+            // Maintenance mode and sticky sessions over TLS as over plain HTTP; the pin cookie is Secure there.
+            let secure = ["-sS", "-o", "/dev/null", "-D", "-", "--cacert", ca.rootPath]
+            #expect(try await daemon.cli(["maintenance:on", "shop"]).status.succeeded)
+            #expect(try await curl("shop.localhost", "/", extra: secure).output.hasPrefix("HTTP/2 503"))
+            #expect(try await daemon.cli(["maintenance:off", "shop"]).status.succeeded)
+            #expect(try await daemon.cli(["proxy:sticky", "shop", "on"]).status.succeeded)
+            let pinned = try await curl("shop.localhost", "/", extra: secure).output
+            #expect(pinned.contains("; HttpOnly; SameSite=Lax; Secure"), "\(pinned)")
+            let plainPin = try HTTPConnection(port: daemon.port).get("/", host: "shop.localhost")
+            #expect(plainPin.headers["set-cookie"]?.hasSuffix("SameSite=Lax") == true, "\(plainPin.headers)")
+            #expect(try await daemon.cli(["proxy:sticky", "shop", "off"]).status.succeeded)
 
             // proxy:https: plain HTTP is redirected (but ACME challenges), and `only` adds HSTS over HTTPS.
             #expect(try await daemon.cli(["proxy:https", "shop", "redirect"]).output.contains("redirects plain-HTTP"))

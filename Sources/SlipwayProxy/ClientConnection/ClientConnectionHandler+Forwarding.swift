@@ -269,6 +269,7 @@ extension ClientConnectionHandler {
             releaseVersion: forwarding.claim.set.version,
             keepAlive: exchange.state.keepAlive,
             stickyCookie: stickyCookie(for: forwarding),
+            overTLS: scheme == .https,
             strictTransportSecurity: forwarding.strictTransportSecurity,
             into: &clientHead
         )

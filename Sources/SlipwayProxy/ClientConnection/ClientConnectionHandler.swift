@@ -157,6 +157,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.fireChannelInactive()
     }
 
+    /// The daemon is stopping: an idle connection closes now, one with a request under way after its answer (on
+    /// HTTP/2 the connection's GOAWAY is NIO's connection management handler's).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            if let exchange {
+                exchange.state.closeAfterAnswer()
+            } else if received.readableBytes == 0 {
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
