@@ -1,8 +1,9 @@
-// ClientPipelines: what an accepted client connection's pipeline holds. Plain HTTP: a ClientConnectionHandler. HTTPS:
-// TLS first, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1, as over plain HTTP, or HTTP/2,
-// whose every stream gets a ClientConnectionHandler of its own behind an HTTP2StreamBridge. Every connection and
-// stream on an event loop shares its pool of idle instance connections. A daemon shutting down sends GOAWAY on each HTTP/2
-// connection and lets its open streams finish (NIO's connection management handler, told by the quiescing helper).
+// ClientPipelines: what an accepted client connection's pipeline holds. Plain HTTP: a ClientConnectionHandler.
+// HTTPS: the certificate chosen by SNI, TLS, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1,
+// as over plain HTTP, or HTTP/2, whose every stream gets a ClientConnectionHandler of its own behind an
+// HTTP2StreamBridge. Every connection and stream on an event loop shares its pool of idle instance connections. A
+// daemon shutting down sends GOAWAY on each HTTP/2 connection and lets its open streams finish (NIO's connection
+// management handler, told by the listener's quiescing helper).
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -19,6 +20,7 @@ struct ClientPipelines: Sendable {
     let sendBatches: SendBatch.PerLoop
     let pools: UpstreamPool.PerLoop
     let logger: Logger
+
     /// Streams one HTTP/2 connection may have open at once, as nginx's `http2_max_concurrent_streams`.
     static let maxConcurrentStreams = 128
 
@@ -75,7 +77,7 @@ struct ClientPipelines: Sendable {
 
     struct NoCertificate: Error {}
 
-    func http2(_ channel: any Channel) throws {
+    private func http2(_ channel: any Channel) throws {
         let management = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: .init(limits.idleTimeout), maxAge: nil, maxGraceTime: nil, keepalive: nil)
