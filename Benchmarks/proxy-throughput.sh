@@ -19,11 +19,7 @@ command -v haproxy > /dev/null || echo "haproxy is not installed (apt-get instal
 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
 source Benchmarks/reference-proxies.sh
 
-"$binary" apps:create shop > /dev/null
-fixture_work_tree healthcheck-app
-git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
-read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
-    'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
+deploy_reference_app
 
 nginx_port=$(free_port)
 nginx_config "$nginx_port" "$instance_port"
@@ -50,8 +46,6 @@ loops=$(cat /proc/$daemon/task/*/comm | grep -c '^NIO-SGLTN-' || true)
 rss() { awk '/VmRSS/ { print $2 / 1024 }' "/proc/$daemon/status"; }
 idle_rss=$(rss)
 
-# ticks PID...: the user and system CPU clock ticks the processes have used so far.
-ticks() { for pid in "$@"; do sed 's/.*) //' "/proc/$pid/stat"; done | awk '{ u += $12; s += $13 } END { print u + 0, s + 0 }'; }
 
 run() {  # target url host [proxy pids, whose CPU time per request is reported]
     local output before after

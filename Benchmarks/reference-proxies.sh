@@ -1,7 +1,19 @@
 # Sourced by the benchmarks that measure Slipway beside nginx and HAProxy: both configured as competent reverse
 # proxies of one app instance (keep-alive to it, one worker or thread) doing the header work Slipway's proxy does
 # on every request (X-Forwarded-For, -Proto and -Host, an X-Request-Id kept or made, the release stamped on the
-# answer). Each function writes its configuration into $scratch.
+# answer). Each configuration function writes into $scratch. Needs daemon.sh's binary, work and fixture_work_tree.
+
+# deploy_reference_app: the app all three proxy, shop (healthcheck-app); sets instance_pid and instance_port.
+deploy_reference_app() {
+    "$binary" apps:create shop > /dev/null
+    fixture_work_tree healthcheck-app
+    git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
+    read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
+        'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
+}
+
+# ticks PID...: the user and system CPU clock ticks the processes have used so far.
+ticks() { for pid in "$@"; do sed 's/.*) //' "/proc/$pid/stat"; done | awk '{ u += $12; s += $13 } END { print u + 0, s + 0 }'; }
 
 # nginx_config PORT INSTANCE_PORT [LISTEN_OPTIONS] [SERVER_LINES]: $scratch/nginx/nginx.conf.
 nginx_config() {

@@ -28,11 +28,7 @@ export SLIPWAY_MAX_CONNECTIONS_PER_ADDRESS=4096
 SLIPWAY_BENCH_HTTPS=1 SLIPWAY_BENCH_CPUS=0 source Benchmarks/daemon.sh "" "${3:-}"
 source Benchmarks/reference-proxies.sh
 
-"$binary" apps:create shop > /dev/null
-fixture_work_tree healthcheck-app
-git -C "$work" push --quiet "$SLIPWAY_DATA/repos/shop.git" main 2>/dev/null
-read -r instance_pid instance_port < <("$binary" ps shop --json | python3 -c \
-    'import json,sys; i=json.load(sys.stdin)[0]; print(i["pid"], i["port"])')
+deploy_reference_app
 
 # One self-signed certificate per key type for shop.localhost, readable by the daemon's user.
 mkdir -p "$scratch/certs" && chmod 755 "$scratch/certs"
@@ -87,8 +83,6 @@ start_proxies() {
     done
 }
 
-# ticks PID...: the user and system CPU clock ticks the processes have used so far.
-ticks() { for pid in "$@"; do sed 's/.*) //' "/proc/$pid/stat"; done | awk '{ u += $12; s += $13 } END { print u + 0, s + 0 }'; }
 
 # measure KIND MODE TARGET PORT PIDS: one round of MODE against TARGET, appended to the results.
 measure() {

@@ -1,5 +1,6 @@
-// HeadLines and the byte helpers both HTTP/1 readers share (ClientRequestReader, InstanceResponseReader): the
-// lines of a head found in place, without copying them into strings, and the Connection header's options.
+// HeadLines and the byte helpers the HTTP/1 readers share (ClientRequestReader, InstanceResponseReader, and
+// HTTP2StreamBridge reading answers back): the lines of a head found in place, without copying them into strings,
+// tokens, and the Connection header's options.
 import NIOCore
 
 #if canImport(Glibc)
@@ -16,6 +17,17 @@ struct HeadLines {
 
     /// A head is, or will be, longer than allowed.
     struct TooLarge: Error {}
+
+    /// A byte of a token (RFC 9110, 5.6.2), as a method and a header name are.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
 
     /// The head at the start of `buffer`, up to and including its blank line, taken from it once it is all
     /// there; nil before. Throws as soon as it is, or must become, longer than `longest`.

@@ -82,9 +82,7 @@ struct ForwardedByProxy {
         switch name.count {
         case 9 where name.isCaseInsensitively("forwarded"): forwarded.append(text)
         case 15:
-            forwardedFor += text.split(separator: ",").map { entry in
-                String(entry.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-            }.filter { !$0.isEmpty }
+            forwardedFor += text.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
         case 16 where name.isCaseInsensitively("x-forwarded-host"): host = text
         case 16: port = text
         case 17: proto = text
@@ -152,25 +150,25 @@ enum MessageRewriting {
             }
             buffer.writeStaticString("\r\n")
         }
-        guard let trusted = client.trusted else {
-            buffer.writeString(client.addressLines)
-            if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
-            if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-            buffer.writeString(client.listenerLines)
-            if let host = head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
-            buffer.writeStaticString("\r\n")
-            return
-        }
         // A trusted proxy's word on where the request came from stands; the proxy adds only its own address.
-        let chain = forwardedByProxy.forwardedFor + (client.ip.map { [$0] } ?? [])
-        if !chain.isEmpty { writeField("X-Forwarded-For", chain.joined(separator: ", "), into: &buffer) }
-        if let real = trusted.client(in: chain) { writeField("X-Real-IP", real, into: &buffer) }
-        for forwarded in forwardedByProxy.forwarded { writeField("Forwarded", forwarded, into: &buffer) }
+        // Anyone else's is replaced by the lines made once for its connection.
+        if let trusted = client.trusted {
+            let chain = forwardedByProxy.forwardedFor + (client.ip.map { [$0] } ?? [])
+            if !chain.isEmpty { writeField("X-Forwarded-For", chain.joined(separator: ", "), into: &buffer) }
+            if let real = trusted.client(in: chain) { writeField("X-Real-IP", real, into: &buffer) }
+            for forwarded in forwardedByProxy.forwarded { writeField("Forwarded", forwarded, into: &buffer) }
+        } else {
+            buffer.writeString(client.addressLines)
+        }
         if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
         if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? client.scheme.rawValue, into: &buffer)
-        if let port = forwardedByProxy.port ?? client.listenerPort.map(String.init) {
-            writeField("X-Forwarded-Port", port, into: &buffer)
+        if client.trusted != nil {
+            writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? client.scheme.rawValue, into: &buffer)
+            if let port = forwardedByProxy.port ?? client.listenerPort.map(String.init) {
+                writeField("X-Forwarded-Port", port, into: &buffer)
+            }
+        } else {
+            buffer.writeString(client.listenerLines)
         }
         if let host = forwardedByProxy.host ?? head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")

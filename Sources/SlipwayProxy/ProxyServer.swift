@@ -16,12 +16,11 @@ public final class ProxyServer: Sendable {
     private let limits: ClientLimits
     private let noticeSettings: ReleaseNoticeSettings
     private let trustedProxies: TrustedProxies
-    private let listeners = Mutex<[any Channel]>([])
+    /// Each listening socket, with the helper that tells its connections the daemon is stopping (HTTP/2 ones send
+    /// GOAWAY): a helper collects one listener's connections.
+    private let listeners = Mutex<[(channel: any Channel, quiescing: ServerQuiescingHelper)]>([])
     private let sendBatches = SendBatch.PerLoop()
     private let pools = UpstreamPool.PerLoop()
-    /// One per listener (a helper collects one listener's connections): tells every connection the daemon is
-    /// stopping, and HTTP/2 ones send GOAWAY.
-    private let quiescing = Mutex<[ServerQuiescingHelper]>([])
 
     public init(
         router: Router,
@@ -84,8 +83,7 @@ public final class ProxyServer: Sendable {
         } catch {
             throw ProxyError.cannotListen(host: host, port: port, reason: FailureReason.describe(error))
         }
-        listeners.withLock { $0.append(channel) }
-        self.quiescing.withLock { $0.append(quiescing) }
+        listeners.withLock { $0.append((channel, quiescing)) }
         let bound = channel.localAddress?.port ?? port
         logger.info(
             "proxy listening",
@@ -99,18 +97,16 @@ public final class ProxyServer: Sendable {
     /// after its answer, an HTTP/2 one after GOAWAY and its open streams; they get a moment more to close.
     public func stop(finishingWithin timeout: Duration) async {
         router.endWatches()
-        let quiesced = quiescing.withLock { helpers in
-            helpers.map { helper in
-                let promise = group.any().makePromise(of: Void.self)
-                helper.initiateShutdown(promise: promise)
-                return promise.futureResult
-            }
-        }
-        let channels = listeners.withLock { listeners in
+        let stopping = listeners.withLock { listeners in
             defer { listeners = [] }
             return listeners
         }
-        for channel in channels { try? await channel.close() }
+        let quiesced = stopping.map { listener in
+            let promise = group.any().makePromise(of: Void.self)
+            listener.quiescing.initiateShutdown(promise: promise)
+            return promise.futureResult
+        }
+        for listener in stopping { try? await listener.channel.close() }
         await router.finishInFlight(within: timeout)
         await Self.wait(for: EventLoopFuture.andAllComplete(quiesced, on: group.any()), atMost: .seconds(2))
     }

@@ -105,10 +105,10 @@ public struct CertificateBundle: Sendable {
         }
     }
 
-    /// Whether the certificate covers `host`: a name it has, or a wildcard (`*.example.com`) one label above.
+    /// Whether the certificate covers `host` (lowercase, as routes and SNI names are kept): a name it has, or a
+    /// wildcard (`*.example.com`) one label above.
     public func covers(_ host: String) -> Bool {
-        let host = host.lowercased()
-        return names.contains { name in
+        names.contains { name in
             guard name.hasPrefix("*.") else { return name == host }
             guard let dot = host.firstIndex(of: ".") else { return false }
             return host[host.index(after: dot)...] == name.dropFirst(2)

@@ -36,7 +36,8 @@ public final class ServedCertificates: Sendable {
 
     /// The TLS context for a client that asked for `host` (SNI), if a certificate covers it.
     public func context(forServerName host: String) -> NIOSSLContext? {
-        byApp.withLock { served in served.values.first { $0.bundle.covers(host) }?.context }
+        let host = host.lowercased()
+        return byApp.withLock { served in served.values.first { $0.bundle.covers(host) }?.context }
     }
 
     /// TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and HTTP/1.1 by ALPN.

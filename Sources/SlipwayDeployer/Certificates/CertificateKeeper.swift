@@ -32,7 +32,7 @@ public actor CertificateKeeper {
         self.client = client
         self.deployer = deployer
         self.store = store
-        self.kept = CertificateStore(folder: deployer.settings.data.certificates)
+        self.kept = deployer.certificateStore
         self.served = deployer.certificates
         self.responder = responder
         self.schedule = schedule
@@ -86,7 +86,7 @@ public actor CertificateKeeper {
             guard let hosts = try? await deployer.hosts(of: name) else { continue }
             let names = ACMENames.eligible(hosts)
             let certificate = kept.load(app: name.rawValue)
-            guard !names.isEmpty, certificate == nil || kept.source(app: name.rawValue) == .acme else { continue }
+            guard !names.isEmpty, isACMEs(name, certificate: certificate) else { continue }
             let attempts = (try? store.certificateAttempts(of: name)) ?? []
             let plan = schedule.next(.init(names: names, certificate: certificate, attempts: attempts), now: Date())
             guard plan.at <= Date() else {
@@ -97,6 +97,12 @@ public actor CertificateKeeper {
             next = Date()  // the next pass works out when this app is due again
         }
         return next
+    }
+
+    /// Whether the app's certificate is the keeper's to get: it has none, or the one it has came from the CA (a given
+    /// one is the admin's).
+    private func isACMEs(_ app: AppName, certificate: CertificateBundle?) -> Bool {
+        certificate == nil || kept.source(app: app.rawValue) == .acme
     }
 
     /// Asks for `names`; a name the CA could not check is recorded and left out, and the rest asked for again.
@@ -111,9 +117,9 @@ public actor CertificateKeeper {
             do {
                 let bundle = try await client.issue(for: names, answeringWith: responder)
                 // Given one (or destroyed) meanwhile: the admin's word wins.
-                guard (try? store.app(app)) != nil,
-                    kept.load(app: app.rawValue) == nil || kept.source(app: app.rawValue) == .acme
-                else { return }
+                guard (try? store.app(app)) != nil, isACMEs(app, certificate: kept.load(app: app.rawValue)) else {
+                    return
+                }
                 try served.serve(bundle, for: app.rawValue)
                 try kept.save(bundle, from: .acme, for: app.rawValue)
                 outcome.succeeded = true

@@ -1,5 +1,5 @@
-// The certificates given to apps (`certs:add`): checked, kept in the data directory, and served by the HTTPS listener
-// from the next handshake on.
+// Apps' certificates: given ones (`certs:add`) checked, every one kept in the data directory and served by the HTTPS
+// listener from the next handshake on, and what `certs APP` shows, ACME's attempts included.
 import Foundation
 import Logging
 import SlipwayBasics
@@ -7,7 +7,7 @@ import SlipwayStore
 import SlipwayTLS
 
 extension Deployer {
-    var certificateStore: CertificateStore { CertificateStore(folder: settings.data.certificates) }
+    nonisolated var certificateStore: CertificateStore { CertificateStore(folder: settings.data.certificates) }
 
     /// Checks `chainPEM` and `keyPEM` and makes them the app's certificate; returns it, checked.
     public func addCertificate(to name: AppName, chainPEM: String, keyPEM: String) throws -> CertificateBundle {

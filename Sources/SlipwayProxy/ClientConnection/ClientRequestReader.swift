@@ -303,7 +303,7 @@ struct ClientRequestReader {
 
         // method SP request-target SP HTTP-version, each part strictly what it may be.
         var index = 0
-        while index < requestLine.upperBound && isTokenByte(raw[index]) { index += 1 }
+        while index < requestLine.upperBound && HeadLines.isTokenByte(raw[index]) { index += 1 }
         guard index > 0, index < requestLine.upperBound, raw[index] == UInt8(ascii: " ") else {
             throw .malformed("a bad method")
         }
@@ -406,14 +406,4 @@ struct ClientRequestReader {
         guard raw[line.upperBound] == UInt8(ascii: "\r") else { throw .malformed("a line that does not end in CRLF") }
     }
 
-    /// A byte of a token (RFC 9110, 5.6.2), as a method is.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        default:
-            "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
 }

@@ -51,7 +51,6 @@ extension LocalResponse {
         .text(.serviceUnavailable, "\(app) has no live release yet: push to deploy it.\n")
     }
 
-    /// A page a person reads, with `Retry-After` so crawlers and clients come back later.
     /// 308: the same request, at `location` (a plain-HTTP request of an app that wants HTTPS).
     static func redirect(to location: String) -> LocalResponse {
         LocalResponse(
@@ -61,6 +60,7 @@ extension LocalResponse {
         )
     }
 
+    /// A page a person reads, with `Retry-After` so crawlers and clients come back later.
     static func maintenance(_ app: String) -> LocalResponse {
         LocalResponse(
             status: .serviceUnavailable,

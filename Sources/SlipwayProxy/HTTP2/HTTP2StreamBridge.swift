@@ -96,15 +96,9 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
 
     private func refuse(_ reason: String, context: ChannelHandlerContext) -> Bool {
         refused = true
-        let body = ByteBuffer(string: "This request cannot be passed on: \(reason).\n")
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: "\(body.readableBytes)")
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)))
-        )
-        .whenFailure { _ in }
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let answer = LocalResponse.text(.badRequest, "This request cannot be passed on: \(reason).\n")
+        context.write(wrapOutboundOut(.head(answer.head(clientVersion: .http1_1, close: false))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer.body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         return false
     }
@@ -155,26 +149,26 @@ final class HTTP2StreamBridge: ChannelDuplexHandler {
         context.close(mode: mode, promise: promise)
     }
 
-    /// The header lines of an HTTP/1.1 head (its first line left out); the codec drops those HTTP/2 forbids.
+    /// The header fields of an HTTP/1.1 head (its status line left out); the codec drops those HTTP/2 forbids.
     static func headers(of head: ByteBuffer) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        let text = String(buffer: head)
-        for line in text.split(separator: "\r\n", omittingEmptySubsequences: true).dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon]
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers.add(name: String(name), value: String(value))
+        head.withUnsafeReadableBytes { raw in
+            var headers = HTTPHeaders()
+            var lines = HeadLines(raw)
+            _ = lines.next()
+            while let line = lines.next() {
+                guard let field = try? HeadLines.field(of: line, in: raw) else { continue }
+                headers.add(
+                    name: String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.name]), as: UTF8.self),
+                    value: String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
+                )
+            }
+            return headers
         }
-        return headers
     }
 
     /// RFC 9110's token: what a method and a header name may be.
     static func isToken(_ text: String) -> Bool {
-        !text.isEmpty
-            && text.utf8.allSatisfy { byte in
-                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-                    || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-            }
+        !text.isEmpty && text.utf8.allSatisfy(HeadLines.isTokenByte)
     }
 
     /// No control characters (a tab only in a value), and no space where `spaces` is false.

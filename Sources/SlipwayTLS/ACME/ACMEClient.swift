@@ -77,10 +77,8 @@ public actor ACMEClient {
             step: "issue the certificate"
         )
         order = try Self.decode(ACMEOrder.self, finalized, step: "the finalized order")
-        order = try await poll(orderURL, account: account, step: "issuing the certificate", as: ACMEOrder.self) {
+        order = try await poll(orderURL, from: order, account: account, step: "issuing the certificate") {
             $0.status != "processing" && $0.status != "pending" && $0.status != "ready"
-        } current: {
-            order
         }
         guard order.status == "valid", let certificateURL = order.certificate else {
             throw ACMEError.refused(
@@ -113,10 +111,8 @@ public actor ACMEClient {
         responder.answerChallenge(token: token, with: key.keyAuthorization(token: token))
         defer { responder.withdrawChallenge(token: token) }
         _ = try await post(challenge.url, "{}", account: account, step: "check \(host)")
-        let checked = try await poll(url, account: account, step: "checking \(host)", as: ACMEAuthorization.self) {
+        let checked = try await poll(url, from: authorization, account: account, step: "checking \(host)") {
             $0.status != "pending" && $0.status != "processing"
-        } current: {
-            authorization
         }
         guard checked.status == "valid" else {
             let problem = checked.challenges.first { $0.type == "http-01" }?.error
@@ -124,23 +120,23 @@ public actor ACMEClient {
         }
     }
 
-    /// POST-as-GETs `url` until `done` holds, as often as the CA's Retry-After asks (1 to 5 s), for `patience`.
+    /// POST-as-GETs `url` until `done` holds of `object` as the CA last gave it, as often as its Retry-After asks
+    /// (1 to 5 s), for `patience`.
     private func poll<Object: Decodable>(
         _ url: String,
+        from object: Object,
         account: String,
         step: String,
-        as type: Object.Type,
-        until done: (Object) -> Bool,
-        current: () -> Object
+        until done: (Object) -> Bool
     ) async throws -> Object {
-        var object = current()
+        var object = object
         let deadline = ContinuousClock.now + Self.patience
         var wait = 1
         while !done(object) {
             guard ContinuousClock.now < deadline else { throw ACMEError.timedOut(step: step) }
             try await Task.sleep(for: .seconds(wait))
             let answer = try await post(url, nil, account: account, step: step)
-            object = try Self.decode(type, answer, step: step)
+            object = try Self.decode(Object.self, answer, step: step)
             wait = min(5, max(1, answer.headers.first(name: "Retry-After").flatMap(Int.init) ?? 1))
         }
         return object
