@@ -17,8 +17,14 @@ public enum ListeningSockets {
             }
         }
         guard !inodes.isEmpty else { return [] }
-        let table = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { listening(inTable: $0) }
-        return Set(table.filter { inodes.contains($0.inode) }.map(\.address)).sorted()
+        // The kernel hands a table out in pieces, each from a position counted in sockets: while many open and
+        // close, a line can fall between two pieces. So an empty answer is read again, a little.
+        var found: Set<String> = []
+        for _ in 0..<3 where found.isEmpty {
+            let table = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { listening(inTable: $0) }
+            found = Set(table.filter { inodes.contains($0.inode) }.map(\.address))
+        }
+        return found.sorted()
     }
 
     /// The listening sockets of one of the kernel's TCP tables: each line's local address and inode.
