@@ -17,19 +17,13 @@ public enum ListeningSockets {
             }
         }
         guard !inodes.isEmpty else { return [] }
-        // The kernel hands a table out in pieces, each from a position counted in sockets: while many open and
-        // close, a line can fall between two pieces. So an empty answer is read again, a little.
-        var found: Set<String> = []
-        for _ in 0..<3 where found.isEmpty {
-            let table = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { listening(inTable: $0) }
-            found = Set(table.filter { inodes.contains($0.inode) }.map(\.address))
-        }
-        return found.sorted()
+        let table = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { listening(inTable: $0) }
+        return Set(table.filter { inodes.contains($0.inode) }.map(\.address)).sorted()
     }
 
     /// The listening sockets of one of the kernel's TCP tables: each line's local address and inode.
     static func listening(inTable path: String) -> [(address: String, inode: UInt64)] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        guard let text = ProcFile.text(path) else { return [] }
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ")
             // sl, local address, remote address, state (0A: listen), queues, timer, retransmits, uid, timeout, inode

@@ -54,9 +54,8 @@ public enum ProcessTable {
         while let process = next.popLast(), found.count < 4096 {
             found.append(process)
             for thread in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/task")) ?? [] {
-                let children =
-                    (try? String(contentsOfFile: "/proc/\(process)/task/\(thread)/children", encoding: .utf8))
-                next += (children ?? "").split(separator: " ").compactMap { pid_t($0) }
+                let children = ProcFile.text("/proc/\(process)/task/\(thread)/children") ?? ""
+                next += children.split(separator: " ").compactMap { pid_t($0) }
             }
         }
         return found
@@ -78,7 +77,7 @@ public enum ProcessTable {
         guard let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
             name.trimmingCharacters(in: .whitespacesAndNewlines) == "bwrap"
         else { return .plain }
-        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        let children = ProcFile.text("/proc/\(pid)/task/\(pid)/children") ?? ""
         guard let sandboxInit = children.split(separator: " ").first.flatMap({ pid_t($0) }),
             let fields = statFields(of: sandboxInit), fields.count > 2, let group = pid_t(fields[2]), group != pid
         else { return .sandboxStarting }

@@ -43,4 +43,28 @@ struct ListeningSocketsTests {
         #expect(ListeningSockets.of(processTree: listener.pid) == ["127.0.0.1:\(port)"])
         #expect(ListeningSockets.of(processTree: 1 << 22).isEmpty, "no such process")
     }
+
+    /// /proc/net/tcp is read to its end: Foundation reads one page (26 sockets) of a file the kernel says is empty.
+    @Test func aListenerPastTheFirstPageOfTheTableIsFound() async throws {
+        let folder = try TemporaryDirectory("listen")
+        defer { folder.remove() }
+        let done = folder.path + "/done"
+        let listener = try Spawner.start(
+            Command(
+                "/bin/sh",
+                [
+                    "-c",
+                    "exec python3 -c 'import socket,sys,time\nheld = []\nfor _ in range(200):\n"
+                        + "    s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); held.append(s)\n"
+                        + "open(sys.argv[1], \"w\").write(\"ok\"); time.sleep(60)' \"$0\"",
+                    done,
+                ],
+                environment: ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+            ),
+            logFile: folder.path + "/log"
+        )
+        defer { listener.signalGroup(SIGKILL) }
+        #expect(await eventually { FileManager.default.fileExists(atPath: done) })
+        #expect(ListeningSockets.of(processTree: listener.pid).count == 200)
+    }
 }
