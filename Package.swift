@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "SlipwayTLS",
             dependencies: [
-                "SlipwayBasics", logging,
+                "SlipwayBasics", "CSlipwayRSA", logging,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -175,6 +175,9 @@ let package = Package(
         .target(name: "CSlipwaySpawn"),
         /** malloc_trim, which Swift's Glibc does not export: memory a flood of connections held goes back. */
         .target(name: "CSlipwayMemory"),
+        /** RSA signatures by the system's OpenSSL (libcrypto 3), faster than swift-nio-ssl's BoringSSL on CPUs with
+            AVX-512 IFMA: the cost of a full TLS handshake with an RSA certificate. */
+        .target(name: "CSlipwayRSA", linkerSettings: [.linkedLibrary("crypto")]),
 
         // MARK: Tests
 

@@ -35,7 +35,7 @@ import Testing
             #expect(!before.status.succeeded, "no certificate yet, no handshake: \(before.output)")
 
             let shop = try await ca.leaf("shop", names: ["shop.localhost"])
-            let blog = try await ca.leaf("blog", names: ["blog.localhost", "www.blog.test"])
+            let blog = try await ca.leaf("blog", names: ["blog.localhost", "www.blog.test"], key: .rsa)
             // certs:add names files on the server, which the daemon's user reads.
             try daemon.user.own(work + "/ca")
             let mismatched = try await daemon.cli(["certs:add", "shop", "--cert", shop.fullChain, "--key", blog.key])
@@ -59,6 +59,24 @@ import Testing
             let page = try await curl("shop.localhost")
             #expect(page.output.hasPrefix("hello from shop release v2"), "\(page.output)")
             #expect(try await curl("blog.localhost").output.hasPrefix("hello from blog release v2"))
+            // blog's RSA key signs with the system's OpenSSL: each way a client can ask it to, checked by OpenSSL's
+            // own client, which verifies the signature (PSS in TLS 1.3, PKCS#1 in TLS 1.2, and a decryption for
+            // TLS 1.2's RSA key exchange).
+            for asked in [
+                ["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha384"], ["-tls1_2", "-sigalgs", "RSA+SHA256"],
+                ["-tls1_2", "-sigalgs", "RSA+SHA512"], ["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+            ] {
+                let answer = try await run(
+                    "bash",
+                    [
+                        "-c",
+                        #"printf 'GET / HTTP/1.1\r\nHost: blog.localhost\r\nConnection: close\r\n\r\n' | "#
+                            + "timeout 10 openssl s_client -quiet -verify_return_error \(asked.joined(separator: " "))"
+                            + " -connect 127.0.0.1:\(daemon.httpsPort) -servername blog.localhost -CAfile \(ca.rootPath)",
+                    ]
+                ).output
+                #expect(answer.contains("hello from blog release v2"), "\(asked): \(answer)")
+            }
             let headers = try await curl("shop.localhost", "/headers").output
             #expect(headers.contains("\"x-forwarded-proto\":\"https\""), "\(headers)")
             #expect(headers.contains("\"x-forwarded-port\":\"\(daemon.httpsPort)\""), "\(headers)")

@@ -32,11 +32,15 @@ public struct TestCA: Sendable {
         ])
     }
 
+    /// A leaf's key: ECDSA P-256, or RSA 2048 as most given certificates still have.
+    public enum KeyType: Sendable { case ecdsa, rsa }
+
     /// A leaf for `names`, signed by the intermediate: its own PEM, its key's path, and the full chain (leaf,
     /// intermediate and root) as one file's path.
     public func leaf(
         _ name: String,
-        names: [String]
+        names: [String],
+        key keyType: KeyType = .ecdsa
     ) async throws -> (certificate: String, key: String, fullChain: String) {
         let base = folder + "/" + name
         try ("subjectAltName=" + names.map { "DNS:" + $0 }.joined(separator: ",") + "\n").write(
@@ -44,9 +48,16 @@ public struct TestCA: Sendable {
             atomically: true,
             encoding: .utf8
         )
-        try await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", base + ".ec.key"])
         // PKCS#8, as certbot and most tools write keys.
-        try await openssl(["pkcs8", "-topk8", "-nocrypt", "-in", base + ".ec.key", "-out", base + ".key"])
+        switch keyType {
+        case .ecdsa:
+            try await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", base + ".ec.key"])
+            try await openssl(["pkcs8", "-topk8", "-nocrypt", "-in", base + ".ec.key", "-out", base + ".key"])
+        case .rsa:
+            try await openssl([
+                "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", base + ".key",
+            ])
+        }
         try await openssl(["req", "-new", "-key", base + ".key", "-subj", "/CN=\(names[0])", "-out", base + ".csr"])
         try await openssl([
             "x509", "-req", "-in", base + ".csr", "-CA", intermediatePath, "-CAkey", folder + "/intermediate.key",
