@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "SlipwayCommands",
             dependencies: [
-                "SlipwayDaemon", "SlipwayFrontDoor", "SlipwayProxy", "SlipwaySupervisor", "SlipwayBasics",
+                "SlipwayDaemon", "SlipwayFrontDoor", "SlipwayProxy", "SlipwaySupervisor", "SlipwayTLS", "SlipwayBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -61,7 +61,7 @@ let package = Package(
             name: "SlipwayDaemon",
             dependencies: [
                 "SlipwayFrontDoor", "SlipwayDeployer", "SlipwayProxy", "SlipwaySupervisor", "SlipwayStore",
-                "SlipwaySandbox", "SlipwayBasics", logging,
+                "SlipwaySandbox", "SlipwayTLS", "SlipwayBasics", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + nio,
@@ -207,6 +207,7 @@ let package = Package(
             dependencies: [
                 "SlipwayProxy", "SlipwayBasics", "SlipwayTestSupport", logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio,
             swiftSettings: swiftSettings
         ),

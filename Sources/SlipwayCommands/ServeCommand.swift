@@ -8,6 +8,7 @@ import SlipwayDaemon
 import SlipwayFrontDoor
 import SlipwayProxy
 import SlipwaySupervisor
+import SlipwayTLS
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(Settings.http.help)) var http: String?
     @Option(help: ArgumentHelp(Settings.https.help)) var https: String?
     @Option(help: ArgumentHelp(Settings.acmeEmail.help)) var acmeEmail: String?
+    @Option(help: ArgumentHelp(Settings.acmeChallenge.help)) var acmeChallenge: String?
     @Option(help: ArgumentHelp(Settings.acmeDirectory.help)) var acmeDirectory: String?
     @Option(help: ArgumentHelp(Settings.acmeCABundle.help)) var acmeCaBundle: String?
     @Option(help: ArgumentHelp(Settings.ssh.help)) var ssh: String?
@@ -135,6 +137,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard try httpsAddress() != nil else {
             throw ValidationError("--acme-email needs the HTTPS listener: drop --https off (or set it to HOST:PORT)")
         }
+        let kind = text(Settings.acmeChallenge, acmeChallenge) ?? Settings.acmeChallenge.defaultText
+        guard let challenge = ChallengeKind(rawValue: kind) else {
+            throw ValidationError(
+                "invalid --acme-challenge \"\(kind.prefix(40))\": give "
+                    + ChallengeKind.allCases.map(\.rawValue).joined(separator: " or ")
+            )
+        }
         let directory = text(Settings.acmeDirectory, acmeDirectory) ?? Settings.acmeDirectory.defaultText
         guard let url = URL(string: directory), url.scheme == "https", url.host != nil else {
             throw ValidationError(
@@ -145,7 +154,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let bundle, !FileManager.default.isReadableFile(atPath: bundle) {
             throw ValidationError("cannot read --acme-ca-bundle \(bundle): give a PEM file of the CA's roots")
         }
-        return ACMEAccount(email: email, directory: directory, caBundle: bundle)
+        return ACMEAccount(email: email, challenge: challenge, directory: directory, caBundle: bundle)
     }
 
     private func httpAddress() throws -> (String, Int) {

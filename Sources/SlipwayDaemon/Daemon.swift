@@ -110,12 +110,14 @@ public struct DaemonConfiguration: Sendable {
 /// Where automatic certificates come from.
 public struct ACMEAccount: Sendable {
     public var email: String
+    public var challenge: ChallengeKind
     public var directory: String
     /// Roots trusted for the CA's own HTTPS besides the system's.
     public var caBundle: String?
 
-    public init(email: String, directory: String, caBundle: String?) {
+    public init(email: String, challenge: ChallengeKind, directory: String, caBundle: String?) {
         self.email = email
+        self.challenge = challenge
         self.directory = directory
         self.caBundle = caBundle
     }
@@ -245,13 +247,14 @@ public enum Daemon {
                 directory: account.directory,
                 email: account.email,
                 key: try ACMEAccountKeys(folder: data.acmeAccounts).accountKey(for: account.directory),
+                challenge: account.challenge,
                 trusting: account.caBundle
             )
             let keeper = CertificateKeeper(
                 client: client,
                 deployer: deployer,
                 store: store,
-                responder: router,
+                responders: ChallengeResponders(http: router, tls: deployer.certificates),
                 logger: logger
             )
             await deployer.keepCertificates(with: keeper)
@@ -274,6 +277,7 @@ public enum Daemon {
                 "socket.path": "\(data.controlSocket)", "data.root": "\(data.root)",
                 "ssh.address": "\(configuration.ssh.map { "\($0.host):\($0.port)" } ?? "off")",
                 "acme.directory": "\(configuration.acme?.directory ?? "off")",
+                "acme.challenge": "\(configuration.acme?.challenge.rawValue ?? "off")",
                 "sandbox": "\(isolation.summary)",
                 "limits": "\(isolation.limitsUnavailable.map { "unavailable: " + $0 } ?? "available")",
             ]

@@ -7,6 +7,7 @@ import SlipwayBasics
 import SlipwayFrontDoor
 import SlipwayProxy
 import SlipwaySupervisor
+import SlipwayTLS
 
 /// One setting of `slipway serve`.
 public struct Setting: Sendable {
@@ -129,7 +130,16 @@ public enum Settings {
         note: "(set: every app host gets one)",
         argument: "EMAIL",
         meaning: "Contact address of the ACME account; when set, every app host gets a certificate from the ACME CA "
-            + "(HTTP-01 on the HTTP listener, which must be reachable on port 80), renewed two thirds through its life"
+            + "(proved by --acme-challenge), renewed two thirds through its life"
+    )
+    public static let acmeChallenge = Setting(
+        "acme-challenge",
+        "how the ACME CA checks a name",
+        default: .text(ChallengeKind.http01.rawValue),
+        note: "(or \(ChallengeKind.tlsALPN01.rawValue))",
+        argument: "KIND",
+        meaning: "http-01: the CA asks the HTTP listener, reachable on port 80; tls-alpn-01: it asks the HTTPS "
+            + "listener, reachable on port 443 (for hosts whose port 80 is closed)"
     )
     public static let acmeDirectory = Setting(
         "acme-directory",
@@ -324,7 +334,8 @@ public enum Settings {
 
     /// In the README's order.
     public static let all: [Setting] = [
-        data, http, https, acmeEmail, acmeDirectory, acmeCABundle, ssh, sandbox, domain, share, drainTimeout,
+        data, http, https, acmeEmail, acmeChallenge, acmeDirectory, acmeCABundle, ssh, sandbox, domain, share,
+        drainTimeout,
         webSocketCloseWindow, stopGrace, keepReleases,
         bootBatch,
         maxHeaderSize, maxBodySize, requestTimeout, idleTimeout, headerTimeout, maxConnections,

@@ -11,6 +11,8 @@ import Synchronization
 public final class ServedCertificates: Sendable {
     /// Each app's certificate, with the TLS context that presents it, made once when it is served.
     private let byApp = Mutex<[String: Served]>([:])
+    /// The TLS-ALPN-01 answers being checked now, by host.
+    private let challenges = Mutex<[String: NIOSSLContext]>([:])
 
     private struct Served: Sendable {
         var bundle: CertificateBundle
@@ -34,9 +36,24 @@ public final class ServedCertificates: Sendable {
         _ = byApp.withLock { $0.removeValue(forKey: app) }
     }
 
-    /// The TLS context for a client that asked for `host` (SNI), if a certificate covers it.
-    public func context(forServerName host: String) -> NIOSSLContext? {
+    /// While a CA checks a TLS-ALPN-01 challenge for `host`: a handshake for it offering only `acme-tls/1` (as the CA's
+    /// does, and no browser's) gets the challenge's certificate; every other handshake is served as before.
+    func answerChallenge(for host: String, keyAuthorization: String) throws {
+        let context = try TLSALPNChallengeCertificate.context(for: host, keyAuthorization: keyAuthorization)
+        challenges.withLock { $0[host.lowercased()] = context }
+    }
+
+    func withdrawChallenge(for host: String) {
+        _ = challenges.withLock { $0.removeValue(forKey: host.lowercased()) }
+    }
+
+    /// The TLS context for a client that asked for `host` offering `protocols` (ALPN): a challenge's, or the
+    /// certificate's that covers the host.
+    public func context(forServerName host: String, offering protocols: [String]) -> NIOSSLContext? {
         let host = host.lowercased()
+        if protocols == [TLSALPNChallengeCertificate.alpn] {
+            return challenges.withLock { $0[host] }
+        }
         return byApp.withLock { served in served.values.first { $0.bundle.covers(host) }?.context }
     }
 

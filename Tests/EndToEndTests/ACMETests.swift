@@ -29,6 +29,55 @@ import Testing
         }
     }
 
+    /// A host whose port 80 the CA cannot reach (Pebble's HTTP-01 port has no listener) is proved on the HTTPS
+    /// listener: the CA's handshake offering only `acme-tls/1` gets the challenge's certificate (ServedCertificatesTests
+    /// checks that a visitor's gets the app's meanwhile), and once it is withdrawn such a handshake gets nothing.
+    @Test func withTLSALPN01AHostIsProvedOnTheHTTPSListenerAlone() async throws {
+        let scratch = try TemporaryDirectory("acme-tls")
+        defer { scratch.remove() }
+        let plan = try await Pebble.Plan(in: scratch.path + "/pebble")
+        try ServiceUser.current.own(scratch.path)
+        let arguments = [
+            "--acme-email", "ops@example.com", "--acme-directory", plan.directory, "--acme-ca-bundle", plan.ca.rootPath,
+            "--acme-challenge", "tls-alpn-01",
+        ]
+        try await DaemonHarness.with(arguments: arguments) { daemon, work in
+            let pebble = try await Pebble(plan, httpPort: freePort(), tlsPort: daemon.httpsPort, validity: 3600)
+            do {
+                try await daemon.cli(["apps:create", "shop"])
+                try await commitFixture("node-hello", into: work + "/shop", message: "v2")
+                #expect(try await daemon.push(work + "/shop", app: "shop").output.contains("shop v2 is live"))
+                try await daemon.cli(["domains:add", "shop", "www.shop.example"])
+                try await waitUntil("www.shop.example has a certificate", timeout: .seconds(60)) {
+                    try await daemon.cli(["certs", "shop"]).output.contains("Covers:   www.shop.example")
+                }
+                let page = try await run(
+                    "curl",
+                    [
+                        "-sS", "--max-time", "10", "--cacert", pebble.rootPath, "--resolve",
+                        "www.shop.example:\(daemon.httpsPort):127.0.0.1",
+                        "https://www.shop.example:\(daemon.httpsPort)/",
+                    ]
+                )
+                #expect(page.output.hasPrefix("hello from shop release v2"), "\(page.output)")
+                // No challenge is open now: a client offering only acme-tls/1 gets no handshake.
+                let probe = try await run(
+                    "bash",
+                    [
+                        "-c",
+                        "timeout 10 openssl s_client -alpn acme-tls/1 -connect 127.0.0.1:\(daemon.httpsPort) "
+                            + "-servername www.shop.example </dev/null",
+                    ]
+                )
+                #expect(!probe.output.contains("BEGIN CERTIFICATE") && !probe.output.contains("Server certificate"))
+            } catch {
+                await pebble.stop()
+                throw error
+            }
+            await pebble.stop()
+        }
+    }
+
     private func checkCertificates(
         _ daemon: DaemonHarness,
         _ pebble: Pebble,

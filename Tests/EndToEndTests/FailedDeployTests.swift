@@ -214,6 +214,10 @@ import Testing
                     "invalid --acme-directory \"http://ca.example/dir\": give the CA's https:// directory URL"
                 ),
                 (
+                    ["--acme-email", "ops@example.com", "--acme-challenge", "dns-01"],
+                    "invalid --acme-challenge \"dns-01\": give http-01 or tls-alpn-01"
+                ),
+                (
                     ["--acme-email", "ops@example.com", "--acme-ca-bundle", "/nonexistent/roots.pem"],
                     "cannot read --acme-ca-bundle /nonexistent/roots.pem: give a PEM file of the CA's roots"
                 ),

@@ -1,6 +1,6 @@
 // Pebble, Let's Encrypt's ACME test server, with pebble-challtestsrv as its DNS server (every name is 127.0.0.1),
-// started on loopback for a test and stopped by it. Pebble checks HTTP-01 challenges on `httpPort`: the daemon's
-// HTTP listener. Its roots change at every start; `rootPath` is the one it issues under, for a TLS client to trust.
+// started on loopback for a test and stopped by it. Pebble checks HTTP-01 challenges on `httpPort` (the daemon's
+// HTTP listener) and TLS-ALPN-01 ones on `tlsPort` (its HTTPS listener). Its roots change at every start; `rootPath` is the one it issues under, for a TLS client to trust.
 import Foundation
 import SlipwayBasics
 
@@ -33,9 +33,9 @@ public struct Pebble: Sendable {
         }
     }
 
-    /// Starts Pebble as planned, checking HTTP-01 challenges on `httpPort`, issuing certificates valid for
-    /// `validity` seconds.
-    public init(_ plan: Plan, httpPort: Int, validity: Int) async throws {
+    /// Starts Pebble as planned, checking HTTP-01 challenges on `httpPort` and TLS-ALPN-01 ones on `tlsPort`,
+    /// issuing certificates valid for `validity` seconds.
+    public init(_ plan: Plan, httpPort: Int, tlsPort: Int = freePort(), validity: Int) async throws {
         folder = plan.folder
         port = plan.port
         ca = plan.ca
@@ -46,7 +46,7 @@ public struct Pebble: Sendable {
         let config = """
             {"pebble": {"listenAddress": "127.0.0.1:\(port)", "managementListenAddress": "127.0.0.1:\(managementPort)",
             "certificate": "\(own.fullChain)", "privateKey": "\(own.key)", "httpPort": \(httpPort),
-            "tlsPort": \(freePort()), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+            "tlsPort": \(tlsPort), "ocspResponderURL": "", "externalAccountBindingRequired": false,
             "certificateValidityPeriod": \(validity)}}
             """
         try config.write(toFile: folder + "/pebble.json", atomically: true, encoding: .utf8)

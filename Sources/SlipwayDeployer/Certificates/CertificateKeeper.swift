@@ -14,7 +14,7 @@ public actor CertificateKeeper {
     let store: AppDatabase
     let kept: CertificateStore
     let served: ServedCertificates
-    let responder: any HTTPChallengeResponder
+    let responders: ChallengeResponders
     let schedule: RenewalSchedule
     let logger: Logger
     /// The pass loop's sleep, which `wake` ends early.
@@ -25,7 +25,7 @@ public actor CertificateKeeper {
         client: ACMEClient,
         deployer: Deployer,
         store: AppDatabase,
-        responder: any HTTPChallengeResponder,
+        responders: ChallengeResponders,
         schedule: RenewalSchedule = RenewalSchedule(),
         logger: Logger
     ) {
@@ -34,7 +34,7 @@ public actor CertificateKeeper {
         self.store = store
         self.kept = deployer.certificateStore
         self.served = deployer.certificates
-        self.responder = responder
+        self.responders = responders
         self.schedule = schedule
         self.logger = logger
     }
@@ -115,7 +115,7 @@ public actor CertificateKeeper {
             logger.info("asking the ACME CA for a certificate", metadata: metadata)
             var outcome = CertificateAttempt(app: app, at: Date(), names: names, succeeded: false, message: "")
             do {
-                let bundle = try await client.issue(for: names, answeringWith: responder)
+                let bundle = try await client.issue(for: names, answeringWith: responders)
                 // Given one (or destroyed) meanwhile: the admin's word wins.
                 guard (try? store.app(app)) != nil, isACMEs(app, certificate: kept.load(app: app.rawValue)) else {
                     return
@@ -132,7 +132,7 @@ public actor CertificateKeeper {
                 // The daemon stopping cancelled the request: not the CA's failure.
                 guard !Task.isCancelled else { return }
                 outcome.message = error.userMessage
-                if case ACMEError.validationFailed(let host, _) = error { outcome.rejectedName = host }
+                if case ACMEError.validationFailed(let host, _, _) = error { outcome.rejectedName = host }
                 logger.warning("\(error.userMessage)", metadata: metadata)
             }
             outcome.at = Date()

@@ -1,5 +1,5 @@
-// ACMEClient: gets a certificate from an ACME CA (RFC 8555) for names this server answers, proving each by an
-// HTTP-01 challenge that the proxy's plain-HTTP listener answers. One account per CA and key, made (or found again:
+// ACMEClient: gets a certificate from an ACME CA (RFC 8555) for names this server answers, proving each by the
+// daemon's kind of challenge: HTTP-01, answered by the proxy's plain-HTTP listener, or TLS-ALPN-01, by its HTTPS one. One account per CA and key, made (or found again:
 // the same key is the same account) on first use. Requests are signed JWS with a fresh nonce each; a `badNonce`
 // answer is retried, as §6.5 asks.
 import AsyncHTTPClient
@@ -21,6 +21,7 @@ public actor ACMEClient {
     public nonisolated let directoryURL: String
     private let email: String
     private let key: AccountKey
+    private let challenge: ChallengeKind
     private let http: HTTPClient
     private var directory: ACMEDirectory?
     private var account: String?
@@ -31,12 +32,19 @@ public actor ACMEClient {
     static let maxAnswerBytes = 1 << 20
 
     /// `caBundle`: PEM roots trusted for the CA's own HTTPS besides the system's (a private CA such as Pebble).
-    public init(directory: String, email: String, key: AccountKey, trusting caBundle: String?) {
+    public init(
+        directory: String,
+        email: String,
+        key: AccountKey,
+        challenge: ChallengeKind,
+        trusting caBundle: String?
+    ) {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caBundle { tls.additionalTrustRoots = [.file(caBundle)] }
         self.directoryURL = directory
         self.email = email
         self.key = key
+        self.challenge = challenge
         self.http = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .seconds(30)))
@@ -45,10 +53,10 @@ public actor ACMEClient {
 
     public func shutdown() async { try? await http.shutdown() }
 
-    /// A new key and a certificate for it covering `names`, each proved through `responder`.
+    /// A new key and a certificate for it covering `names`, each proved through `responders`.
     public func issue(
         for names: [String],
-        answeringWith responder: any HTTPChallengeResponder
+        answeringWith responders: ChallengeResponders
     ) async throws
         -> CertificateBundle
     {
@@ -66,7 +74,7 @@ public actor ACMEClient {
         }
         var order = try Self.decode(ACMEOrder.self, created, step: "the new order")
         for authorization in order.authorizations {
-            try await prove(authorization, account: account, responder: responder)
+            try await prove(authorization, account: account, responders: responders)
         }
         let certificateKey = P256.Signing.PrivateKey()
         let request = try Self.signingRequest(for: names, key: certificateKey)
@@ -99,24 +107,34 @@ public actor ACMEClient {
         }
     }
 
-    /// Answers the authorization's HTTP-01 challenge and waits for the CA to check it.
-    private func prove(_ url: String, account: String, responder: any HTTPChallengeResponder) async throws {
+    /// Answers the authorization's challenge of the daemon's kind and waits for the CA to check it.
+    private func prove(_ url: String, account: String, responders: ChallengeResponders) async throws {
         let read = try await post(url, nil, account: account, step: "read an authorization")
         let authorization = try Self.decode(ACMEAuthorization.self, read, step: "an authorization")
         guard authorization.status != "valid" else { return }
         let host = authorization.identifier.value
-        guard let challenge = authorization.challenges.first(where: { $0.type == "http-01" }),
-            let token = challenge.token, Self.isToken(token)
-        else { throw ACMEError.unexpected(step: "the authorization of \(host)", what: "no usable http-01 challenge") }
-        responder.answerChallenge(token: token, with: key.keyAuthorization(token: token))
-        defer { responder.withdrawChallenge(token: token) }
-        _ = try await post(challenge.url, "{}", account: account, step: "check \(host)")
+        let kind = challenge.rawValue
+        guard let offered = authorization.challenges.first(where: { $0.type == kind }),
+            let token = offered.token, Self.isToken(token)
+        else { throw ACMEError.unexpected(step: "the authorization of \(host)", what: "no usable \(kind) challenge") }
+        let withdraw = try responders.answer(
+            challenge,
+            host: host,
+            token: token,
+            keyAuthorization: key.keyAuthorization(token: token)
+        )
+        defer { withdraw() }
+        _ = try await post(offered.url, "{}", account: account, step: "check \(host)")
         let checked = try await poll(url, from: authorization, account: account, step: "checking \(host)") {
             $0.status != "pending" && $0.status != "processing"
         }
         guard checked.status == "valid" else {
-            let problem = checked.challenges.first { $0.type == "http-01" }?.error
-            throw ACMEError.validationFailed(host: host, problem: problem?.description ?? "it is \(checked.status)")
+            let problem = checked.challenges.first { $0.type == kind }?.error
+            throw ACMEError.validationFailed(
+                host: host,
+                problem: problem?.description ?? "it is \(checked.status)",
+                toMake: challenge.reachableListener
+            )
         }
     }
 

@@ -44,15 +44,18 @@ struct ClientPipelines: Sendable {
 
     /// TLS with the certificate for the name the client asks for (SNI, read from its hello before TLS begins),
     /// then HTTP/1.1 or HTTP/2 as negotiated. A client that names no host a certificate covers (or none) gets no
-    /// handshake. The handshake has as long as a request head to finish.
+    /// handshake. An ACME CA checking a TLS-ALPN-01 challenge gets the challenge's certificate, and the connection
+    /// closes once the handshake is done, as RFC 8737 asks. The handshake has as long as a request head to finish.
     func tls(_ channel: any Channel, certificates: ServedCertificates) throws {
         let handshakeDeadline = channel.eventLoop.scheduleTask(in: .init(limits.headerTimeout)) {
             channel.close(promise: nil)
         }
         channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
         let pipelines = self
-        let choosing = SNIHandler { result in
-            guard case .hostname(let name) = result, let context = certificates.context(forServerName: name) else {
+        let choosing = ClientHelloReader { hello in
+            guard let hello, let name = hello.serverName,
+                let context = certificates.context(forServerName: name, offering: hello.protocols)
+            else {
                 channel.close(promise: nil)
                 return channel.eventLoop.makeFailedFuture(NoCertificate())
             }
@@ -62,7 +65,9 @@ struct ClientPipelines: Sendable {
                     ApplicationProtocolNegotiationHandler { result, channel in
                         handshakeDeadline.cancel()
                         return channel.eventLoop.makeCompletedFuture {
-                            if case .negotiated("h2") = result {
+                            if case .negotiated(TLSALPNChallengeCertificate.alpn) = result {
+                                channel.close(promise: nil)
+                            } else if case .negotiated("h2") = result {
                                 try pipelines.http2(channel)
                             } else {
                                 try pipelines.http1(channel, scheme: .https)
