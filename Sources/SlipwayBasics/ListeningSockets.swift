@@ -54,6 +54,7 @@ public enum ListeningSockets {
         withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: bytes) }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         guard inet_ntop(AF_INET6, &storage, &buffer, socklen_t(buffer.count)) != nil else { return nil }
-        return "[\(String(cString: buffer))]:\(port)"
+        let text = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return "[\(String(decoding: text, as: UTF8.self))]:\(port)"
     }
 }
