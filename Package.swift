@@ -213,7 +213,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SlipwayTLSTests",
-            dependencies: ["SlipwayTLS", "SlipwayTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "SlipwayTLS", "SlipwayTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

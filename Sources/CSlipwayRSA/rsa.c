@@ -1,11 +1,29 @@
 #include "CSlipwayRSA.h"
 
 #include <limits.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+
+int slipway_rsa_system_is_faster(void) {
+#if defined(__x86_64__)
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned int ifma = 1u << 21, vl = 1u << 31;
+    if ((ebx & (ifma | vl)) != (ifma | vl)) return 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return 0; /* OSXSAVE */
+    unsigned int low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return (low & 0xE6) == 0xE6; /* SSE, AVX and the three AVX-512 state components */
+#else
+    return 0;
+#endif
+}
 
 struct slipway_rsa_key {
     EVP_PKEY *pkey;
@@ -78,6 +96,8 @@ size_t slipway_rsa_sign(const slipway_rsa_key *key, uint16_t scheme, const uint8
 
 size_t slipway_rsa_decrypt_raw(const slipway_rsa_key *key, const uint8_t *data, size_t length, uint8_t *plain,
                                size_t capacity) {
+    /* As BoringSSL: a ciphertext is exactly the modulus long, never a shorter number. */
+    if (length != slipway_rsa_key_size(key)) return 0;
     EVP_PKEY_CTX *context = EVP_PKEY_CTX_new(key->pkey, NULL);
     if (context == NULL) return 0;
     size_t written = capacity;

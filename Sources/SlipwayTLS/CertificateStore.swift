@@ -21,11 +21,9 @@ public struct CertificateStore: Sendable {
         for (path, text) in [
             (keyPath(app), bundle.keyPEM), (chainPath(app), bundle.chainPEM), (sourcePath(app), source.rawValue),
         ] {
-            FileManager.default.createFile(
-                atPath: path,
-                contents: Data(text.utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
+            // Each file whole or not at all (a full disk throws, not a half key); the folder is 0700 meanwhile.
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         }
     }
 

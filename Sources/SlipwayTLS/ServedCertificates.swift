@@ -58,11 +58,11 @@ public final class ServedCertificates: Sendable {
     }
 
     /// TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and HTTP/1.1 by ALPN; an RSA key signs with the
-    /// system's OpenSSL (`SystemRSAKey`).
+    /// system's OpenSSL where that is faster (`SystemRSAKey`).
     private static func configuration(presenting bundle: CertificateBundle) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: bundle.chain.map { .certificate($0) },
-            privateKey: .privateKey(SystemRSAKey(pem: bundle.keyPEM).map(NIOSSLPrivateKey.init) ?? bundle.key)
+            privateKey: .privateKey(SystemRSAKey.serving(bundle.keyPEM) ?? bundle.key)
         )
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["h2", "http/1.1"]

@@ -1,7 +1,7 @@
 // SystemRSAKey: an RSA certificate's key signs with the system's OpenSSL instead of the BoringSSL inside
-// swift-nio-ssl. A full handshake is mostly the server's one signature, and OpenSSL 3 signs RSA 2048 with AVX-512
-// IFMA where the CPU has it, in about half of BoringSSL's time (`openssl speed rsa2048` beside the benchmarks'
-// handshake cost). ECDSA keys stay with BoringSSL, which is as fast as OpenSSL for them.
+// swift-nio-ssl, on CPUs where that is faster. A full handshake is mostly the server's one signature, and OpenSSL 3
+// signs RSA 2048 with AVX-512 IFMA, which BoringSSL does not use: 242 µs against 561 µs here. Without IFMA, OpenSSL
+// takes 575 µs, so BoringSSL keeps the key there. ECDSA keys always stay with BoringSSL.
 import CSlipwayRSA
 import NIOCore
 import NIOSSL
@@ -12,7 +12,16 @@ final class SystemRSAKey: NIOSSLCustomPrivateKey, Hashable, @unchecked Sendable 
     private let key: OpaquePointer
     private let signatureSize: Int
 
-    /// Nil when `pem` is not an RSA private key OpenSSL can read; that key is then served by BoringSSL.
+    /// Whether this CPU lets OpenSSL sign RSA faster than BoringSSL.
+    static let isFaster = slipway_rsa_system_is_faster() != 0
+
+    /// The key to serve `pem` with: this one where it is faster and `pem` is an RSA key, else nil (BoringSSL's).
+    static func serving(_ pem: String) -> NIOSSLPrivateKey? {
+        guard isFaster, let key = SystemRSAKey(pem: pem) else { return nil }
+        return NIOSSLPrivateKey(customPrivateKey: key)
+    }
+
+    /// Nil when `pem` is not an RSA private key OpenSSL can read without a passphrase.
     init?(pem: String) {
         guard let key = pem.utf8CString.withUnsafeBufferPointer({ slipway_rsa_key_read($0.baseAddress, $0.count - 1) })
         else { return nil }
@@ -28,39 +37,40 @@ final class SystemRSAKey: NIOSSLCustomPrivateKey, Hashable, @unchecked Sendable 
     ]
 
     func sign(channel: any Channel, algorithm: SignatureAlgorithm, data: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
-        answer(on: channel) { output in
-            data.withUnsafeReadableBytes { input in
-                slipway_rsa_sign(
-                    key,
-                    algorithm.rawValue,
-                    input.baseAddress,
-                    input.count,
-                    output.baseAddress,
-                    output.count
-                )
-            }
-        }
+        answer(on: channel, signature(algorithm, of: Array(data.readableBytesView)))
     }
 
     func decrypt(channel: any Channel, data: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
-        answer(on: channel) { output in
-            data.withUnsafeReadableBytes { input in
-                slipway_rsa_decrypt_raw(key, input.baseAddress, input.count, output.baseAddress, output.count)
-            }
+        answer(on: channel, rawDecryption(of: Array(data.readableBytesView)))
+    }
+
+    /// `data` hashed and signed as the TLS signature scheme `algorithm` asks; nil if OpenSSL refused.
+    func signature(_ algorithm: SignatureAlgorithm, of data: [UInt8]) -> [UInt8]? {
+        operation { output in
+            slipway_rsa_sign(key, algorithm.rawValue, data, data.count, output.baseAddress, output.count)
+        }
+    }
+
+    /// Raw RSA decryption (TLS 1.2's RSA key exchange); nil if OpenSSL refused.
+    func rawDecryption(of data: [UInt8]) -> [UInt8]? {
+        operation { output in
+            slipway_rsa_decrypt_raw(key, data, data.count, output.baseAddress, output.count)
         }
     }
 
     /// Runs one key operation into a buffer of the key's size; a length of 0 is OpenSSL's failure.
-    private func answer(
-        on channel: any Channel,
-        _ operation: (UnsafeMutableRawBufferPointer) -> Int
-    ) -> EventLoopFuture<ByteBuffer> {
-        var output = channel.allocator.buffer(capacity: signatureSize)
-        let written = output.writeWithUnsafeMutableBytes(minimumWritableBytes: signatureSize) { buffer in
-            operation(UnsafeMutableRawBufferPointer(rebasing: buffer[..<signatureSize]))
+    private func operation(_ run: (UnsafeMutableBufferPointer<UInt8>) -> Int) -> [UInt8]? {
+        var written = 0
+        let output = [UInt8](unsafeUninitializedCapacity: signatureSize) { buffer, count in
+            written = run(buffer)
+            count = written
         }
-        guard written > 0 else { return channel.eventLoop.makeFailedFuture(KeyOperationFailed()) }
-        return channel.eventLoop.makeSucceededFuture(output)
+        return written > 0 ? output : nil
+    }
+
+    private func answer(on channel: any Channel, _ bytes: [UInt8]?) -> EventLoopFuture<ByteBuffer> {
+        guard let bytes else { return channel.eventLoop.makeFailedFuture(KeyOperationFailed()) }
+        return channel.eventLoop.makeSucceededFuture(channel.allocator.buffer(bytes: bytes))
     }
 
     static func == (lhs: SystemRSAKey, rhs: SystemRSAKey) -> Bool { lhs === rhs }

@@ -51,6 +51,12 @@ import Testing
             let added = try await daemon.cli(["certs:add", "shop", "--cert", shop.fullChain, "--key", shop.key])
             #expect(added.status.succeeded, "\(added.output)")
             #expect(added.output.contains("Covers:   shop.localhost"), "\(added.output)")
+            // The key is the daemon's alone: 0600, in a 0700 folder.
+            let kept = daemon.data + "/certs/shop"
+            for (path, mode) in [(kept, 0o700), (kept + "/privkey.pem", 0o600), (kept + "/fullchain.pem", 0o600)] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                #expect((attributes[.posixPermissions] as? Int) == mode, "\(path)")
+            }
             #expect(
                 try await daemon.cli(["certs:add", "blog", "--cert", blog.fullChain, "--key", blog.key]).status
                     .succeeded

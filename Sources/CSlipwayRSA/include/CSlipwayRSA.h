@@ -10,6 +10,11 @@
 /// concurrent operations on one key).
 typedef struct slipway_rsa_key slipway_rsa_key;
 
+/// Whether OpenSSL 3 signs RSA faster than BoringSSL here: the CPU has AVX-512 IFMA and VL and the kernel saves
+/// AVX-512 state, the conditions of OpenSSL's RSAZ AVX-512 code. Elsewhere both run the same AVX2 code, and
+/// BoringSSL is a little faster.
+int slipway_rsa_system_is_faster(void);
+
 /// Reads a PEM private key. NULL when it cannot be read or is not an RSA key.
 slipway_rsa_key *slipway_rsa_key_read(const char *pem, size_t length);
 
