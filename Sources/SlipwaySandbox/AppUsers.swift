@@ -28,10 +28,10 @@ public struct AppUser: Sendable, Equatable {
 
     /// The user called `name` on this host, if there is one.
     public init?(named name: String) {
-        guard let entry = getpwnam(name) else { return nil }
+        guard let user = HostUser.named(name) else { return nil }
         self.name = name
-        uid = entry.pointee.pw_uid
-        gid = entry.pointee.pw_gid
+        uid = user.uid
+        gid = user.gid
     }
 }
 

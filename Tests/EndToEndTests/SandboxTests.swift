@@ -42,7 +42,7 @@ import Testing
                 owners.append(try #require(try await pids(of: app, daemon).first.flatMap(Self.uid(of:))))
             }
             #expect(owners.allSatisfy { $0 != 0 } && Set(owners).count == 2, "instances run as uids \(owners)")
-            let made = owners.compactMap { getpwuid(uid_t($0)).map { String(cString: $0.pointee.pw_name) } }
+            let made = owners.compactMap { HostUser.withID(uid_t($0))?.name }
             madeUsers(made)
             #expect(made.count == 2 && made.allSatisfy { $0.hasPrefix("slipway-app") }, "\(made)")
             // An instance whose user is gone from the host would end the test here, not crash every test beside it.
@@ -56,7 +56,7 @@ import Testing
             #expect(try await pids(of: "beta", restarted).first.flatMap(Self.uid(of:)) == owners[1])
             // A destroyed app's user goes with it.
             #expect(try await restarted.cli(["apps:destroy", "beta", "--confirm", "beta"]).status.succeeded)
-            #expect(getpwnam(made[1]) == nil, "\(made[1]) is still on the host")
+            #expect(HostUser.named(made[1]) == nil, "\(made[1]) is still on the host")
         }
     }
 

@@ -26,10 +26,10 @@ public struct ServiceUser: Sendable {
         guard geteuid() == 0 else { return ServiceUser(name: nil, uid: getuid(), gid: getgid()) }
         // Tests write fixtures that this user must read, whatever umask the test runner came with.
         umask(0o022)
-        guard let entry = getpwnam(testUserName) else {
+        guard let user = HostUser.named(testUserName) else {
             preconditionFailure("there is no user \(testUserName) to run test daemons as: scripts/test makes it")
         }
-        return ServiceUser(name: testUserName, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        return ServiceUser(name: testUserName, uid: user.uid, gid: user.gid)
     }()
 
     /// `command` run as this user, with no new privileges, as the service runs (a plain command when the tests
