@@ -19,7 +19,7 @@ public enum LogReading {
             skipped = ["[… \(size - UInt64(limit) - start) bytes skipped: the app wrote faster than they were read]"]
             start = size - UInt64(limit)
         }
-        let (lines, end) = read(handle, from: start, wholeLinesOnly: true)
+        let (lines, end) = read(handle, from: start)
         return (skipped + lines, end)
     }
 
@@ -28,11 +28,17 @@ public enum LogReading {
         guard let handle = FileHandle(forReadingAtPath: path) else { return ([], 0) }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
-        let (lines, end) = read(handle, from: size > UInt64(limit) ? size - UInt64(limit) : 0, wholeLinesOnly: true)
+        let (lines, end) = read(handle, from: size > UInt64(limit) ? size - UInt64(limit) : 0)
         return (Array(lines.suffix(count)), end)
     }
 
-    private static func read(_ handle: FileHandle, from offset: UInt64, wholeLinesOnly: Bool) -> ([String], UInt64) {
+    /// A read that starts in the middle of a line (the tail of a big file, a skip ahead) leaves that line's end
+    /// out: it is not a line of its own, and has no time to be shown in order by.
+    private static func read(_ handle: FileHandle, from offset: UInt64) -> ([String], UInt64) {
+        var midLine = false
+        if offset > 0, (try? handle.seek(toOffset: offset - 1)) != nil, let before = try? handle.read(upToCount: 1) {
+            midLine = before.first != UInt8(ascii: "\n")
+        }
         guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.read(upToCount: limit), !data.isEmpty
         else { return ([], offset) }
         guard let lastNewline = data.lastIndex(of: UInt8(ascii: "\n")) else {
@@ -41,9 +47,9 @@ public enum LogReading {
             return ([String(decoding: data, as: UTF8.self) + " [… line cut]"], offset + UInt64(data.count))
         }
         let complete = data[data.startIndex..<lastNewline]
-        let lines = complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
-            String(decoding: $0, as: UTF8.self)
-        }
+        let lines = complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropFirst(
+            midLine ? 1 : 0
+        ).map { String(decoding: $0, as: UTF8.self) }
         return (lines, offset + UInt64(lastNewline - data.startIndex + 1))
     }
 }
