@@ -40,4 +40,38 @@ struct LogReadingTests {
         #expect(LogReading.lines(of: small, from: 3).lines == ["ccc"])
         #expect(LogReading.lines(of: small, from: 0).lines == ["a", "bb", "ccc"])
     }
+
+    /// `logs -f` across rotations: the lines before each one come from the rotated copy, and the emptied file is
+    /// read from its start even when it has grown past where the follower was.
+    @Test func aFollowerMissesNoLineAcrossRotations() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path + "/web.1.log"
+        var written = 0
+        func write(_ count: Int) throws {
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            file.seekToEndOfFile()
+            file.write(Data((written..<written + count).map { "tick \($0)\n" }.joined().utf8))
+            try file.close()
+            written += count
+        }
+        try "".write(toFile: path, atomically: true, encoding: .utf8)
+        for keep in [3, 1] {
+            let limit = LogLimit(maxBytes: 100, keep: keep)
+            try write(5)
+            var follower = FollowedLog(path: path, from: LogReading.tail(of: path, lines: 1).end)
+            var seen: [String] = []
+            let first = written
+            for round in 0..<6 {
+                try write(20)
+                seen += follower.read()
+                try write(7)
+                #expect(try limit.rotate(path))
+                // After the rotation the app writes more than there was before it: sizes alone would not tell.
+                try write(round.isMultiple(of: 2) ? 40 : 3)
+                seen += follower.read()
+            }
+            #expect(seen == (first..<written).map { "tick \($0)" }, "keeping \(keep)")
+        }
+    }
 }

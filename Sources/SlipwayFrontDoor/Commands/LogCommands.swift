@@ -43,12 +43,12 @@ public struct LogsCommand: AdminCommand {
         let logs = InstanceLogs(directory: context.settings.data.logs(app), types: Set(types))
         var files = logs.files()
         guard !files.isEmpty || follow else { throw LogsError.none(app, types) }
-        var offsets: [String: UInt64] = [:]
+        var followed: [String: FollowedLog] = [:]
         var lines: [[InstanceLogs.Line]] = []
         for file in files {
             let (read, end) = LogReading.tail(of: file.path, lines: number)
             lines.append(file.lines(read))
-            offsets[file.path] = end
+            followed[file.path] = FollowedLog(path: file.path, from: end)
         }
         for line in InstanceLogs.inTimeOrder(lines).suffix(number) { context.output.print(line.shown) }
         while follow {
@@ -56,9 +56,9 @@ public struct LogsCommand: AdminCommand {
             files = logs.files()
             lines = []
             for file in files {
-                let (read, end) = LogReading.lines(of: file.path, from: offsets[file.path] ?? 0)
-                lines.append(file.lines(read))
-                offsets[file.path] = end
+                var log = followed[file.path] ?? FollowedLog(path: file.path, from: 0)
+                lines.append(file.lines(log.read()))
+                followed[file.path] = log
             }
             for line in InstanceLogs.inTimeOrder(lines) { context.output.print(line.shown) }
         }
