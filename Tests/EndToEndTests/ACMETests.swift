@@ -10,22 +10,8 @@ import Testing
 
 @Suite(.serialized) struct ACMETests {
     @Test func everyHostGetsACertificateRenewedUnderLoadAndKeptAcrossARestart() async throws {
-        let scratch = try TemporaryDirectory("acme")
-        defer { scratch.remove() }
-        let plan = try await Pebble.Plan(in: scratch.path + "/pebble")
-        try ServiceUser.current.own(scratch.path)
-        let arguments = [
-            "--acme-email", "ops@example.com", "--acme-directory", plan.directory, "--acme-ca-bundle", plan.ca.rootPath,
-        ]
-        try await DaemonHarness.with(arguments: arguments) { daemon, work in
-            let pebble = try await Pebble(plan, httpPort: daemon.port, validity: 60)
-            do {
-                try await checkCertificates(daemon, pebble, arguments: arguments, work: work)
-            } catch {
-                await pebble.stop()
-                throw error
-            }
-            await pebble.stop()
+        try await withPebble(validity: 60) { daemon, pebble, arguments, work in
+            try await checkCertificates(daemon, pebble, arguments: arguments, work: work)
         }
     }
 
@@ -33,43 +19,63 @@ import Testing
     /// listener: the CA's handshake offering only `acme-tls/1` gets the challenge's certificate (ServedCertificatesTests
     /// checks that a visitor's gets the app's meanwhile), and once it is withdrawn such a handshake gets nothing.
     @Test func withTLSALPN01AHostIsProvedOnTheHTTPSListenerAlone() async throws {
-        let scratch = try TemporaryDirectory("acme-tls")
+        try await withPebble(["--acme-challenge", "tls-alpn-01"], checkingOnHTTPS: true) { daemon, pebble, _, work in
+            try await daemon.cli(["apps:create", "shop"])
+            try await commitFixture("node-hello", into: work + "/shop", message: "v2")
+            #expect(try await daemon.push(work + "/shop", app: "shop").output.contains("shop v2 is live"))
+            try await daemon.cli(["domains:add", "shop", "www.shop.example"])
+            try await waitUntil("www.shop.example has a certificate", timeout: .seconds(60)) {
+                try await daemon.cli(["certs", "shop"]).output.contains("Covers:   www.shop.example")
+            }
+            let page = try await run(
+                "curl",
+                [
+                    "-sS", "--max-time", "10", "--cacert", pebble.rootPath, "--resolve",
+                    "www.shop.example:\(daemon.httpsPort):127.0.0.1", "https://www.shop.example:\(daemon.httpsPort)/",
+                ]
+            )
+            #expect(page.output.hasPrefix("hello from shop release v2"), "\(page.output)")
+            // No challenge is open now: a client offering only acme-tls/1 gets no handshake.
+            let probe = try await run(
+                "bash",
+                [
+                    "-c",
+                    "timeout 10 openssl s_client -alpn acme-tls/1 -connect 127.0.0.1:\(daemon.httpsPort) "
+                        + "-servername www.shop.example </dev/null",
+                ]
+            )
+            #expect(!probe.output.contains("BEGIN CERTIFICATE") && !probe.output.contains("Server certificate"))
+        }
+    }
+
+    /// A daemon with an ACME account at a Pebble started for it (checking HTTP-01 on the daemon's HTTP listener, or
+    /// with `checkingOnHTTPS` TLS-ALPN-01 on its HTTPS listener, the HTTP-01 port then answering nothing), and
+    /// `extra` flags; Pebble is stopped after `body`, whatever it threw. `body` gets the daemon's ACME flags.
+    private func withPebble(
+        _ extra: [String] = [],
+        checkingOnHTTPS: Bool = false,
+        validity: Int = 3600,
+        _ body: (DaemonHarness, Pebble, [String], String) async throws -> Void
+    ) async throws {
+        let scratch = try TemporaryDirectory("acme")
         defer { scratch.remove() }
         let plan = try await Pebble.Plan(in: scratch.path + "/pebble")
         try ServiceUser.current.own(scratch.path)
-        let arguments = [
-            "--acme-email", "ops@example.com", "--acme-directory", plan.directory, "--acme-ca-bundle", plan.ca.rootPath,
-            "--acme-challenge", "tls-alpn-01",
-        ]
+        let arguments =
+            [
+                "--acme-email", "ops@example.com", "--acme-directory", plan.directory, "--acme-ca-bundle",
+                plan.ca.rootPath,
+            ]
+            + extra
         try await DaemonHarness.with(arguments: arguments) { daemon, work in
-            let pebble = try await Pebble(plan, httpPort: freePort(), tlsPort: daemon.httpsPort, validity: 3600)
+            let pebble = try await Pebble(
+                plan,
+                httpPort: checkingOnHTTPS ? freePort() : daemon.port,
+                tlsPort: checkingOnHTTPS ? daemon.httpsPort : freePort(),
+                validity: validity
+            )
             do {
-                try await daemon.cli(["apps:create", "shop"])
-                try await commitFixture("node-hello", into: work + "/shop", message: "v2")
-                #expect(try await daemon.push(work + "/shop", app: "shop").output.contains("shop v2 is live"))
-                try await daemon.cli(["domains:add", "shop", "www.shop.example"])
-                try await waitUntil("www.shop.example has a certificate", timeout: .seconds(60)) {
-                    try await daemon.cli(["certs", "shop"]).output.contains("Covers:   www.shop.example")
-                }
-                let page = try await run(
-                    "curl",
-                    [
-                        "-sS", "--max-time", "10", "--cacert", pebble.rootPath, "--resolve",
-                        "www.shop.example:\(daemon.httpsPort):127.0.0.1",
-                        "https://www.shop.example:\(daemon.httpsPort)/",
-                    ]
-                )
-                #expect(page.output.hasPrefix("hello from shop release v2"), "\(page.output)")
-                // No challenge is open now: a client offering only acme-tls/1 gets no handshake.
-                let probe = try await run(
-                    "bash",
-                    [
-                        "-c",
-                        "timeout 10 openssl s_client -alpn acme-tls/1 -connect 127.0.0.1:\(daemon.httpsPort) "
-                            + "-servername www.shop.example </dev/null",
-                    ]
-                )
-                #expect(!probe.output.contains("BEGIN CERTIFICATE") && !probe.output.contains("Server certificate"))
+                try await body(daemon, pebble, arguments, work)
             } catch {
                 await pebble.stop()
                 throw error
