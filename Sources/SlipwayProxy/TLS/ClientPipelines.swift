@@ -94,6 +94,9 @@ struct ClientPipelines: Sendable {
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
         ]
         let pipelines = self
+        try channel.pipeline.syncOperations.addHandler(
+            SendBatch.ConnectionFlush(batch: sendBatches.batch(on: channel.eventLoop))
+        )
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
