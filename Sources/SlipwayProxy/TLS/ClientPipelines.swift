@@ -1,5 +1,6 @@
 // ClientPipelines: what an accepted client connection's pipeline holds. Plain HTTP: a ClientConnectionHandler.
-// HTTPS: the certificate chosen by SNI, TLS, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1,
+// HTTPS: the certificate chosen from the client's hello (its SNI name; an ACME CA's TLS-ALPN-01 check by its ALPN),
+// TLS, then by the protocol the client and the proxy agree on (ALPN): HTTP/1.1,
 // as over plain HTTP, or HTTP/2, whose every stream gets a ClientConnectionHandler of its own behind an
 // HTTP2StreamBridge. Every connection and stream on an event loop shares its pool of idle instance connections. A
 // daemon shutting down sends GOAWAY on each HTTP/2 connection and lets its open streams finish (NIO's connection
