@@ -7,6 +7,17 @@ import SlipwayBasics
 import SlipwayStore
 import SlipwaySupervisor
 
+/// A one-off command running in the background (`run --detach`), as `ps` lists it: `run.<pid>`, as Heroku lists
+/// its one-off dynos `run.<number>`.
+public struct DetachedRun: Sendable {
+    let child: ChildProcess
+    public let release: ReleaseVersion
+    public let commandLine: String
+    public let startedAt: Date
+
+    public var pid: pid_t { child.pid }
+}
+
 extension Deployer {
     /// The command line that runs `commandLine` (a shell command line, as a Procfile's) as a one-off process of
     /// `name`'s live release, under the limits of `type`; its caller starts it with stdin and output of its own.
@@ -20,7 +31,9 @@ extension Deployer {
     public func runDetached(app name: AppName, type: String, commandLine: String) throws -> String {
         let (spec, purpose) = try oneOff(app: name, type: type, commandLine: commandLine)
         let child = try launcher.start(spec.shellCommand(port: nil, stamped: true), for: purpose, logFile: spec.logFile)
-        detached[name, default: []].append(child)
+        detached[name, default: []].append(
+            DetachedRun(child: child, release: spec.release, commandLine: commandLine, startedAt: Date())
+        )
         Task { [weak self] in
             _ = await child.waitForExit()
             await self?.detachedEnded(child, of: name)
@@ -33,9 +46,14 @@ extension Deployer {
         detached[name]?.removeAll { $0.pid == child.pid }
     }
 
+    /// The app's one-off commands running in the background now, oldest first.
+    public func detachedRuns(of name: AppName) -> [DetachedRun] {
+        detached[name] ?? []
+    }
+
     /// Stops the app's detached one-off commands (the app is going away).
     func stopDetached(of name: AppName) async {
-        for child in detached.removeValue(forKey: name) ?? [] { _ = await child.stop(grace: .seconds(5)) }
+        for run in detached.removeValue(forKey: name) ?? [] { _ = await run.child.stop(grace: .seconds(5)) }
     }
 
     private func oneOff(app name: AppName, type: String, commandLine: String) throws -> (InstanceSpec, LaunchPurpose) {

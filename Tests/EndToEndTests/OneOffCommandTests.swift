@@ -1,6 +1,6 @@
 // One-off commands (`slipway run`, as `heroku run`): in the live release's tree and environment, stdin in and
 // output out, exiting with the command's status; over the CLI and over SSH, where a deploy key needs an admin's
-// `keys:allow`; detached, in the background with the output in the app's logs.
+// `keys:allow`; detached, in the background with the output in the app's logs, and listed by `ps` while it runs.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -35,6 +35,9 @@ import Testing
             #expect(try await daemon.cli(["run", "shop", "--", "echo one two | wc -w"]).output.contains("2"))
             let usage = try await daemon.cli(["run", "shop"])
             #expect(!usage.status.succeeded && usage.output.contains("give the command to run after --"))
+            // An escape sequence would act on the terminal of the admin who lists it (`ps`): refused.
+            let escape = try await daemon.cli(["run", "shop", "--", "echo \u{1b}[2J"])
+            #expect(!escape.status.succeeded && escape.output.contains("without control characters"), "\(escape)")
 
             // Over SSH: an admin may; a deploy key only once an admin allowed it.
             let ci = try await SSHKeyPair(in: work, name: "ci")
@@ -69,13 +72,26 @@ import Testing
             try await commitFixture("node-hello", into: work, message: "v2")
             #expect(try await daemon.push(work, app: "shop").status.succeeded)
             let started = try await daemon.cli(
-                ["run", "shop", "--detach", "--", "sh", "-c", "sleep 1; echo detached in $SLIPWAY_RELEASE"]
+                ["run", "shop", "--detach", "--", "sh", "-c", "sleep 2; echo detached in $SLIPWAY_RELEASE"]
             )
             #expect(started.status.succeeded, "\(started.output)")
             #expect(started.output.contains("in the background as v2 run.1"), "\(started.output)")
             #expect(!started.output.contains("detached in v2"), "it did not wait for the command")
+            let pid = try #require(started.output.firstMatch(of: /\(pid (\d+)\)/).map { String($0.1) })
+            // `ps` lists it while it runs, as Heroku lists a one-off dyno, beside the web instance.
+            let listed = try await daemon.cli(["ps", "shop"]).output
+            #expect(listed.contains("run.\(pid)  v2  running  pid \(pid)  since "), "\(listed)")
+            #expect(listed.contains("`'sh' '-c' 'sleep 2; echo detached in $SLIPWAY_RELEASE'`"), "\(listed)")
+            #expect(listed.contains("web.1  v2  serving"), "\(listed)")
+            let json = try await daemon.cli(["ps", "shop", "--json"]).output
+            let entries = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
+            let run = entries.first { $0["name"] as? String == "run.\(pid)" }
+            #expect(run?["processType"] as? String == "run" && run?["release"] as? String == "v2", "\(json)")
             try await waitUntil("its line reaches the logs") {
                 try await daemon.cli(["logs", "shop", "--type", "run"]).output.contains("v2 run.1| detached in v2")
+            }
+            try await waitUntil("it leaves ps once it ended") {
+                !(try await daemon.cli(["ps", "shop"]).output.contains("run.\(pid)"))
             }
         }
     }

@@ -8,7 +8,7 @@ import SlipwayStore
 public struct PsCommand: AdminCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ps",
-        abstract: "List an app's running instances."
+        abstract: "List an app's running instances, and its one-off commands running in the background."
     )
     @OptionGroup public var connection: ConnectionOptions
     @Argument(help: "The app.") var app: AppName
@@ -19,17 +19,26 @@ public struct PsCommand: AdminCommand {
     public func run(in context: CommandContext) async throws {
         _ = try context.store.app(app)
         let instances = try context.store.runningInstances(of: app)
+        let runs = await context.deployer.detachedRuns(of: app)
         if json {
-            context.output.print(try JSON.encode(instances.map(InstanceSummary.init)))
+            context.output.print(
+                try JSON.encode(instances.map(InstanceSummary.init) + runs.map(InstanceSummary.init))
+            )
             return
         }
         context.output.print("=== \(app) instances")
-        if instances.isEmpty { context.output.print("(none running)") }
+        if instances.isEmpty && runs.isEmpty { context.output.print("(none running)") }
         for instance in instances {
             context.output.print(
                 "\(instance.processType).\(instance.processIndex)  v\(instance.releaseNumber)  \(instance.status.rawValue)  "
                     + "pid \(instance.pid)" + (instance.port.map { "  port \($0)" } ?? "")
                     + "  since \(Format.timestamp(instance.startedAt))"
+            )
+        }
+        for run in runs {
+            context.output.print(
+                "run.\(run.pid)  \(run.release)  running  pid \(run.pid)  since \(Format.timestamp(run.startedAt))  "
+                    + "`\(run.commandLine)`"
             )
         }
         if let live = try context.store.liveRelease(of: app) {
@@ -56,6 +65,8 @@ struct InstanceSummary: Codable {
     var pid: Int32
     var port: Int?
     var startedAt: Date
+    /// A one-off command's command line.
+    var command: String?
 
     init(_ record: InstanceRecord) {
         name = "\(record.processType).\(record.processIndex)"
@@ -65,6 +76,16 @@ struct InstanceSummary: Codable {
         pid = record.pid
         port = record.port
         startedAt = record.startedAt
+    }
+
+    init(_ run: DetachedRun) {
+        name = "run.\(run.pid)"
+        processType = "run"
+        release = "\(run.release)"
+        status = "running"
+        pid = run.pid
+        startedAt = run.startedAt
+        command = run.commandLine
     }
 }
 

@@ -38,8 +38,11 @@ public struct RunCommand: AdminCommand {
         guard !commandLine.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ValidationError("give the command to run after --, as in `run shop -- python manage.py migrate`")
         }
-        guard commandLine.utf8.count <= 4096, !commandLine.contains(where: { $0.isNewline || $0 == "\0" }) else {
-            throw ValidationError("the command must be one line of at most 4 KiB")
+        // No control bytes: `ps` shows the command line to other admins' terminals, where an escape would act.
+        guard commandLine.utf8.count <= 4096,
+            !commandLine.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" })
+        else {
+            throw ValidationError("the command must be one line of at most 4 KiB, without control characters")
         }
         guard !type.isEmpty, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
         else { throw ValidationError("invalid process type \"\(type)\"") }
