@@ -20,6 +20,7 @@ public enum DeployError: UserFacingError {
     case buildTimedOut(Duration)
     case limitsUnavailable(String)
     case nothingLive(AppName)
+    case noSuchRun(AppName, pid: Int32)
 
     public var description: String {
         switch self {
@@ -31,6 +32,8 @@ public enum DeployError: UserFacingError {
                 + "server's --build-timeout, then push again"
         case .limitsUnavailable(let reason): "cannot limit apps on this host: \(reason)"
         case .nothingLive(let app): "\(app) has no live release to run a command in; deploy it first"
+        case .noSuchRun(let app, let pid):
+            "\(app) has no one-off command run.\(pid) running; `slipway ps \(app)` lists those that are"
         case .copyFailed(let reason): "could not copy the build: \(reason); check the disk space of the data directory"
         case .hookMissing(let path):
             "the git hook \(path) is missing; start slipway from its project folder or pass --share"

@@ -46,6 +46,17 @@ extension Deployer {
         detached[name]?.removeAll { $0.pid == child.pid }
     }
 
+    /// Stops the app's one-off command `pid` running in the background (SIGTERM to its process group, SIGKILL after
+    /// 5 s); returns what to tell the caller.
+    public func stopDetached(app name: AppName, pid: Int32) async throws -> String {
+        guard let run = detached[name]?.first(where: { $0.pid == pid }) else {
+            throw DeployError.noSuchRun(name, pid: pid)
+        }
+        let status = await run.child.stop(grace: .seconds(5))
+        detachedEnded(run.child, of: name)
+        return "Stopped run.\(pid) (`\(run.commandLine)`): it \(status)"
+    }
+
     /// The app's one-off commands running in the background now, oldest first.
     public func detachedRuns(of name: AppName) -> [DetachedRun] {
         detached[name] ?? []

@@ -87,6 +87,10 @@ extension RunCommand: OpenToDeployKeysAllowed {
     // A one-off command reads the app's config, secrets included, and writes its storage: more than a push does.
     static let permission = KeyPermission.run
 }
+extension StopCommand: OpenToDeployKeysAllowed {
+    // Who may start one-off commands may stop them.
+    static let permission = KeyPermission.run
+}
 extension DeployCommand: AppCommand {}
 extension BuildsCacheClearCommand: AppCommand {}
 extension GitAtomicCommand: AppCommand {}

@@ -40,7 +40,7 @@ public struct AdminCommands: ParsableCommand {
         DeployCommand.self, PromoteCommand.self, BuildsCacheClearCommand.self, StorageCommand.self,
         GitAtomicCommand.self, RunCommand.self,
         ConfigCommand.self, ConfigGetCommand.self, ConfigSetCommand.self, ConfigUnsetCommand.self,
-        PsCommand.self, ScaleCommand.self, RestartCommand.self, OverlapCommand.self, LogsCommand.self,
+        PsCommand.self, ScaleCommand.self, RestartCommand.self, StopCommand.self, OverlapCommand.self, LogsCommand.self,
         LimitsCommand.self, LimitsSetCommand.self, LimitsUnsetCommand.self,
         DomainsCommand.self, DomainsAddCommand.self, DomainsRemoveCommand.self,
         CertsCommand.self, CertsAddCommand.self, CertsRemoveCommand.self, ProxyHTTPSCommand.self,

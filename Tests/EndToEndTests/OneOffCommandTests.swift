@@ -1,6 +1,7 @@
 // One-off commands (`slipway run`, as `heroku run`): in the live release's tree and environment, stdin in and
 // output out, exiting with the command's status; over the CLI and over SSH, where a deploy key needs an admin's
-// `keys:allow`; detached, in the background with the output in the app's logs, and listed by `ps` while it runs.
+// `keys:allow`; detached, in the background with the output in the app's logs, listed by `ps` while it runs and
+// stopped by `ps:stop`.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -92,6 +93,23 @@ import Testing
             }
             try await waitUntil("it leaves ps once it ended") {
                 !(try await daemon.cli(["ps", "shop"]).output.contains("run.\(pid)"))
+            }
+
+            // One that would run for a minute is stopped by its name in ps, and is gone from ps at once.
+            let long = try await daemon.cli(["run", "shop", "--detach", "--", "sleep 60"]).output
+            let longPID = try #require(long.firstMatch(of: /\(pid (\d+)\)/).map { String($0.1) })
+            let stopped = try await daemon.cli(["ps:stop", "shop", "run.\(longPID)"])
+            #expect(
+                stopped.status.succeeded && stopped.output.contains("Stopped run.\(longPID) (`sleep 60`)"),
+                "\(stopped)"
+            )
+            #expect(!(try await daemon.cli(["ps", "shop"]).output.contains("run.\(longPID)")))
+            #expect(kill(pid_t(longPID)!, 0) != 0, "the process is gone")
+            let again = try await daemon.cli(["ps:stop", "shop", "run.\(longPID)"])
+            #expect(again.status == .exited(1) && again.output.contains("shop has no one-off command run.\(longPID)"))
+            for name in ["web.1", "run.", "run.-1", "run.99999999999999", "run.1x"] {
+                let refused = try await daemon.cli(["ps:stop", "shop", name])
+                #expect(!refused.status.succeeded && refused.output.contains("such as run.4242"), "\(name): \(refused)")
             }
         }
     }

@@ -1,4 +1,4 @@
-// The commands about an app's running processes: ps, ps:scale, ps:overlap and ps:restart.
+// The commands about an app's running processes: ps, ps:scale, ps:overlap, ps:restart and ps:stop.
 import ArgumentParser
 import Foundation
 import SlipwayBasics
@@ -154,6 +154,36 @@ public struct OverlapCommand: AdminCommand {
                 ? "\(app)'s new workers start before the old ones stop, from the next release on"
                 : "\(app)'s old workers stop before the new ones start, from the next release on"
         )
+    }
+}
+
+public struct StopCommand: AdminCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ps:stop",
+        abstract: "Stop a one-off command running in the background, named as ps lists it (run.<pid>)."
+    )
+    @OptionGroup public var connection: ConnectionOptions
+    @Argument(help: "The app.") var app: AppName
+    @Argument(help: "The one-off command, as ps lists it: run.<pid>.") var name: String
+
+    public init() {}
+
+    var pid: Int32? {
+        guard name.hasPrefix("run."), name.utf8.count <= 14 else { return nil }
+        return Int32(name.dropFirst(4)).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    public func validate() throws {
+        guard pid != nil else {
+            throw ValidationError(
+                "invalid one-off command \"\(name.prefix(40))\": give it as `slipway ps` lists it, such as run.4242"
+            )
+        }
+    }
+
+    public func run(in context: CommandContext) async throws {
+        _ = try context.store.app(app)
+        context.output.print(try await context.deployer.stopDetached(app: app, pid: pid ?? 0))
     }
 }
 
