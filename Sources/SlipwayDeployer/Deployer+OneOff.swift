@@ -3,20 +3,10 @@
 // type), as a one-off process of the app. Attached, the caller starts it with its client's stdin and output; detached,
 // it runs in the background with its output in the app's logs (`run.1.log`), until it ends.
 import Foundation
+import Logging
 import SlipwayBasics
 import SlipwayStore
 import SlipwaySupervisor
-
-/// A one-off command running in the background (`run --detach`), as `ps` lists it: `run.<pid>`, as Heroku lists
-/// its one-off dynos `run.<number>`.
-public struct DetachedRun: Sendable {
-    let child: ChildProcess
-    public let release: ReleaseVersion
-    public let commandLine: String
-    public let startedAt: Date
-
-    public var pid: pid_t { child.pid }
-}
 
 extension Deployer {
     /// The command line that runs `commandLine` (a shell command line, as a Procfile's) as a one-off process of
@@ -27,44 +17,71 @@ extension Deployer {
     }
 
     /// Starts `commandLine` in the background, its output stamped into the app's logs as `vN run.1`; returns what
-    /// to tell the caller.
+    /// to tell the caller. It is recorded, so that `ps` lists it and `ps:stop` reaches it, after a restart too.
     public func runDetached(app name: AppName, type: String, commandLine: String) throws -> String {
         let (spec, purpose) = try oneOff(app: name, type: type, commandLine: commandLine)
         let child = try launcher.start(spec.shellCommand(port: nil, stamped: true), for: purpose, logFile: spec.logFile)
-        detached[name, default: []].append(
-            DetachedRun(child: child, release: spec.release, commandLine: commandLine, startedAt: Date())
-        )
+        detached[name, default: []].append(child)
+        // No start time: it has ended already, and is only reaped.
+        let run = ProcessTable.startTime(of: child.pid).map {
+            OneOffRun(app: name, pid: child.pid, startTime: $0, release: spec.release, commandLine: commandLine)
+        }
+        do {
+            if let run { try store.recordOneOffRun(run) }
+        } catch {
+            logger.warning("could not record a one-off command: ps will not list it", metadata: ["error": "\(error)"])
+        }
         Task { [weak self] in
             _ = await child.waitForExit()
-            await self?.detachedEnded(child, of: name)
+            await self?.detachedEnded(child, of: name, run: run)
         }
         return "Running `\(commandLine)` in the background as \(spec.label) (pid \(child.pid)); "
             + "`slipway logs \(name) --type run` shows its output"
     }
 
-    private func detachedEnded(_ child: ChildProcess, of name: AppName) {
+    private func detachedEnded(_ child: ChildProcess, of name: AppName, run: OneOffRun?) {
         detached[name]?.removeAll { $0.pid == child.pid }
+        if let run { try? store.removeOneOffRun(pid: run.pid, startTime: run.startTime) }
+    }
+
+    /// The app's one-off commands running in the background now, oldest first, whichever daemon started them;
+    /// the records of those that ended while no daemon watched are let go.
+    public func detachedRuns(of name: AppName) -> [OneOffRun] {
+        let recorded = (try? store.oneOffRuns(of: name)) ?? []
+        var running: [OneOffRun] = []
+        for run in recorded {
+            if ProcessTable.isRunning(run.pid), ProcessTable.startTime(of: run.pid).map(Int64.init) == run.startTime {
+                running.append(run)
+            } else {
+                try? store.removeOneOffRun(pid: run.pid, startTime: run.startTime)
+            }
+        }
+        return running
     }
 
     /// Stops the app's one-off command `pid` running in the background (SIGTERM to its process group, SIGKILL after
     /// 5 s); returns what to tell the caller.
     public func stopDetached(app name: AppName, pid: Int32) async throws -> String {
-        guard let run = detached[name]?.first(where: { $0.pid == pid }) else {
+        guard let run = detachedRuns(of: name).first(where: { $0.pid == pid }) else {
             throw DeployError.noSuchRun(name, pid: pid)
         }
-        let status = await run.child.stop(grace: .seconds(5))
-        detachedEnded(run.child, of: name)
-        return "Stopped run.\(pid) (`\(run.commandLine)`): it \(status)"
-    }
-
-    /// The app's one-off commands running in the background now, oldest first.
-    public func detachedRuns(of name: AppName) -> [DetachedRun] {
-        detached[name] ?? []
+        await stop(run, of: name)
+        return "Stopped run.\(pid) (`\(run.commandLine)`)"
     }
 
     /// Stops the app's detached one-off commands (the app is going away).
     func stopDetached(of name: AppName) async {
-        for run in detached.removeValue(forKey: name) ?? [] { _ = await run.child.stop(grace: .seconds(5)) }
+        for run in detachedRuns(of: name) { await stop(run, of: name) }
+    }
+
+    /// This daemon's own child is stopped and reaped as such; one a previous daemon started, by its process group.
+    private func stop(_ run: OneOffRun, of name: AppName) async {
+        if let child = detached[name]?.first(where: { $0.pid == run.pid }) {
+            _ = await child.stop(grace: .seconds(5))
+        } else {
+            await ProcessTable.stop(processGroups: [run.pid], grace: .seconds(5))
+        }
+        try? store.removeOneOffRun(pid: run.pid, startTime: run.startTime)
     }
 
     private func oneOff(app name: AppName, type: String, commandLine: String) throws -> (InstanceSpec, LaunchPurpose) {

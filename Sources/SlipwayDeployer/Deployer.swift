@@ -38,7 +38,7 @@ public actor Deployer {
     /// The liveness watch of each app's live release.
     var liveness: [AppName: Task<Void, Never>] = [:]
     /// The one-off commands of each app running in the background (`run --detach`).
-    var detached: [AppName: [DetachedRun]] = [:]
+    var detached: [AppName: [ChildProcess]] = [:]
     /// The certificates the HTTPS listener presents, by app.
     public nonisolated let certificates = ServedCertificates()
     /// Gets apps certificates from the ACME CA, when the daemon has an account there.

@@ -136,6 +136,17 @@ extension AppDatabase {
                 t.column("message", .text).notNull()
             }
         }
+        migrator.registerMigration("v12 one-off commands in the background") { db in
+            try db.create(table: "oneOffRun") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("app", onDelete: .cascade).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("startTime", .integer).notNull()
+                t.column("releaseNumber", .integer).notNull()
+                t.column("commandLine", .text).notNull()
+                t.column("startedAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -1,7 +1,7 @@
 // One-off commands (`slipway run`, as `heroku run`): in the live release's tree and environment, stdin in and
 // output out, exiting with the command's status; over the CLI and over SSH, where a deploy key needs an admin's
 // `keys:allow`; detached, in the background with the output in the app's logs, listed by `ps` while it runs and
-// stopped by `ps:stop`.
+// stopped by `ps:stop`, by this daemon or the next.
 import Foundation
 import SlipwayBasics
 import SlipwayTestSupport
@@ -111,6 +111,22 @@ import Testing
                 let refused = try await daemon.cli(["ps:stop", "shop", name])
                 #expect(!refused.status.succeeded && refused.output.contains("such as run.4242"), "\(name): \(refused)")
             }
+
+            // It outlives the daemon, and the next daemon still lists it and can stop it.
+            let kept = try await daemon.cli(["run", "shop", "--detach", "--", "sleep 60"]).output
+            let keptPID = try #require(kept.firstMatch(of: /\(pid (\d+)\)/).map { String($0.1) })
+            await daemon.stop(leavingApps: true)
+            let restarted = try await DaemonHarness(restartingIn: daemon)
+            #expect(kill(pid_t(keptPID)!, 0) == 0, "a daemon restart does not stop it")
+            let listedLater = try await restarted.cli(["ps", "shop"]).output
+            #expect(
+                listedLater.contains("run.\(keptPID)  v2  running") && listedLater.contains("`sleep 60`"),
+                "\(listedLater)"
+            )
+            let stoppedLater = try await restarted.cli(["ps:stop", "shop", "run.\(keptPID)"])
+            #expect(stoppedLater.output.contains("Stopped run.\(keptPID) (`sleep 60`)"), "\(stoppedLater)")
+            try await waitUntil("the process is gone") { kill(pid_t(keptPID)!, 0) != 0 }
+            #expect(!(try await restarted.cli(["ps", "shop"]).output.contains("run.\(keptPID)")))
         }
     }
 }

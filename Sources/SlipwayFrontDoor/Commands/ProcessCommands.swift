@@ -78,7 +78,7 @@ struct InstanceSummary: Codable {
         startedAt = record.startedAt
     }
 
-    init(_ run: DetachedRun) {
+    init(_ run: OneOffRun) {
         name = "run.\(run.pid)"
         processType = "run"
         release = "\(run.release)"
