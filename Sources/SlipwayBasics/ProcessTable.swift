@@ -10,6 +10,11 @@ public enum ProcessTable {
         return UInt64(fields[19])
     }
 
+    /// Whether `pid` is still the process that started at `startTime` and runs.
+    public static func isRunning(_ pid: pid_t, startedAt start: UInt64) -> Bool {
+        startTime(of: pid) == start && isRunning(pid)
+    }
+
     /// Whether `pid` runs (a zombie has ended, even if nobody reaped it yet).
     public static func isRunning(_ pid: pid_t) -> Bool {
         guard let state = statFields(of: pid)?.first else { return false }

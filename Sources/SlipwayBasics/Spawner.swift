@@ -134,7 +134,7 @@ public final class ChildProcess: Sendable {
         let pidfd = slipway_pidfd_open(pid)
         guard pidfd >= 0 else { return nil }
         // Checked while the pidfd is held: the process it refers to can no longer be replaced by a reuse of its pid.
-        guard ProcessTable.startTime(of: pid) == startTime, ProcessTable.isRunning(pid) else {
+        guard ProcessTable.isRunning(pid, startedAt: startTime) else {
             Glibc.close(pidfd)
             return nil
         }

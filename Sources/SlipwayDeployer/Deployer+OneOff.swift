@@ -23,7 +23,7 @@ extension Deployer {
         let child = try launcher.start(spec.shellCommand(port: nil, stamped: true), for: purpose, logFile: spec.logFile)
         detached[name, default: []].append(child)
         // No start time: it has ended already, and is only reaped.
-        let run = ProcessTable.startTime(of: child.pid).map {
+        let run = child.startTime.map {
             OneOffRun(app: name, pid: child.pid, startTime: $0, release: spec.release, commandLine: commandLine)
         }
         do {
@@ -50,7 +50,7 @@ extension Deployer {
         let recorded = (try? store.oneOffRuns(of: name)) ?? []
         var running: [OneOffRun] = []
         for run in recorded {
-            if ProcessTable.isRunning(run.pid), ProcessTable.startTime(of: run.pid).map(Int64.init) == run.startTime {
+            if ProcessTable.isRunning(run.pid, startedAt: UInt64(run.startTime)) {
                 running.append(run)
             } else {
                 try? store.removeOneOffRun(pid: run.pid, startTime: run.startTime)
@@ -74,13 +74,13 @@ extension Deployer {
         for run in detachedRuns(of: name) { await stop(run, of: name) }
     }
 
-    /// This daemon's own child is stopped and reaped as such; one a previous daemon started, by its process group.
+    /// This daemon's own child is stopped as such; one a previous daemon started is adopted first. Either way the
+    /// signals reach the command inside its sandbox, not only the sandbox's outer process.
     private func stop(_ run: OneOffRun, of name: AppName) async {
-        if let child = detached[name]?.first(where: { $0.pid == run.pid }) {
-            _ = await child.stop(grace: .seconds(5))
-        } else {
-            await ProcessTable.stop(processGroups: [run.pid], grace: .seconds(5))
-        }
+        let child =
+            detached[name]?.first { $0.pid == run.pid }
+            ?? ChildProcess.adopt(pid: run.pid, startTime: UInt64(run.startTime))
+        _ = await child?.stop(grace: .seconds(5))
         try? store.removeOneOffRun(pid: run.pid, startTime: run.startTime)
     }
 

@@ -105,6 +105,10 @@ import Testing
             )
             #expect(!(try await daemon.cli(["ps", "shop"]).output.contains("run.\(longPID)")))
             #expect(kill(pid_t(longPID)!, 0) != 0, "the process is gone")
+            #expect(
+                try await Self.running("sleep 60", under: daemon.data).isEmpty,
+                "and the command inside its sandbox with it"
+            )
             let again = try await daemon.cli(["ps:stop", "shop", "run.\(longPID)"])
             #expect(again.status == .exited(1) && again.output.contains("shop has no one-off command run.\(longPID)"))
             for name in ["web.1", "run.", "run.-1", "run.99999999999999", "run.1x"] {
@@ -126,7 +130,20 @@ import Testing
             let stoppedLater = try await restarted.cli(["ps:stop", "shop", "run.\(keptPID)"])
             #expect(stoppedLater.output.contains("Stopped run.\(keptPID) (`sleep 60`)"), "\(stoppedLater)")
             try await waitUntil("the process is gone") { kill(pid_t(keptPID)!, 0) != 0 }
+            // The signals reach the command inside the sandbox, not only the sandbox's outer process (which left
+            // the command running, orphaned, before).
+            try await waitUntil("the command inside its sandbox is gone too") {
+                try await Self.running("sleep 60", under: restarted.data).isEmpty
+            }
             #expect(!(try await restarted.cli(["ps", "shop"]).output.contains("run.\(keptPID)")))
         }
+    }
+
+    /// The processes whose command line names the data directory `data` and then `text`: a sandbox's, which names
+    /// the folders it binds (the sandbox does not pass the daemon's environment on, so `appProcesses` cannot tell).
+    static func running(_ text: String, under data: String) async throws -> [String] {
+        let pattern =
+            NSRegularExpression.escapedPattern(for: data) + ".*" + NSRegularExpression.escapedPattern(for: text)
+        return try await run("pgrep", ["-f", "--", pattern]).output.split(separator: "\n").map(String.init)
     }
 }
