@@ -44,10 +44,9 @@ extension UnsafeRawBufferPointer {
 struct ClientEndpoint {
     let ip: String?
     let listenerPort: Int?
-    /// `X-Forwarded-For` and `X-Real-IP`: the client's address; nothing when it has none.
-    let addressLines: String
-    /// `X-Forwarded-Proto` and `X-Forwarded-Port`: the listener the client came in on.
-    let listenerLines: String
+    /// `X-Forwarded-For` and `X-Real-IP` (the client's address, when it has one), `X-Forwarded-Proto` and
+    /// `X-Forwarded-Port` (the listener it came in on): what the app is told of a client that is not a trusted proxy.
+    let forwardingLines: String
     /// Set when the client is a trusted proxy (`--trusted-proxies`): what it says of where requests came from is
     /// passed on.
     let trusted: TrustedProxies?
@@ -62,9 +61,9 @@ struct ClientEndpoint {
         self.ip = ip
         self.listenerPort = listenerPort
         self.scheme = scheme
-        addressLines = ip.map { "X-Forwarded-For: \($0)\r\nX-Real-IP: \($0)\r\n" } ?? ""
-        listenerLines =
-            "X-Forwarded-Proto: \(scheme.rawValue)\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
+        forwardingLines =
+            (ip.map { "X-Forwarded-For: \($0)\r\nX-Real-IP: \($0)\r\n" } ?? "")
+            + "X-Forwarded-Proto: \(scheme.rawValue)\r\n" + (listenerPort.map { "X-Forwarded-Port: \($0)\r\n" } ?? "")
         trusted = ip.flatMap { proxies.contains($0) ? proxies : nil }
     }
 }
@@ -150,6 +149,8 @@ enum MessageRewriting {
             }
             buffer.writeStaticString("\r\n")
         }
+        if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
+        if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         // A trusted proxy's word on where the request came from stands; the proxy adds only its own address.
         // Anyone else's is replaced by the lines made once for its connection.
         if let trusted = client.trusted {
@@ -157,18 +158,12 @@ enum MessageRewriting {
             if !chain.isEmpty { writeField("X-Forwarded-For", chain.joined(separator: ", "), into: &buffer) }
             if let real = trusted.client(in: chain) { writeField("X-Real-IP", real, into: &buffer) }
             for forwarded in forwardedByProxy.forwarded { writeField("Forwarded", forwarded, into: &buffer) }
-        } else {
-            buffer.writeString(client.addressLines)
-        }
-        if head.isWebSocketUpgrade { buffer.writeStaticString("Connection: Upgrade\r\n") }
-        if head.framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if client.trusted != nil {
             writeField("X-Forwarded-Proto", forwardedByProxy.proto ?? client.scheme.rawValue, into: &buffer)
             if let port = forwardedByProxy.port ?? client.listenerPort.map(String.init) {
                 writeField("X-Forwarded-Port", port, into: &buffer)
             }
         } else {
-            buffer.writeString(client.listenerLines)
+            buffer.writeString(client.forwardingLines)
         }
         if let host = forwardedByProxy.host ?? head.host { writeField("X-Forwarded-Host", host, into: &buffer) }
         buffer.writeStaticString("\r\n")

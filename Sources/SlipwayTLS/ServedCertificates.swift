@@ -21,11 +21,16 @@ public final class ServedCertificates: Sendable {
 
     public init() {}
 
-    /// From now on `bundle` is served for the hosts it covers; it replaces the app's earlier one.
+    /// From now on `bundle` is served for the hosts it covers, offering HTTP/2 and HTTP/1.1; it replaces the app's
+    /// earlier one. An RSA key signs with the system's OpenSSL where that is faster (`SystemRSAKey`).
     public func serve(_ bundle: CertificateBundle, for app: String) throws(CertificateError) {
         let context: NIOSSLContext
         do {
-            context = try NIOSSLContext(configuration: Self.configuration(presenting: bundle))
+            context = try Self.context(
+                chain: bundle.chain,
+                key: SystemRSAKey.serving(bundle.keyPEM) ?? bundle.key,
+                protocols: ["h2", "http/1.1"]
+            )
         } catch {
             throw .unreadable("the certificate and key as a TLS context (\(error))")
         }
@@ -39,7 +44,12 @@ public final class ServedCertificates: Sendable {
     /// While a CA checks a TLS-ALPN-01 challenge for `host`: a handshake for it offering only `acme-tls/1` (as the CA's
     /// does, and no browser's) gets the challenge's certificate; every other handshake is served as before.
     func answerChallenge(for host: String, keyAuthorization: String) throws {
-        let context = try TLSALPNChallengeCertificate.context(for: host, keyAuthorization: keyAuthorization)
+        let answer = try TLSALPNChallengeCertificate.make(for: host, keyAuthorization: keyAuthorization)
+        let context = try Self.context(
+            chain: [answer.certificate],
+            key: answer.key,
+            protocols: [TLSALPNChallengeCertificate.alpn]
+        )
         challenges.withLock { $0[host.lowercased()] = context }
     }
 
@@ -57,15 +67,18 @@ public final class ServedCertificates: Sendable {
         return byApp.withLock { served in served.values.first { $0.bundle.covers(host) }?.context }
     }
 
-    /// TLS 1.2 and 1.3 with NIO's modern defaults, offering HTTP/2 and HTTP/1.1 by ALPN; an RSA key signs with the
-    /// system's OpenSSL where that is faster (`SystemRSAKey`).
-    private static func configuration(presenting bundle: CertificateBundle) -> TLSConfiguration {
+    /// A context presenting `chain` with TLS 1.2 and 1.3 and NIO's modern defaults, offering `protocols` by ALPN.
+    private static func context(
+        chain: [NIOSSLCertificate],
+        key: NIOSSLPrivateKey,
+        protocols: [String]
+    ) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: bundle.chain.map { .certificate($0) },
-            privateKey: .privateKey(SystemRSAKey.serving(bundle.keyPEM) ?? bundle.key)
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
         )
         configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["h2", "http/1.1"]
-        return configuration
+        configuration.applicationProtocols = protocols
+        return try NIOSSLContext(configuration: configuration)
     }
 }

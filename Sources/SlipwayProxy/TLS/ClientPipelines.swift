@@ -30,6 +30,21 @@ struct ClientPipelines: Sendable {
     }
 
     func http1(_ channel: any Channel, scheme: ClientEndpoint.Scheme) throws {
+        try http1(
+            channel,
+            scheme: scheme,
+            sendBatch: sendBatches.batch(on: channel.eventLoop),
+            pool: pools.pool(on: channel.eventLoop)
+        )
+    }
+
+    /// An HTTP/1.1 exchange handler on `channel`, with its event loop's batch and pool.
+    private func http1(
+        _ channel: any Channel,
+        scheme: ClientEndpoint.Scheme,
+        sendBatch: SendBatch,
+        pool: UpstreamPool
+    ) throws {
         try ClientConnectionHandler.configure(
             channel,
             router: router,
@@ -37,8 +52,8 @@ struct ClientPipelines: Sendable {
             limits: limits,
             trustedProxies: trustedProxies,
             scheme: scheme,
-            sendBatch: sendBatches.batch(on: channel.eventLoop),
-            pool: pools.pool(on: channel.eventLoop),
+            sendBatch: sendBatch,
+            pool: pool,
             logger: logger
         )
     }
@@ -95,9 +110,12 @@ struct ClientPipelines: Sendable {
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
         ]
         let pipelines = self
-        try channel.pipeline.syncOperations.addHandler(
-            SendBatch.ConnectionFlush(batch: sendBatches.batch(on: channel.eventLoop))
+        // The loop's batch and pool, looked up once for every stream of the connection.
+        let loopBound = NIOLoopBound(
+            (sendBatches.batch(on: channel.eventLoop), pools.pool(on: channel.eventLoop)),
+            eventLoop: channel.eventLoop
         )
+        try channel.pipeline.syncOperations.addHandler(SendBatch.ConnectionFlush(batch: loopBound.value.0))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
@@ -110,7 +128,8 @@ struct ClientPipelines: Sendable {
                     HTTP2FramePayloadToHTTP1ServerCodec(),
                     HTTP2StreamBridge(),
                 ])
-                try pipelines.http1(stream, scheme: .https)
+                let (sendBatch, pool) = loopBound.value
+                try pipelines.http1(stream, scheme: .https, sendBatch: sendBatch, pool: pool)
             }
         }
         try channel.pipeline.syncOperations.addHandler(management)

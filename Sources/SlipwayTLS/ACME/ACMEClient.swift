@@ -1,6 +1,6 @@
 // ACMEClient: gets a certificate from an ACME CA (RFC 8555) for names this server answers, proving each by the
-// daemon's kind of challenge: HTTP-01, answered by the proxy's plain-HTTP listener, or TLS-ALPN-01, by its HTTPS one. One account per CA and key, made (or found again:
-// the same key is the same account) on first use. Requests are signed JWS with a fresh nonce each; a `badNonce`
+// daemon's kind of challenge: HTTP-01, answered by the proxy's plain-HTTP listener, or TLS-ALPN-01, by its HTTPS
+// one. One account per CA and key, made (or found again: the same key is the same account) on first use. Requests are signed JWS with a fresh nonce each; a `badNonce`
 // answer is retried, as §6.5 asks.
 import AsyncHTTPClient
 import Crypto

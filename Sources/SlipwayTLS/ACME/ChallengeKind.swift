@@ -56,7 +56,10 @@ public enum TLSALPNChallengeCertificate {
     static let acmeIdentifier: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 1, 31]
     public static let alpn = "acme-tls/1"
 
-    static func context(for host: String, keyAuthorization: String) throws -> NIOSSLContext {
+    static func make(
+        for host: String,
+        keyAuthorization: String
+    ) throws -> (certificate: NIOSSLCertificate, key: NIOSSLPrivateKey) {
         let key = P256.Signing.PrivateKey()
         var digest = DER.Serializer()
         try digest.serialize(ASN1OctetString(contentBytes: ArraySlice(SHA256.hash(data: Data(keyAuthorization.utf8)))))
@@ -79,12 +82,9 @@ public enum TLSALPNChallengeCertificate {
         )
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der))],
-            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
+        return (
+            try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der),
+            try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
         )
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = [alpn]
-        return try NIOSSLContext(configuration: configuration)
     }
 }
