@@ -52,23 +52,13 @@ run() {  # target url host [proxy pids, whose CPU time per request is reported]
     before=$(ticks ${4:-})
     output=$(taskset -c 1 wrk -t2 -c64 -d"${seconds}s" --latency -H "Host: $3" "$2")
     after=$(ticks ${4:-})
-    python3 - "$1" "$output" "$before" "$after" "$(getconf CLK_TCK)" <<'PY' >> "$scratch/results"
-import re, sys
+    PYTHONPATH=Benchmarks python3 - "$1" "$output" "$before" "$after" "$(getconf CLK_TCK)" <<'PY' >> "$scratch/results"
+import sys
+from wrk_output import wrk
 target, text, before, after, hz = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), int(sys.argv[5])
-def ms(value):
-    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-if "Requests/sec" not in text:
-    sys.exit(f"wrk against {target} printed no result:\n{text}")
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-requests = int(re.search(r"(\d+) requests in", text).group(1))
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.MULTILINE).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))
+rps, requests, p50, p99, errors, non2xx = wrk(target, text)
 user, system = ((int(a) - int(b)) * 1e6 / hz / requests for a, b in zip(after, before))
-errors = re.search(r"Socket errors: (.*)", text)
-non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(target, rps, p50, p99, user, system, (errors.group(1) if errors else "none").replace(" ", "_"),
-      non2xx.group(1) if non2xx else 0)
+print(target, rps, p50, p99, user, system, errors, non2xx)
 PY
 }
 

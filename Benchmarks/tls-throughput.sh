@@ -96,12 +96,11 @@ measure() {
         h2) output=$(taskset -c 1 h2load -c16 -m16 -t1 -D "$seconds" --connect-to="127.0.0.1:$target_port" "$url") ;;
     esac
     after=$(ticks $pids)
-    python3 - "$kind" "$mode" "$target" "$output" "$before" "$after" "$(getconf CLK_TCK)" <<'PY' >> "$scratch/results"
+    PYTHONPATH=Benchmarks python3 - "$kind" "$mode" "$target" "$output" "$before" "$after" "$(getconf CLK_TCK)" \
+        <<'PY' >> "$scratch/results"
 import re, sys
+from wrk_output import ms, wrk
 kind, mode, target, text, before, after, hz = sys.argv[1:8]
-def ms(value):
-    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 if mode in ("h2", "full"):
     if "req/s" not in text:
         sys.exit(f"h2load against {target} printed no result:\n{text}")
@@ -114,15 +113,8 @@ if mode in ("h2", "full"):
     mean = ms(re.search(timing + r":\s+\S+\s+\S+\s+(\S+)", text).group(1))
     p50, p99 = mean, float("nan")
 else:
-    if "Requests/sec" not in text:
-        sys.exit(f"wrk against {target} printed no result:\n{text}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    requests = int(re.search(r"(\d+) requests in", text).group(1))
-    p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.MULTILINE).group(1))
-    p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))
-    socket = re.search(r"Socket errors: (.*)", text)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors = (socket.group(1).replace(" ", "_") if socket else "none") + f"/{non2xx.group(1) if non2xx else 0}"
+    rps, requests, p50, p99, socket, non2xx = wrk(target, text)
+    errors = f"{socket}/{non2xx}"
 cpu = sum((int(a) - int(b)) for a, b in zip(after.split(), before.split())) * 1e6 / int(hz) / max(requests, 1)
 print(kind, mode, target, rps, p50, p99, cpu, errors)
 PY
